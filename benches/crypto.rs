@@ -1,0 +1,81 @@
+//! The cost of the whole service: the issuer's private operation and token verification, one
+//! core each, beside the reference implementation. `make bench` prints them next to
+//! `openssl speed rsa2048` measured in the same run.
+#![allow(clippy::expect_used)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use blind_rsa_signatures::{Deterministic, Sha384, PSS};
+use criterion::{criterion_group, criterion_main, Criterion};
+use privacypass::{Client, Issuer, KeySet, KeyValidity, TokenChallenge, Verifier};
+
+const NOW: u64 = 1_700_000_000;
+
+fn crypto(c: &mut Criterion) {
+    let mut set = KeySet::new(0);
+    let key = set
+        .generate(KeyValidity::new(0, u64::MAX).expect("validity"))
+        .expect("key");
+    let keys = Arc::new(set);
+    let issuer = Issuer::new(keys.clone());
+    let verifier = Verifier::new(keys.clone());
+    let challenge = TokenChallenge::new(2, b"issuer.example", &[], b"").expect("challenge");
+    let client = Client::new(key.public_key().clone());
+    let pending = client.request(&challenge).expect("request");
+    let request = pending.request().encode();
+    let response = issuer.issue_request(&request, NOW).expect("issue");
+    let token = pending
+        .finalize(&response.encode())
+        .expect("finalize")
+        .encode();
+
+    let mut group = c.benchmark_group("crypto");
+    group.bench_function("issuer_sign", |b| {
+        b.iter(|| key.blind_sign(black_box(&request[3..])).expect("sign"))
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            verifier
+                .verify(black_box(&token), &[], NOW)
+                .expect("verify")
+        })
+    });
+    group.bench_function("client_request", |b| {
+        b.iter(|| client.request(black_box(&challenge)).expect("request"))
+    });
+    group.bench_function("client_finalize", |b| {
+        b.iter(|| {
+            pending
+                .finalize(black_box(&response.encode()))
+                .expect("finalize")
+        })
+    });
+
+    // The reference implementation (pure Rust) on the same key and input.
+    let pem = key.to_pkcs8_pem().expect("pem");
+    let reference = blind_rsa_signatures::SecretKey::<Sha384, PSS, Deterministic>::from_pem(
+        std::str::from_utf8(&pem).expect("utf-8"),
+    )
+    .expect("reference key");
+    let reference_pk = reference.public_key().expect("reference public key");
+    let sig = blind_rsa_signatures::Signature(token[98..].to_vec());
+    group.bench_function("reference_blind_sign", |b| {
+        b.iter(|| {
+            reference
+                .blind_sign(black_box(&request[3..]))
+                .expect("sign")
+        })
+    });
+    group.bench_function("reference_verify", |b| {
+        b.iter(|| {
+            reference_pk
+                .verify(black_box(&sig), None, &token[..98])
+                .expect("verify")
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, crypto);
+criterion_main!(benches);

@@ -1,0 +1,655 @@
+//! Issuer keys: RSA-2048 generation and PEM import/export, the RSASSA-PSS SubjectPublicKeyInfo
+//! that RFC 9578 hashes into `token_key_id`, and the key set with validity windows that the
+//! issuer and the verifier consult.
+
+use std::sync::Arc;
+
+use openssl::bn::BigNum;
+use openssl::pkey::{PKey, Private, Public};
+use openssl::rsa::Rsa;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::rsa_blind::MODULUS_LEN;
+
+/// SHA-256 of the key's SubjectPublicKeyInfo.
+pub type TokenKeyId = [u8; 32];
+
+/// Supported modulus size in bits.
+pub const MODULUS_BITS: u32 = 2048;
+const PUBLIC_EXPONENT: u32 = 65537;
+
+/// AlgorithmIdentifier { id-RSASSA-PSS, RSASSA-PSS-params { hashAlgorithm sha384,
+/// maskGenAlgorithm mgf1(sha384), saltLength 48 } }, DER, as RFC 9578 §6.5 requires.
+const PSS_SHA384_ALGORITHM_ID: [u8; 63] = [
+    0x30, 0x3d, // SEQUENCE
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, // id-RSASSA-PSS
+    0x30, 0x30, // RSASSA-PSS-params
+    0xa0, 0x0d, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
+    0x02, // [0] sha384
+    0xa1, 0x1a, 0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+    0x08, // [1] id-mgf1
+    0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, // sha384
+    0xa2, 0x03, 0x02, 0x01, 0x30, // [2] saltLength 48
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("not an RSA key in PKCS#8 or PKCS#1 PEM")]
+    NotRsaPem,
+    #[error("not an RSA SubjectPublicKeyInfo")]
+    NotRsaPublicKey,
+    #[error("the key is {0} bits; only RSA-{MODULUS_BITS} is supported")]
+    WrongSize(u32),
+    #[error("the public exponent must be 65537")]
+    WrongExponent,
+    #[error("the RSASSA-PSS parameters are not SHA-384 / MGF1-SHA-384 / salt 48")]
+    WrongPssParameters,
+    #[error("the private key fails its consistency check")]
+    Inconsistent,
+    #[error("key {0} is already in the key set")]
+    Duplicate(String),
+    #[error(
+        "key {new} has truncated id 0x{truncated:02x}, the same as active issuance key {existing}; \
+         generate another key or retire {existing} first"
+    )]
+    TruncatedIdCollision {
+        new: String,
+        existing: String,
+        truncated: u8,
+    },
+    #[error("not-before must be earlier than expires")]
+    EmptyValidity,
+    #[error("could not generate a key without a truncated-id collision")]
+    GenerationExhausted,
+    #[error("cryptographic backend error")]
+    Backend,
+}
+
+impl From<openssl::error::ErrorStack> for KeyError {
+    fn from(_: openssl::error::ErrorStack) -> Self {
+        KeyError::Backend
+    }
+}
+
+fn der_length(len: usize, out: &mut Vec<u8>) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len < 0x100 {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    }
+}
+
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 4);
+    out.push(tag);
+    der_length(content.len(), &mut out);
+    out.extend_from_slice(content);
+    out
+}
+
+/// An issuer public key with everything derived from it.
+pub struct PublicKey {
+    modulus: Vec<u8>,
+    exponent: Vec<u8>,
+    spki: Vec<u8>,
+    token_key_id: TokenKeyId,
+    parsed: aws_lc_rs::signature::ParsedPublicKey,
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublicKey")
+            .field("token_key_id", &hex::encode(self.token_key_id))
+            .finish()
+    }
+}
+
+impl PublicKey {
+    fn from_rsa(rsa: &Rsa<Public>) -> Result<Self, KeyError> {
+        let bits = rsa.n().num_bits();
+        if bits != MODULUS_BITS as i32 {
+            return Err(KeyError::WrongSize(u32::try_from(bits).unwrap_or(0)));
+        }
+        if rsa.e() != BigNum::from_u32(PUBLIC_EXPONENT)?.as_ref() {
+            return Err(KeyError::WrongExponent);
+        }
+        let modulus = rsa.n().to_vec_padded(MODULUS_LEN as i32)?;
+        let exponent = rsa.e().to_vec();
+        let pkcs1 = rsa.public_key_to_der_pkcs1()?;
+        let mut bit_string = Vec::with_capacity(pkcs1.len() + 1);
+        bit_string.push(0); // no unused bits
+        bit_string.extend_from_slice(&pkcs1);
+        let mut body = PSS_SHA384_ALGORITHM_ID.to_vec();
+        body.extend_from_slice(&der_tlv(0x03, &bit_string));
+        let spki = der_tlv(0x30, &body);
+        let token_key_id: TokenKeyId = Sha256::digest(&spki).into();
+        let parsed = aws_lc_rs::signature::RsaPublicKeyComponents {
+            n: modulus.as_slice(),
+            e: exponent.as_slice(),
+        }
+        .to_parsed_public_key(&aws_lc_rs::signature::RSA_PSS_2048_8192_SHA384)
+        .map_err(|_| KeyError::NotRsaPublicKey)?;
+        Ok(PublicKey {
+            modulus,
+            exponent,
+            spki,
+            token_key_id,
+            parsed,
+        })
+    }
+
+    /// From a SubjectPublicKeyInfo (DER): the RSASSA-PSS form of RFC 9578, whose parameters
+    /// must be SHA-384 / MGF1-SHA-384 / 48, or a plain rsaEncryption key.
+    ///
+    /// The DER is parsed here rather than by OpenSSL: OpenSSL 3.0's decoder fails
+    /// intermittently on RSASSA-PSS keys decoded from several threads at once.
+    pub fn from_spki(der: &[u8]) -> Result<Self, KeyError> {
+        let (modulus, exponent, is_pss) = parse_spki(der)?;
+        let rsa = Rsa::from_public_components(
+            BigNum::from_slice(modulus)?,
+            BigNum::from_slice(exponent)?,
+        )?;
+        let key = PublicKey::from_rsa(&rsa)?;
+        if is_pss && key.spki != der {
+            return Err(KeyError::WrongPssParameters);
+        }
+        Ok(key)
+    }
+
+    /// From a `PUBLIC KEY` (SubjectPublicKeyInfo) PEM.
+    pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
+        let der = pem_to_der(pem, "PUBLIC KEY").ok_or(KeyError::NotRsaPublicKey)?;
+        PublicKey::from_spki(&der)
+    }
+
+    /// The RSASSA-PSS SubjectPublicKeyInfo, DER.
+    pub fn spki(&self) -> &[u8] {
+        &self.spki
+    }
+
+    pub fn token_key_id(&self) -> &TokenKeyId {
+        &self.token_key_id
+    }
+
+    /// The last byte of `token_key_id`, carried in TokenRequests.
+    pub fn truncated_token_key_id(&self) -> u8 {
+        self.token_key_id[31]
+    }
+
+    /// The modulus n, big-endian, `MODULUS_LEN` bytes.
+    pub fn modulus(&self) -> &[u8] {
+        &self.modulus
+    }
+
+    pub fn exponent(&self) -> &[u8] {
+        &self.exponent
+    }
+
+    /// Verifies an RSASSA-PSS-SHA384 signature over `msg`.
+    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> Result<(), crate::rsa_blind::RsaError> {
+        crate::rsa_blind::verify(&self.parsed, &self.modulus, msg, sig)
+    }
+}
+
+/// One DER element: (tag, contents, rest). Definite lengths up to 64 KiB.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        n if n < 0x80 => (usize::from(n), rest),
+        0x81 => {
+            let (&n, rest) = rest.split_first()?;
+            (usize::from(n), rest)
+        }
+        0x82 => {
+            let (bytes, rest) = (rest.get(..2)?, rest.get(2..)?);
+            (usize::from(u16::from_be_bytes([bytes[0], bytes[1]])), rest)
+        }
+        _ => return None,
+    };
+    Some((tag, rest.get(..len)?, rest.get(len..)?))
+}
+
+/// A positive DER INTEGER's magnitude, without its sign byte.
+fn der_positive_integer(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (tag, value, rest) = der_element(input)?;
+    if tag != 0x02 || value.is_empty() || value[0] & 0x80 != 0 {
+        return None;
+    }
+    let value = if value.len() > 1 && value[0] == 0 {
+        &value[1..]
+    } else {
+        value
+    };
+    Some((value, rest))
+}
+
+/// rsaEncryption AlgorithmIdentifier, with and without its NULL parameters.
+const RSA_ENCRYPTION_ALGORITHM_IDS: [&[u8]; 2] = [
+    &[
+        0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00,
+    ],
+    &[
+        0x30, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+    ],
+];
+const PSS_OID: [u8; 11] = [
+    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a,
+];
+
+/// (n, e, whether the algorithm is RSASSA-PSS) of an RSA SubjectPublicKeyInfo.
+fn parse_spki(der: &[u8]) -> Result<(&[u8], &[u8], bool), KeyError> {
+    let bad = KeyError::NotRsaPublicKey;
+    let (tag, body, rest) = der_element(der).ok_or(bad.clone())?;
+    if tag != 0x30 || !rest.is_empty() {
+        return Err(bad);
+    }
+    let (tag, _, after_alg) = der_element(body).ok_or(bad.clone())?;
+    let algorithm = &body[..body.len() - after_alg.len()];
+    let is_pss = if tag == 0x30 && algorithm.get(2..2 + PSS_OID.len()) == Some(&PSS_OID[..]) {
+        if algorithm != PSS_SHA384_ALGORITHM_ID {
+            return Err(KeyError::WrongPssParameters);
+        }
+        true
+    } else if RSA_ENCRYPTION_ALGORITHM_IDS.contains(&algorithm) {
+        false
+    } else {
+        return Err(bad);
+    };
+    let (tag, bits, rest) = der_element(after_alg).ok_or(bad.clone())?;
+    if tag != 0x03 || !rest.is_empty() || bits.first() != Some(&0) {
+        return Err(bad);
+    }
+    let (tag, key, rest) = der_element(&bits[1..]).ok_or(bad.clone())?;
+    if tag != 0x30 || !rest.is_empty() {
+        return Err(bad);
+    }
+    let (n, rest) = der_positive_integer(key).ok_or(bad.clone())?;
+    let (e, rest) = der_positive_integer(rest).ok_or(bad.clone())?;
+    if !rest.is_empty() {
+        return Err(bad);
+    }
+    Ok((n, e, is_pss))
+}
+
+fn pem_to_der(pem: &str, label: &str) -> Option<Vec<u8>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = pem.find(&begin)? + begin.len();
+    let stop = start + pem[start..].find(&end)?;
+    let body: String = pem[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    crate::b64::decode_any(&body)
+}
+
+/// An issuer private key. Its material never appears in `Debug` output or errors.
+pub struct IssuerKey {
+    rsa: Rsa<Private>,
+    public: Arc<PublicKey>,
+}
+
+impl std::fmt::Debug for IssuerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuerKey")
+            .field("token_key_id", &hex::encode(self.public.token_key_id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl IssuerKey {
+    /// A fresh RSA-2048 key with e = 65537.
+    pub fn generate() -> Result<Self, KeyError> {
+        let e = BigNum::from_u32(PUBLIC_EXPONENT)?;
+        IssuerKey::from_rsa(Rsa::generate_with_e(MODULUS_BITS, &e)?)
+    }
+
+    /// From a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let pkey = PKey::private_key_from_pem(pem).map_err(|_| KeyError::NotRsaPem)?;
+        let rsa = pkey.rsa().map_err(|_| KeyError::NotRsaPem)?;
+        IssuerKey::from_rsa(rsa)
+    }
+
+    /// From the big-endian integers n, e, d, p and q (the CRT values are derived).
+    pub fn from_components(
+        n: &[u8],
+        e: &[u8],
+        d: &[u8],
+        p: &[u8],
+        q: &[u8],
+    ) -> Result<Self, KeyError> {
+        let mut ctx = openssl::bn::BigNumContext::new()?;
+        let [n, e, d, p, q] = [n, e, d, p, q].map(BigNum::from_slice);
+        let (n, e, d, p, q) = (n?, e?, d?, p?, q?);
+        let one = BigNum::from_u32(1)?;
+        let (mut p1, mut q1) = (BigNum::new()?, BigNum::new()?);
+        p1.checked_sub(&p, &one)?;
+        q1.checked_sub(&q, &one)?;
+        let (mut dmp1, mut dmq1, mut iqmp) = (BigNum::new()?, BigNum::new()?, BigNum::new()?);
+        dmp1.nnmod(&d, &p1, &mut ctx)?;
+        dmq1.nnmod(&d, &q1, &mut ctx)?;
+        iqmp.mod_inverse(&q, &p, &mut ctx)?;
+        IssuerKey::from_rsa(Rsa::from_private_components(
+            n, e, d, p, q, dmp1, dmq1, iqmp,
+        )?)
+    }
+
+    fn from_rsa(rsa: Rsa<Private>) -> Result<Self, KeyError> {
+        let public_rsa = Rsa::from_public_components(rsa.n().to_owned()?, rsa.e().to_owned()?)?;
+        let public = Arc::new(PublicKey::from_rsa(&public_rsa)?);
+        if !rsa.check_key().unwrap_or(false) {
+            return Err(KeyError::Inconsistent);
+        }
+        Ok(IssuerKey { rsa, public })
+    }
+
+    /// The key as PKCS#8 PEM. The buffer is wiped when dropped.
+    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let pkey = PKey::from_rsa(self.rsa.clone())?;
+        Ok(Zeroizing::new(pkey.private_key_to_pem_pkcs8()?))
+    }
+
+    pub fn public_key(&self) -> &Arc<PublicKey> {
+        &self.public
+    }
+
+    /// RFC 9474 BlindSign of a blinded message of exactly `MODULUS_LEN` bytes.
+    pub fn blind_sign(&self, blinded_msg: &[u8]) -> Result<Vec<u8>, crate::rsa_blind::RsaError> {
+        crate::rsa_blind::blind_sign(&self.rsa, &self.public.modulus, blinded_msg)
+    }
+}
+
+/// When a key may be used, in Unix seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct KeyValidity {
+    /// Issuance starts here.
+    pub not_before: u64,
+    /// Issuance stops here; redemption stops at `expires` plus the key set's grace.
+    pub expires: u64,
+}
+
+impl KeyValidity {
+    pub fn new(not_before: u64, expires: u64) -> Result<Self, KeyError> {
+        if not_before >= expires {
+            return Err(KeyError::EmptyValidity);
+        }
+        Ok(KeyValidity {
+            not_before,
+            expires,
+        })
+    }
+
+    pub fn issues_at(&self, now: u64) -> bool {
+        self.not_before <= now && now < self.expires
+    }
+
+    fn overlaps(&self, other: &KeyValidity) -> bool {
+        self.not_before < other.expires && other.not_before < self.expires
+    }
+}
+
+/// One key of a key set: the public half always, the private half on an issuer.
+#[derive(Clone, Debug)]
+pub struct KeyEntry {
+    pub public: Arc<PublicKey>,
+    pub secret: Option<Arc<IssuerKey>>,
+    pub validity: KeyValidity,
+}
+
+/// Where a key stands at a moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// Before `not_before`.
+    Pending,
+    /// Issues and redeems.
+    Active,
+    /// Past `expires`, still redeemable during the grace.
+    Grace,
+    /// No longer redeemable: its spends can be dropped.
+    Expired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Pending => "pending",
+            KeyState::Active => "active",
+            KeyState::Grace => "grace",
+            KeyState::Expired => "expired",
+        }
+    }
+}
+
+/// The keys an issuer or verifier knows. Two keys whose issuance windows overlap never share a
+/// truncated token key id, so a TokenRequest names at most one key.
+#[derive(Clone, Debug, Default)]
+pub struct KeySet {
+    entries: Vec<KeyEntry>,
+    redemption_grace: u64,
+}
+
+/// How many fresh keys `KeySet::generate` tries before giving up on truncated-id collisions.
+const GENERATION_ATTEMPTS: usize = 16;
+
+impl KeySet {
+    /// An empty set; keys stay redeemable `redemption_grace` seconds after they expire.
+    pub fn new(redemption_grace: u64) -> Self {
+        KeySet {
+            entries: Vec::new(),
+            redemption_grace,
+        }
+    }
+
+    pub fn redemption_grace(&self) -> u64 {
+        self.redemption_grace
+    }
+
+    pub fn entries(&self) -> &[KeyEntry] {
+        &self.entries
+    }
+
+    fn check_insert(
+        &self,
+        public: &PublicKey,
+        validity: &KeyValidity,
+        issues: bool,
+    ) -> Result<(), KeyError> {
+        if self.get(public.token_key_id()).is_some() {
+            return Err(KeyError::Duplicate(hex::encode(public.token_key_id())));
+        }
+        if issues {
+            let clash = self.entries.iter().find(|e| {
+                e.secret.is_some()
+                    && e.public.truncated_token_key_id() == public.truncated_token_key_id()
+                    && e.validity.overlaps(validity)
+            });
+            if let Some(existing) = clash {
+                return Err(KeyError::TruncatedIdCollision {
+                    new: hex::encode(public.token_key_id()),
+                    existing: hex::encode(existing.public.token_key_id()),
+                    truncated: public.truncated_token_key_id(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an issuance key; refused if its truncated id collides with an issuance key whose
+    /// window overlaps.
+    pub fn insert_issuer_key(
+        &mut self,
+        key: IssuerKey,
+        validity: KeyValidity,
+    ) -> Result<Arc<IssuerKey>, KeyError> {
+        self.check_insert(key.public_key(), &validity, true)?;
+        let key = Arc::new(key);
+        self.entries.push(KeyEntry {
+            public: key.public.clone(),
+            secret: Some(key.clone()),
+            validity,
+        });
+        Ok(key)
+    }
+
+    /// Adds a key that is only verified against (another issuer's, or this one's on a redeemer).
+    pub fn insert_public_key(
+        &mut self,
+        key: PublicKey,
+        validity: KeyValidity,
+    ) -> Result<Arc<PublicKey>, KeyError> {
+        self.check_insert(&key, &validity, false)?;
+        let key = Arc::new(key);
+        self.entries.push(KeyEntry {
+            public: key.clone(),
+            secret: None,
+            validity,
+        });
+        Ok(key)
+    }
+
+    /// Generates and adds a key, drawing again when its truncated id would collide.
+    pub fn generate(&mut self, validity: KeyValidity) -> Result<Arc<IssuerKey>, KeyError> {
+        for _ in 0..GENERATION_ATTEMPTS {
+            match self.insert_issuer_key(IssuerKey::generate()?, validity) {
+                Err(KeyError::TruncatedIdCollision { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(KeyError::GenerationExhausted)
+    }
+
+    /// Removes a key; returns whether it was there.
+    pub fn remove(&mut self, id: &TokenKeyId) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.public.token_key_id() != id);
+        before != self.entries.len()
+    }
+
+    pub fn get(&self, id: &TokenKeyId) -> Option<&KeyEntry> {
+        self.entries.iter().find(|e| e.public.token_key_id() == id)
+    }
+
+    /// The last moment (exclusive) a key's tokens are accepted.
+    pub fn redeemable_until(&self, validity: &KeyValidity) -> u64 {
+        validity.expires.saturating_add(self.redemption_grace)
+    }
+
+    pub fn state(&self, validity: &KeyValidity, now: u64) -> KeyState {
+        if now < validity.not_before {
+            KeyState::Pending
+        } else if now < validity.expires {
+            KeyState::Active
+        } else if now < self.redeemable_until(validity) {
+            KeyState::Grace
+        } else {
+            KeyState::Expired
+        }
+    }
+
+    /// The issuance key with this id, if it has a private half and issues now.
+    pub fn issuance_key(&self, id: &TokenKeyId, now: u64) -> Option<&Arc<IssuerKey>> {
+        self.get(id)
+            .filter(|e| e.validity.issues_at(now))
+            .and_then(|e| e.secret.as_ref())
+    }
+
+    /// The issuance key a TokenRequest's truncated id names.
+    pub fn issuance_key_by_truncated(&self, truncated: u8, now: u64) -> Option<&Arc<IssuerKey>> {
+        self.entries
+            .iter()
+            .filter(|e| e.validity.issues_at(now) && e.public.truncated_token_key_id() == truncated)
+            .find_map(|e| e.secret.as_ref())
+    }
+
+    /// Keys that issue now, for the issuer directory.
+    pub fn issuing(&self, now: u64) -> impl Iterator<Item = &KeyEntry> {
+        self.entries
+            .iter()
+            .filter(move |e| e.secret.is_some() && e.validity.issues_at(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_key_round_trips_through_pem_and_spki() {
+        let key = IssuerKey::generate().unwrap();
+        let pem = key.to_pkcs8_pem().unwrap();
+        assert!(pem.starts_with(b"-----BEGIN PRIVATE KEY-----"));
+        let again = IssuerKey::from_pem(&pem).unwrap();
+        assert_eq!(
+            again.public_key().token_key_id(),
+            key.public_key().token_key_id()
+        );
+        let public = PublicKey::from_spki(key.public_key().spki()).unwrap();
+        assert_eq!(public.token_key_id(), key.public_key().token_key_id());
+        assert_eq!(public.exponent(), &[1, 0, 1]);
+        assert!(!format!("{key:?}").contains("BEGIN"));
+    }
+
+    #[test]
+    fn spki_parsing_accepts_pss_and_rsa_encryption_and_is_thread_safe() {
+        let key = IssuerKey::generate().unwrap();
+        let pss = key.public_key().spki().to_vec();
+        let rsa = Rsa::from_public_components(
+            BigNum::from_slice(key.public_key().modulus()).unwrap(),
+            BigNum::from_u32(65537).unwrap(),
+        )
+        .unwrap();
+        let plain = PKey::from_rsa(rsa).unwrap().public_key_to_der().unwrap();
+        assert_ne!(plain, pss);
+        let from_plain = PublicKey::from_spki(&plain).unwrap();
+        assert_eq!(from_plain.token_key_id(), key.public_key().token_key_id());
+        let mut other_salt = pss.clone();
+        let salt_at = 4 + PSS_SHA384_ALGORITHM_ID.len() - 1;
+        other_salt[salt_at] = 32;
+        assert_eq!(
+            PublicKey::from_spki(&other_salt).unwrap_err(),
+            KeyError::WrongPssParameters
+        );
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let pss = pss.clone();
+                std::thread::spawn(move || (0..50).all(|_| PublicKey::from_spki(&pss).is_ok()))
+            })
+            .collect();
+        assert!(threads.into_iter().all(|t| t.join().unwrap()));
+    }
+
+    #[test]
+    fn rejects_wrong_size_and_non_keys() {
+        let small = Rsa::generate(1024).unwrap();
+        let pem = small.private_key_to_pem().unwrap();
+        assert_eq!(
+            IssuerKey::from_pem(&pem).unwrap_err(),
+            KeyError::WrongSize(1024)
+        );
+        assert_eq!(
+            IssuerKey::from_pem(b"hello").unwrap_err(),
+            KeyError::NotRsaPem
+        );
+        assert_eq!(
+            PublicKey::from_spki(b"\x30\x00").unwrap_err(),
+            KeyError::NotRsaPublicKey
+        );
+    }
+
+    #[test]
+    fn states_follow_the_windows() {
+        let set = KeySet::new(100);
+        let v = KeyValidity::new(10, 20).unwrap();
+        assert_eq!(set.state(&v, 5), KeyState::Pending);
+        assert_eq!(set.state(&v, 10), KeyState::Active);
+        assert_eq!(set.state(&v, 20), KeyState::Grace);
+        assert_eq!(set.state(&v, 120), KeyState::Expired);
+        assert!(KeyValidity::new(5, 5).is_err());
+    }
+}

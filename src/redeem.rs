@@ -1,0 +1,75 @@
+//! Redemption: verify a token, then record its spend exactly once. Success is answered only
+//! after the store has recorded the spend; a store failure records and acknowledges nothing.
+
+use std::sync::Arc;
+
+use crate::codes::ErrorCode;
+use crate::store::{SpendOutcome, SpendStore, StoreError};
+use crate::verifier::{Verified, Verifier, VerifyError};
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RedeemError {
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    #[error("token already spent")]
+    AlreadySpent,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl RedeemError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RedeemError::Verify(e) => e.code(),
+            RedeemError::AlreadySpent => ErrorCode::AlreadySpent,
+            RedeemError::Store(_) => ErrorCode::StoreUnavailable,
+        }
+    }
+}
+
+/// A verifier and a spend store.
+#[derive(Clone)]
+pub struct Redeemer {
+    verifier: Verifier,
+    store: Arc<dyn SpendStore>,
+}
+
+impl std::fmt::Debug for Redeemer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redeemer")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redeemer {
+    pub fn new(verifier: Verifier, store: Arc<dyn SpendStore>) -> Self {
+        Redeemer { verifier, store }
+    }
+
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub fn store(&self) -> &Arc<dyn SpendStore> {
+        &self.store
+    }
+
+    /// Verifies the token and records its spend.
+    pub fn redeem(
+        &self,
+        token: &[u8],
+        expected_challenges: &[&[u8]],
+        now: u64,
+    ) -> Result<Verified, RedeemError> {
+        let verified = self.verifier.verify(token, expected_challenges, now)?;
+        match self.store.spend(
+            &verified.token.token_key_id,
+            &verified.token.nonce,
+            verified.redeemable_until,
+        )? {
+            SpendOutcome::Recorded => Ok(verified),
+            SpendOutcome::AlreadySpent => Err(RedeemError::AlreadySpent),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The verifier: checks a Token against a key set and, optionally, the challenges it must be
+//! bound to. It does not record spends; `Redeemer` does.
+
+use std::sync::Arc;
+
+use subtle::{Choice, ConstantTimeEq};
+
+use crate::codes::ErrorCode;
+use crate::keys::{KeySet, KeyValidity, PublicKey};
+use crate::rsa_blind::RsaError;
+use crate::wire::{digest_of_encoded, DecodeError, Token};
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("unsupported token type 0x{0:04x}")]
+    UnsupportedTokenType(u16),
+    #[error("malformed token: {0}")]
+    Malformed(DecodeError),
+    #[error("unknown token key")]
+    UnknownKey,
+    #[error("the token key is not valid now")]
+    KeyNotValid,
+    #[error("the token is not bound to an expected challenge")]
+    ChallengeMismatch,
+    #[error("the authenticator is not below the modulus")]
+    AuthenticatorNotBelowModulus,
+    #[error("bad authenticator")]
+    BadAuthenticator,
+}
+
+impl VerifyError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            VerifyError::UnsupportedTokenType(_) | VerifyError::Malformed(_) => {
+                ErrorCode::UnsupportedToken
+            }
+            _ => ErrorCode::VerificationFailed,
+        }
+    }
+}
+
+/// A token that verified, with the key it verified under.
+#[derive(Clone, Debug)]
+pub struct Verified {
+    pub token: Token,
+    pub key: Arc<PublicKey>,
+    pub validity: KeyValidity,
+    /// Unix second after which the key's tokens are no longer accepted.
+    pub redeemable_until: u64,
+}
+
+/// Verifies tokens against the keys of a key set. Cheap to clone and safe to share.
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    keys: Arc<KeySet>,
+}
+
+impl Verifier {
+    pub fn new(keys: Arc<KeySet>) -> Self {
+        Verifier { keys }
+    }
+
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
+    }
+
+    /// Verifies an encoded token at `now`. When `expected_challenges` is not empty, the token's
+    /// challenge_digest must equal SHA-256 of one of them (compared in constant time).
+    pub fn verify(
+        &self,
+        token: &[u8],
+        expected_challenges: &[&[u8]],
+        now: u64,
+    ) -> Result<Verified, VerifyError> {
+        let token = Token::decode(token).map_err(|e| match e {
+            DecodeError::UnsupportedTokenType(t) => VerifyError::UnsupportedTokenType(t),
+            other => VerifyError::Malformed(other),
+        })?;
+        self.verify_token(token, expected_challenges, now)
+    }
+
+    /// As `verify`, for a decoded token.
+    pub fn verify_token(
+        &self,
+        token: Token,
+        expected_challenges: &[&[u8]],
+        now: u64,
+    ) -> Result<Verified, VerifyError> {
+        let entry = self
+            .keys
+            .get(&token.token_key_id)
+            .ok_or(VerifyError::UnknownKey)?;
+        let redeemable_until = self.keys.redeemable_until(&entry.validity);
+        if now < entry.validity.not_before || now >= redeemable_until {
+            return Err(VerifyError::KeyNotValid);
+        }
+        if !expected_challenges.is_empty() {
+            let mut bound = Choice::from(0);
+            for challenge in expected_challenges {
+                bound |= digest_of_encoded(challenge).ct_eq(&token.challenge_digest);
+            }
+            if !bool::from(bound) {
+                return Err(VerifyError::ChallengeMismatch);
+            }
+        }
+        entry
+            .public
+            .verify(&token.authenticator_input(), &token.authenticator)
+            .map_err(|e| match e {
+                RsaError::NotBelowModulus => VerifyError::AuthenticatorNotBelowModulus,
+                _ => VerifyError::BadAuthenticator,
+            })?;
+        Ok(Verified {
+            token,
+            key: entry.public.clone(),
+            validity: entry.validity,
+            redeemable_until,
+        })
+    }
+}
