@@ -1,0 +1,315 @@
+//! The embedded spend store: RocksDB in the daemon's data directory.
+//!
+//! - Each token key has its own column family (`spends-<hex key id>`), holding one empty record
+//!   per spent nonce. When a key can no longer be redeemed its column family is dropped whole,
+//!   so disk use is bounded by the keys that are still redeemable.
+//! - A spend is acknowledged only after the write-ahead log holding it is fsynced. Concurrent
+//!   spends share fsyncs (group commit): whoever finds no commit in progress writes every spend
+//!   queued so far in one synced batch, and the others wait for that batch's outcome.
+//! - Exactly once: the check for an earlier spend and the queuing of a new one happen under one
+//!   lock, and a spend stays in the in-flight set until its batch is durable, so a second
+//!   redemption of the same token waits for the first and then answers `AlreadySpent`. If the
+//!   batch fails, every spend in it fails: nothing is acknowledged that is not on disk.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use privacypass::keys::TokenKeyId;
+use privacypass::wire::NONCE_LEN;
+use privacypass::{SpendOutcome, SpendStore, StoreError};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, Options,
+    WriteBatch, WriteOptions,
+};
+
+type Db = DBWithThreadMode<MultiThreaded>;
+type SpendKey = (TokenKeyId, [u8; NONCE_LEN]);
+
+const CF_PREFIX: &str = "spends-";
+/// Records in the default column family: `expiry/<hex key id>` -> u64 BE, when the key's
+/// column family may be dropped.
+const EXPIRY_PREFIX: &[u8] = b"expiry/";
+
+fn cf_name(key_id: &TokenKeyId) -> String {
+    format!("{CF_PREFIX}{}", hex::encode(key_id))
+}
+
+fn store_error(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("rocksdb {context}: {e}"))
+}
+
+/// The outcome of one group-commit batch, shared by the spends in it.
+#[derive(Default)]
+struct Batch {
+    /// None while in flight; Some(true) once durable, Some(false) if the write failed.
+    done: Mutex<Option<bool>>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Spends queued or being written, with the batch that carries them.
+    in_flight: HashMap<SpendKey, Arc<Batch>>,
+    /// Spends waiting for the next commit.
+    queued: Vec<(SpendKey, u64)>,
+    queued_batch: Arc<Batch>,
+    committing: bool,
+    /// Column families known to exist, with their expiry.
+    families: HashMap<TokenKeyId, u64>,
+}
+
+/// RocksDB spend store. One process at a time opens a data directory (RocksDB's lock).
+pub struct RocksStore {
+    db: Db,
+    state: Mutex<State>,
+    committed: Condvar,
+    cf_options: Options,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+fn family_options() -> Options {
+    let mut table = BlockBasedOptions::default();
+    // "Not spent yet" is the common lookup: a bloom filter answers most of them from memory.
+    table.set_bloom_filter(10.0, false);
+    let mut opts = Options::default();
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
+impl RocksStore {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        std::fs::create_dir_all(path).map_err(|e| store_error("create directory", e))?;
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_paranoid_checks(true);
+        opts.set_keep_log_file_num(4);
+        let cf_options = family_options();
+        let existing = match Db::list_cf(&Options::default(), path) {
+            Ok(names) => names,
+            Err(_) => vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()],
+        };
+        let descriptors = existing
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(name, cf_options.clone()))
+            .collect::<Vec<_>>();
+        let db = Db::open_cf_descriptors(&opts, path, descriptors)
+            .map_err(|e| store_error("open", e))?;
+        let mut families = HashMap::new();
+        for item in db.prefix_iterator(EXPIRY_PREFIX) {
+            let (k, v) = item.map_err(|e| store_error("read expiries", e))?;
+            if !k.starts_with(EXPIRY_PREFIX) {
+                break;
+            }
+            let id = hex::decode(&k[EXPIRY_PREFIX.len()..])
+                .ok()
+                .and_then(|b| TokenKeyId::try_from(b).ok());
+            let expiry = <[u8; 8]>::try_from(&v[..]).ok().map(u64::from_be_bytes);
+            if let (Some(id), Some(expiry)) = (id, expiry) {
+                if db.cf_handle(&cf_name(&id)).is_some() {
+                    families.insert(id, expiry);
+                }
+            }
+        }
+        Ok(RocksStore {
+            db,
+            state: Mutex::new(State {
+                families,
+                ..State::default()
+            }),
+            committed: Condvar::new(),
+            cf_options,
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+        self.state
+            .lock()
+            .map_err(|_| StoreError("rocksdb store lock poisoned".into()))
+    }
+
+    /// Waits for `batch` to finish; `Ok(())` once durable.
+    fn wait_for<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+        batch: &Arc<Batch>,
+    ) -> Result<MutexGuard<'a, State>, StoreError> {
+        loop {
+            let done = *batch
+                .done
+                .lock()
+                .map_err(|_| StoreError("batch lock poisoned".into()))?;
+            match done {
+                Some(true) => return Ok(state),
+                Some(false) => {
+                    return Err(StoreError(
+                        "rocksdb write failed: nothing was recorded".into(),
+                    ))
+                }
+                None => {}
+            }
+            if !state.committing {
+                state = self.commit_queued(state)?;
+                continue;
+            }
+            state = self
+                .committed
+                .wait(state)
+                .map_err(|_| StoreError("rocksdb store lock poisoned".into()))?;
+        }
+    }
+
+    /// Writes every queued spend in one synced batch, with the lock released during the write.
+    fn commit_queued<'a>(
+        &'a self,
+        mut state: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, StoreError> {
+        let queued = std::mem::take(&mut state.queued);
+        let batch = std::mem::take(&mut state.queued_batch);
+        if queued.is_empty() {
+            return Ok(state);
+        }
+        state.committing = true;
+        // Column families are created (and their expiry recorded) before the spends that need
+        // them; creation is rare, once per key.
+        let mut result = Ok(());
+        let mut new_families = Vec::new();
+        for ((key_id, _), expiry) in &queued {
+            if !state.families.contains_key(key_id)
+                && !new_families.iter().any(|(k, _)| k == key_id)
+            {
+                new_families.push((*key_id, *expiry));
+            }
+        }
+        drop(state);
+        for (key_id, expiry) in &new_families {
+            let name = cf_name(key_id);
+            if self.db.cf_handle(&name).is_none() {
+                if let Err(e) = self.db.create_cf(&name, &self.cf_options) {
+                    result = Err(store_error("create column family", e));
+                    break;
+                }
+            }
+            let mut record = EXPIRY_PREFIX.to_vec();
+            record.extend_from_slice(hex::encode(key_id).as_bytes());
+            if let Err(e) = self.db.put(record, expiry.to_be_bytes()) {
+                result = Err(store_error("record expiry", e));
+                break;
+            }
+        }
+        if result.is_ok() {
+            result = self.write_spends(&queued);
+        }
+        let mut state = self.lock()?;
+        if result.is_ok() {
+            for (key_id, expiry) in new_families {
+                state.families.insert(key_id, expiry);
+            }
+        }
+        for (k, _) in &queued {
+            state.in_flight.remove(k);
+        }
+        if let Ok(mut done) = batch.done.lock() {
+            *done = Some(result.is_ok());
+        }
+        state.committing = false;
+        self.committed.notify_all();
+        Ok(state)
+    }
+
+    fn write_spends(&self, queued: &[(SpendKey, u64)]) -> Result<(), StoreError> {
+        let mut write = WriteBatch::default();
+        for ((key_id, nonce), _) in queued {
+            let cf = self
+                .db
+                .cf_handle(&cf_name(key_id))
+                .ok_or_else(|| StoreError("rocksdb column family missing".into()))?;
+            write.put_cf(&cf, nonce, []);
+        }
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        self.db
+            .write_opt(write, &opts)
+            .map_err(|e| store_error("write", e))
+    }
+
+    fn durable_contains(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+    ) -> Result<bool, StoreError> {
+        let Some(cf) = self.db.cf_handle(&cf_name(key_id)) else {
+            return Ok(false);
+        };
+        Ok(self
+            .db
+            .get_pinned_cf(&cf, nonce)
+            .map_err(|e| store_error("read", e))?
+            .is_some())
+    }
+
+    /// Column families holding spends, for operators and tests.
+    pub fn key_families(&self) -> Result<Vec<TokenKeyId>, StoreError> {
+        Ok(self.lock()?.families.keys().copied().collect())
+    }
+}
+
+impl SpendStore for RocksStore {
+    fn spend(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+    ) -> Result<SpendOutcome, StoreError> {
+        let k = (*key_id, *nonce);
+        let mut state = self.lock()?;
+        if let Some(batch) = state.in_flight.get(&k).cloned() {
+            // The same token is being recorded right now: its outcome decides ours.
+            drop(self.wait_for(state, &batch)?);
+            return Ok(SpendOutcome::AlreadySpent);
+        }
+        if state.families.contains_key(key_id) && self.durable_contains(key_id, nonce)? {
+            return Ok(SpendOutcome::AlreadySpent);
+        }
+        let batch = state.queued_batch.clone();
+        state.queued.push((k, expires_at));
+        state.in_flight.insert(k, batch.clone());
+        drop(self.wait_for(state, &batch)?);
+        Ok(SpendOutcome::Recorded)
+    }
+
+    fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
+        self.durable_contains(key_id, nonce)
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        let mut state = self.lock()?;
+        let expired: Vec<TokenKeyId> = state
+            .families
+            .iter()
+            .filter(|(_, &exp)| exp <= now)
+            .map(|(k, _)| *k)
+            .collect();
+        for key_id in &expired {
+            self.db
+                .drop_cf(&cf_name(key_id))
+                .map_err(|e| store_error("drop column family", e))?;
+            let mut record = EXPIRY_PREFIX.to_vec();
+            record.extend_from_slice(hex::encode(key_id).as_bytes());
+            self.db
+                .delete(record)
+                .map_err(|e| store_error("delete expiry", e))?;
+            state.families.remove(key_id);
+        }
+        Ok(expired.len() as u64)
+    }
+}

@@ -1,0 +1,161 @@
+//! The RocksDB spend store on a real database in a temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+
+use privacypass::{SpendOutcome, SpendStore};
+use privacypass_stores::rocks::RocksStore;
+
+#[test]
+fn spends_once_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(
+            store.spend(&[1; 32], &[2; 32], u64::MAX).unwrap(),
+            SpendOutcome::Recorded
+        );
+        assert_eq!(
+            store.spend(&[1; 32], &[2; 32], u64::MAX).unwrap(),
+            SpendOutcome::AlreadySpent
+        );
+        assert_eq!(
+            store.spend(&[9; 32], &[2; 32], u64::MAX).unwrap(),
+            SpendOutcome::Recorded,
+            "other key"
+        );
+        assert!(!store.is_spent(&[1; 32], &[3; 32]).unwrap());
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert!(store.is_spent(&[1; 32], &[2; 32]).unwrap());
+    assert_eq!(
+        store.spend(&[1; 32], &[2; 32], u64::MAX).unwrap(),
+        SpendOutcome::AlreadySpent
+    );
+    let mut families = store.key_families().unwrap();
+    families.sort();
+    assert_eq!(families, vec![[1; 32], [9; 32]]);
+}
+
+#[test]
+fn concurrent_spends_of_one_token_succeed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    for token in 0..20u8 {
+        let barrier = Arc::new(Barrier::new(64));
+        let handles: Vec<_> = (0..64)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.spend(&[3; 32], &[token; 32], u64::MAX).unwrap()
+                })
+            })
+            .collect();
+        let recorded = handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|o| *o == SpendOutcome::Recorded)
+            .count();
+        assert_eq!(recorded, 1, "token {token}");
+    }
+}
+
+#[test]
+fn concurrent_distinct_spends_are_all_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    let handles: Vec<_> = (0..16u8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..200u8 {
+                    let mut nonce = [t; 32];
+                    nonce[31] = i;
+                    assert_eq!(
+                        store.spend(&[4; 32], &nonce, u64::MAX).unwrap(),
+                        SpendOutcome::Recorded
+                    );
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    for t in 0..16u8 {
+        for i in 0..200u8 {
+            let mut nonce = [t; 32];
+            nonce[31] = i;
+            assert!(store.is_spent(&[4; 32], &nonce).unwrap());
+        }
+    }
+}
+
+#[test]
+fn expired_keys_are_dropped_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        store.spend(&[5; 32], &[1; 32], 100).unwrap();
+        store.spend(&[6; 32], &[1; 32], 200).unwrap();
+        assert_eq!(store.purge_expired(150).unwrap(), 1);
+        assert!(!store.is_spent(&[5; 32], &[1; 32]).unwrap());
+        assert!(store.is_spent(&[6; 32], &[1; 32]).unwrap());
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(store.key_families().unwrap(), vec![[6; 32]]);
+    assert_eq!(store.purge_expired(150).unwrap(), 0);
+    assert_eq!(store.purge_expired(250).unwrap(), 1);
+    assert!(store.key_families().unwrap().is_empty());
+}
+
+#[test]
+fn a_second_process_cannot_open_the_same_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = RocksStore::open(dir.path()).unwrap();
+    let err = RocksStore::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("lock"), "{err}");
+}
+
+#[test]
+fn kill_9_keeps_every_acknowledged_spend() {
+    let dir = tempfile::tempdir().unwrap();
+    // The example binary sits next to the test binaries' directory.
+    let exe = std::env::current_exe().unwrap();
+    let writer = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples/spend_writer");
+    assert!(
+        writer.exists(),
+        "{} is built by `cargo build --all-targets`",
+        writer.display()
+    );
+    let mut child = Command::new(&writer)
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut acked = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        acked.push(line.unwrap());
+        if acked.len() == 3000 {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let store = RocksStore::open(dir.path()).unwrap();
+    for nonce in &acked {
+        let nonce: [u8; 32] = hex::decode(nonce).unwrap().try_into().unwrap();
+        assert!(
+            store.is_spent(&[7; 32], &nonce).unwrap(),
+            "acknowledged spend lost"
+        );
+    }
+}
