@@ -1,0 +1,83 @@
+# privacypass: `make run` starts the daemon, `make test` runs every test, `make bench` measures.
+# Everything a fresh Debian machine lacks is installed on first use.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# One target directory outside the clone, so CI and every checkout reuse the RocksDB build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/privacypass/target
+CARGO ?= cargo
+# Every cargo command uses exactly these flags: one profile and one feature resolution, so the
+# C++ of RocksDB is compiled once and never again because of a different invocation.
+CARGO_FLAGS := --release --workspace --all-targets --locked
+TARGET_RELEASE := $(CARGO_TARGET_DIR)/release
+
+# Debian packages the build and the tests need.
+SYSTEM_PACKAGES := libclang-dev libssl-dev pkg-config valgrind
+
+LISTEN ?= 127.0.0.1:8787
+DATA_DIR ?= ./data
+
+.PHONY: help deps build test run demo bench fmt fmt-check clippy cargo-test bench-crypto bench-daemon test-interop
+
+help:
+	@echo "make run    build and start privacypassd on $(LISTEN) (RocksDB in $(DATA_DIR))"
+	@echo "make demo   the whole protocol as a client against the daemon of make run"
+	@echo "make test   every test: Rust, C (and the bindings as they come)"
+	@echo "make bench  benchmarks (not part of the tests)"
+
+deps:
+	@missing=(); for p in $(SYSTEM_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing+=($$p); \
+	done; \
+	if [ $${#missing[@]} -gt 0 ]; then \
+	  echo "installing: $${missing[*]}"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}"; \
+	fi
+	@command -v cargo >/dev/null || { echo "cargo is required (rustup.rs)"; exit 1; }
+
+build: deps
+	$(CARGO) build $(CARGO_FLAGS)
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy: deps
+	$(CARGO) clippy $(CARGO_FLAGS) -- -D warnings
+
+cargo-test: build
+	$(CARGO) test $(CARGO_FLAGS)
+
+include mk/ffi.mk
+
+# A client written elsewhere (@cloudflare/privacypass-ts, from npm) against the real daemon.
+test-interop: build
+	@command -v npm >/dev/null || { echo "npm is required (Node.js)"; exit 1; }
+	PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd bash tests/interop/run.sh
+
+test: fmt-check clippy cargo-test check-header test-c test-interop
+	@echo "make test: all suites passed"
+
+run: build
+	@echo "privacypassd:      http://$(LISTEN)"
+	@echo "issuer directory:  http://$(LISTEN)/.well-known/private-token-issuer-directory"
+	@echo "demo (another terminal): make demo   # or: $(TARGET_RELEASE)/privacypassd demo --url http://$(LISTEN)"
+	$(TARGET_RELEASE)/privacypassd serve --listen $(LISTEN) --data-dir $(DATA_DIR) --generate-key-if-missing true
+
+demo:
+	$(TARGET_RELEASE)/privacypassd demo --url http://$(LISTEN)
+
+# Benchmarks run the bench binaries that `make build` produced, with no second build.
+bench: build bench-crypto bench-daemon
+
+bench-crypto:
+	@bin=$$(scripts/target-path bench crypto) && "$$bin" --bench crypto/
+	@openssl speed -seconds 5 rsa2048 2>/dev/null | tee $(CARGO_TARGET_DIR)/openssl-speed.txt | tail -n 3
+	@python3 scripts/bench_report.py $(CARGO_TARGET_DIR)/criterion $(CARGO_TARGET_DIR)/openssl-speed.txt
+
+# issue and redeem over HTTP against a daemon on 127.0.0.1, beside the in-process ceilings.
+bench-daemon:
+	$(TARGET_RELEASE)/privacypass-load --daemon $(TARGET_RELEASE)/privacypassd --seconds 3

@@ -1,0 +1,419 @@
+//! Load generator for `make bench`: starts privacypassd on a fresh data directory, measures
+//! issue, durable redeem and already-spent redeem over HTTP at several connection counts, and
+//! the in-process sign and verify ceilings on the same cores, then prints a Markdown table.
+//!
+//! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use privacypass::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, Verifier};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+struct Options {
+    daemon: PathBuf,
+    seconds: f64,
+    connections: Vec<usize>,
+}
+
+fn options() -> Result<Options, String> {
+    let mut opts = Options {
+        daemon: PathBuf::new(),
+        seconds: 3.0,
+        connections: vec![1, 16, 64],
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args.next().ok_or(format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--daemon" => opts.daemon = PathBuf::from(value),
+            "--seconds" => opts.seconds = value.parse().map_err(|_| "bad --seconds")?,
+            "--connections" => {
+                opts.connections = value
+                    .split(',')
+                    .map(|c| c.parse().map_err(|_| "bad --connections"))
+                    .collect::<Result<_, _>>()?
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if opts.daemon.as_os_str().is_empty() {
+        return Err("--daemon PATH is required".into());
+    }
+    Ok(opts)
+}
+
+struct Daemon {
+    child: Child,
+    addr: String,
+    _dir: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn start_daemon(path: &PathBuf) -> Result<Daemon, String> {
+    let dir = std::env::temp_dir().join(format!("privacypass-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut child = Command::new(path)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--generate-key-if-missing",
+            "true",
+            "--data-dir",
+        ])
+        .arg(&dir)
+        .env("PRIVACYPASS_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    let addr = line
+        .trim()
+        .rsplit("http://")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    Ok(Daemon {
+        child,
+        addr,
+        _dir: dir,
+    })
+}
+
+/// Result of one load run.
+struct Run {
+    requests: usize,
+    unexpected: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&mut self, p: f64) -> Duration {
+        self.latencies.sort();
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies.get(i).copied().unwrap_or_default()
+    }
+}
+
+fn http_post(addr: &str, path: &str, body: &[u8]) -> Vec<u8> {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    req
+}
+
+/// Sends requests on one keep-alive connection; returns per-request latencies and statuses.
+async fn connection(
+    addr: String,
+    requests: Arc<Vec<Vec<u8>>>,
+    next: Arc<AtomicUsize>,
+    deadline: Instant,
+    expect: u16,
+) -> Result<(Vec<Duration>, usize), String> {
+    let mut stream = TcpStream::connect(&addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut latencies = Vec::new();
+    let mut unexpected = 0;
+    let mut buf = Vec::with_capacity(4096);
+    while Instant::now() < deadline {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(req) = requests.get(i) else { break };
+        let started = Instant::now();
+        stream.write_all(req).await.map_err(|e| e.to_string())?;
+        buf.clear();
+        let (status, header_end, content_length) = loop {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed".into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let status: u16 = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+                let len = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                break (status, end + 4, len);
+            }
+        };
+        while buf.len() < header_end + content_length {
+            let mut chunk = [0u8; 4096];
+            let n = stream.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Err("connection closed".into());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        latencies.push(started.elapsed());
+        if status != expect {
+            unexpected += 1;
+        }
+    }
+    Ok((latencies, unexpected))
+}
+
+async fn load(
+    addr: &str,
+    path: &str,
+    bodies: Arc<Vec<Vec<u8>>>,
+    conns: usize,
+    seconds: f64,
+    expect: u16,
+) -> Result<Run, String> {
+    let requests: Arc<Vec<Vec<u8>>> =
+        Arc::new(bodies.iter().map(|b| http_post(addr, path, b)).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
+    let tasks: Vec<_> = (0..conns)
+        .map(|_| {
+            tokio::spawn(connection(
+                addr.to_owned(),
+                requests.clone(),
+                next.clone(),
+                deadline,
+                expect,
+            ))
+        })
+        .collect();
+    let mut run = Run {
+        requests: 0,
+        unexpected: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::new(),
+    };
+    for t in tasks {
+        let (lat, bad) = t.await.map_err(|e| e.to_string())??;
+        run.requests += lat.len();
+        run.unexpected += bad;
+        run.latencies.extend(lat);
+    }
+    run.elapsed = started.elapsed();
+    if next.load(Ordering::Relaxed) > requests.len() {
+        eprintln!(
+            "note: ran out of prepared requests ({}); the rate is a lower bound",
+            requests.len()
+        );
+    }
+    Ok(run)
+}
+
+/// In-process rate of `op` on `threads` threads for `seconds`.
+fn ceiling(threads: usize, seconds: f64, op: impl Fn() + Send + Sync + 'static) -> f64 {
+    let op = Arc::new(op);
+    let count = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (op, count) = (op.clone(), count.clone());
+            std::thread::spawn(move || {
+                while Instant::now() < deadline {
+                    op();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    count.load(Ordering::Relaxed) as f64 / seconds
+}
+
+fn mint(
+    key: &Arc<IssuerKey>,
+    keys: &Arc<KeySet>,
+    challenge: &TokenChallenge,
+    n: usize,
+) -> Vec<Vec<u8>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = n.div_ceil(threads);
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (key, keys, challenge) = (key.clone(), keys.clone(), challenge.clone());
+            std::thread::spawn(move || {
+                let client = Client::new(key.public_key().clone());
+                let issuer = Issuer::new(keys);
+                (0..per)
+                    .filter_map(|_| {
+                        let pending = client.request(&challenge).ok()?;
+                        let response = issuer
+                            .issue_request(&pending.request().encode(), privacypass::unix_now())
+                            .ok()?;
+                        Some(pending.finalize(&response.encode()).ok()?.encode())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect()
+}
+
+fn redeem_body(token: &[u8]) -> Vec<u8> {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"redeem","params":{{"token":"{}"}}}}"#,
+        b64::encode_url(token)
+    )
+    .into_bytes()
+}
+
+fn main() -> Result<(), String> {
+    let opts = options()?;
+    let daemon = start_daemon(&opts.daemon)?;
+    let keys_dir = daemon._dir.join("keys");
+    let pem_path = std::fs::read_dir(&keys_dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "pem"))
+        .ok_or("the daemon made no key")?;
+    let key = IssuerKey::from_pem(&std::fs::read(pem_path).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let key_id = hex::encode(key.public_key().token_key_id());
+    let mut set = KeySet::new(0);
+    let key = set
+        .insert_issuer_key(
+            key,
+            KeyValidity::new(0, u64::MAX).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| e.to_string())?;
+    let keys = Arc::new(set);
+    let challenge = TokenChallenge::new(2, b"127.0.0.1", &[], b"").map_err(|e| e.to_string())?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+
+    // Ceilings, in process, on all cores.
+    let pending = Client::new(key.public_key().clone())
+        .request(&challenge)
+        .map_err(|e| e.to_string())?;
+    let blinded = pending.request().encode();
+    let (k, b) = (key.clone(), blinded.clone());
+    let sign_ceiling = ceiling(cores, 2.0, move || {
+        let _ = k.blind_sign(&b[3..]);
+    });
+    let token = mint(&key, &keys, &challenge, 1)
+        .pop()
+        .ok_or("mint failed")?;
+    let verifier = Verifier::new(keys.clone());
+    let t = token.clone();
+    let verify_ceiling = ceiling(cores, 2.0, move || {
+        let _ = verifier.verify(&t, &[], 1);
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut rows = Vec::new();
+    let issue_body = format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"issue","params":{{"blinded-token":"{}","key-id":"{key_id}"}}}}"#,
+        b64::encode_url(&blinded)
+    )
+    .into_bytes();
+    for &conns in &opts.connections {
+        let bodies = Arc::new(vec![issue_body.clone(); 1_000_000]);
+        let mut run =
+            runtime.block_on(load(&daemon.addr, "/rpc", bodies, conns, opts.seconds, 200))?;
+        rows.push((
+            "issue (JSON-RPC)",
+            conns,
+            run.rate(),
+            run.percentile(0.5),
+            run.percentile(0.99),
+            run.unexpected,
+        ));
+    }
+    // Durable redeems need one fresh token each: mint enough for a generous rate.
+    let budget = (25_000.0 * opts.seconds) as usize;
+    eprintln!("minting {budget} tokens per redeem run...");
+    let mut spent: Vec<Vec<u8>> = Vec::new();
+    for &conns in &opts.connections {
+        let tokens = mint(
+            &key,
+            &keys,
+            &challenge,
+            if conns == 1 { budget / 4 } else { budget },
+        );
+        let bodies = Arc::new(tokens.iter().map(|t| redeem_body(t)).collect::<Vec<_>>());
+        let mut run = runtime.block_on(load(
+            &daemon.addr,
+            "/rpc",
+            bodies.clone(),
+            conns,
+            opts.seconds,
+            200,
+        ))?;
+        rows.push((
+            "redeem, durable (fresh tokens)",
+            conns,
+            run.rate(),
+            run.percentile(0.5),
+            run.percentile(0.99),
+            run.unexpected,
+        ));
+        spent.extend(bodies.iter().take(run.requests).cloned());
+    }
+    for &conns in &opts.connections {
+        let bodies: Vec<Vec<u8>> = spent.iter().cycle().take(2_000_000).cloned().collect();
+        let mut run = runtime.block_on(load(
+            &daemon.addr,
+            "/rpc",
+            Arc::new(bodies),
+            conns,
+            opts.seconds,
+            403,
+        ))?;
+        rows.push((
+            "redeem, already spent (-32021)",
+            conns,
+            run.rate(),
+            run.percentile(0.5),
+            run.percentile(0.99),
+            run.unexpected,
+        ));
+    }
+    drop(daemon);
+
+    println!("| operation | connections | req/s | p50 | p99 | unexpected answers |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (name, conns, rate, p50, p99, bad) in rows {
+        println!(
+            "| {name} | {conns} | {rate:.0} | {:.2} ms | {:.2} ms | {bad} |",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    println!("| in-process sign ceiling, {cores} cores | | {sign_ceiling:.0} | | | |");
+    println!("| in-process verify ceiling, {cores} cores | | {verify_ceiling:.0} | | | |");
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! Command line and configuration. Every `serve` setting comes, in order of precedence, from
+//! its flag, its `PRIVACYPASS_*` environment variable, the `--config` TOML file (same names as
+//! the flags), or its default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "privacypassd",
+    version,
+    about = "Privacy Pass issuer and redeemer (RFC 9576-9578)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve issuance and redemption over HTTP.
+    Serve(Box<ServeArgs>),
+    /// Manage issuer keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Run the whole protocol as a client against a running daemon.
+    Demo {
+        /// Base URL of the daemon.
+        #[arg(long, default_value = "http://127.0.0.1:8787")]
+        url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate an RSA-2048 issuer key.
+    Generate {
+        #[command(flatten)]
+        dir: KeysDirArg,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    /// Import an RSA-2048 key made elsewhere (PKCS#8 or PKCS#1 PEM).
+    Import {
+        /// The PEM file.
+        file: PathBuf,
+        #[command(flatten)]
+        dir: KeysDirArg,
+        #[command(flatten)]
+        window: WindowArgs,
+    },
+    /// List keys with their ids, windows and states.
+    List {
+        #[command(flatten)]
+        dir: KeysDirArg,
+        /// Redemption grace used to tell grace from expired, in seconds.
+        #[arg(long, env = "PRIVACYPASS_REDEMPTION_GRACE", default_value_t = DEFAULT_GRACE)]
+        redemption_grace: u64,
+    },
+    /// Stop issuing with a key now; it stays redeemable for the grace.
+    Retire {
+        /// The key id (hex), or a unique prefix of it.
+        key_id: String,
+        #[command(flatten)]
+        dir: KeysDirArg,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct KeysDirArg {
+    /// Directory of issuer keys.
+    #[arg(long, env = "PRIVACYPASS_KEYS_DIR", default_value = "./data/keys")]
+    pub keys_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct WindowArgs {
+    /// Start of issuance, Unix seconds (default: now).
+    #[arg(long)]
+    pub not_before: Option<u64>,
+    /// How long the key issues, in days.
+    #[arg(long, default_value_t = 30)]
+    pub lifetime_days: u64,
+}
+
+/// Default redemption grace after a key stops issuing: 7 days.
+pub const DEFAULT_GRACE: u64 = 7 * 24 * 3600;
+
+/// `serve` flags. Unset values fall back to the config file, then to the defaults.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ServeArgs {
+    /// TOML file with any of these settings (kebab-case names).
+    #[arg(long, env = "PRIVACYPASS_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8787].
+    #[arg(long, env = "PRIVACYPASS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (the RocksDB spend store lives in DATA_DIR/spends) [default: ./data].
+    #[arg(long, env = "PRIVACYPASS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of issuer keys [default: DATA_DIR/keys].
+    #[arg(long, env = "PRIVACYPASS_KEYS_DIR")]
+    pub keys_dir: Option<PathBuf>,
+    /// Spend store URL: rocksdb:PATH, redis://HOST:PORT/DB, redis+cluster://H:P,..., memory:
+    /// [default: rocksdb:DATA_DIR/spends].
+    #[arg(long, env = "PRIVACYPASS_STORE")]
+    pub store: Option<String>,
+    /// Seconds a key stays redeemable after it stops issuing [default: 604800].
+    #[arg(long, env = "PRIVACYPASS_REDEMPTION_GRACE")]
+    pub redemption_grace: Option<u64>,
+    /// Generate a key when the keys directory has no key issuing now (development).
+    #[arg(long, env = "PRIVACYPASS_GENERATE_KEY_IF_MISSING")]
+    pub generate_key_if_missing: Option<bool>,
+    /// `issuer-request-uri` published in the issuer directory [default: /token-request].
+    #[arg(long, env = "PRIVACYPASS_ISSUER_REQUEST_URI")]
+    pub issuer_request_uri: Option<String>,
+    /// Largest request body in bytes [default: 65536].
+    #[arg(long, env = "PRIVACYPASS_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most calls in one JSON-RPC batch [default: 64].
+    #[arg(long, env = "PRIVACYPASS_MAX_BATCH")]
+    pub max_batch: Option<usize>,
+    /// Most open connections [default: 4096].
+    #[arg(long, env = "PRIVACYPASS_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send its request headers [default: 10].
+    #[arg(long, env = "PRIVACYPASS_HEADER_TIMEOUT")]
+    pub header_timeout: Option<u64>,
+    /// Seconds a client has to send its request body [default: 10].
+    #[arg(long, env = "PRIVACYPASS_BODY_TIMEOUT")]
+    pub body_timeout: Option<u64>,
+    /// Log format: text or json [default: text].
+    #[arg(long, env = "PRIVACYPASS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// The resolved settings of `serve`.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub keys_dir: PathBuf,
+    pub store: String,
+    pub redemption_grace: u64,
+    pub generate_key_if_missing: bool,
+    pub issuer_request_uri: String,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    pub max_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub json_logs: bool,
+}
+
+impl ServeArgs {
+    /// Resolves flags and environment over the config file over the defaults.
+    pub fn resolve(self) -> Result<Settings, String> {
+        let file = match &self.config {
+            None => ServeArgs::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+        };
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let keys_dir = self
+            .keys_dir
+            .or(file.keys_dir)
+            .unwrap_or_else(|| data_dir.join("keys"));
+        let store = self
+            .store
+            .or(file.store)
+            .unwrap_or_else(|| format!("rocksdb:{}", data_dir.join("spends").display()));
+        let log_format = self
+            .log_format
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        let json_logs = match log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => return Err(format!("log format {other:?}: expected text or json")),
+        };
+        let settings = Settings {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8787))),
+            data_dir,
+            keys_dir,
+            store,
+            redemption_grace: self
+                .redemption_grace
+                .or(file.redemption_grace)
+                .unwrap_or(DEFAULT_GRACE),
+            generate_key_if_missing: self
+                .generate_key_if_missing
+                .or(file.generate_key_if_missing)
+                .unwrap_or(false),
+            issuer_request_uri: self
+                .issuer_request_uri
+                .or(file.issuer_request_uri)
+                .unwrap_or_else(|| "/token-request".into()),
+            max_body_bytes: self
+                .max_body_bytes
+                .or(file.max_body_bytes)
+                .unwrap_or(64 * 1024),
+            max_batch: self.max_batch.or(file.max_batch).unwrap_or(64),
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(4096),
+            header_timeout: Duration::from_secs(
+                self.header_timeout.or(file.header_timeout).unwrap_or(10),
+            ),
+            body_timeout: Duration::from_secs(
+                self.body_timeout.or(file.body_timeout).unwrap_or(10),
+            ),
+            json_logs,
+        };
+        if settings.max_batch == 0
+            || settings.max_body_bytes < 1024
+            || settings.max_connections == 0
+        {
+            return Err(
+                "max-batch and max-connections must be positive, max-body-bytes at least 1024"
+                    .into(),
+            );
+        }
+        Ok(settings)
+    }
+}

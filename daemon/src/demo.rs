@@ -1,0 +1,194 @@
+//! `privacypassd demo --url URL`: the whole protocol as a client against a running daemon,
+//! with readable output: directory, token requests through each issuance route, finalize,
+//! redemption in both parameter forms, and the refused double spend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use privacypass::{b64, Client, PendingToken, PublicKey, Token, TokenChallenge};
+use serde_json::{json, Value};
+use ureq::Agent;
+
+fn agent() -> Agent {
+    Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
+fn rpc(agent: &Agent, url: &str, method: &str, params: Value) -> Result<Value, String> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let mut resp = agent
+        .post(url)
+        .send_json(&body)
+        .map_err(|e| format!("{url}: {e}"))?;
+    resp.body_mut()
+        .read_json::<Value>()
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+fn finalize(pending: &PendingToken, blind_sig: &[u8]) -> Result<Token, String> {
+    pending
+        .finalize(blind_sig)
+        .map_err(|e| format!("finalize: {e}"))
+}
+
+fn blind_sig_of(answer: &Value, key: &str) -> Result<Vec<u8>, String> {
+    answer
+        .pointer(key)
+        .and_then(Value::as_str)
+        .and_then(b64::decode_any)
+        .ok_or_else(|| format!("unexpected answer: {answer}"))
+}
+
+pub fn run(url: &str) -> Result<(), String> {
+    let base = url.trim_end_matches('/');
+    let agent = agent();
+    println!("privacypass demo against {base}\n");
+
+    let dir_url = format!("{base}/.well-known/private-token-issuer-directory");
+    let mut resp = agent
+        .get(&dir_url)
+        .call()
+        .map_err(|e| format!("{dir_url}: {e}"))?;
+    let directory: Value = resp
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{dir_url}: {e}"))?;
+    let spki = directory
+        .pointer("/token-keys/0/token-key")
+        .and_then(Value::as_str)
+        .and_then(b64::decode_any)
+        .ok_or_else(|| format!("the directory lists no token key: {directory}"))?;
+    let key = Arc::new(PublicKey::from_spki(&spki).map_err(|e| format!("directory key: {e}"))?);
+    let key_id = hex::encode(key.token_key_id());
+    println!(
+        "1. directory: {} key(s); using token_key_id {key_id}",
+        directory["token-keys"].as_array().map_or(0, Vec::len)
+    );
+
+    let mut context = [0u8; 32];
+    getrandom::fill(&mut context).map_err(|e| e.to_string())?;
+    let challenge = TokenChallenge::new(2, host_of(base).as_bytes(), &context, b"")
+        .map_err(|e| e.to_string())?;
+    let challenge_b64 = b64::encode_url(&challenge.encode());
+    println!(
+        "2. challenge: issuer {:?}, fresh redemption context",
+        host_of(base)
+    );
+    let client = Client::new(key);
+    let mut tokens = Vec::new();
+
+    let pending = client.request(&challenge).map_err(|e| e.to_string())?;
+    let answer = rpc(
+        &agent,
+        &format!("{base}/rpc"),
+        "issue",
+        json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}),
+    )?;
+    tokens.push(finalize(
+        &pending,
+        &blind_sig_of(&answer, "/result/blind-sig")?,
+    )?);
+    println!("3. issued through POST /rpc (JSON-RPC issue): token finalized and verified");
+
+    let pending = client.request(&challenge).map_err(|e| e.to_string())?;
+    let rest_url = format!("{base}/api/v1/privacy-passes");
+    let mut resp = agent
+        .post(&rest_url)
+        .send_json(json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}))
+        .map_err(|e| format!("{rest_url}: {e}"))?;
+    let answer: Value = resp
+        .body_mut()
+        .read_json()
+        .map_err(|e| format!("{rest_url}: {e}"))?;
+    tokens.push(finalize(&pending, &blind_sig_of(&answer, "/blind-sig")?)?);
+    println!("4. issued through POST /api/v1/privacy-passes (REST): token finalized and verified");
+
+    let pending = client.request(&challenge).map_err(|e| e.to_string())?;
+    let native_url = format!("{base}/token-request");
+    let mut resp = agent
+        .post(&native_url)
+        .header("content-type", crate::api::TOKEN_REQUEST_TYPE)
+        .send(&pending.request().encode()[..])
+        .map_err(|e| format!("{native_url}: {e}"))?;
+    if resp.status() != 200 {
+        return Err(format!("{native_url}: HTTP {}", resp.status()));
+    }
+    let body = resp.body_mut().read_to_vec().map_err(|e| e.to_string())?;
+    tokens.push(finalize(&pending, &body)?);
+    println!("5. issued through POST /token-request (RFC 9578): token finalized and verified");
+
+    let rpc_url = format!("{base}/rpc");
+    let redeem_url = format!("{base}/api/redeem");
+    for (i, token) in tokens.iter().enumerate() {
+        let encoded = token.encode();
+        let answer = if i % 2 == 0 {
+            rpc(
+                &agent,
+                &rpc_url,
+                "redeem",
+                json!({"token": b64::encode_url(&encoded), "challenge": challenge_b64}),
+            )?
+        } else {
+            rpc(
+                &agent,
+                &redeem_url,
+                "redeem",
+                json!({"data": [b64::encode_std(&encoded)], "bindings": [challenge_b64], "compressed": false}),
+            )?
+        };
+        if answer["result"] != "success" {
+            return Err(format!("redeem of token {}: {answer}", i + 1));
+        }
+        let route = if i % 2 == 0 {
+            "POST /rpc (token/challenge)"
+        } else {
+            "POST /api/redeem (data/bindings)"
+        };
+        println!(
+            "6.{} redeemed token {} through {route}: success",
+            i + 1,
+            i + 1
+        );
+    }
+
+    let again = rpc(
+        &agent,
+        &rpc_url,
+        "redeem",
+        json!({"token": b64::encode_url(&tokens[0].encode())}),
+    )?;
+    let code = again.pointer("/error/code").and_then(Value::as_i64);
+    if code != Some(-32021) {
+        return Err(format!(
+            "the second redeem was not refused as spent: {again}"
+        ));
+    }
+    println!(
+        "7. second redeem of token 1: refused, error {} ({})",
+        -32021,
+        again["error"]["message"].as_str().unwrap_or("")
+    );
+    println!("\ndemo complete: 3 tokens issued, 3 redeemed, 1 double spend refused");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn host_is_taken_from_the_url() {
+        assert_eq!(host_of("http://127.0.0.1:8787"), "127.0.0.1");
+        assert_eq!(host_of("https://issuer.example/path"), "issuer.example");
+        assert_eq!(host_of("issuer.example:80"), "issuer.example");
+    }
+}

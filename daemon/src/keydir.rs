@@ -1,0 +1,192 @@
+//! The key directory: one PKCS#8 PEM file (mode 0600) per issuer key, named by its token key
+//! id, with a JSON sidecar holding its validity window.
+//!
+//! ```text
+//! keys/3f0c…e1.pem    the private key
+//! keys/3f0c…e1.json   {"not-before": 1767225600, "expires": 1769904000}
+//! ```
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use privacypass::{IssuerKey, KeyError, KeySet, KeyValidity, TokenKeyId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyDirError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Key { path: PathBuf, source: KeyError },
+    #[error("{path}: invalid metadata: {reason}")]
+    Metadata { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Refused(KeyError),
+    #[error("no key with id {0}")]
+    NotFound(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KeyDirError + '_ {
+    move |source| KeyDirError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// A key as the directory holds it.
+#[derive(Debug)]
+pub struct StoredKey {
+    pub key: IssuerKey,
+    pub validity: KeyValidity,
+}
+
+pub fn key_id_hex(id: &TokenKeyId) -> String {
+    hex::encode(id)
+}
+
+fn pem_path(dir: &Path, id: &TokenKeyId) -> PathBuf {
+    dir.join(format!("{}.pem", key_id_hex(id)))
+}
+
+fn meta_path(dir: &Path, id: &TokenKeyId) -> PathBuf {
+    dir.join(format!("{}.json", key_id_hex(id)))
+}
+
+/// Creates the directory (mode 0700) if it is missing.
+pub fn ensure_dir(dir: &Path) -> Result<(), KeyDirError> {
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
+    }
+    Ok(())
+}
+
+/// Every key in the directory, sorted by not-before.
+pub fn load(dir: &Path) -> Result<Vec<StoredKey>, KeyDirError> {
+    let mut keys = Vec::new();
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
+        Err(e) => {
+            return Err(KeyDirError::Io {
+                path: dir.to_owned(),
+                source: e,
+            })
+        }
+    };
+    for entry in entries {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("pem") {
+            continue;
+        }
+        let pem = zeroize::Zeroizing::new(fs::read(&path).map_err(io(&path))?);
+        let key = IssuerKey::from_pem(&pem).map_err(|source| KeyDirError::Key {
+            path: path.clone(),
+            source,
+        })?;
+        let meta = meta_path(dir, key.public_key().token_key_id());
+        let text = fs::read_to_string(&meta).map_err(io(&meta))?;
+        let validity: KeyValidity =
+            serde_json::from_str(&text).map_err(|e| KeyDirError::Metadata {
+                path: meta.clone(),
+                reason: e.to_string(),
+            })?;
+        if validity.not_before >= validity.expires {
+            return Err(KeyDirError::Metadata {
+                path: meta,
+                reason: "not-before must be earlier than expires".into(),
+            });
+        }
+        keys.push(StoredKey { key, validity });
+    }
+    keys.sort_by_key(|k| (k.validity.not_before, *k.key.public_key().token_key_id()));
+    Ok(keys)
+}
+
+/// The key set of a directory, for an issuer and redeemer.
+pub fn key_set(dir: &Path, redemption_grace: u64) -> Result<KeySet, KeyDirError> {
+    let mut set = KeySet::new(redemption_grace);
+    for stored in load(dir)? {
+        set.insert_issuer_key(stored.key, stored.validity)
+            .map_err(KeyDirError::Refused)?;
+    }
+    Ok(set)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyDirError> {
+    let tmp = path.with_extension("pem.tmp");
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    file.write_all(bytes).map_err(io(&tmp))?;
+    file.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn write_meta(dir: &Path, id: &TokenKeyId, validity: &KeyValidity) -> Result<(), KeyDirError> {
+    let path = meta_path(dir, id);
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(validity).map_err(|e| KeyDirError::Metadata {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    fs::write(&tmp, text + "\n").map_err(io(&tmp))?;
+    fs::rename(&tmp, &path).map_err(io(&path))
+}
+
+/// Adds a key to the directory after checking it against the keys already there (no duplicate,
+/// no truncated-id collision with an overlapping issuance key).
+pub fn add(dir: &Path, key: IssuerKey, validity: KeyValidity) -> Result<TokenKeyId, KeyDirError> {
+    ensure_dir(dir)?;
+    let mut set = key_set(dir, 0)?;
+    let pem = key.to_pkcs8_pem().map_err(KeyDirError::Refused)?;
+    let id = *key.public_key().token_key_id();
+    set.insert_issuer_key(key, validity)
+        .map_err(KeyDirError::Refused)?;
+    write_meta(dir, &id, &validity)?;
+    write_private(&pem_path(dir, &id), &pem)?;
+    Ok(id)
+}
+
+/// Generates a key, drawing again while its truncated id collides with an issuance key.
+pub fn generate(dir: &Path, validity: KeyValidity) -> Result<TokenKeyId, KeyDirError> {
+    for _ in 0..16 {
+        let key = IssuerKey::generate().map_err(KeyDirError::Refused)?;
+        match add(dir, key, validity) {
+            Err(KeyDirError::Refused(KeyError::TruncatedIdCollision { .. })) => continue,
+            other => return other,
+        }
+    }
+    Err(KeyDirError::Refused(KeyError::GenerationExhausted))
+}
+
+/// Ends a key's issuance now; it stays redeemable for the grace.
+pub fn retire(dir: &Path, id_prefix: &str, now: u64) -> Result<TokenKeyId, KeyDirError> {
+    let matches: Vec<StoredKey> = load(dir)?
+        .into_iter()
+        .filter(|k| {
+            key_id_hex(k.key.public_key().token_key_id())
+                .starts_with(&id_prefix.to_ascii_lowercase())
+        })
+        .collect();
+    let [stored] = matches.as_slice() else {
+        return Err(KeyDirError::NotFound(format!(
+            "{id_prefix} (matches {} keys)",
+            matches.len()
+        )));
+    };
+    let id = *stored.key.public_key().token_key_id();
+    let mut validity = stored.validity;
+    if validity.expires > now {
+        validity.expires = now.max(validity.not_before + 1);
+    }
+    write_meta(dir, &id, &validity)?;
+    Ok(id)
+}

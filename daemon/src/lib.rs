@@ -1,0 +1,197 @@
+//! privacypassd: the Privacy Pass issuer and redeemer daemon, as a library that `main` calls.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod keydir;
+pub mod metrics;
+pub mod server;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use privacypass::{IssuerKey, KeyValidity};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{error, info, warn};
+
+use crate::app::App;
+use crate::config::{KeysCommand, Settings, WindowArgs};
+
+/// How often spends of keys that can no longer be redeemed are dropped.
+const PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// Lifetime of the development key `--generate-key-if-missing` creates.
+const DEV_KEY_LIFETIME: u64 = 30 * 24 * 3600;
+
+pub fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PRIVACYPASS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// `privacypassd serve`.
+pub fn serve(settings: Settings) -> Result<(), String> {
+    init_tracing(settings.json_logs);
+    std::fs::create_dir_all(&settings.data_dir)
+        .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
+    keydir::ensure_dir(&settings.keys_dir).map_err(|e| e.to_string())?;
+    let now = privacypass::unix_now();
+    let mut keys = keydir::key_set(&settings.keys_dir, settings.redemption_grace)
+        .map_err(|e| e.to_string())?;
+    if settings.generate_key_if_missing && keys.issuing(now).next().is_none() {
+        let validity = KeyValidity::new(now, now + DEV_KEY_LIFETIME).map_err(|e| e.to_string())?;
+        let id = keydir::generate(&settings.keys_dir, validity).map_err(|e| e.to_string())?;
+        info!(key_id = %hex::encode(id), "generated a development key");
+        keys = keydir::key_set(&settings.keys_dir, settings.redemption_grace)
+            .map_err(|e| e.to_string())?;
+    }
+    if keys.issuing(now).next().is_none() {
+        warn!(keys_dir = %settings.keys_dir.display(), "no key issues now: issuance will answer -32023 until one does");
+    }
+    let store = privacypass_stores::open(&settings.store).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("privacypassd")
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    runtime.block_on(run(Arc::new(App::new(settings, keys, store))))
+}
+
+async fn run(app: Arc<App>) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(app.settings.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", app.settings.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    info!(%addr, store = %app.settings.store, keys = app.keys().entries().len(), "listening");
+    println!("privacypassd listening on http://{addr}");
+    let _ = std::io::stdout().flush();
+
+    tokio::spawn(reload_on_sighup(app.clone()));
+    tokio::spawn(purge_expired(app.clone()));
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT"),
+        }
+    };
+    server::serve(app.clone(), listener, shutdown).await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn reload_on_sighup(app: Arc<App>) {
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        error!("cannot listen for SIGHUP: keys will not reload");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let dir = app.settings.keys_dir.clone();
+        let grace = app.settings.redemption_grace;
+        match tokio::task::spawn_blocking(move || keydir::key_set(&dir, grace)).await {
+            Ok(Ok(keys)) => {
+                info!(keys = keys.entries().len(), "keys reloaded");
+                app.replace_keys(keys);
+            }
+            Ok(Err(e)) => error!(error = %e, "key reload failed; keeping the keys in force"),
+            Err(e) => error!(error = %e, "key reload failed; keeping the keys in force"),
+        }
+    }
+}
+
+async fn purge_expired(app: Arc<App>) {
+    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let store = app.store.clone();
+        match tokio::task::spawn_blocking(move || store.purge_expired(privacypass::unix_now()))
+            .await
+        {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(
+                dropped = n,
+                "dropped the spends of keys no longer redeemable"
+            ),
+            Ok(Err(e)) => warn!(error = %e, "purging expired spends failed"),
+            Err(e) => warn!(error = %e, "purging expired spends failed"),
+        }
+    }
+}
+
+fn window(args: &WindowArgs) -> Result<KeyValidity, String> {
+    let not_before = args.not_before.unwrap_or_else(privacypass::unix_now);
+    let lifetime = args
+        .lifetime_days
+        .checked_mul(86400)
+        .ok_or("lifetime too long")?;
+    KeyValidity::new(not_before, not_before.saturating_add(lifetime)).map_err(|e| e.to_string())
+}
+
+/// `privacypassd keys ...`.
+pub fn keys(command: KeysCommand) -> Result<(), String> {
+    match command {
+        KeysCommand::Generate { dir, window: w } => {
+            let id = keydir::generate(&dir.keys_dir, window(&w)?).map_err(|e| e.to_string())?;
+            println!(
+                "generated key {} in {}",
+                hex::encode(id),
+                dir.keys_dir.display()
+            );
+        }
+        KeysCommand::Import {
+            file,
+            dir,
+            window: w,
+        } => {
+            let pem = zeroize::Zeroizing::new(
+                std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?,
+            );
+            let key = IssuerKey::from_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))?;
+            let id = keydir::add(&dir.keys_dir, key, window(&w)?).map_err(|e| e.to_string())?;
+            println!(
+                "imported key {} into {}",
+                hex::encode(id),
+                dir.keys_dir.display()
+            );
+        }
+        KeysCommand::List {
+            dir,
+            redemption_grace,
+        } => {
+            let keys =
+                keydir::key_set(&dir.keys_dir, redemption_grace).map_err(|e| e.to_string())?;
+            let now = privacypass::unix_now();
+            println!(
+                "{:<64}  {:>9}  {:<8}  {:>11}  {:>11}",
+                "token_key_id", "truncated", "state", "not-before", "expires"
+            );
+            for e in keys.entries() {
+                println!(
+                    "{:<64}  {:>9}  {:<8}  {:>11}  {:>11}",
+                    hex::encode(e.public.token_key_id()),
+                    format!("0x{:02x}", e.public.truncated_token_key_id()),
+                    keys.state(&e.validity, now).as_str(),
+                    e.validity.not_before,
+                    e.validity.expires
+                );
+            }
+        }
+        KeysCommand::Retire { key_id, dir } => {
+            let id = keydir::retire(&dir.keys_dir, &key_id, privacypass::unix_now())
+                .map_err(|e| e.to_string())?;
+            println!(
+                "retired key {}: no longer issues; redeemable until its grace ends",
+                hex::encode(id)
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,20 @@
+//! `privacypassd`: parse the command line and hand over to the library.
+
+use clap::Parser;
+use privacypassd::config::{Cli, Command};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args.resolve().and_then(privacypassd::serve),
+        Command::Keys(command) => privacypassd::keys(command),
+        Command::Demo { url } => privacypassd::demo::run(&url),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("privacypassd: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Prometheus metrics, kept in atomics: calls by operation and outcome code, latency
+//! histograms, spend-store latency, and keys by state (computed when scraped).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use privacypass::keys::KeyState;
+use privacypass::{ErrorCode, KeySet};
+
+/// Operations counted separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Issue,
+    Redeem,
+}
+
+impl Op {
+    const ALL: [Op; 2] = [Op::Issue, Op::Redeem];
+
+    fn name(self) -> &'static str {
+        match self {
+            Op::Issue => "issue",
+            Op::Redeem => "redeem",
+        }
+    }
+}
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        if let Some(i) = BUCKETS.iter().position(|b| secs <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, n) in BUCKETS.iter().zip(&self.buckets) {
+            cumulative += n.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let labels = labels.trim_end_matches(',');
+        let labels = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{labels} {sum}");
+        let _ = writeln!(out, "{name}_count{labels} {count}");
+    }
+}
+
+/// Outcome slots: success, then one per row of the error table.
+const OUTCOMES: usize = ErrorCode::ALL.len() + 1;
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    outcomes: [[AtomicU64; OUTCOMES]; 2],
+    latency: [Histogram; 2],
+    store_latency: Histogram,
+    http_requests: AtomicU64,
+}
+
+fn outcome_slot(outcome: Option<ErrorCode>) -> usize {
+    match outcome {
+        None => 0,
+        Some(code) => 1 + ErrorCode::ALL.iter().position(|c| *c == code).unwrap_or(0),
+    }
+}
+
+impl Metrics {
+    pub fn record(&self, op: Op, outcome: Option<ErrorCode>, elapsed: Duration) {
+        let i = op as usize;
+        self.outcomes[i][outcome_slot(outcome)].fetch_add(1, Ordering::Relaxed);
+        self.latency[i].observe(elapsed);
+    }
+
+    pub fn record_store(&self, elapsed: Duration) {
+        self.store_latency.observe(elapsed);
+    }
+
+    pub fn record_http(&self) {
+        self.http_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self, keys: &KeySet, now: u64) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP privacypass_calls_total Issue and redeem calls by outcome (JSON-RPC code, 0 for success).\n");
+        out.push_str("# TYPE privacypass_calls_total counter\n");
+        for op in Op::ALL {
+            for (slot, n) in self.outcomes[op as usize].iter().enumerate() {
+                let code = if slot == 0 {
+                    0
+                } else {
+                    ErrorCode::ALL[slot - 1].code()
+                };
+                let _ = writeln!(
+                    out,
+                    "privacypass_calls_total{{op=\"{}\",code=\"{code}\"}} {}",
+                    op.name(),
+                    n.load(Ordering::Relaxed)
+                );
+            }
+        }
+        out.push_str(
+            "# HELP privacypass_call_duration_seconds Time to answer an issue or redeem call.\n",
+        );
+        out.push_str("# TYPE privacypass_call_duration_seconds histogram\n");
+        for op in Op::ALL {
+            self.latency[op as usize].render(
+                &mut out,
+                "privacypass_call_duration_seconds",
+                &format!("op=\"{}\",", op.name()),
+            );
+        }
+        out.push_str("# HELP privacypass_store_duration_seconds Time to record a spend durably.\n");
+        out.push_str("# TYPE privacypass_store_duration_seconds histogram\n");
+        self.store_latency
+            .render(&mut out, "privacypass_store_duration_seconds", "");
+        out.push_str("# HELP privacypass_http_requests_total HTTP requests served.\n");
+        out.push_str("# TYPE privacypass_http_requests_total counter\n");
+        let _ = writeln!(
+            out,
+            "privacypass_http_requests_total {}",
+            self.http_requests.load(Ordering::Relaxed)
+        );
+        out.push_str("# HELP privacypass_keys Issuer keys by state.\n");
+        out.push_str("# TYPE privacypass_keys gauge\n");
+        for state in [
+            KeyState::Pending,
+            KeyState::Active,
+            KeyState::Grace,
+            KeyState::Expired,
+        ] {
+            let n = keys
+                .entries()
+                .iter()
+                .filter(|e| keys.state(&e.validity, now) == state)
+                .count();
+            let _ = writeln!(out, "privacypass_keys{{state=\"{}\"}} {n}", state.as_str());
+        }
+        out
+    }
+}

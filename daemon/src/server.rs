@@ -1,0 +1,115 @@
+//! The HTTP server: accept loop with a connection cap, hyper HTTP/1.1 connections with a
+//! header-read timeout, routing, request ids and access logs, and a graceful stop that finishes
+//! the requests in flight.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::Request;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+use tracing::{info, warn};
+
+use crate::api::{self, Resp};
+use crate::app::App;
+
+/// How long a graceful stop waits for requests in flight.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn route(app: &Arc<App>, req: Request<Incoming>) -> Resp {
+    match req.uri().path() {
+        "/rpc" => api::jsonrpc(app, req, false).await,
+        "/api/redeem" => api::jsonrpc(app, req, true).await,
+        "/api/v1/privacy-passes" => api::rest_issue(app, req).await,
+        "/token-request" => api::token_request(app, req).await,
+        "/.well-known/private-token-issuer-directory" => api::directory(app, &req),
+        "/healthz" => api::healthz(app).await,
+        "/metrics" => api::metrics(app),
+        other => api::not_found(other),
+    }
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
+    let started = Instant::now();
+    let request_id = app.next_request_id();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut resp = route(&app, req).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("request-id", v);
+    }
+    app.metrics.record_http();
+    info!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and drains the connections.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let max = app.settings.max_connections;
+    let permits = Arc::new(Semaphore::new(max));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.settings.header_timeout)
+        .keep_alive(true);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = service_fn(move |req| {
+            let app = app.clone();
+            async move { Ok::<_, Infallible>(handle(app, req).await) }
+        });
+        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    info!("stopping: no new connections, draining requests in flight");
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(max as u32)).await;
+    if drained.is_err() {
+        warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+}

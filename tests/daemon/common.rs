@@ -1,0 +1,194 @@
+//! A privacypassd started by the test on 127.0.0.1 with its own data directory, and helpers to
+//! mint tokens and call it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use privacypass::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, Token, TokenChallenge};
+use serde_json::{json, Value};
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub url: String,
+    pub data_dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Daemon {
+    /// Starts a daemon on a fresh data directory with a generated key.
+    pub fn start(dir: &Path, extra: &[&str]) -> Daemon {
+        let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut daemon = Daemon {
+            child: None,
+            url: String::new(),
+            data_dir: dir.to_owned(),
+            args,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_privacypassd"))
+            .arg("serve")
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--generate-key-if-missing",
+                "true",
+            ])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(&self.args)
+            .env("PRIVACYPASS_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start privacypassd");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "unexpected first line {line:?}"
+        );
+        self.url = url;
+        self.child = Some(child);
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args(["-s", sig, &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        let status = self.child.as_mut().unwrap().wait().unwrap();
+        self.child = None;
+        status
+    }
+
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.data_dir.join("keys")
+    }
+
+    /// The issuer key the daemon generated, read from its key directory.
+    pub fn issuer_key(&self) -> IssuerKey {
+        let pem_path = std::fs::read_dir(self.keys_dir())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "pem"))
+            .unwrap();
+        IssuerKey::from_pem(&std::fs::read(pem_path).unwrap()).unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// (HTTP status, JSON body).
+pub fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> (u16, Value) {
+    let mut resp = agent.post(url).send_json(body).unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        },
+    )
+}
+
+pub fn rpc(agent: &ureq::Agent, url: &str, method: &str, params: Value) -> (u16, Value) {
+    post_json(
+        agent,
+        url,
+        &json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}),
+    )
+}
+
+pub fn challenge() -> TokenChallenge {
+    TokenChallenge::new(2, b"127.0.0.1", &[5; 32], b"").unwrap()
+}
+
+/// Mints tokens in-process with the daemon's own key (fast, no HTTP).
+pub struct Minter {
+    issuer: Issuer,
+    client: Client,
+    pub challenge: TokenChallenge,
+}
+
+impl Minter {
+    pub fn new(key: IssuerKey) -> Minter {
+        let public = key.public_key().clone();
+        let mut set = KeySet::new(0);
+        set.insert_issuer_key(key, KeyValidity::new(0, u64::MAX).unwrap())
+            .unwrap();
+        Minter {
+            issuer: Issuer::new(Arc::new(set)),
+            client: Client::new(public),
+            challenge: challenge(),
+        }
+    }
+
+    pub fn token(&self) -> Token {
+        let pending = self.client.request(&self.challenge).unwrap();
+        let response = self
+            .issuer
+            .issue_request(&pending.request().encode(), 1)
+            .unwrap();
+        pending.finalize(&response.encode()).unwrap()
+    }
+}
+
+pub fn redeem_params(token: &Token) -> Value {
+    json!({"token": b64::encode_url(&token.encode())})
+}
+
+pub fn error_code(body: &Value) -> Option<i64> {
+    body.pointer("/error/code").and_then(Value::as_i64)
+}
