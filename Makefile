@@ -71,7 +71,7 @@ demo:
 	$(TARGET_RELEASE)/privacypassd demo --url http://$(LISTEN)
 
 # Benchmarks run the bench binaries that `make build` produced, with no second build.
-bench: build bench-crypto bench-daemon
+bench: build bench-crypto bench-c bench-daemon
 
 bench-crypto:
 	@bin=$$(scripts/target-path bench crypto) && "$$bin" --bench crypto/

@@ -94,9 +94,13 @@ impl RocksStore {
         opts.set_paranoid_checks(true);
         opts.set_keep_log_file_num(4);
         let cf_options = family_options();
-        let existing = match Db::list_cf(&Options::default(), path) {
-            Ok(names) => names,
-            Err(_) => vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()],
+        // A new store has only the default column family. (Listing the families of a path
+        // with no database also leaks RocksDB's empty result array in rust-rocksdb 0.25.)
+        let existing = if path.join("CURRENT").exists() {
+            Db::list_cf(&Options::default(), path)
+                .map_err(|e| store_error("list column families", e))?
+        } else {
+            vec![rocksdb::DEFAULT_COLUMN_FAMILY_NAME.to_owned()]
         };
         let descriptors = existing
             .iter()

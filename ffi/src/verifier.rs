@@ -1,0 +1,359 @@
+//! `pp_verifier` (verification against issuer public keys) and `pp_redeemer` (verification plus
+//! an exactly-once spend store opened by URL).
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use privacypass::header::{parse_authorization, HeaderError};
+use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, Verifier};
+use privacypass_stores::OpenError;
+
+use crate::boundary::{
+    borrow, c_str, ffi_panic_boundary, free, give, handle_out, input, input_header, input_str,
+    optional_input,
+};
+use crate::result::pp_result;
+
+/// A token verifier: the public keys of one or more issuers. Immutable once built; backed by an
+/// `Arc`, so one verifier may be shared by any number of threads without locking.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct pp_verifier {
+    verifier: Verifier,
+}
+
+/// A redeemer: a verifier plus a spend store, so that each token is accepted once. Safe to share
+/// across threads (the store serializes what must be serialized); backed by an `Arc`.
+#[allow(non_camel_case_types)]
+#[derive(Debug)]
+pub struct pp_redeemer {
+    redeemer: Redeemer,
+}
+
+/// Keys loaded from SPKI or PEM are valid from the epoch on, with no end: their lifetime is the
+/// caller's to manage (build a new verifier to drop a key).
+fn unbounded() -> Result<KeyValidity, pp_result> {
+    KeyValidity::new(0, u64::MAX).map_err(|_| pp_result::PP_ERR_INTERNAL)
+}
+
+fn insert(set: &mut KeySet, key: PublicKey, validity: KeyValidity) -> Result<(), pp_result> {
+    if set.get(key.token_key_id()).is_some() {
+        // The same key listed twice: the first listing stands.
+        return Ok(());
+    }
+    set.insert_public_key(key, validity)
+        .map(drop)
+        .map_err(|_| pp_result::PP_ERR_INVALID_KEY)
+}
+
+fn verifier_of(set: KeySet) -> pp_verifier {
+    pp_verifier {
+        verifier: Verifier::new(Arc::new(set)),
+    }
+}
+
+pub(crate) fn keys_from_pem(pem: &str) -> Result<KeySet, pp_result> {
+    const BEGIN: &str = "-----BEGIN PUBLIC KEY-----";
+    let mut set = KeySet::new(0);
+    let validity = unbounded()?;
+    for (start, _) in pem.match_indices(BEGIN) {
+        let key = PublicKey::from_pem(&pem[start..]).map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
+        insert(&mut set, key, validity)?;
+    }
+    if set.entries().is_empty() {
+        return Err(pp_result::PP_ERR_INVALID_KEY);
+    }
+    Ok(set)
+}
+
+/// RFC 9578 §4 issuer directory: `{"issuer-request-uri": ..., "token-keys": [{"token-type": 2,
+/// "token-key": "<base64url SPKI>", "not-before": <unix seconds>}, ...]}`. Keys of other token
+/// types are skipped; a key without `not-before` is valid from the epoch.
+pub(crate) fn keys_from_directory(json: &[u8]) -> Result<KeySet, pp_result> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(json).map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
+    let entries = doc
+        .get("token-keys")
+        .and_then(serde_json::Value::as_array)
+        .ok_or(pp_result::PP_ERR_INVALID_INPUT)?;
+    let mut set = KeySet::new(0);
+    for entry in entries {
+        let token_type = entry
+            .get("token-type")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or(pp_result::PP_ERR_INVALID_INPUT)?;
+        if token_type != u64::from(privacypass::TokenType::BlindRsa2048.value()) {
+            continue;
+        }
+        let encoded = entry
+            .get("token-key")
+            .and_then(serde_json::Value::as_str)
+            .ok_or(pp_result::PP_ERR_INVALID_INPUT)?;
+        let spki = privacypass::b64::decode_any(encoded).ok_or(pp_result::PP_ERR_INVALID_KEY)?;
+        let key = PublicKey::from_spki(&spki).map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
+        let not_before = match entry.get("not-before") {
+            None => 0,
+            Some(v) => v.as_u64().ok_or(pp_result::PP_ERR_INVALID_INPUT)?,
+        };
+        let validity =
+            KeyValidity::new(not_before, u64::MAX).map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
+        insert(&mut set, key, validity)?;
+    }
+    if set.entries().is_empty() {
+        return Err(pp_result::PP_ERR_INVALID_KEY);
+    }
+    Ok(set)
+}
+
+/// The token bytes of an `Authorization: PrivateToken token=...` value.
+fn token_of_authorization(value: &str) -> Result<Vec<u8>, pp_result> {
+    parse_authorization(value).map_err(|e| match e {
+        HeaderError::Decode(_) => pp_result::PP_ERR_UNSUPPORTED_TOKEN,
+        _ => pp_result::PP_ERR_INVALID_PARAMS,
+    })
+}
+
+/// The expected challenges: none for an empty challenge, else the one given.
+fn expected(challenge: Option<&[u8]>) -> Vec<&[u8]> {
+    challenge.into_iter().collect()
+}
+
+/// A verifier for one issuer public key given as a SubjectPublicKeyInfo, DER: the RSASSA-PSS
+/// form of RFC 9578 (the `token-key` of a challenge or directory, decoded) or a plain
+/// rsaEncryption key. The key is valid from the epoch on, without end.
+///
+/// Returns `PP_ERR_INVALID_KEY` when it is not an RSA-2048 key with e = 65537 and the
+/// RSASSA-PSS SHA-384 parameters. `*out` is written only on success; free it with
+/// `pp_verifier_free`.
+#[no_mangle]
+pub unsafe extern "C" fn pp_verifier_new_from_spki(
+    spki: *const u8,
+    spki_len: usize,
+    out: *mut *mut pp_verifier,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a valid buffer and out-pointer.
+        let spki = unsafe { input(spki, spki_len) }?;
+        let out = handle_out(out)?;
+        let key = PublicKey::from_spki(spki).map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
+        let mut set = KeySet::new(0);
+        insert(&mut set, key, unbounded()?)?;
+        // SAFETY: `out` was checked by `handle_out`.
+        unsafe { give(out, verifier_of(set)) };
+        Ok(())
+    }
+}
+
+/// A verifier for the keys of a PEM text: every `-----BEGIN PUBLIC KEY-----` block in it (at
+/// least one), each valid from the epoch on, without end.
+///
+/// Returns `PP_ERR_INVALID_KEY` when there is no block or one is not a usable key,
+/// `PP_ERR_INVALID_INPUT` when the text is not UTF-8.
+#[no_mangle]
+pub unsafe extern "C" fn pp_verifier_new_from_pem(
+    pem: *const c_char,
+    pem_len: usize,
+    out: *mut *mut pp_verifier,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a valid buffer and out-pointer.
+        let pem = unsafe { input_str(pem, pem_len) }?;
+        let out = handle_out(out)?;
+        let set = keys_from_pem(pem)?;
+        // SAFETY: `out` was checked by `handle_out`.
+        unsafe { give(out, verifier_of(set)) };
+        Ok(())
+    }
+}
+
+/// A verifier for the token type 2 keys of an RFC 9578 issuer directory (the JSON of
+/// `/.well-known/private-token-issuer-directory`). Each key is valid from its `not-before`
+/// (the epoch when absent) on, without end; keys of other token types are skipped.
+///
+/// Returns `PP_ERR_INVALID_INPUT` for JSON that is not a directory, `PP_ERR_INVALID_KEY` when a
+/// type 2 key is unusable or there is none.
+#[no_mangle]
+pub unsafe extern "C" fn pp_verifier_new_from_directory(
+    json: *const c_char,
+    json_len: usize,
+    out: *mut *mut pp_verifier,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a valid buffer and out-pointer.
+        let json = unsafe { input(json.cast(), json_len) }?;
+        let out = handle_out(out)?;
+        let set = keys_from_directory(json)?;
+        // SAFETY: `out` was checked by `handle_out`.
+        unsafe { give(out, verifier_of(set)) };
+        Ok(())
+    }
+}
+
+/// Frees a verifier. NULL is a no-op. Redeemers made from it stay valid.
+#[no_mangle]
+pub unsafe extern "C" fn pp_verifier_free(verifier: *mut pp_verifier) {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a handle from pp_verifier_new_* (or NULL), once.
+        unsafe { free(verifier) }
+    }
+}
+
+/// Verifies an encoded Token (RFC 9577 §2.2) at the current time (system clock).
+///
+/// `challenge` is the encoded TokenChallenge the token must be bound to, or empty (`(NULL, 0)`)
+/// to accept a token bound to any challenge. Records nothing: a verified token verifies again
+/// (use a `pp_redeemer` to spend tokens once).
+///
+/// Returns `PP_OK`, `PP_ERR_VERIFICATION_FAILED` (bad authenticator, other challenge, unknown
+/// or not yet valid key) or `PP_ERR_UNSUPPORTED_TOKEN` (not a type 2 token of the right length).
+#[no_mangle]
+pub unsafe extern "C" fn pp_verifier_verify(
+    verifier: *const pp_verifier,
+    token: *const u8,
+    token_len: usize,
+    challenge: *const u8,
+    challenge_len: usize,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a live handle and valid buffers.
+        let verifier = unsafe { borrow(verifier) }?;
+        // SAFETY: as above.
+        let token = unsafe { input(token, token_len) }?;
+        // SAFETY: as above.
+        let challenge = unsafe { optional_input(challenge, challenge_len) }?;
+        verifier
+            .verifier
+            .verify(token, &expected(challenge), privacypass::unix_now())
+            .map(drop)
+            .map_err(|e| e.code().into())
+    }
+}
+
+/// As `pp_verifier_verify`, for the value of an `Authorization` header
+/// (`PrivateToken token="<base64url Token>"`, quoted or not, padded or not).
+///
+/// Returns `PP_ERR_INVALID_PARAMS` when the value is not exactly one PrivateToken credential
+/// with one valid base64url `token` parameter.
+#[no_mangle]
+pub unsafe extern "C" fn pp_verifier_verify_authorization(
+    verifier: *const pp_verifier,
+    authorization: *const c_char,
+    authorization_len: usize,
+    challenge: *const u8,
+    challenge_len: usize,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a live handle and valid buffers.
+        let verifier = unsafe { borrow(verifier) }?;
+        // SAFETY: as above.
+        let value = unsafe { input_header(authorization, authorization_len) }?;
+        // SAFETY: as above.
+        let challenge = unsafe { optional_input(challenge, challenge_len) }?;
+        let token = token_of_authorization(value)?;
+        verifier
+            .verifier
+            .verify(&token, &expected(challenge), privacypass::unix_now())
+            .map(drop)
+            .map_err(|e| e.code().into())
+    }
+}
+
+/// A redeemer verifying with `verifier`'s keys and recording spends in the store `store_url`
+/// (NUL-terminated) names:
+///
+/// - `memory:` or `memory:CAPACITY`: in this process only, bounded (default 1,000,000 spends;
+///   when full, expired spends are dropped, then new spends are refused with
+///   `PP_ERR_STORE_UNAVAILABLE`, never forgotten).
+/// - `rocksdb:PATH`: embedded RocksDB, durable (a spend is acknowledged once its write-ahead log
+///   is synced); one process at a time per PATH. RocksDB runs its own background threads: open
+///   it after `fork()`, in the process that uses it.
+///
+/// The redeemer keeps its own reference to the verifier's keys: the verifier may be freed
+/// first. Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
+/// `PP_ERR_STORE_UNAVAILABLE` when the store cannot be opened.
+#[no_mangle]
+pub unsafe extern "C" fn pp_redeemer_new(
+    verifier: *const pp_verifier,
+    store_url: *const c_char,
+    out: *mut *mut pp_redeemer,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a live handle, a NUL-terminated string and an out-pointer.
+        let verifier = unsafe { borrow(verifier) }?;
+        // SAFETY: as above.
+        let url = unsafe { c_str(store_url) }?;
+        let out = handle_out(out)?;
+        let store = privacypass_stores::open(url).map_err(|e| match e {
+            OpenError::UnsupportedUrl(_) | OpenError::InvalidUrl { .. } => {
+                pp_result::PP_ERR_INVALID_STORE_URL
+            }
+            _ => pp_result::PP_ERR_STORE_UNAVAILABLE,
+        })?;
+        let redeemer = Redeemer::new(verifier.verifier.clone(), store);
+        // SAFETY: `out` was checked by `handle_out`.
+        unsafe { give(out, pp_redeemer { redeemer }) };
+        Ok(())
+    }
+}
+
+/// Frees a redeemer, closing its store when it was the last user. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn pp_redeemer_free(redeemer: *mut pp_redeemer) {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a handle from pp_redeemer_new (or NULL), once.
+        unsafe { free(redeemer) }
+    }
+}
+
+/// Verifies an encoded Token as `pp_verifier_verify` does, then records its spend: `PP_OK` only
+/// once the store has recorded it, `PP_ERR_ALREADY_SPENT` for every later attempt (concurrent
+/// ones included), `PP_ERR_STORE_UNAVAILABLE` when the store could not record it (nothing was
+/// recorded: the token may be redeemed again later).
+#[no_mangle]
+pub unsafe extern "C" fn pp_redeemer_redeem(
+    redeemer: *const pp_redeemer,
+    token: *const u8,
+    token_len: usize,
+    challenge: *const u8,
+    challenge_len: usize,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a live handle and valid buffers.
+        let redeemer = unsafe { borrow(redeemer) }?;
+        // SAFETY: as above.
+        let token = unsafe { input(token, token_len) }?;
+        // SAFETY: as above.
+        let challenge = unsafe { optional_input(challenge, challenge_len) }?;
+        redeemer
+            .redeemer
+            .redeem(token, &expected(challenge), privacypass::unix_now())
+            .map(drop)
+            .map_err(|e| e.code().into())
+    }
+}
+
+/// As `pp_redeemer_redeem`, for the value of an `Authorization` header; a malformed value
+/// answers `PP_ERR_INVALID_PARAMS`.
+#[no_mangle]
+pub unsafe extern "C" fn pp_redeemer_redeem_authorization(
+    redeemer: *const pp_redeemer,
+    authorization: *const c_char,
+    authorization_len: usize,
+    challenge: *const u8,
+    challenge_len: usize,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a live handle and valid buffers.
+        let redeemer = unsafe { borrow(redeemer) }?;
+        // SAFETY: as above.
+        let value = unsafe { input_header(authorization, authorization_len) }?;
+        // SAFETY: as above.
+        let challenge = unsafe { optional_input(challenge, challenge_len) }?;
+        let token = token_of_authorization(value)?;
+        redeemer
+            .redeemer
+            .redeem(&token, &expected(challenge), privacypass::unix_now())
+            .map(drop)
+            .map_err(|e| e.code().into())
+    }
+}
