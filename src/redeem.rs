@@ -62,13 +62,39 @@ impl Redeemer {
         expected_challenges: &[&[u8]],
         now: u64,
     ) -> Result<Verified, RedeemError> {
+        let verified = self.verify_unspent(token, expected_challenges, now)?;
+        self.record(&verified)?;
+        Ok(verified)
+    }
+
+    /// The first half of `redeem`: verifies the token and checks that it has not been spent.
+    /// Cheap (a public-key operation and a read), so callers may run it where blocking is not
+    /// allowed; `record` must still follow, and is what makes the spend exactly once.
+    pub fn verify_unspent(
+        &self,
+        token: &[u8],
+        expected_challenges: &[&[u8]],
+        now: u64,
+    ) -> Result<Verified, RedeemError> {
         let verified = self.verifier.verify(token, expected_challenges, now)?;
+        if self
+            .store
+            .is_spent(&verified.token.token_key_id, &verified.token.nonce)?
+        {
+            return Err(RedeemError::AlreadySpent);
+        }
+        Ok(verified)
+    }
+
+    /// The second half of `redeem`: records the spend of a verified token, durably and at
+    /// most once. May block (an fsync).
+    pub fn record(&self, verified: &Verified) -> Result<(), RedeemError> {
         match self.store.spend(
             &verified.token.token_key_id,
             &verified.token.nonce,
             verified.redeemable_until,
         )? {
-            SpendOutcome::Recorded => Ok(verified),
+            SpendOutcome::Recorded => Ok(()),
             SpendOutcome::AlreadySpent => Err(RedeemError::AlreadySpent),
         }
     }

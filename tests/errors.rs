@@ -202,6 +202,28 @@ fn redeemer_spends_once() {
         (err.clone(), err.code()),
         (RedeemError::AlreadySpent, ErrorCode::AlreadySpent)
     );
+    // The two halves: a spent token fails the check before recording; a forged token with a
+    // spent nonce still fails verification first.
+    assert_eq!(
+        redeemer.verify_unspent(&token, &[], NOW).unwrap_err(),
+        RedeemError::AlreadySpent
+    );
+    let mut forged = token.clone();
+    forged[150] ^= 1;
+    assert_eq!(
+        redeemer
+            .verify_unspent(&forged, &[], NOW)
+            .unwrap_err()
+            .code(),
+        ErrorCode::VerificationFailed
+    );
+    let fresh = token_for(&keys, &key, &challenge(), NOW);
+    let verified = redeemer.verify_unspent(&fresh, &[], NOW).unwrap();
+    redeemer.record(&verified).unwrap();
+    assert_eq!(
+        redeemer.record(&verified).unwrap_err(),
+        RedeemError::AlreadySpent
+    );
     let full = Redeemer::new(Verifier::new(keys.clone()), Arc::new(MemoryStore::new(0)));
     let other = token_for(&keys, &key, &challenge(), NOW);
     assert_eq!(

@@ -268,15 +268,18 @@ async fn redeem_inner(app: &App, params: &Map<String, Value>) -> Result<Value, A
         return Err(bad("token (or data) is required"));
     };
     let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store());
-    tokio::task::spawn_blocking(move || {
-        let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
-        redeemer
-            .redeem(&token, &bindings, privacypass::unix_now())
-            .map(|_| ())
-    })
-    .await
-    .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
-    .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let failed = |e: privacypass::RedeemError| ApiError::new(e.code(), e.to_string());
+    // Verification is a public-key operation and the spent check a read: both run here, so an
+    // already-spent token is answered without a trip to the blocking pool. Recording the spend
+    // waits for an fsync and runs on the blocking pool.
+    let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
+    let verified = redeemer
+        .verify_unspent(&token, &bindings, privacypass::unix_now())
+        .map_err(failed)?;
+    tokio::task::spawn_blocking(move || redeemer.record(&verified))
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
+        .map_err(failed)?;
     Ok(Value::String("success".into()))
 }
 

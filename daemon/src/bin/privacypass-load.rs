@@ -2,7 +2,7 @@
 //! issue, durable redeem and already-spent redeem over HTTP at several connection counts, and
 //! the in-process sign and verify ceilings on the same cores, then prints a Markdown table.
 //!
-//! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64]
+//! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64] [--mint N]
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -19,6 +19,8 @@ struct Options {
     daemon: PathBuf,
     seconds: f64,
     connections: Vec<usize>,
+    /// Fresh tokens minted for each durable-redeem run (default: enough for 25,000/s).
+    mint: Option<usize>,
 }
 
 fn options() -> Result<Options, String> {
@@ -26,6 +28,7 @@ fn options() -> Result<Options, String> {
         daemon: PathBuf::new(),
         seconds: 3.0,
         connections: vec![1, 16, 64],
+        mint: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -33,6 +36,7 @@ fn options() -> Result<Options, String> {
         match arg.as_str() {
             "--daemon" => opts.daemon = PathBuf::from(value),
             "--seconds" => opts.seconds = value.parse().map_err(|_| "bad --seconds")?,
+            "--mint" => opts.mint = Some(value.parse().map_err(|_| "bad --mint")?),
             "--connections" => {
                 opts.connections = value
                     .split(',')
@@ -354,7 +358,7 @@ fn main() -> Result<(), String> {
         ));
     }
     // Durable redeems need one fresh token each: mint enough for a generous rate.
-    let budget = (25_000.0 * opts.seconds) as usize;
+    let budget = opts.mint.unwrap_or((25_000.0 * opts.seconds) as usize);
     eprintln!("minting {budget} tokens per redeem run...");
     let mut spent: Vec<Vec<u8>> = Vec::new();
     for &conns in &opts.connections {
