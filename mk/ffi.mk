@@ -103,16 +103,19 @@ ffi-test-symbols: ffi
 	count=$$(nm -D --defined-only $(FFI_SO) | grep -c ' pp_'); \
 	echo "libprivacypass.so exports $$count symbols, all pp_"
 
-# The README's quick start is byte-identical to ffi/tests/quickstart.c, and compiles and runs.
+# The READMEs' quick start (the top README and ffi/README.md) is byte-identical to
+# ffi/tests/quickstart.c, and compiles and runs.
 ffi-test-quickstart: ffi | $(FFI_OUT)
-	@awk '/^<!-- quickstart.c -->$$/ { marked = 1; next } \
+	@for readme in $(FFI_ROOT)/README.md $(FFI_README); do \
+	  awk '/^<!-- quickstart.c -->$$/ { marked = 1; next } \
 		marked && /^```c$$/ { inside = 1; next } \
 		inside && /^```$$/ { exit } \
-		inside { print }' $(FFI_README) > $(FFI_OUT)/quickstart_from_readme.c
-	@cmp -s $(FFI_OUT)/quickstart_from_readme.c $(FFI_TESTS)/quickstart.c || \
-		{ echo "ffi/README.md's quick start differs from ffi/tests/quickstart.c:" >&2; \
-		  diff -u $(FFI_TESTS)/quickstart.c $(FFI_OUT)/quickstart_from_readme.c >&2; exit 1; }
-	@echo "ffi/README.md's quick start is ffi/tests/quickstart.c"
+		inside { print }' $$readme > $(FFI_OUT)/quickstart_from_readme.c; \
+	  cmp -s $(FFI_OUT)/quickstart_from_readme.c $(FFI_TESTS)/quickstart.c || \
+		{ echo "$$readme's quick start differs from ffi/tests/quickstart.c:" >&2; \
+		  diff -u $(FFI_TESTS)/quickstart.c $(FFI_OUT)/quickstart_from_readme.c >&2; exit 1; }; \
+	  echo "$$readme's quick start is ffi/tests/quickstart.c"; \
+	done
 	$(FFI_CC) $(FFI_CFLAGS) $(FFI_SANITIZE) $(FFI_OUT)/quickstart_from_readme.c -o $(FFI_OUT)/quickstart $(FFI_LINK)
 	ASAN_OPTIONS=detect_leaks=1 $(FFI_OUT)/quickstart
 
