@@ -1,0 +1,3 @@
+module privacypass.example/privacypass
+
+go 1.19

@@ -1,0 +1,375 @@
+package privacypass
+
+// #include <stdlib.h>
+// #include "privacypass.h"
+import "C"
+
+import (
+	"runtime"
+	"strings"
+	"unsafe"
+)
+
+// ---------------------------------------------------------------------------------------------
+// Verifier
+
+// Verifier checks tokens against the public keys of one or more issuers. It records nothing: a
+// verified token verifies again (a [Redeemer] spends tokens once). Safe for concurrent use.
+type Verifier struct{ h handle }
+
+func newVerifier(op string, rc C.enum_pp_result, out *C.pp_verifier) (*Verifier, error) {
+	if err := check(op, rc); err != nil {
+		return nil, err
+	}
+	v := &Verifier{h: handle{ptr: unsafe.Pointer(out)}}
+	runtime.SetFinalizer(v, (*Verifier).Close)
+	return v, nil
+}
+
+// NewVerifier makes a verifier for one issuer public key, a SubjectPublicKeyInfo in DER: the
+// RSASSA-PSS form of RFC 9578 (a token-key, decoded; [Issuer.PublicKey]) or plain rsaEncryption.
+// The key is valid from the epoch on, without end. A key that is not RSA-2048 with e = 65537
+// answers ErrInvalidKey.
+func NewVerifier(spki []byte) (*Verifier, error) {
+	var out *C.pp_verifier
+	p, n := inBytes(spki)
+	return newVerifier("pp_verifier_new_from_spki", C.pp_verifier_new_from_spki(p, n, &out), out)
+}
+
+// NewVerifierFromPEM makes a verifier for every "PUBLIC KEY" block of a PEM text (at least one).
+func NewVerifierFromPEM(pem []byte) (*Verifier, error) {
+	var out *C.pp_verifier
+	p, n := inChars(pem)
+	return newVerifier("pp_verifier_new_from_pem", C.pp_verifier_new_from_pem(p, n, &out), out)
+}
+
+// NewVerifierFromDirectory makes a verifier for the token type 2 keys of an RFC 9578 issuer
+// directory (the JSON of /.well-known/private-token-issuer-directory); each key is valid from its
+// not-before on.
+func NewVerifierFromDirectory(json []byte) (*Verifier, error) {
+	var out *C.pp_verifier
+	p, n := inChars(json)
+	return newVerifier("pp_verifier_new_from_directory", C.pp_verifier_new_from_directory(p, n, &out), out)
+}
+
+// Verify checks an encoded Token at the current time. challenge is the encoded TokenChallenge
+// the token must be bound to, or nil to accept a token bound to any challenge. It answers nil,
+// ErrVerificationFailed (bad authenticator, other challenge, unknown or not yet valid key) or
+// ErrUnsupportedToken (not a type 2 token of the right length).
+func (v *Verifier) Verify(token, challenge []byte) error {
+	ptr := v.h.acquire()
+	if ptr == nil {
+		return ErrClosed
+	}
+	defer v.h.release()
+	t, tn := inBytes(token)
+	c, cn := inBytes(challenge)
+	return check("pp_verifier_verify", C.pp_verifier_verify((*C.pp_verifier)(ptr), t, tn, c, cn))
+}
+
+// VerifyAuthorization is Verify for the value of an Authorization header
+// (PrivateToken token="..."); a malformed value answers ErrInvalidParams.
+func (v *Verifier) VerifyAuthorization(authorization string, challenge []byte) error {
+	ptr := v.h.acquire()
+	if ptr == nil {
+		return ErrClosed
+	}
+	defer v.h.release()
+	a, an := inChars([]byte(authorization))
+	c, cn := inBytes(challenge)
+	return check("pp_verifier_verify_authorization",
+		C.pp_verifier_verify_authorization((*C.pp_verifier)(ptr), a, an, c, cn))
+}
+
+// Close releases the verifier; redeemers made from it stay valid. Close is idempotent and waits
+// for the calls in flight; later calls answer ErrClosed.
+func (v *Verifier) Close() error {
+	v.h.close(func(p unsafe.Pointer) { C.pp_verifier_free((*C.pp_verifier)(p)) })
+	runtime.SetFinalizer(v, nil)
+	return nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redeemer
+
+// Redeemer is a verifier plus a spend store: each token is accepted once. Safe for concurrent
+// use: of concurrent redemptions of one token exactly one succeeds.
+type Redeemer struct{ h handle }
+
+// NewRedeemer makes a redeemer that verifies with v's keys (it keeps its own reference to them:
+// v may be closed first) and records spends in the store storeURL names:
+//
+//   - "memory:" or "memory:CAPACITY": in this process only, bounded (default 1,000,000 spends).
+//   - "rocksdb:PATH": embedded RocksDB, durable; one process at a time per PATH.
+//
+// A URL of another form answers ErrInvalidStoreURL, a store that cannot be opened
+// ErrStoreUnavailable.
+func NewRedeemer(v *Verifier, storeURL string) (*Redeemer, error) {
+	const op = "pp_redeemer_new"
+	if strings.IndexByte(storeURL, 0) >= 0 {
+		return nil, fail(op, CodeInvalidStoreURL)
+	}
+	ptr := v.h.acquire()
+	if ptr == nil {
+		return nil, ErrClosed
+	}
+	defer v.h.release()
+	url := C.CString(storeURL)
+	defer C.free(unsafe.Pointer(url))
+	var out *C.pp_redeemer
+	if err := check(op, C.pp_redeemer_new((*C.pp_verifier)(ptr), url, &out)); err != nil {
+		return nil, err
+	}
+	r := &Redeemer{h: handle{ptr: unsafe.Pointer(out)}}
+	runtime.SetFinalizer(r, (*Redeemer).Close)
+	return r, nil
+}
+
+// Redeem verifies an encoded Token as [Verifier.Verify] does, then records its spend: nil only
+// once the store has recorded it, ErrAlreadySpent for every later attempt (concurrent ones
+// included), ErrStoreUnavailable when nothing could be recorded (the token may be redeemed
+// again later).
+func (r *Redeemer) Redeem(token, challenge []byte) error {
+	ptr := r.h.acquire()
+	if ptr == nil {
+		return ErrClosed
+	}
+	defer r.h.release()
+	t, tn := inBytes(token)
+	c, cn := inBytes(challenge)
+	return check("pp_redeemer_redeem", C.pp_redeemer_redeem((*C.pp_redeemer)(ptr), t, tn, c, cn))
+}
+
+// RedeemAuthorization is Redeem for the value of an Authorization header; a malformed value
+// answers ErrInvalidParams.
+func (r *Redeemer) RedeemAuthorization(authorization string, challenge []byte) error {
+	ptr := r.h.acquire()
+	if ptr == nil {
+		return ErrClosed
+	}
+	defer r.h.release()
+	a, an := inChars([]byte(authorization))
+	c, cn := inBytes(challenge)
+	return check("pp_redeemer_redeem_authorization",
+		C.pp_redeemer_redeem_authorization((*C.pp_redeemer)(ptr), a, an, c, cn))
+}
+
+// Close releases the redeemer, closing its store when it was the last user. Idempotent; waits
+// for the calls in flight.
+func (r *Redeemer) Close() error {
+	r.h.close(func(p unsafe.Pointer) { C.pp_redeemer_free((*C.pp_redeemer)(p)) })
+	runtime.SetFinalizer(r, nil)
+	return nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issuer
+
+// Issuer blind-signs token requests with one RSA-2048 private key. Safe for concurrent use: one
+// issuer signs on any number of goroutines at once.
+type Issuer struct {
+	h          handle
+	publicKey  []byte
+	tokenKeyID []byte
+}
+
+func newIssuer(op string, rc C.enum_pp_result, out *C.pp_issuer) (*Issuer, error) {
+	if err := check(op, rc); err != nil {
+		return nil, err
+	}
+	i := &Issuer{h: handle{ptr: unsafe.Pointer(out)}}
+	runtime.SetFinalizer(i, (*Issuer).Close)
+	var code Code
+	i.publicKey, code = output(PublicKeyLen, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
+		return C.pp_issuer_public_key(out, (*C.uint8_t)(o), n, l)
+	})
+	if code == CodeOK {
+		i.tokenKeyID, code = output(TokenKeyIDLen, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
+			return C.pp_issuer_token_key_id(out, (*C.uint8_t)(o), n, l)
+		})
+	}
+	if code != CodeOK {
+		i.Close()
+		return nil, fail("pp_issuer_public_key", code)
+	}
+	return i, nil
+}
+
+// NewIssuerFromPEM makes an issuer for an RSA-2048 private key in PEM, PKCS#8 ("PRIVATE KEY") or
+// PKCS#1 ("RSA PRIVATE KEY"), e = 65537; anything else answers ErrInvalidKey.
+func NewIssuerFromPEM(pem []byte) (*Issuer, error) {
+	var out *C.pp_issuer
+	p, n := inChars(pem)
+	return newIssuer("pp_issuer_new_from_pem", C.pp_issuer_new_from_pem(p, n, &out), out)
+}
+
+// GenerateIssuer makes an issuer with a fresh RSA-2048 key (for tests and examples; a service
+// loads its key with NewIssuerFromPEM). It takes a fraction of a second.
+func GenerateIssuer() (*Issuer, error) {
+	var out *C.pp_issuer
+	return newIssuer("pp_issuer_generate", C.pp_issuer_generate(&out), out)
+}
+
+// PublicKey is the issuer's public key as the RFC 9578 SubjectPublicKeyInfo (RSASSA-PSS, DER,
+// PublicKeyLen bytes): what clients, verifiers and WWW-Authenticate carry. It stays available
+// after Close.
+func (i *Issuer) PublicKey() []byte { return append([]byte(nil), i.publicKey...) }
+
+// TokenKeyID is the key's token_key_id (SHA-256 of PublicKey, TokenKeyIDLen bytes): the key-id
+// of the JSON-RPC issue method.
+func (i *Issuer) TokenKeyID() []byte { return append([]byte(nil), i.tokenKeyID...) }
+
+// Issue is RFC 9578 native issuance: an encoded TokenRequest in, the encoded TokenResponse out.
+// A malformed request, one of another token type or for another key answers
+// ErrUnprocessableBlindedToken.
+func (i *Issuer) Issue(tokenRequest []byte) ([]byte, error) {
+	ptr := i.h.acquire()
+	if ptr == nil {
+		return nil, ErrClosed
+	}
+	defer i.h.release()
+	r, rn := inBytes(tokenRequest)
+	out, code := output(TokenResponseLen, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
+		return C.pp_issuer_issue((*C.pp_issuer)(ptr), r, rn, (*C.uint8_t)(o), n, l)
+	})
+	return out, fail("pp_issuer_issue", code)
+}
+
+// IssueBlinded is the JSON-RPC issue form: keyID is the full token_key_id and blindedToken the
+// bare blinded message (BlindedMsgLen bytes) or a whole TokenRequest. It answers the blind
+// signature, ErrUnknownIssuanceKey for another key id, ErrUnprocessableBlindedToken for a bad
+// blinded token.
+func (i *Issuer) IssueBlinded(keyID, blindedToken []byte) ([]byte, error) {
+	ptr := i.h.acquire()
+	if ptr == nil {
+		return nil, ErrClosed
+	}
+	defer i.h.release()
+	k, kn := inBytes(keyID)
+	b, bn := inBytes(blindedToken)
+	out, code := output(TokenResponseLen, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
+		return C.pp_issuer_issue_blinded((*C.pp_issuer)(ptr), k, kn, b, bn, (*C.uint8_t)(o), n, l)
+	})
+	return out, fail("pp_issuer_issue_blinded", code)
+}
+
+// Close releases the issuer. Idempotent; waits for the calls in flight.
+func (i *Issuer) Close() error {
+	i.h.close(func(p unsafe.Pointer) { C.pp_issuer_free((*C.pp_issuer)(p)) })
+	runtime.SetFinalizer(i, nil)
+	return nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client and PendingToken
+
+// Client requests tokens from one issuer key. Safe for concurrent use.
+type Client struct{ h handle }
+
+// NewClient makes a client for the issuer public key issuerKey (SubjectPublicKeyInfo, DER: the
+// token-key of a challenge or of the issuer directory, decoded). A key that is not a usable
+// RSA-2048 key answers ErrInvalidKey.
+func NewClient(issuerKey []byte) (*Client, error) {
+	var out *C.pp_client
+	p, n := inBytes(issuerKey)
+	if err := check("pp_client_new", C.pp_client_new(p, n, &out)); err != nil {
+		return nil, err
+	}
+	c := &Client{h: handle{ptr: unsafe.Pointer(out)}}
+	runtime.SetFinalizer(c, (*Client).Close)
+	return c, nil
+}
+
+// Request starts issuance for an encoded TokenChallenge, with a fresh nonce, salt and blinding
+// factor from the OS. Send [PendingToken.Request] to the issuer and finalize its answer. A
+// malformed challenge answers ErrInvalidInput, one of another token type ErrUnsupportedToken.
+func (c *Client) Request(challenge []byte) (*PendingToken, error) {
+	ptr := c.h.acquire()
+	if ptr == nil {
+		return nil, ErrClosed
+	}
+	defer c.h.release()
+	ch, chn := inBytes(challenge)
+	var out *C.pp_pending_token
+	if err := check("pp_client_request", C.pp_client_request((*C.pp_client)(ptr), ch, chn, &out)); err != nil {
+		return nil, err
+	}
+	return newPendingToken(out)
+}
+
+// RequestWithRandomness is Request with the nonce (NonceLen bytes), PSS salt (SaltLen bytes) and
+// blinding factor (big-endian, 1 to 512 bytes) given instead of drawn. FOR KNOWN-ANSWER TESTS
+// ONLY: reusing any of them links tokens to their issuance.
+func (c *Client) RequestWithRandomness(challenge, nonce, salt, blind []byte) (*PendingToken, error) {
+	ptr := c.h.acquire()
+	if ptr == nil {
+		return nil, ErrClosed
+	}
+	defer c.h.release()
+	ch, chn := inBytes(challenge)
+	no, non := inBytes(nonce)
+	sa, san := inBytes(salt)
+	bl, bln := inBytes(blind)
+	var out *C.pp_pending_token
+	if err := check("pp_client_request_with_randomness",
+		C.pp_client_request_with_randomness((*C.pp_client)(ptr), ch, chn, no, non, sa, san, bl, bln, &out)); err != nil {
+		return nil, err
+	}
+	return newPendingToken(out)
+}
+
+// Close releases the client; its pending tokens stay valid. Idempotent.
+func (c *Client) Close() error {
+	c.h.close(func(p unsafe.Pointer) { C.pp_client_free((*C.pp_client)(p)) })
+	runtime.SetFinalizer(c, nil)
+	return nil
+}
+
+// PendingToken is a token request on its way to the issuer, with the secrets finalizing needs
+// (wiped by Close). Safe for concurrent use; may be finalized more than once.
+type PendingToken struct {
+	h       handle
+	request []byte
+}
+
+func newPendingToken(out *C.pp_pending_token) (*PendingToken, error) {
+	p := &PendingToken{h: handle{ptr: unsafe.Pointer(out)}}
+	runtime.SetFinalizer(p, (*PendingToken).Close)
+	var code Code
+	p.request, code = output(TokenRequestLen, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
+		return C.pp_pending_token_request(out, (*C.uint8_t)(o), n, l)
+	})
+	if code != CodeOK {
+		p.Close()
+		return nil, fail("pp_pending_token_request", code)
+	}
+	return p, nil
+}
+
+// Request is the encoded TokenRequest to send to the issuer (TokenRequestLen bytes): the body of
+// POST /token-request, or base64url in the JSON-RPC issue method's blinded-token. It stays
+// available after Close.
+func (p *PendingToken) Request() []byte { return append([]byte(nil), p.request...) }
+
+// Finalize turns the issuer's encoded TokenResponse into the encoded Token (TokenLen bytes),
+// verified against the issuer key. A response of the wrong length answers ErrInvalidInput, one
+// that does not finalize into a valid token ErrVerificationFailed.
+func (p *PendingToken) Finalize(tokenResponse []byte) ([]byte, error) {
+	ptr := p.h.acquire()
+	if ptr == nil {
+		return nil, ErrClosed
+	}
+	defer p.h.release()
+	r, rn := inBytes(tokenResponse)
+	out, code := output(TokenLen, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
+		return C.pp_pending_token_finalize((*C.pp_pending_token)(ptr), r, rn, (*C.uint8_t)(o), n, l)
+	})
+	return out, fail("pp_pending_token_finalize", code)
+}
+
+// Close releases the pending token, wiping its blinding secret. Idempotent.
+func (p *PendingToken) Close() error {
+	p.h.close(func(ptr unsafe.Pointer) { C.pp_pending_token_free((*C.pp_pending_token)(ptr)) })
+	runtime.SetFinalizer(p, nil)
+	return nil
+}

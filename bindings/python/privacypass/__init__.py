@@ -1,0 +1,537 @@
+"""Privacy Pass (RFC 9576-9578) tokens, type 0x0002 Blind RSA 2048: libprivacypass from Python.
+
+    Issuer      an RSA-2048 issuing key: TokenRequest -> TokenResponse
+    Client      a client of one issuer key: TokenChallenge -> PendingToken
+    PendingToken  the TokenRequest to send, and finalize(TokenResponse) -> Token
+    Verifier    the public keys of one or more issuers: verify a Token (or an Authorization value)
+    Redeemer    a Verifier plus a spend store: each Token is accepted once
+
+and the header helpers ``encode_challenge``, ``www_authenticate``, ``encode_authorization``,
+``parse_authorization``. Binary values are ``bytes`` in and out; header values are ``str``.
+Failures raise a subclass of :class:`PrivacyPassError` (one per ``pp_result`` code).
+
+Every handle is immutable and may be shared by any number of threads (the C library is
+reference-counted and lock-free for reading; ctypes releases the GIL during each call). Close a
+handle with ``close()`` or a ``with`` block; an object that is garbage-collected is closed too.
+Using a closed handle raises :class:`ClosedHandleError`; closing a handle while other threads
+are inside a call on it is safe (the C handle is freed when the last of those calls returns).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Callable, Iterable, Optional, Type, TypeVar, Union
+
+from . import errors as _errors
+from ._native import (
+    BUNDLED_LIBRARY,
+    LIBRARY_ENV,
+    ClientPtr,
+    IssuerPtr,
+    PendingTokenPtr,
+    RedeemerPtr,
+    VerifierPtr,
+    lib as _lib,
+    library_path,
+)
+from .errors import (  # one class per pp_result code, generated from errors.RESULT_CODES
+    RESULT_CODES, ClosedHandleError, PrivacyPassError, ResultCode, VerificationFailed, AlreadySpent,
+    UnsupportedToken, UnknownIssuanceKey, UnprocessableBlindedToken, Unauthenticated, Forbidden,
+    IdempotencyInFlight, IdempotencyMismatch, RateLimited, IssueAtRedemptionRoute, MethodNotAllowed,
+    TooLarge, StoreUnavailable, InvalidRequest, MethodNotFound, InvalidParams, InternalError,
+    ParseError, NullArgument, BufferTooSmall, InvalidInput, InvalidKey, InvalidStoreUrl,
+    LibraryPanic,
+)
+from .errors import check as _check
+
+__version__ = "0.1.0"
+
+# The constants of include/privacypass.h.
+VERSION_MAJOR = 0
+VERSION_MINOR = 1
+VERSION_PATCH = 0
+VERSION = f"{VERSION_MAJOR}.{VERSION_MINOR}.{VERSION_PATCH}"  # PP_VERSION
+TOKEN_TYPE_BLIND_RSA = 2
+TOKEN_LEN = 354
+TOKEN_REQUEST_LEN = 259
+TOKEN_RESPONSE_LEN = 256
+BLINDED_MSG_LEN = 256
+TOKEN_KEY_ID_LEN = 32
+PUBLIC_KEY_LEN = 342
+NONCE_LEN = 32
+SALT_LEN = 48
+REDEMPTION_CONTEXT_LEN = 32
+
+BytesLike = Union[bytes, bytearray, memoryview]
+Text = Union[str, bytes]
+
+_BUFFER_TOO_SMALL = int(ResultCode["PP_ERR_BUFFER_TOO_SMALL"])
+
+
+def library_version() -> str:
+    """The version of the libprivacypass actually loaded (``pp_version``), e.g. "0.1.0"."""
+    version: bytes = _lib.pp_version()
+    return version.decode("ascii")
+
+
+# ---------------------------------------------------------------------------------------------
+# Arguments and output buffers
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be bytes, not {type(value).__name__}")
+
+
+def _optional_bytes(value: Any, what: str) -> Optional[bytes]:
+    return None if value is None else _bytes(value, what)
+
+
+def _text(value: Any, what: str) -> bytes:
+    """A header value, PEM or JSON text: str (UTF-8 encoded) or bytes as they are."""
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
+
+
+def _len(value: Optional[bytes]) -> int:
+    return 0 if value is None else len(value)
+
+
+def _output(function: str, call: Callable[..., int], cap: int,
+            element: Type[Any] = ctypes.c_uint8) -> bytes:
+    """Runs ``call(out, cap, out_len)`` with a caller-owned buffer of ``cap`` bytes; when the
+    library answers PP_ERR_BUFFER_TOO_SMALL it has written the size needed to out_len, and the
+    call is made again with a buffer of that size."""
+    out_len = ctypes.c_size_t(0)
+    for _ in range(3):
+        buffer = (element * cap)()
+        rc = call(buffer, cap, ctypes.byref(out_len))
+        if rc == _BUFFER_TOO_SMALL and out_len.value > cap:
+            cap = out_len.value
+            continue
+        _check(rc, function)
+        return ctypes.string_at(buffer, out_len.value)
+    raise _errors.error_for(_BUFFER_TOO_SMALL, function)
+
+
+# ---------------------------------------------------------------------------------------------
+# Handles
+
+
+_H = TypeVar("_H", bound="_Handle")
+
+
+class _Borrow:
+    """``with handle._borrow() as ptr``: the C pointer, kept alive until the block ends."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle: "_Handle") -> None:
+        self._handle = handle
+
+    def __enter__(self) -> Any:
+        return self._handle._acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._handle._release()
+
+
+class _Handle:
+    """A C handle: freed once, by close(), the end of a ``with`` block or garbage collection."""
+
+    _free: Callable[[Any], None]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(f"{type(self).__name__} is made by its class methods")
+
+    @classmethod
+    def _adopt(cls: Type[_H], ptr: Any) -> _H:
+        self = cls.__new__(cls)
+        self._set_pointer(ptr)
+        return self
+
+    def _set_pointer(self, ptr: Any) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._pending_free: Any = None
+        self._ptr: Any = ptr
+
+    def _acquire(self) -> Any:
+        with self._lock:
+            ptr = self._ptr
+            if ptr is None:
+                raise ClosedHandleError(f"{type(self).__name__} is closed")
+            self._users += 1
+            return ptr
+
+    def _release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            ptr = None
+            if self._users == 0 and self._pending_free is not None:
+                ptr, self._pending_free = self._pending_free, None
+        if ptr is not None:
+            type(self)._free(ptr)
+
+    def _borrow(self) -> _Borrow:
+        return _Borrow(self)
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_ptr", None) is None
+
+    def close(self) -> None:
+        """Frees the C handle. Idempotent. Calls in progress on other threads finish first."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:  # __init__ never completed
+            return
+        with lock:
+            ptr, self._ptr = self._ptr, None
+            if ptr is None:
+                return
+            if self._users:
+                self._pending_free = ptr  # the last call in progress frees it
+                return
+        type(self)._free(ptr)
+
+    def __enter__(self: _H) -> _H:
+        if self.closed:
+            raise ClosedHandleError(f"{type(self).__name__} is closed")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: nothing sensible left to do
+            pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<privacypass.{type(self).__name__} {state}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{type(self).__name__} holds a C handle and cannot be pickled")
+
+
+class Verifier(_Handle):
+    """The public keys of one or more issuers; verifies tokens without recording them.
+
+    Made by :meth:`from_spki`, :meth:`from_pem` or :meth:`from_directory`.
+    """
+
+    _free = staticmethod(_lib.pp_verifier_free)
+
+    @classmethod
+    def from_spki(cls, spki: BytesLike) -> "Verifier":
+        """One issuer key as a SubjectPublicKeyInfo, DER (RSASSA-PSS as in RFC 9578, or plain
+        rsaEncryption): the ``token-key`` of a challenge or directory, decoded. Raises
+        InvalidKey unless it is RSA-2048, e = 65537."""
+        data = _bytes(spki, "spki")
+        out = VerifierPtr()
+        _check(_lib.pp_verifier_new_from_spki(data, len(data), ctypes.byref(out)),
+               "pp_verifier_new_from_spki")
+        return cls._adopt(out)
+
+    @classmethod
+    def from_pem(cls, pem: Text) -> "Verifier":
+        """Every ``-----BEGIN PUBLIC KEY-----`` block of a PEM text (at least one)."""
+        data = _text(pem, "pem")
+        out = VerifierPtr()
+        _check(_lib.pp_verifier_new_from_pem(data, len(data), ctypes.byref(out)),
+               "pp_verifier_new_from_pem")
+        return cls._adopt(out)
+
+    @classmethod
+    def from_directory(cls, directory_json: Text) -> "Verifier":
+        """The token type 2 keys of an RFC 9578 issuer directory (the JSON text of
+        ``/.well-known/private-token-issuer-directory``), each valid from its not-before."""
+        data = _text(directory_json, "directory_json")
+        out = VerifierPtr()
+        _check(_lib.pp_verifier_new_from_directory(data, len(data), ctypes.byref(out)),
+               "pp_verifier_new_from_directory")
+        return cls._adopt(out)
+
+    def verify(self, token: BytesLike, challenge: Optional[BytesLike] = None) -> None:
+        """Verifies an encoded Token now; ``challenge`` is the encoded TokenChallenge it must be
+        bound to (None: any). Raises VerificationFailed or UnsupportedToken."""
+        data = _bytes(token, "token")
+        expected = _optional_bytes(challenge, "challenge")
+        with self._borrow() as ptr:
+            rc = _lib.pp_verifier_verify(ptr, data, len(data), expected, _len(expected))
+        _check(rc, "pp_verifier_verify")
+
+    def verify_authorization(self, authorization: Text,
+                             challenge: Optional[BytesLike] = None) -> None:
+        """As :meth:`verify`, for an ``Authorization`` value (``PrivateToken token="..."``);
+        a malformed value raises InvalidParams."""
+        data = _text(authorization, "authorization")
+        expected = _optional_bytes(challenge, "challenge")
+        with self._borrow() as ptr:
+            rc = _lib.pp_verifier_verify_authorization(ptr, data, len(data), expected,
+                                                       _len(expected))
+        _check(rc, "pp_verifier_verify_authorization")
+
+
+class Redeemer(_Handle):
+    """A Verifier plus a spend store: :meth:`redeem` accepts each token once.
+
+    ``store_url``: ``memory:`` / ``memory:CAPACITY`` (this process only) or ``rocksdb:PATH``
+    (durable; one process at a time per PATH). The redeemer keeps its own reference to the
+    verifier's keys: the Verifier may be closed first.
+    """
+
+    _free = staticmethod(_lib.pp_redeemer_free)
+
+    def __init__(self, verifier: Verifier, store_url: str = "memory:") -> None:
+        if not isinstance(verifier, Verifier):
+            raise TypeError(f"verifier must be a Verifier, not {type(verifier).__name__}")
+        if not isinstance(store_url, str):
+            raise TypeError(f"store_url must be str, not {type(store_url).__name__}")
+        if "\0" in store_url:
+            raise ValueError("store_url contains a NUL character")
+        url = store_url.encode("utf-8")
+        out = RedeemerPtr()
+        with verifier._borrow() as ptr:
+            rc = _lib.pp_redeemer_new(ptr, url, ctypes.byref(out))
+        _check(rc, "pp_redeemer_new")
+        self._set_pointer(out)
+
+    def redeem(self, token: BytesLike, challenge: Optional[BytesLike] = None) -> None:
+        """Verifies the token, then records its spend. Raises AlreadySpent for every attempt
+        after the first accepted one, StoreUnavailable when nothing could be recorded (the
+        token may be redeemed later), VerificationFailed or UnsupportedToken."""
+        data = _bytes(token, "token")
+        expected = _optional_bytes(challenge, "challenge")
+        with self._borrow() as ptr:
+            rc = _lib.pp_redeemer_redeem(ptr, data, len(data), expected, _len(expected))
+        _check(rc, "pp_redeemer_redeem")
+
+    def redeem_authorization(self, authorization: Text,
+                             challenge: Optional[BytesLike] = None) -> None:
+        """As :meth:`redeem`, for an ``Authorization`` value (malformed: InvalidParams)."""
+        data = _text(authorization, "authorization")
+        expected = _optional_bytes(challenge, "challenge")
+        with self._borrow() as ptr:
+            rc = _lib.pp_redeemer_redeem_authorization(ptr, data, len(data), expected,
+                                                       _len(expected))
+        _check(rc, "pp_redeemer_redeem_authorization")
+
+
+class Issuer(_Handle):
+    """An issuer with one RSA-2048 private key. Made by :meth:`from_pem` or :meth:`generate`."""
+
+    _free = staticmethod(_lib.pp_issuer_free)
+
+    @classmethod
+    def from_pem(cls, pem: Text) -> "Issuer":
+        """An RSA-2048 private key in PEM, PKCS#8 or PKCS#1, e = 65537 (else InvalidKey)."""
+        data = _text(pem, "pem")
+        out = IssuerPtr()
+        _check(_lib.pp_issuer_new_from_pem(data, len(data), ctypes.byref(out)),
+               "pp_issuer_new_from_pem")
+        return cls._adopt(out)
+
+    @classmethod
+    def generate(cls) -> "Issuer":
+        """A fresh RSA-2048 key (tests and examples; a service loads its PEM)."""
+        out = IssuerPtr()
+        _check(_lib.pp_issuer_generate(ctypes.byref(out)), "pp_issuer_generate")
+        return cls._adopt(out)
+
+    @property
+    def public_key(self) -> bytes:
+        """The RFC 9578 SubjectPublicKeyInfo (DER, PUBLIC_KEY_LEN bytes): the ``token-key``."""
+        with self._borrow() as ptr:
+            return _output("pp_issuer_public_key",
+                           lambda out, cap, n: _lib.pp_issuer_public_key(ptr, out, cap, n),
+                           PUBLIC_KEY_LEN)
+
+    @property
+    def token_key_id(self) -> bytes:
+        """SHA-256 of the public key (TOKEN_KEY_ID_LEN bytes): the JSON-RPC ``key-id``."""
+        with self._borrow() as ptr:
+            return _output("pp_issuer_token_key_id",
+                           lambda out, cap, n: _lib.pp_issuer_token_key_id(ptr, out, cap, n),
+                           TOKEN_KEY_ID_LEN)
+
+    def issue(self, token_request: BytesLike) -> bytes:
+        """RFC 9578 issuance: encoded TokenRequest in, encoded TokenResponse out. Raises
+        UnprocessableBlindedToken for a malformed request or one for another key."""
+        data = _bytes(token_request, "token_request")
+        with self._borrow() as ptr:
+            return _output("pp_issuer_issue",
+                           lambda out, cap, n: _lib.pp_issuer_issue(ptr, data, len(data), out,
+                                                                    cap, n),
+                           TOKEN_RESPONSE_LEN)
+
+    def issue_blinded(self, key_id: BytesLike, blinded_token: BytesLike) -> bytes:
+        """The JSON-RPC ``issue`` form: the full token_key_id and the bare blinded message (or a
+        whole TokenRequest) in, the blind signature out. Raises UnknownIssuanceKey or
+        UnprocessableBlindedToken."""
+        kid = _bytes(key_id, "key_id")
+        data = _bytes(blinded_token, "blinded_token")
+        with self._borrow() as ptr:
+            return _output("pp_issuer_issue_blinded",
+                           lambda out, cap, n: _lib.pp_issuer_issue_blinded(
+                               ptr, kid, len(kid), data, len(data), out, cap, n),
+                           TOKEN_RESPONSE_LEN)
+
+
+class PendingToken(_Handle):
+    """A token request on its way to the issuer, with the secrets that finalizing needs (the
+    blinding inverse is wiped when the handle is closed). Made by :meth:`Client.request`."""
+
+    _free = staticmethod(_lib.pp_pending_token_free)
+
+    @property
+    def token_request(self) -> bytes:
+        """The encoded TokenRequest to send to the issuer (TOKEN_REQUEST_LEN bytes)."""
+        with self._borrow() as ptr:
+            return _output("pp_pending_token_request",
+                           lambda out, cap, n: _lib.pp_pending_token_request(ptr, out, cap, n),
+                           TOKEN_REQUEST_LEN)
+
+    def finalize(self, token_response: BytesLike) -> bytes:
+        """The issuer's encoded TokenResponse in, the encoded Token (TOKEN_LEN bytes) out,
+        verified against the issuer key. Raises InvalidInput for a response of the wrong
+        length, VerificationFailed when it does not finalize into a valid token."""
+        data = _bytes(token_response, "token_response")
+        with self._borrow() as ptr:
+            return _output("pp_pending_token_finalize",
+                           lambda out, cap, n: _lib.pp_pending_token_finalize(
+                               ptr, data, len(data), out, cap, n),
+                           TOKEN_LEN)
+
+
+class Client(_Handle):
+    """A client of one issuer key, given as its SubjectPublicKeyInfo (DER): the ``token-key``
+    of a challenge or of the issuer directory, decoded. Raises InvalidKey for an unusable key."""
+
+    _free = staticmethod(_lib.pp_client_free)
+
+    def __init__(self, issuer_spki: BytesLike) -> None:
+        data = _bytes(issuer_spki, "issuer_spki")
+        out = ClientPtr()
+        _check(_lib.pp_client_new(data, len(data), ctypes.byref(out)), "pp_client_new")
+        self._set_pointer(out)
+
+    def request(self, challenge: BytesLike) -> PendingToken:
+        """Starts issuance for an encoded TokenChallenge, with fresh randomness from the OS.
+        Raises InvalidInput for a malformed challenge, UnsupportedToken for another token
+        type."""
+        data = _bytes(challenge, "challenge")
+        out = PendingTokenPtr()
+        with self._borrow() as ptr:
+            rc = _lib.pp_client_request(ptr, data, len(data), ctypes.byref(out))
+        _check(rc, "pp_client_request")
+        return PendingToken._adopt(out)
+
+    def request_with_randomness(self, challenge: BytesLike, *, nonce: BytesLike,
+                                salt: BytesLike, blind: BytesLike) -> PendingToken:
+        """FOR KNOWN-ANSWER TESTS ONLY: :meth:`request` with the nonce (NONCE_LEN bytes), PSS
+        salt (SALT_LEN bytes) and blinding factor (big-endian, 1 to 512 bytes) given. Reusing
+        them links tokens to their issuance. Raises InvalidInput for a wrong length."""
+        data = _bytes(challenge, "challenge")
+        n, s, b = _bytes(nonce, "nonce"), _bytes(salt, "salt"), _bytes(blind, "blind")
+        out = PendingTokenPtr()
+        with self._borrow() as ptr:
+            rc = _lib.pp_client_request_with_randomness(ptr, data, len(data), n, len(n), s,
+                                                        len(s), b, len(b), ctypes.byref(out))
+        _check(rc, "pp_client_request_with_randomness")
+        return PendingToken._adopt(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Challenges and headers
+
+
+def encode_challenge(issuer_name: str, *, redemption_context: BytesLike = b"",
+                     origin_info: Union[str, Iterable[str]] = "",
+                     token_type: int = TOKEN_TYPE_BLIND_RSA) -> bytes:
+    """An encoded TokenChallenge (RFC 9577 §2.1).
+
+    ``redemption_context``: empty or REDEMPTION_CONTEXT_LEN bytes; ``origin_info``: "" (any
+    origin), origin names joined by commas, or an iterable of names. Raises InvalidInput when a
+    length is out of range (an empty issuer name included).
+    """
+    if not isinstance(issuer_name, str):
+        raise TypeError(f"issuer_name must be str, not {type(issuer_name).__name__}")
+    if not isinstance(origin_info, str):
+        origin_info = ",".join(origin_info)
+    name = issuer_name.encode("utf-8")
+    context = _bytes(redemption_context, "redemption_context")
+    origins = origin_info.encode("utf-8")
+    if not 0 <= token_type <= 0xFFFF:
+        raise ValueError(f"token_type {token_type} is not a uint16")
+    return _output("pp_challenge_encode",
+                   lambda out, cap, n: _lib.pp_challenge_encode(
+                       token_type, name, len(name), context, len(context), origins,
+                       len(origins), out, cap, n),
+                   # the encoding's exact size: the library answers it too when it is short
+                   2 + 2 + len(name) + 1 + len(context) + 2 + len(origins))
+
+
+def www_authenticate(challenge: BytesLike, token_key: BytesLike,
+                     max_age: Optional[int] = None) -> str:
+    """One ``WWW-Authenticate`` challenge: ``PrivateToken challenge="...",
+    token-key="..."[, max-age="..."]``. Join several with ", " in one header."""
+    data = _bytes(challenge, "challenge")
+    key = _bytes(token_key, "token_key")
+    if max_age is not None and not 0 <= max_age < 2**64:
+        raise ValueError(f"max_age {max_age} is not a uint64")
+    age = None if max_age is None else ctypes.byref(ctypes.c_uint64(max_age))
+    return _output("pp_challenge_www_authenticate",
+                   lambda out, cap, n: _lib.pp_challenge_www_authenticate(
+                       data, len(data), key, len(key), age, out, cap, n),
+                   128, ctypes.c_char).decode("ascii")
+
+
+def encode_authorization(token: BytesLike) -> str:
+    """The ``Authorization`` value for an encoded Token: ``PrivateToken token="..."``. Raises
+    UnsupportedToken when ``token`` is not a well-formed Token."""
+    data = _bytes(token, "token")
+    return _output("pp_authorization_encode",
+                   lambda out, cap, n: _lib.pp_authorization_encode(data, len(data), out, cap, n),
+                   (len(data) + 2) // 3 * 4 + 24, ctypes.c_char).decode("ascii")
+
+
+def parse_authorization(authorization: Text) -> bytes:
+    """The encoded Token of an ``Authorization`` value, not verified. Raises InvalidParams
+    unless the value is one PrivateToken credential with one base64url ``token`` parameter."""
+    data = _text(authorization, "authorization")
+    return _output("pp_authorization_parse",
+                   lambda out, cap, n: _lib.pp_authorization_parse(data, len(data), out, cap, n),
+                   TOKEN_LEN)
+
+
+def _test_panic() -> None:
+    """FOR TESTS ONLY (pp_test_panic): raises LibraryPanic, proving no panic crosses into
+    Python."""
+    _check(_lib.pp_test_panic(), "pp_test_panic")
+
+
+__all__ = [
+    "Verifier", "Redeemer", "Issuer", "Client", "PendingToken",
+    "encode_challenge", "www_authenticate", "encode_authorization", "parse_authorization",
+    "library_version", "library_path", "LIBRARY_ENV", "BUNDLED_LIBRARY",
+    "VERSION", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH", "TOKEN_TYPE_BLIND_RSA",
+    "TOKEN_LEN", "TOKEN_REQUEST_LEN", "TOKEN_RESPONSE_LEN", "BLINDED_MSG_LEN", "TOKEN_KEY_ID_LEN",
+    "PUBLIC_KEY_LEN", "NONCE_LEN", "SALT_LEN", "REDEMPTION_CONTEXT_LEN",
+    "RESULT_CODES", "ResultCode", "PrivacyPassError", "ClosedHandleError",
+    "VerificationFailed", "AlreadySpent", "UnsupportedToken", "UnknownIssuanceKey",
+    "UnprocessableBlindedToken", "Unauthenticated", "Forbidden", "IdempotencyInFlight",
+    "IdempotencyMismatch", "RateLimited", "IssueAtRedemptionRoute", "MethodNotAllowed", "TooLarge",
+    "StoreUnavailable", "InvalidRequest", "MethodNotFound", "InvalidParams", "InternalError",
+    "ParseError", "NullArgument", "BufferTooSmall", "InvalidInput", "InvalidKey", "InvalidStoreUrl",
+    "LibraryPanic",
+]

@@ -1,0 +1,125 @@
+"""Shared fixtures: the RFC 9578 vectors, an issuer, fresh tokens, and a running privacypassd."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import threading
+import urllib.request
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional
+
+import pytest
+
+import privacypass as pp
+
+HERE = Path(__file__).resolve().parent
+PACKAGE_ROOT = HERE.parent  # bindings/python
+REPO_ROOT = PACKAGE_ROOT.parent.parent
+VECTORS = REPO_ROOT / "tests" / "vectors" / "rfc9578-type2-blind-rsa.json"
+HEADER = REPO_ROOT / "include" / "privacypass.h"
+README = PACKAGE_ROOT / "README.md"
+DEFAULT_DAEMON = Path.home() / ".cache" / "privacypass" / "target" / "release" / "privacypassd"
+
+
+def pytest_report_header(config: pytest.Config) -> List[str]:
+    return [
+        f"privacypass package: {Path(pp.__file__).parent}",
+        f"libprivacypass {pp.library_version()}: {pp.library_path()}",
+    ]
+
+
+def load_vectors() -> List[Dict[str, bytes]]:
+    with open(VECTORS, encoding="utf-8") as f:
+        return [{name: bytes.fromhex(value) for name, value in v.items()} for v in json.load(f)]
+
+
+@pytest.fixture(scope="session")
+def vectors() -> List[Dict[str, bytes]]:
+    return load_vectors()
+
+
+@pytest.fixture(scope="session")
+def issuer(vectors: List[Dict[str, bytes]]) -> Iterator[pp.Issuer]:
+    """The first vector's key: no key generation."""
+    with pp.Issuer.from_pem(vectors[0]["skS"]) as issuer:
+        yield issuer
+
+
+@pytest.fixture(scope="session")
+def challenge() -> bytes:
+    return pp.encode_challenge("issuer.example")
+
+
+def make_token(issuer: pp.Issuer, challenge: bytes) -> bytes:
+    with pp.Client(issuer.public_key) as client, client.request(challenge) as pending:
+        return pending.finalize(issuer.issue(pending.token_request))
+
+
+# ---------------------------------------------------------------------------------------------
+# privacypassd
+
+
+class Daemon:
+    def __init__(self, process: subprocess.Popen, url: str, log: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log = log
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
+            return response.read()
+
+    def post(self, path: str, body: bytes, content_type: str) -> bytes:
+        request = urllib.request.Request(self.url + path, data=body, method="POST",
+                                         headers={"Content-Type": content_type})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.read()
+
+
+def _first_line(process: subprocess.Popen, timeout: float) -> Optional[str]:
+    lines: "queue.Queue[str]" = queue.Queue()
+
+    def read() -> None:
+        assert process.stdout is not None
+        lines.put(process.stdout.readline())
+        for _ in process.stdout:  # keep draining so that the daemon never blocks on stdout
+            pass
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    binary = Path(os.environ.get("PRIVACYPASSD") or DEFAULT_DAEMON)
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"privacypassd not found at {binary}: build it (make build) or set PRIVACYPASSD")
+    data_dir = tmp_path_factory.mktemp("privacypassd")
+    log = data_dir / "privacypassd.log"
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(
+            [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir / "data"),
+             "--generate-key-if-missing", "true"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    try:
+        line = _first_line(process, timeout=60)
+        prefix = "privacypassd listening on "
+        if not line or not line.startswith(prefix):
+            pytest.fail(f"privacypassd did not start (first line {line!r}); its log:\n"
+                        f"{log.read_text(errors='replace')}")
+        url = line[len(prefix):].strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        yield Daemon(process, url, log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

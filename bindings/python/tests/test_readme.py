@@ -1,0 +1,47 @@
+"""README.md's example, extracted and run exactly as written."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import privacypass as pp
+from conftest import README
+
+
+def readme_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    match = re.search(r"^<!-- example\.py -->\n```python\n(.*?)^```$", text, re.S | re.M)
+    assert match, "README.md has no <!-- example.py --> block"
+    return match.group(1)
+
+
+def test_readme_example_runs(tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(readme_example(), encoding="utf-8")
+    # The package these tests import, also when it comes from a relative PYTHONPATH.
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(pp.__file__).resolve().parent.parent)] +
+        [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4, lines
+    assert lines[0].startswith('WWW-Authenticate: PrivateToken challenge="AAIADmlzc3Vlci5leGFtcGxlAAAA", token-key="MIIB')
+    assert re.fullmatch(r'Authorization: PrivateToken token="AA[IJKL][A-Za-z0-9_-]{17}\.\.\.', lines[1]), lines[1]
+    assert lines[2] == "first redeem: ok"
+    assert lines[3] == "second redeem: token already spent (JSON-RPC -32021, HTTP 403)"
+
+
+def test_readme_output_block_matches_the_example() -> None:
+    text = README.read_text(encoding="utf-8")
+    shown = re.search(r"^```text\n(.*?)^```$", text, re.S | re.M)
+    assert shown
+    lines = shown.group(1).splitlines()
+    assert lines[2:] == ["first redeem: ok",
+                         "second redeem: token already spent (JSON-RPC -32021, HTTP 403)"]

@@ -1,0 +1,54 @@
+# The Python binding (bindings/python) and its tests.
+#
+# Included by the top-level Makefile, which defines CARGO_TARGET_DIR and TARGET_RELEASE; the
+# defaults below only serve `make -f mk/python.mk` on its own. Nothing here runs cargo: the
+# library and the daemon must already be built (the top Makefile adds that dependency).
+#
+# Targets:
+#   test-python   venv in $(CARGO_TARGET_DIR)/python-venv (pytest installed when missing),
+#                 libprivacypass.so copied into the package, `pip install bindings/python`,
+#                 pytest on bindings/python/tests with PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd
+
+CARGO_TARGET_DIR ?= $(HOME)/.cache/privacypass/target
+TARGET_RELEASE ?= $(CARGO_TARGET_DIR)/release
+
+PY_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+PY_DIR := $(PY_ROOT)/bindings/python
+PY_PACKAGE_LIB := $(PY_DIR)/privacypass/libprivacypass.so
+PY_SO := $(TARGET_RELEASE)/libprivacypass.so
+PY_DAEMON := $(TARGET_RELEASE)/privacypassd
+PY_PYTHON ?= python3
+PY_VENV := $(CARGO_TARGET_DIR)/python-venv
+PY_VENV_PYTHON := $(PY_VENV)/bin/python
+PY_PYTEST_ARGS ?= -q -rs
+
+.PHONY: test-python python-venv python-install
+
+# The venv, with pytest, and setuptools + wheel to build the package without fetching a
+# build environment on every run (Python 3.12+ venvs come without setuptools).
+python-venv:
+	@test -x $(PY_VENV_PYTHON) || $(PY_PYTHON) -m venv $(PY_VENV) || { \
+		echo "python3 -m venv failed: installing python3-venv"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && \
+		rm -rf $(PY_VENV) && $(PY_PYTHON) -m venv $(PY_VENV); }
+	@$(PY_VENV_PYTHON) -c 'import pytest' 2>/dev/null || { echo "installing pytest into $(PY_VENV)"; \
+		$(PY_VENV_PYTHON) -m pip install -q pytest; }
+	@$(PY_VENV_PYTHON) -c 'import setuptools, wheel, sys; sys.exit(int(setuptools.__version__.split(".")[0]) < 61)' \
+		2>/dev/null || { echo "installing setuptools and wheel into $(PY_VENV)"; \
+		$(PY_VENV_PYTHON) -m pip install -q 'setuptools>=61' wheel; }
+
+# The library goes into the package without its debug info (the release .so carries ~400 MB of
+# it; the copy is ~14 MB), as `make install` does; a plain copy when strip is missing.
+python-install: python-venv
+	@test -f $(PY_SO) || { echo "$(PY_SO) is missing: build the library first (make ffi)" >&2; exit 1; }
+	strip --strip-debug -o $(PY_PACKAGE_LIB) $(PY_SO) 2>/dev/null || cp $(PY_SO) $(PY_PACKAGE_LIB)
+	$(PY_VENV_PYTHON) -m pip install -q --no-build-isolation --no-deps --force-reinstall $(PY_DIR)
+	rm -rf $(PY_DIR)/build $(PY_DIR)/privacypass.egg-info
+
+# pytest runs outside the source tree so that it imports the installed package, and its exit
+# status is make's: 5 (no tests collected) fails like any other.
+test-python: python-install
+	@test -x $(PY_DAEMON) || { echo "$(PY_DAEMON) is missing: build it first (make build)" >&2; exit 1; }
+	cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY PRIVACYPASSD=$(PY_DAEMON) \
+		$(PY_VENV_PYTHON) -m pytest -p no:cacheprovider $(PY_PYTEST_ARGS) $(PY_DIR)/tests
+	@echo "test-python: all Python tests passed"
