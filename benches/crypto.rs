@@ -30,7 +30,27 @@ fn crypto(c: &mut Criterion) {
         .expect("finalize")
         .encode();
 
+    // OpenSSL's own RSA-2048 sign and verify (PKCS#1 v1.5 over SHA-256, what `openssl speed
+    // rsa2048` measures), next to ours in the same process, so that host noise affects both.
+    let ossl =
+        openssl::pkey::PKey::private_key_from_pem(&key.to_pkcs8_pem().expect("pem")).expect("pkey");
+    let ossl_sig = {
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &ossl)
+            .expect("signer");
+        signer.sign_oneshot_to_vec(&[7u8; 32]).expect("sign")
+    };
+
     let mut group = c.benchmark_group("crypto");
+    group.bench_function("openssl_sign", |b| {
+        b.iter(|| {
+            let mut signer =
+                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &ossl)
+                    .expect("signer");
+            signer
+                .sign_oneshot_to_vec(black_box(&[7u8; 32]))
+                .expect("sign")
+        })
+    });
     group.bench_function("issuer_sign", |b| {
         b.iter(|| key.blind_sign(black_box(&request[3..])).expect("sign"))
     });
@@ -38,6 +58,14 @@ fn crypto(c: &mut Criterion) {
         b.iter(|| {
             verifier
                 .verify(black_box(&token), &[], NOW)
+                .expect("verify")
+        })
+    });
+    group.bench_function("openssl_verify", |b| {
+        b.iter(|| {
+            let mut v = openssl::sign::Verifier::new(openssl::hash::MessageDigest::sha256(), &ossl)
+                .expect("verifier");
+            v.verify_oneshot(black_box(&ossl_sig), &[7u8; 32])
                 .expect("verify")
         })
     });

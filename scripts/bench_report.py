@@ -28,9 +28,20 @@ def main() -> None:
     criterion_dir, speed_file = Path(sys.argv[1]), Path(sys.argv[2])
     ossl_sign, ossl_verify = openssl_rates(speed_file.read_text())
     sign, verify = rate(criterion_dir, "issuer_sign"), rate(criterion_dir, "verify")
+    near_sign, near_verify = rate(criterion_dir, "openssl_sign"), rate(criterion_dir, "openssl_verify")
     rows = [
-        ("issuer sign (OpenSSL raw + re-encryption check)", sign, f"{sign / ossl_sign:.0%} of OpenSSL sign (target >= 90%)"),
-        ("token verify (aws-lc PSS-SHA384)", verify, f"{verify / ossl_verify:.0%} of OpenSSL verify (target >= 70%)"),
+        (
+            "issuer sign (OpenSSL raw + re-encryption check)",
+            sign,
+            f"{sign / ossl_sign:.0%} of `openssl speed` sign, {sign / near_sign:.0%} of OpenSSL sign in-process (target >= 90%)",
+        ),
+        (
+            "token verify (aws-lc PSS-SHA384)",
+            verify,
+            f"{verify / ossl_verify:.0%} of `openssl speed` verify, {verify / near_verify:.0%} of OpenSSL verify in-process (target >= 70%)",
+        ),
+        ("OpenSSL RSA-2048 sign in-process (PKCS#1 v1.5, SHA-256)", near_sign, ""),
+        ("OpenSSL RSA-2048 verify in-process (PKCS#1 v1.5, SHA-256)", near_verify, ""),
         ("client request (blind)", rate(criterion_dir, "client_request"), ""),
         ("client finalize (unblind + verify)", rate(criterion_dir, "client_finalize"), ""),
         ("reference blind_sign (blind-rsa-signatures)", rate(criterion_dir, "reference_blind_sign"), ""),
@@ -42,7 +53,7 @@ def main() -> None:
     print("|---|---:|---|")
     for name, ops, note in rows:
         print(f"| {name} | {ops:,.0f} | {note} |")
-    failed = sign / ossl_sign < 0.9 or verify / ossl_verify < 0.7
+    failed = min(sign / ossl_sign, sign / near_sign) < 0.9 or min(verify / ossl_verify, verify / near_verify) < 0.7
     if failed:
         print("\nbelow target (see the ratios above)")
 
