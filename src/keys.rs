@@ -323,20 +323,7 @@ impl IssuerKey {
         p: &[u8],
         q: &[u8],
     ) -> Result<Self, KeyError> {
-        let mut ctx = openssl::bn::BigNumContext::new()?;
-        let [n, e, d, p, q] = [n, e, d, p, q].map(BigNum::from_slice);
-        let (n, e, d, p, q) = (n?, e?, d?, p?, q?);
-        let one = BigNum::from_u32(1)?;
-        let (mut p1, mut q1) = (BigNum::new()?, BigNum::new()?);
-        p1.checked_sub(&p, &one)?;
-        q1.checked_sub(&q, &one)?;
-        let (mut dmp1, mut dmq1, mut iqmp) = (BigNum::new()?, BigNum::new()?, BigNum::new()?);
-        dmp1.nnmod(&d, &p1, &mut ctx)?;
-        dmq1.nnmod(&d, &q1, &mut ctx)?;
-        iqmp.mod_inverse(&q, &p, &mut ctx)?;
-        IssuerKey::from_rsa(Rsa::from_private_components(
-            n, e, d, p, q, dmp1, dmq1, iqmp,
-        )?)
+        IssuerKey::from_rsa(rsa_from_components(n, e, d, p, q)?)
     }
 
     fn from_rsa(rsa: Rsa<Private>) -> Result<Self, KeyError> {
@@ -362,6 +349,32 @@ impl IssuerKey {
     pub fn blind_sign(&self, blinded_msg: &[u8]) -> Result<Vec<u8>, crate::rsa_blind::RsaError> {
         crate::rsa_blind::blind_sign(&self.rsa, &self.public.modulus, blinded_msg)
     }
+}
+
+/// An OpenSSL RSA private key of any size from the big-endian integers n, e, d, p and q, with
+/// its CRT values derived. `IssuerKey::from_components` takes only RSA-2048; this also serves
+/// RFC 9474's 4096-bit vectors.
+pub fn rsa_from_components(
+    n: &[u8],
+    e: &[u8],
+    d: &[u8],
+    p: &[u8],
+    q: &[u8],
+) -> Result<Rsa<Private>, KeyError> {
+    let mut ctx = openssl::bn::BigNumContext::new()?;
+    let [n, e, d, p, q] = [n, e, d, p, q].map(BigNum::from_slice);
+    let (n, e, d, p, q) = (n?, e?, d?, p?, q?);
+    let one = BigNum::from_u32(1)?;
+    let (mut p1, mut q1) = (BigNum::new()?, BigNum::new()?);
+    p1.checked_sub(&p, &one)?;
+    q1.checked_sub(&q, &one)?;
+    let (mut dmp1, mut dmq1, mut iqmp) = (BigNum::new()?, BigNum::new()?, BigNum::new()?);
+    dmp1.nnmod(&d, &p1, &mut ctx)?;
+    dmq1.nnmod(&d, &q1, &mut ctx)?;
+    iqmp.mod_inverse(&q, &p, &mut ctx)?;
+    Ok(Rsa::from_private_components(
+        n, e, d, p, q, dmp1, dmq1, iqmp,
+    )?)
 }
 
 /// When a key may be used, in Unix seconds.

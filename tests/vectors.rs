@@ -131,29 +131,12 @@ fn rfc9474_blind_rsa_variants() {
             "{name}"
         );
         let big = |f: &str| BigNum::from_slice(&hex_field(&v, f)).unwrap();
-        let mut ctx2 = BigNumContext::new().unwrap();
-        let (p, q, d) = (big("p"), big("q"), big("d"));
-        let one = BigNum::from_u32(1).unwrap();
-        let (mut p1, mut q1) = (BigNum::new().unwrap(), BigNum::new().unwrap());
-        p1.checked_sub(&p, &one).unwrap();
-        q1.checked_sub(&q, &one).unwrap();
-        let (mut dmp1, mut dmq1, mut iqmp) = (
-            BigNum::new().unwrap(),
-            BigNum::new().unwrap(),
-            BigNum::new().unwrap(),
-        );
-        dmp1.nnmod(&d, &p1, &mut ctx2).unwrap();
-        dmq1.nnmod(&d, &q1, &mut ctx2).unwrap();
-        iqmp.mod_inverse(&q, &p, &mut ctx2).unwrap();
-        let rsa = openssl::rsa::Rsa::from_private_components(
-            big("n"),
-            big("e"),
-            d,
-            p,
-            q,
-            dmp1,
-            dmq1,
-            iqmp,
+        let rsa = privacypass::keys::rsa_from_components(
+            &n_bytes,
+            &hex_field(&v, "e"),
+            &hex_field(&v, "d"),
+            &hex_field(&v, "p"),
+            &hex_field(&v, "q"),
         )
         .unwrap();
         // BlindSign is the same raw operation in every variant.

@@ -172,14 +172,30 @@ fn string_param<'a>(
 
 /// JSON-RPC `issue` and the REST route: blind-sign with the named key.
 pub async fn issue(app: &App, params: &Map<String, Value>) -> Result<Value, ApiError> {
+    measured(app, Op::Issue, issue_inner(app, params)).await
+}
+
+/// Runs an issue or redeem call, counting its outcome and its latency.
+async fn measured<T>(
+    app: &App,
+    op: Op,
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
     let started = Instant::now();
-    let result = issue_inner(app, params).await;
-    app.metrics.record(
-        Op::Issue,
-        result.as_ref().err().map(|e| e.code),
-        started.elapsed(),
-    );
+    let result = call.await;
+    app.metrics
+        .record(op, result.as_ref().err().map(|e| e.code), started.elapsed());
     result
+}
+
+/// Runs an RSA private operation on the blocking pool, never on the async threads.
+async fn sign_blocking<T: Send + 'static>(
+    job: impl FnOnce() -> Result<T, privacypass::IssueError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "signing task failed"))?
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))
 }
 
 async fn issue_inner(app: &App, params: &Map<String, Value>) -> Result<Value, ApiError> {
@@ -203,25 +219,14 @@ async fn issue_inner(app: &App, params: &Map<String, Value>) -> Result<Value, Ap
             )
         })?;
     let issuer = Issuer::new(app.keys());
-    let signed = tokio::task::spawn_blocking(move || {
-        issuer.issue(&key_id, &blinded, privacypass::unix_now())
-    })
-    .await
-    .map_err(|_| ApiError::new(ErrorCode::Internal, "signing task failed"))?
-    .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let signed =
+        sign_blocking(move || issuer.issue(&key_id, &blinded, privacypass::unix_now())).await?;
     Ok(json!({"blind-sig": b64::encode_url(&signed)}))
 }
 
 /// JSON-RPC `redeem`: verify, then record the spend durably.
 pub async fn redeem(app: &App, params: &Map<String, Value>) -> Result<Value, ApiError> {
-    let started = Instant::now();
-    let result = redeem_inner(app, params).await;
-    app.metrics.record(
-        Op::Redeem,
-        result.as_ref().err().map(|e| e.code),
-        started.elapsed(),
-    );
-    result
+    measured(app, Op::Redeem, redeem_inner(app, params)).await
 }
 
 fn decode_token_text(text: &str) -> Result<Vec<u8>, ApiError> {
@@ -267,7 +272,7 @@ async fn redeem_inner(app: &App, params: &Map<String, Value>) -> Result<Value, A
     } else {
         return Err(bad("token (or data) is required"));
     };
-    let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store());
+    let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store.clone());
     let failed = |e: privacypass::RedeemError| ApiError::new(e.code(), e.to_string());
     // Verification is a public-key operation and the spent check a read: both run here, so an
     // already-spent token is answered without a trip to the blocking pool. Recording the spend
@@ -453,20 +458,8 @@ pub async fn token_request(app: &App, req: Request<Incoming>) -> Resp {
         Err(e) => return text(e.status(), e.detail),
     };
     let issuer = Issuer::new(app.keys());
-    let started = Instant::now();
-    let result =
-        tokio::task::spawn_blocking(move || issuer.issue_request(&body, privacypass::unix_now()))
-            .await;
-    let result = match result {
-        Ok(r) => r.map_err(|e| ApiError::new(e.code(), e.to_string())),
-        Err(_) => Err(ApiError::new(ErrorCode::Internal, "signing task failed")),
-    };
-    app.metrics.record(
-        Op::Issue,
-        result.as_ref().err().map(|e| e.code),
-        started.elapsed(),
-    );
-    match result {
+    let signing = sign_blocking(move || issuer.issue_request(&body, privacypass::unix_now()));
+    match measured(app, Op::Issue, signing).await {
         Ok(response) => respond(StatusCode::OK, TOKEN_RESPONSE_TYPE, response.encode()),
         // RFC 9578 §6.2: a wrong type, an unknown truncated key id or a wrong size is 422.
         Err(e) if e.code == ErrorCode::UnprocessableBlindedToken => {

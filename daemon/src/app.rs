@@ -24,6 +24,8 @@ pub struct App {
     pub settings: Settings,
     keys: RwLock<Arc<KeySet>>,
     pub store: Arc<dyn SpendStore>,
+    /// `store`, timing each spend for the metrics.
+    pub timed_store: Arc<dyn SpendStore>,
     pub metrics: Arc<Metrics>,
     request_prefix: String,
     request_counter: AtomicU64,
@@ -34,11 +36,17 @@ impl App {
         let mut prefix = [0u8; 6];
         // Request ids only need to be unique; a zero prefix after an RNG failure still counts up.
         let _ = getrandom::fill(&mut prefix);
+        let metrics = Arc::new(Metrics::default());
+        let timed_store: Arc<dyn SpendStore> = Arc::new(TimedStore {
+            inner: store.clone(),
+            metrics: metrics.clone(),
+        });
         App {
             settings,
             keys: RwLock::new(Arc::new(keys)),
             store,
-            metrics: Arc::new(Metrics::default()),
+            timed_store,
+            metrics,
             request_prefix: format!("req_{}", hex::encode(prefix)),
             request_counter: AtomicU64::new(0),
         }
@@ -65,14 +73,6 @@ impl App {
     pub fn next_request_id(&self) -> String {
         let n = self.request_counter.fetch_add(1, Ordering::Relaxed);
         format!("{}{n:010x}", self.request_prefix)
-    }
-
-    /// The spend store, timing each spend for the metrics.
-    pub fn timed_store(&self) -> Arc<dyn SpendStore> {
-        Arc::new(TimedStore {
-            inner: self.store.clone(),
-            metrics: self.metrics.clone(),
-        })
     }
 }
 

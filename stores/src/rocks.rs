@@ -31,6 +31,12 @@ const CF_PREFIX: &str = "spends-";
 /// column family may be dropped.
 const EXPIRY_PREFIX: &[u8] = b"expiry/";
 
+fn expiry_key(key_id: &TokenKeyId) -> Vec<u8> {
+    let mut record = EXPIRY_PREFIX.to_vec();
+    record.extend_from_slice(hex::encode(key_id).as_bytes());
+    record
+}
+
 fn cf_name(key_id: &TokenKeyId) -> String {
     format!("{CF_PREFIX}{}", hex::encode(key_id))
 }
@@ -203,9 +209,7 @@ impl RocksStore {
                     break;
                 }
             }
-            let mut record = EXPIRY_PREFIX.to_vec();
-            record.extend_from_slice(hex::encode(key_id).as_bytes());
-            if let Err(e) = self.db.put(record, expiry.to_be_bytes()) {
+            if let Err(e) = self.db.put(expiry_key(key_id), expiry.to_be_bytes()) {
                 result = Err(store_error("record expiry", e));
                 break;
             }
@@ -307,10 +311,8 @@ impl SpendStore for RocksStore {
             self.db
                 .drop_cf(&cf_name(key_id))
                 .map_err(|e| store_error("drop column family", e))?;
-            let mut record = EXPIRY_PREFIX.to_vec();
-            record.extend_from_slice(hex::encode(key_id).as_bytes());
             self.db
-                .delete(record)
+                .delete(expiry_key(key_id))
                 .map_err(|e| store_error("delete expiry", e))?;
             state.families.remove(key_id);
         }
