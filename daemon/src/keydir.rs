@@ -185,8 +185,34 @@ pub fn retire(dir: &Path, id_prefix: &str, now: u64) -> Result<TokenKeyId, KeyDi
     let id = *stored.key.public_key().token_key_id();
     let mut validity = stored.validity;
     if validity.expires > now {
-        validity.expires = now.max(validity.not_before + 1);
+        // Issuance stops now; a key imported in this very second (or still
+        // pending) gets a window that ended, so it is in grace at once.
+        validity.expires = now;
+        validity.not_before = validity.not_before.min(now.saturating_sub(1));
     }
     write_meta(dir, &id, &validity)?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn retire_in_the_second_a_key_starts_puts_it_in_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = generate(dir.path(), KeyValidity::new(1000, 5000).unwrap()).unwrap();
+        retire(dir.path(), &key_id_hex(&id), 1000).unwrap();
+        let set = key_set(dir.path(), 60).unwrap();
+        let entry = set.get(&id).unwrap();
+        assert_eq!(
+            set.state(&entry.validity, 1000),
+            privacypass::keys::KeyState::Grace
+        );
+        // Retiring twice changes nothing.
+        retire(dir.path(), &key_id_hex(&id), 1001).unwrap();
+        let again = key_set(dir.path(), 60).unwrap();
+        assert_eq!(again.get(&id).unwrap().validity, entry.validity);
+    }
 }

@@ -9,8 +9,10 @@ use std::sync::Arc;
 
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
+pub mod state;
 
 use privacypass::{MemoryStore, SpendStore, StoreError};
+pub use state::{Claim, Fingerprint, IdempotencyStore, MemoryState, RateLimitStore};
 
 /// Why a store URL could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +25,54 @@ pub enum OpenError {
     InvalidUrl { url: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Everything a daemon keeps in its store: spends, Idempotency-Key records, rate-limit counters.
+#[derive(Clone)]
+pub struct Backends {
+    pub spends: Arc<dyn SpendStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub rate_limits: Arc<dyn RateLimitStore>,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backends").finish_non_exhaustive()
+    }
+}
+
+/// Opens the store a URL names with its request state: in process for `memory:`; idempotency
+/// records persisted beside the spends for `rocksdb:` (counters stay in process, as the store
+/// serves one process); everything shared for Redis.
+pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
+    #[cfg(feature = "rocksdb")]
+    if url.starts_with("rocksdb:") {
+        let store = Arc::new(open_rocksdb(url)?);
+        return Ok(Backends {
+            spends: store.clone(),
+            idempotency: store,
+            rate_limits: Arc::new(MemoryState::new()),
+        });
+    }
+    let spends = open(url)?;
+    let state = Arc::new(MemoryState::new());
+    Ok(Backends {
+        spends,
+        idempotency: state.clone(),
+        rate_limits: state,
+    })
+}
+
+#[cfg(feature = "rocksdb")]
+fn open_rocksdb(url: &str) -> Result<rocks::RocksStore, OpenError> {
+    let path = url.strip_prefix("rocksdb:").unwrap_or_default();
+    if path.is_empty() {
+        return Err(OpenError::InvalidUrl {
+            url: url.to_owned(),
+            reason: "rocksdb: needs a directory path".into(),
+        });
+    }
+    Ok(rocks::RocksStore::open(path)?)
 }
 
 /// Opens the spend store a URL names.
@@ -39,14 +89,8 @@ pub fn open(url: &str) -> Result<Arc<dyn SpendStore>, OpenError> {
         return Ok(Arc::new(MemoryStore::new(capacity)));
     }
     #[cfg(feature = "rocksdb")]
-    if let Some(path) = url.strip_prefix("rocksdb:") {
-        if path.is_empty() {
-            return Err(OpenError::InvalidUrl {
-                url: url.to_owned(),
-                reason: "rocksdb: needs a directory path".into(),
-            });
-        }
-        return Ok(Arc::new(rocks::RocksStore::open(path)?));
+    if url.starts_with("rocksdb:") {
+        return Ok(Arc::new(open_rocksdb(url)?));
     }
     Err(OpenError::UnsupportedUrl(url.to_owned()))
 }

@@ -18,6 +18,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use privacypass::keys::TokenKeyId;
 use privacypass::wire::NONCE_LEN;
 use privacypass::{SpendOutcome, SpendStore, StoreError};
+
+use crate::state::{Claim, Fingerprint, IdempotencyStore, MemoryState, Record};
 use rocksdb::{
     BlockBasedOptions, ColumnFamilyDescriptor, DBWithThreadMode, MultiThreaded, Options,
     WriteBatch, WriteOptions,
@@ -30,6 +32,24 @@ const CF_PREFIX: &str = "spends-";
 /// Records in the default column family: `expiry/<hex key id>` -> u64 BE, when the key's
 /// column family may be dropped.
 const EXPIRY_PREFIX: &[u8] = b"expiry/";
+
+/// Completed Idempotency-Key records: `idem/<key>` -> `Record::encode_completed`, indexed by
+/// expiry as `idem-expiry/<u64 BE expiry><key>` so that purging reads only what expired.
+const IDEM_PREFIX: &[u8] = b"idem/";
+const IDEM_EXPIRY_PREFIX: &[u8] = b"idem-expiry/";
+
+fn idem_key(key: &str) -> Vec<u8> {
+    [IDEM_PREFIX, key.as_bytes()].concat()
+}
+
+fn idem_expiry_key(expires_at: u64, key: &str) -> Vec<u8> {
+    [
+        IDEM_EXPIRY_PREFIX,
+        &expires_at.to_be_bytes(),
+        key.as_bytes(),
+    ]
+    .concat()
+}
 
 fn expiry_key(key_id: &TokenKeyId) -> Vec<u8> {
     let mut record = EXPIRY_PREFIX.to_vec();
@@ -70,6 +90,8 @@ pub struct RocksStore {
     state: Mutex<State>,
     committed: Condvar,
     cf_options: Options,
+    /// Idempotency-Key claims in flight (completed records are in the database).
+    claims: MemoryState,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -138,6 +160,7 @@ impl RocksStore {
             }),
             committed: Condvar::new(),
             cf_options,
+            claims: MemoryState::new(),
         })
     }
 
@@ -316,6 +339,76 @@ impl SpendStore for RocksStore {
                 .map_err(|e| store_error("delete expiry", e))?;
             state.families.remove(key_id);
         }
+        drop(state);
+        self.purge_idempotency(now)?;
         Ok(expired.len() as u64)
+    }
+}
+
+impl RocksStore {
+    /// Deletes the Idempotency-Key records that expired before `now`.
+    fn purge_idempotency(&self, now: u64) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for item in self.db.prefix_iterator(IDEM_EXPIRY_PREFIX) {
+            let (k, _) = item.map_err(|e| store_error("read idempotency expiries", e))?;
+            let Some(rest) = k.strip_prefix(IDEM_EXPIRY_PREFIX) else {
+                break;
+            };
+            let Some((at, key)) = rest.split_first_chunk::<8>() else {
+                break;
+            };
+            if u64::from_be_bytes(*at) > now {
+                break;
+            }
+            batch.delete([IDEM_PREFIX, key].concat());
+            batch.delete(&k);
+        }
+        self.db
+            .write(batch)
+            .map_err(|e| store_error("purge idempotency records", e))
+    }
+}
+
+/// Completed records are written to the WAL without an fsync of their own: a record lost to a
+/// power failure makes a retry sign again, and RSA blind signing is deterministic, so the retry
+/// gets the same response.
+impl IdempotencyStore for RocksStore {
+    fn claim(
+        &self,
+        key: &str,
+        fingerprint: &Fingerprint,
+        lease_secs: u64,
+    ) -> Result<Claim, StoreError> {
+        self.claims.claim_with(key, fingerprint, lease_secs, || {
+            let stored = self
+                .db
+                .get(idem_key(key))
+                .map_err(|e| store_error("read idempotency record", e))?;
+            Ok(stored.as_deref().and_then(Record::decode_completed))
+        })
+    }
+
+    fn complete(
+        &self,
+        key: &str,
+        fingerprint: &Fingerprint,
+        response: &[u8],
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        let expires_at = crate::state::unix_now() + ttl_secs;
+        let mut batch = WriteBatch::default();
+        batch.put(
+            idem_key(key),
+            Record::encode_completed(fingerprint, response, expires_at),
+        );
+        batch.put(idem_expiry_key(expires_at, key), []);
+        self.db
+            .write(batch)
+            .map_err(|e| store_error("write idempotency record", e))?;
+        self.claims.forget(key)
+    }
+
+    fn release(&self, key: &str) -> Result<(), StoreError> {
+        self.claims.forget(key)
     }
 }

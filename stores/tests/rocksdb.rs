@@ -159,3 +159,41 @@ fn kill_9_keeps_every_acknowledged_spend() {
         );
     }
 }
+
+#[test]
+fn idempotency_records_survive_reopen_and_expire() {
+    use privacypass_stores::{Claim, IdempotencyStore};
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        assert_eq!(store.claim("k", &[1; 32], 60).unwrap(), Claim::Claimed);
+        assert_eq!(store.claim("k", &[1; 32], 60).unwrap(), Claim::InFlight);
+        store.complete("k", &[1; 32], b"response", 3600).unwrap();
+        assert_eq!(store.claim("short", &[1; 32], 60).unwrap(), Claim::Claimed);
+        store.complete("short", &[1; 32], b"gone soon", 0).unwrap();
+        // A claim in flight when the process stops is not a record.
+        assert_eq!(
+            store.claim("crashed", &[1; 32], 60).unwrap(),
+            Claim::Claimed
+        );
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.claim("k", &[1; 32], 60).unwrap(),
+        Claim::Replay(b"response".to_vec())
+    );
+    assert_eq!(store.claim("k", &[2; 32], 60).unwrap(), Claim::Mismatch);
+    assert_eq!(
+        store.claim("crashed", &[1; 32], 60).unwrap(),
+        Claim::Claimed
+    );
+    store
+        .purge_expired(privacypass_stores::state::unix_now() + 1)
+        .unwrap();
+    assert_eq!(store.claim("short", &[2; 32], 60).unwrap(), Claim::Claimed);
+    assert_eq!(
+        store.claim("k", &[1; 32], 60).unwrap(),
+        Claim::Replay(b"response".to_vec()),
+        "a record that has not expired outlives a purge"
+    );
+}
