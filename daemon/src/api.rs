@@ -13,16 +13,23 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_NONE_MATCH,
+    HeaderValue, ALLOW, AUTHORIZATION, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, RETRY_AFTER, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use privacypass::b64;
+use privacypass::keys::TokenKeyId;
 use privacypass::{ErrorCode, Issuer, Redeemer, Verifier};
+use privacypass_stores::Claim;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
+use tracing::warn;
+
 use crate::app::App;
+use crate::auth::{ApiKey, ApiMethod};
 use crate::metrics::Op;
+use crate::policy::{self, param, Inflection, RateState, StoredResponse};
 
 pub type Resp = Response<Full<Bytes>>;
 
@@ -54,6 +61,304 @@ impl ApiError {
 
     fn to_rest(&self) -> Value {
         json!({"errors": [{"code": self.code.code(), "title": self.code.meaning(), "detail": self.detail}]})
+    }
+}
+
+/// What a request may do, from its API key, and how its response keys are spelled.
+#[derive(Debug, Default)]
+pub struct Ctx<'a> {
+    /// The API key that authenticated the request, when the route requires one.
+    pub key: Option<&'a ApiKey>,
+    pub inflection: Inflection,
+}
+
+impl Ctx<'_> {
+    fn allow_method(&self, method: ApiMethod) -> Result<(), ApiError> {
+        self.key.map_or(Ok(()), |k| k.allow_method(method))
+    }
+
+    fn allow_token_key(&self, key_id: &TokenKeyId) -> Result<(), ApiError> {
+        self.key.map_or(Ok(()), |k| k.allow_token_key(key_id))
+    }
+}
+
+/// The API routes, which share authentication, rate limits and idempotency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `POST /rpc`: JSON-RPC `issue` and `redeem`.
+    Rpc,
+    /// `POST /api/redeem`: JSON-RPC `redeem` only.
+    Redeem,
+    /// `POST /api/v1/privacy-passes`: REST issuance.
+    Rest,
+    /// `POST /token-request`: RFC 9578 native issuance.
+    Native,
+}
+
+impl Route {
+    fn issuance(self) -> bool {
+        self != Route::Redeem
+    }
+
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Route::Rpc => b"rpc",
+            Route::Redeem => b"redeem",
+            Route::Rest => b"rest",
+            Route::Native => b"native",
+        }
+    }
+
+    /// An error in the form of this route: JSON-RPC, REST errors body, or text.
+    fn error(self, e: &ApiError) -> Resp {
+        match self {
+            Route::Rpc | Route::Redeem => rpc_error_response(e, Value::Null),
+            Route::Rest => rest_error_response(e),
+            Route::Native => text_response(e.status(), &e.detail),
+        }
+    }
+}
+
+/// How long an Idempotency-Key stays claimed by a request that neither completes nor fails
+/// (its daemon died): longer than any request may run.
+const IDEMPOTENCY_LEASE_SECS: u64 = 120;
+
+fn store_unavailable(e: privacypass::StoreError) -> ApiError {
+    ApiError::new(ErrorCode::StoreUnavailable, e.to_string())
+}
+
+/// An API route: the checks every call passes (method, headers, API key, rate limit, body
+/// limits, Idempotency-Key), then the route itself, then the headers every response carries.
+pub async fn serve_api(app: &Arc<App>, req: Request<Incoming>, route: Route) -> Resp {
+    let mut rate = None;
+    let mut resp = match guarded(app, req, route, &mut rate).await {
+        Ok(resp) => resp,
+        Err(e) => route.error(&e),
+    };
+    let unauthorized = resp.status() == StatusCode::UNAUTHORIZED;
+    let headers = resp.headers_mut();
+    if let Some(state) = rate {
+        headers.insert("ratelimit-limit", state.limit.into());
+        headers.insert("ratelimit-remaining", state.remaining().into());
+        headers.insert("ratelimit-reset", state.reset_secs.into());
+        if state.exceeded() {
+            headers.insert(RETRY_AFTER, state.reset_secs.into());
+        }
+    }
+    if unauthorized {
+        headers.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"privacypass\""),
+        );
+    }
+    for (name, value) in [
+        ("persona-environment-id", &app.settings.environment_id),
+        ("persona-organization-id", &app.settings.organization_id),
+    ] {
+        if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
+    resp
+}
+
+/// Counts `hits` calls against the API key's window; refuses them over the limit.
+async fn count_calls(
+    app: &Arc<App>,
+    key: &ApiKey,
+    hits: u64,
+    rate: &mut Option<RateState>,
+) -> Result<(), ApiError> {
+    let Some(limit) = app.settings.rate_limit else {
+        return Ok(());
+    };
+    let (start, reset_secs) = limit.window(privacypass::unix_now());
+    let bucket = format!("rate:{}:{limit}", key.id());
+    let used = app
+        .state_call(move |app| app.rate_limits.add(&bucket, start, limit.window_secs, hits))
+        .await
+        .map_err(store_unavailable)?;
+    let state = RateState {
+        limit: limit.calls,
+        used,
+        reset_secs,
+    };
+    *rate = Some(state);
+    if state.exceeded() {
+        return Err(state.error());
+    }
+    Ok(())
+}
+
+/// A request body as the route takes it.
+enum Body {
+    JsonRpc(Value),
+    Raw(Bytes),
+}
+
+async fn guarded(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+    route: Route,
+    rate: &mut Option<RateState>,
+) -> Result<Resp, ApiError> {
+    if req.method() != Method::POST {
+        return Ok(method_not_allowed(
+            "POST",
+            route.error(&not_post(req.method())),
+        ));
+    }
+    if route == Route::Native {
+        if let Some(resp) = refuse_token_request_type(&req) {
+            return Ok(resp);
+        }
+    }
+    let header = |name: &str| req.headers().get(name).map(HeaderValue::as_bytes);
+    policy::check_persona_version(header("persona-version"))?;
+    let inflection = Inflection::parse(header("key-inflection"))?;
+    let idempotency_key = header("idempotency-key")
+        .filter(|_| route.issuance())
+        .map(|v| policy::idempotency_key(v).map(str::to_owned))
+        .transpose()?;
+    // Credentials are checked before a byte of the body is read.
+    let api_keys = app.api_keys();
+    let key = if !api_keys.is_empty() && (route.issuance() || app.settings.redeem_auth) {
+        Some(api_keys.authenticate(header(AUTHORIZATION.as_str()))?)
+    } else {
+        None
+    };
+    if let Some(key) = key {
+        count_calls(app, key, 1, rate).await?;
+    }
+    let raw = read_body(app, req).await?;
+    let body = match route {
+        Route::Rpc | Route::Redeem => {
+            let (value, calls) = parse_jsonrpc(app, &raw)?;
+            if let (Some(key), true) = (key, calls > 1) {
+                // Each call of a batch counts.
+                count_calls(app, key, calls - 1, rate).await?;
+            }
+            Body::JsonRpc(value)
+        }
+        Route::Rest | Route::Native => Body::Raw(raw.clone()),
+    };
+    let ctx = Ctx { key, inflection };
+    let Some(idempotency_key) = idempotency_key else {
+        return dispatch(app, &ctx, route, body).await.map(|(resp, _)| resp);
+    };
+    // Records are per API key: two clients cannot see each other's responses.
+    let mut scope = Sha256::new();
+    scope.update(key.map(ApiKey::id).unwrap_or_default());
+    scope.update([0]);
+    scope.update(idempotency_key.as_bytes());
+    let scope = format!("idem:{}", hex::encode(scope.finalize()));
+    let mut fingerprint = Sha256::new();
+    fingerprint.update(route.tag());
+    fingerprint.update([0]);
+    fingerprint.update(inflection.tag());
+    fingerprint.update([0]);
+    fingerprint.update(&raw);
+    let fingerprint: [u8; 32] = fingerprint.finalize().into();
+    let claim_scope = scope.clone();
+    let claim = app
+        .state_call(move |app| {
+            app.idempotency
+                .claim(&claim_scope, &fingerprint, IDEMPOTENCY_LEASE_SECS)
+        })
+        .await
+        .map_err(store_unavailable)?;
+    match claim {
+        Claim::InFlight => Err(ApiError::new(
+            ErrorCode::IdempotencyInFlight,
+            "a request with this Idempotency-Key is still in progress; retry once it completes",
+        )),
+        Claim::Mismatch => Err(ApiError::new(
+            ErrorCode::IdempotencyMismatch,
+            "this Idempotency-Key was used with a different request",
+        )),
+        Claim::Replay(bytes) => {
+            let stored = StoredResponse::decode(&bytes).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the stored response of this Idempotency-Key is unreadable",
+                )
+            })?;
+            let status = StatusCode::from_u16(stored.status).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "the stored response of this Idempotency-Key is unreadable",
+                )
+            })?;
+            let mut resp = Response::new(Full::new(Bytes::from(stored.body)));
+            *resp.status_mut() = status;
+            if let Ok(ct) = HeaderValue::from_str(&stored.content_type) {
+                resp.headers_mut().insert(CONTENT_TYPE, ct);
+            }
+            resp.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(resp)
+        }
+        Claim::Claimed => {
+            let (resp, retryable) = match dispatch(app, &ctx, route, body).await {
+                Ok(done) => done,
+                Err(e) => (
+                    route.error(&e),
+                    matches!(e.code, ErrorCode::StoreUnavailable | ErrorCode::Internal),
+                ),
+            };
+            let (parts, body) = resp.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let ttl = app.settings.idempotency_ttl;
+            let outcome = if retryable || parts.status.is_server_error() {
+                // A failure a retry may not meet is not replayed: the key is free again.
+                app.state_call(move |app| app.idempotency.release(&scope))
+                    .await
+            } else {
+                let stored = StoredResponse {
+                    status: parts.status.as_u16(),
+                    content_type: parts
+                        .headers
+                        .get(CONTENT_TYPE)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("application/json")
+                        .to_owned(),
+                    body: bytes.to_vec(),
+                }
+                .encode();
+                app.state_call(move |app| {
+                    app.idempotency.complete(&scope, &fingerprint, &stored, ttl)
+                })
+                .await
+            };
+            if let Err(e) = outcome {
+                // The response stands: a retry signs again and gets the same signature.
+                warn!(error = %e, "could not record the Idempotency-Key's response");
+            }
+            Ok(Response::from_parts(parts, Full::new(bytes)))
+        }
+    }
+}
+
+async fn dispatch(
+    app: &App,
+    ctx: &Ctx<'_>,
+    route: Route,
+    body: Body,
+) -> Result<(Resp, bool), ApiError> {
+    match (route, body) {
+        (Route::Rpc | Route::Redeem, Body::JsonRpc(value)) => {
+            Ok(jsonrpc(app, ctx, value, route == Route::Redeem).await)
+        }
+        (Route::Rest, Body::Raw(raw)) => Ok((rest_issue(app, ctx, &raw).await?, false)),
+        (Route::Native, Body::Raw(raw)) => Ok((token_request(app, ctx, raw).await?, false)),
+        _ => Err(ApiError::new(
+            ErrorCode::Internal,
+            "route and body disagree",
+        )),
     }
 }
 
@@ -132,30 +437,6 @@ async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes, ApiError>
     }
 }
 
-/// A parameter under any of its accepted spellings: kebab, camel or snake case.
-fn param<'a>(params: &'a Map<String, Value>, kebab: &str) -> Option<&'a Value> {
-    if let Some(v) = params.get(kebab) {
-        return Some(v);
-    }
-    let snake = kebab.replace('-', "_");
-    if let Some(v) = params.get(&snake) {
-        return Some(v);
-    }
-    let mut camel = String::with_capacity(kebab.len());
-    let mut upper = false;
-    for c in kebab.chars() {
-        if c == '-' {
-            upper = true;
-        } else if upper {
-            camel.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            camel.push(c);
-        }
-    }
-    params.get(&camel)
-}
-
 fn string_param<'a>(
     params: &'a Map<String, Value>,
     name: &str,
@@ -171,8 +452,12 @@ fn string_param<'a>(
 }
 
 /// JSON-RPC `issue` and the REST route: blind-sign with the named key.
-pub async fn issue(app: &App, params: &Map<String, Value>) -> Result<Value, ApiError> {
-    measured(app, Op::Issue, issue_inner(app, params)).await
+pub async fn issue(
+    app: &App,
+    ctx: &Ctx<'_>,
+    params: &Map<String, Value>,
+) -> Result<Value, ApiError> {
+    measured(app, Op::Issue, issue_inner(app, ctx, params)).await
 }
 
 /// Runs an issue or redeem call, counting its outcome and its latency.
@@ -198,7 +483,12 @@ async fn sign_blocking<T: Send + 'static>(
         .map_err(|e| ApiError::new(e.code(), e.to_string()))
 }
 
-async fn issue_inner(app: &App, params: &Map<String, Value>) -> Result<Value, ApiError> {
+async fn issue_inner(
+    app: &App,
+    ctx: &Ctx<'_>,
+    params: &Map<String, Value>,
+) -> Result<Value, ApiError> {
+    ctx.allow_method(ApiMethod::Issue)?;
     let blinded = string_param(params, "blinded-token")?
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidParams, "blinded-token is required"))?;
     let blinded = b64::decode_any(blinded).ok_or_else(|| {
@@ -218,6 +508,7 @@ async fn issue_inner(app: &App, params: &Map<String, Value>) -> Result<Value, Ap
                 "key-id must be 64 hex digits (the token_key_id)",
             )
         })?;
+    ctx.allow_token_key(&key_id)?;
     let issuer = Issuer::new(app.keys());
     let signed =
         sign_blocking(move || issuer.issue(&key_id, &blinded, privacypass::unix_now())).await?;
@@ -225,8 +516,12 @@ async fn issue_inner(app: &App, params: &Map<String, Value>) -> Result<Value, Ap
 }
 
 /// JSON-RPC `redeem`: verify, then record the spend durably.
-pub async fn redeem(app: &App, params: &Map<String, Value>) -> Result<Value, ApiError> {
-    measured(app, Op::Redeem, redeem_inner(app, params)).await
+pub async fn redeem(
+    app: &App,
+    ctx: &Ctx<'_>,
+    params: &Map<String, Value>,
+) -> Result<Value, ApiError> {
+    measured(app, Op::Redeem, redeem_inner(app, ctx, params)).await
 }
 
 fn decode_token_text(text: &str) -> Result<Vec<u8>, ApiError> {
@@ -234,7 +529,12 @@ fn decode_token_text(text: &str) -> Result<Vec<u8>, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidParams, "token is not valid base64"))
 }
 
-async fn redeem_inner(app: &App, params: &Map<String, Value>) -> Result<Value, ApiError> {
+async fn redeem_inner(
+    app: &App,
+    ctx: &Ctx<'_>,
+    params: &Map<String, Value>,
+) -> Result<Value, ApiError> {
+    ctx.allow_method(ApiMethod::Redeem)?;
     let bad = |m: &str| ApiError::new(ErrorCode::InvalidParams, m);
     let (token, challenges) = if let Some(token) = string_param(params, "token")? {
         let challenges = match string_param(params, "challenge")? {
@@ -272,6 +572,12 @@ async fn redeem_inner(app: &App, params: &Map<String, Value>) -> Result<Value, A
     } else {
         return Err(bad("token (or data) is required"));
     };
+    if ctx.key.is_some() {
+        // A token names its key at a fixed place; a token too short to hold one fails below.
+        if let Some(key_id) = token.get(66..98).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+            ctx.allow_token_key(&key_id)?;
+        }
+    }
     let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store.clone());
     let failed = |e: privacypass::RedeemError| ApiError::new(e.code(), e.to_string());
     // Verification is a public-key operation and the spent check a read: both run here, so an
@@ -289,9 +595,17 @@ async fn redeem_inner(app: &App, params: &Map<String, Value>) -> Result<Value, A
 }
 
 /// One JSON-RPC call. `None` for a notification.
-async fn call(app: &App, item: Value, redeem_only: bool) -> Option<(Value, Option<ErrorCode>)> {
+async fn call(
+    app: &App,
+    ctx: &Ctx<'_>,
+    item: Value,
+    redeem_only: bool,
+) -> Option<(Value, Option<ErrorCode>)> {
     let envelope = |id: Value, outcome: Result<Value, ApiError>| match outcome {
-        Ok(result) => (json!({"jsonrpc": "2.0", "id": id, "result": result}), None),
+        Ok(result) => (
+            json!({"jsonrpc": "2.0", "id": id, "result": ctx.inflection.apply(result)}),
+            None,
+        ),
         Err(e) => (
             json!({"jsonrpc": "2.0", "id": id, "error": e.to_jsonrpc()}),
             Some(e.code),
@@ -323,8 +637,8 @@ async fn call(app: &App, item: Value, redeem_only: bool) -> Option<(Value, Optio
                 ErrorCode::IssueAtRedemptionRoute,
                 "issue is not served at the redemption route; use /rpc",
             )),
-            "issue" => issue(app, &params).await,
-            "redeem" => redeem(app, &params).await,
+            "issue" => issue(app, ctx, &params).await,
+            "redeem" => redeem(app, ctx, &params).await,
             other => Err(ApiError::new(
                 ErrorCode::MethodNotFound,
                 format!("no method {other:?}"),
@@ -342,131 +656,142 @@ async fn call(app: &App, item: Value, redeem_only: bool) -> Option<(Value, Optio
     id.is_some().then(|| envelope(id_value, outcome))
 }
 
-/// `POST /rpc` and `POST /api/redeem`.
-pub async fn jsonrpc(app: &App, req: Request<Incoming>, redeem_only: bool) -> Resp {
-    if req.method() != Method::POST {
-        let err = not_post(req.method());
-        return method_not_allowed("POST", rpc_error_response(&err, Value::Null));
-    }
-    let body = match read_body(app, req).await {
-        Ok(body) => body,
-        Err(e) => return rpc_error_response(&e, Value::Null),
-    };
-    let value: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return rpc_error_response(
-                &ApiError::new(ErrorCode::ParseError, e.to_string()),
-                Value::Null,
-            )
-        }
+/// `POST /rpc` and `POST /api/redeem`, once the body is parsed. The flag says whether a call
+/// failed for a reason a retry may not meet (store or internal errors).
+async fn jsonrpc(app: &App, ctx: &Ctx<'_>, value: Value, redeem_only: bool) -> (Resp, bool) {
+    let transient = |code: Option<ErrorCode>| {
+        matches!(
+            code,
+            Some(ErrorCode::StoreUnavailable | ErrorCode::Internal)
+        )
     };
     match value {
         Value::Array(items) => {
-            if items.is_empty() {
-                return rpc_error_response(
-                    &ApiError::new(ErrorCode::InvalidRequest, "empty batch"),
-                    Value::Null,
-                );
-            }
-            if items.len() > app.settings.max_batch {
-                let e = ApiError::new(
-                    ErrorCode::TooLarge,
-                    format!(
-                        "batch of {} calls; at most {} are allowed",
-                        items.len(),
-                        app.settings.max_batch
-                    ),
-                );
-                return rpc_error_response(&e, Value::Null);
-            }
             let mut answers = Vec::with_capacity(items.len());
+            let mut retryable = false;
             for item in items {
-                if let Some((answer, _)) = call(app, item, redeem_only).await {
+                if let Some((answer, code)) = call(app, ctx, item, redeem_only).await {
+                    retryable |= transient(code);
                     answers.push(answer);
                 }
             }
             if answers.is_empty() {
-                return respond(StatusCode::NO_CONTENT, "application/json", Bytes::new());
+                return (
+                    respond(StatusCode::NO_CONTENT, "application/json", Bytes::new()),
+                    retryable,
+                );
             }
-            json_response(StatusCode::OK, &Value::Array(answers))
+            (
+                json_response(StatusCode::OK, &Value::Array(answers)),
+                retryable,
+            )
         }
-        single => match call(app, single, redeem_only).await {
-            None => respond(StatusCode::NO_CONTENT, "application/json", Bytes::new()),
+        single => match call(app, ctx, single, redeem_only).await {
+            None => (
+                respond(StatusCode::NO_CONTENT, "application/json", Bytes::new()),
+                false,
+            ),
             Some((answer, code)) => {
                 let status = code
                     .and_then(|c| StatusCode::from_u16(c.http_status()).ok())
                     .unwrap_or(StatusCode::OK);
-                json_response(status, &answer)
+                (json_response(status, &answer), transient(code))
             }
         },
     }
 }
 
-/// `POST /api/v1/privacy-passes`: REST issuance, the bodies of `issue`.
-pub async fn rest_issue(app: &App, req: Request<Incoming>) -> Resp {
-    if req.method() != Method::POST {
-        return method_not_allowed("POST", rest_error_response(&not_post(req.method())));
-    }
-    let body = match read_body(app, req).await {
-        Ok(body) => body,
-        Err(e) => return rest_error_response(&e),
+/// Parses a JSON-RPC body and bounds its batch; the number of calls it holds.
+fn parse_jsonrpc(app: &App, body: &[u8]) -> Result<(Value, u64), ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::new(ErrorCode::ParseError, e.to_string()))?;
+    let calls = match &value {
+        Value::Array(items) if items.is_empty() => {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "empty batch"))
+        }
+        Value::Array(items) if items.len() > app.settings.max_batch => {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "batch of {} calls; at most {} are allowed",
+                    items.len(),
+                    app.settings.max_batch
+                ),
+            ))
+        }
+        Value::Array(items) => items.len() as u64,
+        _ => 1,
     };
-    let params = match serde_json::from_slice::<Value>(&body) {
+    Ok((value, calls))
+}
+
+/// `POST /api/v1/privacy-passes`: REST issuance, the bodies of `issue`.
+async fn rest_issue(app: &App, ctx: &Ctx<'_>, body: &[u8]) -> Result<Resp, ApiError> {
+    let params = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(params)) => params,
         Ok(_) => {
-            return rest_error_response(&ApiError::new(
+            return Err(ApiError::new(
                 ErrorCode::InvalidParams,
                 "the body must be a JSON object",
             ))
         }
-        Err(e) => return rest_error_response(&ApiError::new(ErrorCode::ParseError, e.to_string())),
+        Err(e) => return Err(ApiError::new(ErrorCode::ParseError, e.to_string())),
     };
-    match issue(app, &params).await {
-        Ok(result) => json_response(StatusCode::CREATED, &result),
-        Err(e) => rest_error_response(&e),
-    }
+    let result = issue(app, ctx, &params).await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ctx.inflection.apply(result),
+    ))
 }
 
-/// `POST /token-request`: RFC 9578 §6 native issuance.
-pub async fn token_request(app: &App, req: Request<Incoming>) -> Resp {
-    let text =
-        |status: StatusCode, m: String| respond(status, "text/plain; charset=utf-8", m + "\n");
-    if req.method() != Method::POST {
-        return method_not_allowed(
-            "POST",
-            text(StatusCode::METHOD_NOT_ALLOWED, "use POST".into()),
-        );
-    }
+fn text_response(status: StatusCode, message: &str) -> Resp {
+    respond(status, "text/plain; charset=utf-8", format!("{message}\n"))
+}
+
+/// The content type `POST /token-request` requires, checked before the body is read: the
+/// refusal when it is another.
+fn refuse_token_request_type(req: &Request<Incoming>) -> Option<Resp> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !content_type
+    if content_type
         .split(';')
         .next()
         .is_some_and(|t| t.trim().eq_ignore_ascii_case(TOKEN_REQUEST_TYPE))
     {
-        return text(
+        None
+    } else {
+        Some(text_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Type must be {TOKEN_REQUEST_TYPE}"),
-        );
+            &format!("Content-Type must be {TOKEN_REQUEST_TYPE}"),
+        ))
     }
-    let body = match read_body(app, req).await {
-        Ok(body) => body,
-        Err(e) => return text(e.status(), e.detail),
-    };
-    let issuer = Issuer::new(app.keys());
-    let signing = sign_blocking(move || issuer.issue_request(&body, privacypass::unix_now()));
-    match measured(app, Op::Issue, signing).await {
-        Ok(response) => respond(StatusCode::OK, TOKEN_RESPONSE_TYPE, response.encode()),
-        // RFC 9578 §6.2: a wrong type, an unknown truncated key id or a wrong size is 422.
-        Err(e) if e.code == ErrorCode::UnprocessableBlindedToken => {
-            text(StatusCode::UNPROCESSABLE_ENTITY, e.detail)
+}
+
+/// `POST /token-request`: RFC 9578 §6 native issuance.
+async fn token_request(app: &App, ctx: &Ctx<'_>, body: Bytes) -> Result<Resp, ApiError> {
+    ctx.allow_method(ApiMethod::Issue)?;
+    let keys = app.keys();
+    let now = privacypass::unix_now();
+    if ctx.key.is_some() {
+        // The truncated id names the key; a request too short to hold one fails below.
+        if let Some(key) = body
+            .get(2)
+            .and_then(|&truncated| keys.issuance_key_by_truncated(truncated, now))
+        {
+            ctx.allow_token_key(key.public_key().token_key_id())?;
         }
-        Err(e) => text(e.status(), e.detail),
     }
+    let issuer = Issuer::new(keys);
+    let signing = sign_blocking(move || issuer.issue_request(&body, now));
+    let response = measured(app, Op::Issue, signing).await?;
+    Ok(respond(
+        StatusCode::OK,
+        TOKEN_RESPONSE_TYPE,
+        response.encode(),
+    ))
 }
 
 /// `GET /.well-known/private-token-issuer-directory`.

@@ -9,6 +9,9 @@ use privacypass::keys::TokenKeyId;
 use privacypass::wire::NONCE_LEN;
 use privacypass::{KeySet, SpendOutcome, SpendStore, StoreError};
 
+use privacypass_stores::{Backends, IdempotencyStore, RateLimitStore};
+
+use crate::auth::ApiKeys;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 
@@ -23,7 +26,13 @@ impl std::fmt::Debug for App {
 pub struct App {
     pub settings: Settings,
     keys: RwLock<Arc<KeySet>>,
+    api_keys: RwLock<Arc<ApiKeys>>,
     pub store: Arc<dyn SpendStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub rate_limits: Arc<dyn RateLimitStore>,
+    /// Whether the request state (idempotency, counters) is across the network: its calls then
+    /// run on the blocking pool.
+    remote_state: bool,
     /// `store`, timing each spend for the metrics.
     pub timed_store: Arc<dyn SpendStore>,
     pub metrics: Arc<Metrics>,
@@ -32,7 +41,8 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(settings: Settings, keys: KeySet, store: Arc<dyn SpendStore>) -> Self {
+    pub fn new(settings: Settings, keys: KeySet, backends: Backends, api_keys: ApiKeys) -> Self {
+        let store = backends.spends;
         let mut prefix = [0u8; 6];
         // Request ids only need to be unique; a zero prefix after an RNG failure still counts up.
         let _ = getrandom::fill(&mut prefix);
@@ -41,10 +51,15 @@ impl App {
             inner: store.clone(),
             metrics: metrics.clone(),
         });
+        let remote_state = settings.store.starts_with("redis");
         App {
             settings,
             keys: RwLock::new(Arc::new(keys)),
+            api_keys: RwLock::new(Arc::new(api_keys)),
             store,
+            idempotency: backends.idempotency,
+            rate_limits: backends.rate_limits,
+            remote_state,
             timed_store,
             metrics,
             request_prefix: format!("req_{}", hex::encode(prefix)),
@@ -67,6 +82,37 @@ impl App {
             Ok(mut guard) => *guard = keys,
             Err(poisoned) => *poisoned.into_inner() = keys,
         }
+    }
+
+    /// The API keys in force now.
+    pub fn api_keys(&self) -> Arc<ApiKeys> {
+        match self.api_keys.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace_api_keys(&self, api_keys: ApiKeys) {
+        let api_keys = Arc::new(api_keys);
+        match self.api_keys.write() {
+            Ok(mut guard) => *guard = api_keys,
+            Err(poisoned) => *poisoned.into_inner() = api_keys,
+        }
+    }
+
+    /// Runs a call on the request state: in place when it is in process, on the blocking pool
+    /// when it goes over the network.
+    pub async fn state_call<T: Send + 'static>(
+        self: &Arc<Self>,
+        call: impl FnOnce(&App) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if !self.remote_state {
+            return call(self);
+        }
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || call(&app))
+            .await
+            .map_err(|_| StoreError("request state task failed".into()))?
     }
 
     /// `req_<12 hex of this process><counter>`: unique per response.

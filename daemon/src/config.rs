@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+use crate::policy::{RateLimit, DEFAULT_RATE_LIMIT};
+
 #[derive(Debug, Parser)]
 #[command(
     name = "privacypassd",
@@ -27,11 +29,30 @@ pub enum Command {
     /// Manage issuer keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Manage API keys.
+    #[command(subcommand, name = "api-keys")]
+    ApiKeys(ApiKeysCommand),
     /// Run the whole protocol as a client against a running daemon.
     Demo {
         /// Base URL of the daemon.
         #[arg(long, default_value = "http://127.0.0.1:8787")]
         url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeysCommand {
+    /// Print a fresh API key (once) and the line that grants it in the --api-keys file.
+    New {
+        /// Label for logs.
+        #[arg(long)]
+        name: Option<String>,
+        /// Methods the key may call: issue, redeem (comma-separated) [default: both].
+        #[arg(long)]
+        methods: Option<String>,
+        /// Token key ids (hex, or unique prefixes) the key may use [default: all].
+        #[arg(long)]
+        token_keys: Option<String>,
     },
 }
 
@@ -138,6 +159,28 @@ pub struct ServeArgs {
     /// Log format: text or json [default: text].
     #[arg(long, env = "PRIVACYPASS_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// File of API keys, one a line (the key, or sha256:<hex digest>); issuance then requires
+    /// `Authorization: Bearer <key>`.
+    #[arg(long, env = "PRIVACYPASS_API_KEYS")]
+    pub api_keys: Option<PathBuf>,
+    /// Require an API key on the redemption routes too.
+    #[arg(long, env = "PRIVACYPASS_REDEEM_AUTH", num_args = 0..=1, default_missing_value = "true")]
+    pub redeem_auth: Option<bool>,
+    /// Serve on an address other than loopback without API keys.
+    #[arg(long, env = "PRIVACYPASS_ALLOW_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_unauthenticated: Option<bool>,
+    /// Calls allowed per API key: N/SECONDS, or off [default: 600/60].
+    #[arg(long, env = "PRIVACYPASS_RATE_LIMIT")]
+    pub rate_limit: Option<String>,
+    /// Persona-Environment-Id sent on every API response.
+    #[arg(long, env = "PRIVACYPASS_ENVIRONMENT_ID")]
+    pub environment_id: Option<String>,
+    /// Persona-Organization-Id sent on every API response.
+    #[arg(long, env = "PRIVACYPASS_ORGANIZATION_ID")]
+    pub organization_id: Option<String>,
+    /// Seconds an Idempotency-Key and its response are kept [default: 86400].
+    #[arg(long, env = "PRIVACYPASS_IDEMPOTENCY_TTL")]
+    pub idempotency_ttl: Option<u64>,
 }
 
 /// The resolved settings of `serve`.
@@ -156,6 +199,14 @@ pub struct Settings {
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub json_logs: bool,
+    pub api_keys: Option<PathBuf>,
+    pub redeem_auth: bool,
+    pub allow_unauthenticated: bool,
+    /// None when rate limiting is off.
+    pub rate_limit: Option<RateLimit>,
+    pub environment_id: Option<String>,
+    pub organization_id: Option<String>,
+    pub idempotency_ttl: u64,
 }
 
 impl ServeArgs {
@@ -226,7 +277,34 @@ impl ServeArgs {
                 self.body_timeout.or(file.body_timeout).unwrap_or(10),
             ),
             json_logs,
+            api_keys: self.api_keys.or(file.api_keys),
+            redeem_auth: self.redeem_auth.or(file.redeem_auth).unwrap_or(false),
+            allow_unauthenticated: self
+                .allow_unauthenticated
+                .or(file.allow_unauthenticated)
+                .unwrap_or(false),
+            rate_limit: match self.rate_limit.or(file.rate_limit) {
+                None => Some(DEFAULT_RATE_LIMIT),
+                Some(text) => RateLimit::parse(&text)?,
+            },
+            environment_id: self.environment_id.or(file.environment_id),
+            organization_id: self.organization_id.or(file.organization_id),
+            idempotency_ttl: self
+                .idempotency_ttl
+                .or(file.idempotency_ttl)
+                .unwrap_or(24 * 3600),
         };
+        for (name, value) in [
+            ("environment-id", &settings.environment_id),
+            ("organization-id", &settings.organization_id),
+        ] {
+            if value
+                .as_deref()
+                .is_some_and(|v| v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                return Err(format!("{name} must be visible ASCII without spaces"));
+            }
+        }
         if settings.max_batch == 0
             || settings.max_body_bytes < 1024
             || settings.max_connections == 0

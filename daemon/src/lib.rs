@@ -2,10 +2,12 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod demo;
 pub mod keydir;
 pub mod metrics;
+pub mod policy;
 pub mod server;
 
 use std::io::Write;
@@ -56,13 +58,24 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     if keys.issuing(now).next().is_none() {
         warn!(keys_dir = %settings.keys_dir.display(), "no key issues now: issuance will answer -32023 until one does");
     }
-    let store = privacypass_stores::open(&settings.store).map_err(|e| e.to_string())?;
+    let api_keys = match &settings.api_keys {
+        Some(path) => auth::ApiKeys::load(path)?,
+        None => auth::ApiKeys::default(),
+    };
+    if api_keys.is_empty() && !settings.listen.ip().is_loopback() && !settings.allow_unauthenticated
+    {
+        return Err(format!(
+            "refusing to serve on {} without API keys: anyone could mint tokens. Give --api-keys FILE, or --allow-unauthenticated to serve anyone",
+            settings.listen
+        ));
+    }
+    let backends = privacypass_stores::open_backends(&settings.store).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("privacypassd")
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    runtime.block_on(run(Arc::new(App::new(settings, keys, store))))
+    runtime.block_on(run(Arc::new(App::new(settings, keys, backends, api_keys))))
 }
 
 async fn run(app: Arc<App>) -> Result<(), String> {
@@ -70,7 +83,14 @@ async fn run(app: Arc<App>) -> Result<(), String> {
         .await
         .map_err(|e| format!("listen on {}: {e}", app.settings.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    info!(%addr, store = %app.settings.store, keys = app.keys().entries().len(), "listening");
+    info!(
+        %addr,
+        store = %app.settings.store,
+        keys = app.keys().entries().len(),
+        api_keys = app.api_keys().len(),
+        rate_limit = %app.settings.rate_limit.map_or("off".into(), |l| l.to_string()),
+        "listening"
+    );
     println!("privacypassd listening on http://{addr}");
     let _ = std::io::stdout().flush();
 
@@ -104,7 +124,44 @@ async fn reload_on_sighup(app: Arc<App>) {
             Ok(Err(e)) => error!(error = %e, "key reload failed; keeping the keys in force"),
             Err(e) => error!(error = %e, "key reload failed; keeping the keys in force"),
         }
+        if let Some(path) = &app.settings.api_keys {
+            match auth::ApiKeys::load(path) {
+                Ok(api_keys) => {
+                    info!(api_keys = api_keys.len(), "API keys reloaded");
+                    app.replace_api_keys(api_keys);
+                }
+                Err(e) => error!(error = %e, "API key reload failed; keeping the keys in force"),
+            }
+        }
     }
+}
+
+/// `privacypassd api-keys ...`.
+pub fn api_keys(command: config::ApiKeysCommand) -> Result<(), String> {
+    match command {
+        config::ApiKeysCommand::New {
+            name,
+            methods,
+            token_keys,
+        } => {
+            let (key, mut line) = auth::new_key()?;
+            for (setting, value) in [
+                ("name", name),
+                ("methods", methods),
+                ("token-keys", token_keys),
+            ] {
+                if let Some(value) = value {
+                    line.push_str(&format!(" {setting}={value}"));
+                }
+            }
+            // The line must load as the file will load it.
+            auth::ApiKeys::parse(&line)?;
+            println!("{key}");
+            eprintln!("The key above is shown once. Add this line to the --api-keys file:");
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
 }
 
 async fn purge_expired(app: Arc<App>) {

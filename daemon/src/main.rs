@@ -8,6 +8,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => args.resolve().and_then(privacypassd::serve),
         Command::Keys(command) => privacypassd::keys(command),
+        Command::ApiKeys(command) => privacypassd::api_keys(command),
         Command::Demo { url } => privacypassd::demo::run(&url),
     };
     match result {

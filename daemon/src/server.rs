@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tracing::{info, warn};
 
-use crate::api::{self, Resp};
+use crate::api::{self, Resp, Route};
 use crate::app::App;
 
 /// How long a graceful stop waits for requests in flight.
@@ -25,10 +25,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn route(app: &Arc<App>, req: Request<Incoming>) -> Resp {
     match req.uri().path() {
-        "/rpc" => api::jsonrpc(app, req, false).await,
-        "/api/redeem" => api::jsonrpc(app, req, true).await,
-        "/api/v1/privacy-passes" => api::rest_issue(app, req).await,
-        "/token-request" => api::token_request(app, req).await,
+        "/rpc" => api::serve_api(app, req, Route::Rpc).await,
+        "/api/redeem" => api::serve_api(app, req, Route::Redeem).await,
+        "/api/v1/privacy-passes" => api::serve_api(app, req, Route::Rest).await,
+        "/token-request" => api::serve_api(app, req, Route::Native).await,
         "/.well-known/private-token-issuer-directory" => api::directory(app, &req),
         "/healthz" => api::healthz(app).await,
         "/metrics" => api::metrics(app),

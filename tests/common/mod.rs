@@ -5,7 +5,10 @@
 use serde_json::Value;
 
 pub fn vectors(file: &str) -> Vec<Value> {
-    let path = format!("{}/tests/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/vectors/{file}",
+        std::env::var("CARGO_MANIFEST_DIR").unwrap()
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
