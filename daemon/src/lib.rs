@@ -10,7 +10,7 @@ pub mod metrics;
 pub mod policy;
 pub mod server;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +29,10 @@ const DEV_KEY_LIFETIME: u64 = 30 * 24 * 3600;
 pub fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PRIVACYPASS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: log files and collectors get plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -62,13 +64,7 @@ pub fn serve(settings: Settings) -> Result<(), String> {
         Some(path) => auth::ApiKeys::load(path)?,
         None => auth::ApiKeys::default(),
     };
-    if api_keys.is_empty() && !settings.listen.ip().is_loopback() && !settings.allow_unauthenticated
-    {
-        return Err(format!(
-            "refusing to serve on {} without API keys: anyone could mint tokens. Give --api-keys FILE, or --allow-unauthenticated to serve anyone",
-            settings.listen
-        ));
-    }
+    check_exposure(&settings, &api_keys)?;
     let backends = privacypass_stores::open_backends(&settings.store).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -76,6 +72,18 @@ pub fn serve(settings: Settings) -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     runtime.block_on(run(Arc::new(App::new(settings, keys, backends, api_keys))))
+}
+
+/// Refuses to serve issuance to the network without API keys, unless told to.
+fn check_exposure(settings: &Settings, api_keys: &auth::ApiKeys) -> Result<(), String> {
+    if api_keys.is_empty() && !settings.listen.ip().is_loopback() && !settings.allow_unauthenticated
+    {
+        return Err(format!(
+            "refusing to serve on {} without API keys: anyone could mint tokens. Give --api-keys FILE, or --allow-unauthenticated to serve anyone",
+            settings.listen
+        ));
+    }
+    Ok(())
 }
 
 async fn run(app: Arc<App>) -> Result<(), String> {
@@ -251,4 +259,32 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::ServeArgs;
+
+    #[test]
+    fn serving_the_network_needs_keys_or_an_explicit_opt_out() {
+        let settings = |listen: &str, allow: Option<bool>| {
+            ServeArgs {
+                listen: Some(listen.parse().unwrap()),
+                allow_unauthenticated: allow,
+                ..ServeArgs::default()
+            }
+            .resolve()
+            .unwrap()
+        };
+        let none = auth::ApiKeys::default();
+        let some = auth::ApiKeys::parse("plain-text-api-key-0001").unwrap();
+        assert!(check_exposure(&settings("127.0.0.1:1", None), &none).is_ok());
+        assert!(check_exposure(&settings("[::1]:1", None), &none).is_ok());
+        let refused = check_exposure(&settings("0.0.0.0:1", None), &none).unwrap_err();
+        assert!(refused.contains("--allow-unauthenticated"));
+        assert!(check_exposure(&settings("0.0.0.0:1", Some(true)), &none).is_ok());
+        assert!(check_exposure(&settings("10.1.2.3:1", None), &some).is_ok());
+    }
 }

@@ -16,6 +16,8 @@ pub struct Daemon {
     pub url: String,
     pub data_dir: PathBuf,
     args: Vec<String>,
+    /// Where the daemon's info-level log goes, when the test reads it.
+    log: Option<PathBuf>,
 }
 
 impl Daemon {
@@ -27,6 +29,20 @@ impl Daemon {
             url: String::new(),
             data_dir: dir.to_owned(),
             args,
+            log: None,
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    /// Starts a daemon whose info-level log (one line per request) goes to `log`.
+    pub fn start_logged(dir: &Path, extra: &[&str], log: &Path) -> Daemon {
+        let mut daemon = Daemon {
+            child: None,
+            url: String::new(),
+            data_dir: dir.to_owned(),
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            log: Some(log.to_owned()),
         };
         daemon.spawn();
         daemon
@@ -44,8 +60,15 @@ impl Daemon {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
-            .env("PRIVACYPASS_LOG", "warn")
+            .env(
+                "PRIVACYPASS_LOG",
+                if self.log.is_some() { "info" } else { "warn" },
+            )
             .stdout(Stdio::piped())
+            .stderr(match &self.log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("start privacypassd");
         let mut line = String::new();
