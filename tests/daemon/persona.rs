@@ -596,3 +596,35 @@ fn slow_and_idle_clients_do_not_hold_the_daemon() {
     let resp = agent.get(format!("{}/healthz", daemon.url)).call().unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+/// -32603 from a real request: the stored response of an Idempotency-Key cannot be read (a
+/// damaged record). The record is written where the daemon keeps it, under the scope and
+/// fingerprint the daemon computes: SHA-256 of (API key id, 0, key) and of (route, 0, casing, 0,
+/// body).
+#[test]
+fn an_unreadable_stored_response_is_an_internal_error() {
+    use privacypass_stores::IdempotencyStore;
+    use sha2::{Digest, Sha256};
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path(), &[]);
+    let (token, key_id) = blinded(&daemon);
+    let body = json!({"blinded-token": token, "key-id": key_id}).to_string();
+    daemon.stop();
+    {
+        let store = privacypass_stores::rocks::RocksStore::open(dir.path().join("spends")).unwrap();
+        let scope = format!("idem:{}", hex::encode(Sha256::digest(b"\0order-9")));
+        let mut fingerprint = Sha256::new();
+        fingerprint.update(b"rest\0kebab\0");
+        fingerprint.update(body.as_bytes());
+        let fingerprint: [u8; 32] = fingerprint.finalize().into();
+        store.complete(&scope, &fingerprint, b"\x01", 3600).unwrap();
+    }
+    daemon.restart();
+    let agent = agent();
+    let rest_url = format!("{}/api/v1/privacy-passes", daemon.url);
+    let a = send(&agent, &rest_url, &[("idempotency-key", "order-9")], &body);
+    assert_eq!((a.status, a.code()), (500, Some(-32603)), "{}", a.body);
+    // Another key for the same request is served.
+    let a = send(&agent, &rest_url, &[("idempotency-key", "order-10")], &body);
+    assert_eq!(a.status, 201, "{}", a.body);
+}
