@@ -18,7 +18,8 @@ SYSTEM_PACKAGES := libclang-dev libssl-dev pkg-config valgrind
 LISTEN ?= 127.0.0.1:8787
 DATA_DIR ?= ./data
 
-.PHONY: help deps build test run demo bench fmt fmt-check clippy cargo-test bench-crypto bench-daemon test-interop
+.PHONY: help deps build test run demo bench fmt fmt-check clippy cargo-test bench-crypto bench-daemon \
+	bench-scaleout test-interop
 
 help:
 	@echo "make run    build and start privacypassd on $(LISTEN) (RocksDB in $(DATA_DIR))"
@@ -75,7 +76,7 @@ demo:
 	$(TARGET_RELEASE)/privacypassd demo --url http://$(LISTEN)
 
 # Benchmarks run the bench binaries that `make build` produced, with no second build.
-bench: build bench-crypto bench-c bench-go bench-daemon
+bench: build bench-crypto bench-c bench-go bench-daemon bench-scaleout
 
 bench-go: build
 
@@ -87,3 +88,15 @@ bench-crypto:
 # issue and redeem over HTTP against a daemon on 127.0.0.1, beside the in-process ceilings.
 bench-daemon:
 	$(TARGET_RELEASE)/privacypass-load --daemon $(TARGET_RELEASE)/privacypassd --seconds 3
+
+# Durable redeems with 1 and then 3 daemons sharing one Redis (appendfsync always) on 127.0.0.1.
+bench-scaleout: build
+	@dir=$$(mktemp -d) && port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])') && \
+	redis-server --bind 127.0.0.1 --port $$port --dir $$dir --appendonly yes --appendfsync always --save '' \
+		--daemonize yes --pidfile $$dir/redis.pid >/dev/null && \
+	trap 'kill $$(cat $$dir/redis.pid) 2>/dev/null; rm -rf $$dir' EXIT && \
+	until redis-cli -p $$port ping >/dev/null 2>&1; do sleep 0.1; done && \
+	for n in 1 3; do \
+		$(TARGET_RELEASE)/privacypass-load --daemon $(TARGET_RELEASE)/privacypassd --seconds 3 \
+			--store redis://127.0.0.1:$$port/0 --daemons $$n --ops redeem --connections 16,64; \
+	done

@@ -3,6 +3,10 @@
 //! the in-process sign and verify ceilings on the same cores, then prints a Markdown table.
 //!
 //! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64] [--mint N]
+//!        [--store URL --daemons N] [--ops issue,redeem,spent]
+//!
+//! With `--daemons N` it starts N daemons on one key directory and the store URL (a shared
+//! store such as Redis), and spreads the connections over them round-robin.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -21,6 +25,10 @@ struct Options {
     connections: Vec<usize>,
     /// Fresh tokens minted for each durable-redeem run (default: enough for 25,000/s).
     mint: Option<usize>,
+    /// Store URL for the daemons (default: each its own RocksDB).
+    store: Option<String>,
+    daemons: usize,
+    ops: Vec<String>,
 }
 
 fn options() -> Result<Options, String> {
@@ -29,6 +37,9 @@ fn options() -> Result<Options, String> {
         seconds: 3.0,
         connections: vec![1, 16, 64],
         mint: None,
+        store: None,
+        daemons: 1,
+        ops: vec!["issue".into(), "redeem".into(), "spent".into()],
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -37,6 +48,9 @@ fn options() -> Result<Options, String> {
             "--daemon" => opts.daemon = PathBuf::from(value),
             "--seconds" => opts.seconds = value.parse().map_err(|_| "bad --seconds")?,
             "--mint" => opts.mint = Some(value.parse().map_err(|_| "bad --mint")?),
+            "--store" => opts.store = Some(value),
+            "--daemons" => opts.daemons = value.parse().map_err(|_| "bad --daemons")?,
+            "--ops" => opts.ops = value.split(',').map(str::to_owned).collect(),
             "--connections" => {
                 opts.connections = value
                     .split(',')
@@ -48,6 +62,9 @@ fn options() -> Result<Options, String> {
     }
     if opts.daemon.as_os_str().is_empty() {
         return Err("--daemon PATH is required".into());
+    }
+    if opts.daemons == 0 || (opts.daemons > 1 && opts.store.is_none()) {
+        return Err("--daemons N above 1 needs --store URL of a shared store".into());
     }
     Ok(opts)
 }
@@ -66,19 +83,30 @@ impl Drop for Daemon {
     }
 }
 
-fn start_daemon(path: &PathBuf) -> Result<Daemon, String> {
-    let dir = std::env::temp_dir().join(format!("privacypass-bench-{}", std::process::id()));
+fn start_daemon(
+    path: &PathBuf,
+    n: usize,
+    keys_dir: &PathBuf,
+    store: Option<&str>,
+) -> Result<Daemon, String> {
+    let dir = std::env::temp_dir().join(format!("privacypass-bench-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut child = Command::new(path)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--generate-key-if-missing",
-            "true",
-            "--data-dir",
-        ])
-        .arg(&dir)
+    let mut cmd = Command::new(path);
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--generate-key-if-missing",
+        "true",
+        "--data-dir",
+    ])
+    .arg(&dir)
+    .arg("--keys-dir")
+    .arg(keys_dir);
+    if let Some(store) = store {
+        cmd.args(["--store", store]);
+    }
+    let mut child = cmd
         .env("PRIVACYPASS_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -185,22 +213,26 @@ async fn connection(
 }
 
 async fn load(
-    addr: &str,
+    addrs: &[String],
     path: &str,
     bodies: Arc<Vec<Vec<u8>>>,
     conns: usize,
     seconds: f64,
     expect: u16,
 ) -> Result<Run, String> {
-    let requests: Arc<Vec<Vec<u8>>> =
-        Arc::new(bodies.iter().map(|b| http_post(addr, path, b)).collect());
+    let requests: Arc<Vec<Vec<u8>>> = Arc::new(
+        bodies
+            .iter()
+            .map(|b| http_post(&addrs[0], path, b))
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..conns)
-        .map(|_| {
+        .map(|i| {
             tokio::spawn(connection(
-                addr.to_owned(),
+                addrs[i % addrs.len()].clone(),
                 requests.clone(),
                 next.clone(),
                 deadline,
@@ -294,8 +326,14 @@ fn redeem_body(token: &[u8]) -> Vec<u8> {
 
 fn main() -> Result<(), String> {
     let opts = options()?;
-    let daemon = start_daemon(&opts.daemon)?;
-    let keys_dir = daemon._dir.join("keys");
+    let keys_dir =
+        std::env::temp_dir().join(format!("privacypass-bench-keys-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&keys_dir);
+    let daemons = (0..opts.daemons)
+        .map(|n| start_daemon(&opts.daemon, n, &keys_dir, opts.store.as_deref()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let addrs: Vec<String> = daemons.iter().map(|d| d.addr.clone()).collect();
+    let wants = |op: &str| opts.ops.iter().any(|o| o == op);
     let pem_path = std::fs::read_dir(&keys_dir)
         .map_err(|e| e.to_string())?
         .filter_map(Result::ok)
@@ -344,10 +382,9 @@ fn main() -> Result<(), String> {
         b64::encode_url(&blinded)
     )
     .into_bytes();
-    for &conns in &opts.connections {
+    for &conns in opts.connections.iter().filter(|_| wants("issue")) {
         let bodies = Arc::new(vec![issue_body.clone(); 1_000_000]);
-        let mut run =
-            runtime.block_on(load(&daemon.addr, "/rpc", bodies, conns, opts.seconds, 200))?;
+        let mut run = runtime.block_on(load(&addrs, "/rpc", bodies, conns, opts.seconds, 200))?;
         rows.push((
             "issue (JSON-RPC)",
             conns,
@@ -361,7 +398,11 @@ fn main() -> Result<(), String> {
     let budget = opts.mint.unwrap_or((25_000.0 * opts.seconds) as usize);
     eprintln!("minting {budget} tokens per redeem run...");
     let mut spent: Vec<Vec<u8>> = Vec::new();
-    for &conns in &opts.connections {
+    for &conns in opts
+        .connections
+        .iter()
+        .filter(|_| wants("redeem") || wants("spent"))
+    {
         let tokens = mint(
             &key,
             &keys,
@@ -370,13 +411,17 @@ fn main() -> Result<(), String> {
         );
         let bodies = Arc::new(tokens.iter().map(|t| redeem_body(t)).collect::<Vec<_>>());
         let mut run = runtime.block_on(load(
-            &daemon.addr,
+            &addrs,
             "/rpc",
             bodies.clone(),
             conns,
             opts.seconds,
             200,
         ))?;
+        if !wants("redeem") {
+            spent.extend(bodies.iter().take(run.requests).cloned());
+            continue;
+        }
         rows.push((
             "redeem, durable (fresh tokens)",
             conns,
@@ -387,10 +432,10 @@ fn main() -> Result<(), String> {
         ));
         spent.extend(bodies.iter().take(run.requests).cloned());
     }
-    for &conns in &opts.connections {
+    for &conns in opts.connections.iter().filter(|_| wants("spent")) {
         let bodies: Vec<Vec<u8>> = spent.iter().cycle().take(2_000_000).cloned().collect();
         let mut run = runtime.block_on(load(
-            &daemon.addr,
+            &addrs,
             "/rpc",
             Arc::new(bodies),
             conns,
@@ -406,7 +451,11 @@ fn main() -> Result<(), String> {
             run.unexpected,
         ));
     }
-    drop(daemon);
+    drop(daemons);
+    let _ = std::fs::remove_dir_all(&keys_dir);
+    if let Some(store) = &opts.store {
+        println!("{} daemon(s) on {store}", opts.daemons);
+    }
 
     println!("| operation | connections | req/s | p50 | p99 | unexpected answers |");
     println!("|---|---:|---:|---:|---:|---:|");
