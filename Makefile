@@ -13,7 +13,7 @@ CARGO_FLAGS := --release --workspace --all-targets --locked
 TARGET_RELEASE := $(CARGO_TARGET_DIR)/release
 
 # Debian packages the build and the tests need.
-SYSTEM_PACKAGES := libclang-dev libssl-dev pkg-config valgrind
+SYSTEM_PACKAGES := libclang-dev libssl-dev pkg-config valgrind redis-server
 
 LISTEN ?= 127.0.0.1:8787
 DATA_DIR ?= ./data

@@ -11,7 +11,8 @@
 #   check-header   fail when include/privacypass.h differs from what cbindgen generates
 #   cbindgen       install the pinned cbindgen when it is missing or another version
 #   test-c         the C tests: ASan+UBSan, valgrind, exported symbols, version, README quick
-#                  start, install into a temporary PREFIX with pkg-config (shared and static)
+#                  start, install into a temporary PREFIX with pkg-config (shared and static),
+#                  the redeemer on a shared Redis store (ffi-test-redis, needs redis-server)
 #   bench-c        verifies per second through the C API
 #   install        header, libprivacypass.so, libprivacypass.a and privacypass.pc under PREFIX
 
@@ -52,7 +53,8 @@ FFI_REQUIRE_ROCKSDB ?= 1
 FFI_BENCH_SECONDS ?= 5
 
 .PHONY: ffi header check-header cbindgen test-c bench-c install \
-	ffi-test-asan ffi-test-valgrind ffi-test-symbols ffi-test-quickstart ffi-test-install
+	ffi-test-asan ffi-test-valgrind ffi-test-symbols ffi-test-quickstart ffi-test-install \
+	ffi-test-redis
 
 ffi:
 	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) build $(CARGO_FLAGS)
@@ -72,7 +74,8 @@ check-header: cbindgen
 	if diff -u $(FFI_HEADER) $$tmp; then echo "include/privacypass.h is up to date"; \
 	else echo "include/privacypass.h is stale: run 'make header' and commit it" >&2; exit 1; fi
 
-test-c: ffi-test-asan ffi-test-valgrind ffi-test-symbols ffi-test-quickstart ffi-test-install
+test-c: ffi-test-asan ffi-test-valgrind ffi-test-symbols ffi-test-quickstart ffi-test-install \
+	ffi-test-redis
 	@echo "test-c: all C tests passed"
 
 $(FFI_OUT):
@@ -94,6 +97,26 @@ ffi-test-valgrind: ffi | $(FFI_OUT)
 	@scratch=$$(mktemp -d) && trap 'rm -rf $$scratch' EXIT && \
 	RUST_BACKTRACE=0 PP_TEST_REQUIRE_ROCKSDB=$(FFI_REQUIRE_ROCKSDB) PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
 	$(FFI_VALGRIND) $(FFI_OUT)/test_privacypass $(FFI_VECTORS) $$scratch
+
+# Two redeemer handles (two hosts) on one Redis store, under ASan and UBSan, against a
+# redis-server started on a free port in a temporary directory and stopped on every exit.
+ffi-test-redis: ffi | $(FFI_OUT)
+	@command -v redis-server >/dev/null || { echo "redis-server is required: make deps installs it" >&2; exit 1; }
+	$(FFI_CC) $(FFI_CFLAGS) $(FFI_SANITIZE) $(FFI_TESTS)/test_redis.c -o $(FFI_OUT)/test_redis $(FFI_LINK)
+	@set -e; dir=$$(mktemp -d); pid=; \
+	trap 'if [ -n "$$pid" ]; then kill -9 $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; fi; rm -rf $$dir' EXIT; \
+	port=$$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	redis-server --port $$port --bind 127.0.0.1 --dir $$dir --logfile $$dir/redis.log --daemonize no \
+		--appendonly yes --appendfsync always --save '' </dev/null >/dev/null & pid=$$!; \
+	for i in $$(seq 200); do \
+		[ "$$(redis-cli -p $$port ping 2>/dev/null)" = PONG ] && break; \
+		kill -0 $$pid 2>/dev/null || break; sleep 0.05; \
+	done; \
+	[ "$$(redis-cli -p $$port ping 2>/dev/null)" = PONG ] || \
+		{ echo "redis-server did not start on port $$port:" >&2; cat $$dir/redis.log >&2; exit 1; }; \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	RUST_BACKTRACE=0 $(FFI_OUT)/test_redis $$port
 
 # The shared library exports pp_ symbols and nothing else.
 ffi-test-symbols: ffi

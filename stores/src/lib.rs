@@ -3,10 +3,13 @@
 //!
 //! - `memory:` or `memory:CAPACITY`: process-local, bounded; for tests and single processes.
 //! - `rocksdb:PATH`: embedded RocksDB, durable (WAL fsynced before a spend is acknowledged).
-//! - `redis://HOST:PORT/DB`, `redis+cluster://H1:P1,H2:P2`: shared by several processes.
+//! - `redis://HOST:PORT/DB`, `redis+cluster://H1:P1,H2:P2`: Redis or Valkey, shared by several
+//!   processes (see `redis` for passwords, options, key layout and durability).
 
 use std::sync::Arc;
 
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "rocksdb")]
 pub mod rocks;
 pub mod state;
@@ -45,6 +48,15 @@ impl std::fmt::Debug for Backends {
 /// records persisted beside the spends for `rocksdb:` (counters stay in process, as the store
 /// serves one process); everything shared for Redis.
 pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
+    #[cfg(feature = "redis")]
+    if is_redis(url) {
+        let store = Arc::new(redis::RedisStore::open(url)?);
+        return Ok(Backends {
+            spends: store.clone(),
+            idempotency: store.clone(),
+            rate_limits: store,
+        });
+    }
     #[cfg(feature = "rocksdb")]
     if url.starts_with("rocksdb:") {
         let store = Arc::new(open_rocksdb(url)?);
@@ -92,7 +104,24 @@ pub fn open(url: &str) -> Result<Arc<dyn SpendStore>, OpenError> {
     if url.starts_with("rocksdb:") {
         return Ok(Arc::new(open_rocksdb(url)?));
     }
-    Err(OpenError::UnsupportedUrl(url.to_owned()))
+    #[cfg(feature = "redis")]
+    if is_redis(url) {
+        return Ok(Arc::new(redis::RedisStore::open(url)?));
+    }
+    Err(OpenError::UnsupportedUrl(redacted(url)))
+}
+
+#[cfg(feature = "redis")]
+fn is_redis(url: &str) -> bool {
+    url.starts_with("redis://") || url.starts_with("redis+cluster://")
+}
+
+/// A URL as it may appear in messages: without a password.
+fn redacted(url: &str) -> String {
+    #[cfg(feature = "redis")]
+    return redis::redact(url);
+    #[cfg(not(feature = "redis"))]
+    url.to_owned()
 }
 
 #[cfg(test)]

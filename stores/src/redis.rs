@@ -1,0 +1,671 @@
+//! The shared store: spends, Idempotency-Key records and rate-limit counters on Redis or Valkey,
+//! standalone or cluster, so that several daemons (and C, Go or nginx hosts through
+//! libprivacypass) spend each token once between them.
+//!
+//! A synchronous client (no tokio: the C library links this module). URLs:
+//!
+//! - `redis://[[USER]:PASSWORD@]HOST:PORT[/DB][?OPTIONS]`
+//! - `redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2,...[?OPTIONS]` (the nodes to discover the
+//!   cluster from; any one reachable node is enough)
+//!
+//! with `OPTIONS` among `pool=N` (connections, 1 to 64, default 4) and `timeout_ms=MS`
+//! (connect, read and write timeout, default 2000): a dead or unreachable Redis fails a request
+//! within that time instead of hanging it.
+//!
+//! # Keys
+//!
+//! - `pp:spend:<hex token_key_id>:<hex nonce>` = `1`, expiring at the key's end of redemption
+//!   plus [`EXPIRY_MARGIN_SECS`] (so that clock skew between hosts and Redis cannot drop a spend
+//!   that a host still accepts), or never when the key has no end. No hash tag: the spends of
+//!   one key spread over every slot, hence every primary of a cluster.
+//! - `pp:idem:<Idempotency-Key>` = `F` + fingerprint while in flight (expiring with the lease),
+//!   `C` + fingerprint + response once completed (expiring with the record's TTL).
+//! - `pp:rate:<bucket>:<window start>` = the window's count, expiring one window after its end.
+//!
+//! Redis expires all of them itself: `purge_expired` has nothing to do and returns 0.
+//!
+//! # Exactly once
+//!
+//! A spend is `SET <key> 1 NX EXAT <expiry>`: `OK` is the first spend (`Recorded`), nil an
+//! earlier one (`AlreadySpent`). Anything else (an error reply, a broken connection, a timeout)
+//! is a `StoreError`: nothing is acknowledged without the server's `OK`. Such an error leaves
+//! the outcome unknown (the server may have applied a write whose reply was lost): the token
+//! then answers `AlreadySpent` on a retry, so an error can cost a client its token but never
+//! lets a token be spent twice.
+//!
+//! # Pipelining
+//!
+//! Every request (spends, lookups, idempotency and rate-limit scripts) joins one queue. A caller
+//! that finds a free connection in the pool sends everything queued so far as one pipeline on
+//! it and hands each caller its own reply; callers that arrive while the pool is busy queue up
+//! and go out together in the next pipeline (the group commit of the RocksDB store, with up to
+//! `pool` pipelines on the wire at once). Concurrent redemptions therefore share round trips
+//! instead of paying one each. After an error every pooled connection is dropped (when one
+//! connection to a server breaks, the others usually have too) and the next request connects
+//! afresh: the store resumes by itself once Redis is back. Connections are made on first use,
+//! never by `open` (which only checks one connection), and a process that inherits the store
+//! through `fork()` opens its own: safe for nginx, which forks its workers after loading.
+//!
+//! # Durability: what a spend survives
+//!
+//! A spend is acknowledged once the Redis primary that holds its key answered `OK`. That it
+//! survives a crash of that primary depends on the server's configuration, not on this client:
+//!
+//! - `appendonly yes` + `appendfsync always`: Redis fsyncs its append-only file before it sends
+//!   the replies of a round of commands, so every acknowledged spend survives a crash of the
+//!   process or of the machine. This is the setting to run.
+//! - `appendfsync everysec` (Redis's default once AOF is on): a crash (of the machine above
+//!   all) loses up to about one second (two when the disk is slow) of acknowledged spends;
+//!   those tokens can be spent again.
+//! - RDB snapshots only (`appendonly no`): every spend since the last snapshot is lost on any
+//!   crash.
+//! - Replication is asynchronous. A failover (Sentinel or Cluster promoting a replica) can lose
+//!   spends the old primary acknowledged but had not yet sent. This store does not issue `WAIT`
+//!   (which narrows that window but, as Redis documents, does not make failover lossless): if
+//!   failovers are automatic, a token spent just before one may be spent again once.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use privacypass::keys::TokenKeyId;
+use privacypass::wire::NONCE_LEN;
+use privacypass::{SpendOutcome, SpendStore, StoreError};
+use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
+use redis::{Cmd, IntoConnectionInfo, Value};
+
+use crate::state::{unix_now, Claim, Fingerprint, IdempotencyStore, RateLimitStore};
+use crate::OpenError;
+
+/// Connections in the pool unless the URL says `pool=N`.
+pub const DEFAULT_POOL: usize = 4;
+/// Connect, read and write timeout unless the URL says `timeout_ms=MS`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Spends outlive their key's end of redemption by this much (clock skew between hosts).
+pub const EXPIRY_MARGIN_SECS: u64 = 600;
+/// Most commands in one pipeline.
+const MAX_PIPELINE: usize = 1024;
+const MAX_POOL: usize = 64;
+/// Expiries beyond this (year 9999) are kept without expiry: Redis refuses huge `EXAT`s.
+const MAX_EXPIRY: u64 = 253_402_300_799;
+
+const SPEND_PREFIX: &str = "pp:spend:";
+const IDEM_PREFIX: &str = "pp:idem:";
+const RATE_PREFIX: &str = "pp:rate:";
+
+const IN_FLIGHT: u8 = b'F';
+const COMPLETED: u8 = b'C';
+
+/// KEYS[1] the record, ARGV[1] the in-flight value, ARGV[2] the lease in seconds. Claims a free
+/// key (nil reply) or returns what holds it.
+const CLAIM_SCRIPT: &str = "\
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return false end
+return redis.call('GET', KEYS[1])";
+
+/// KEYS[1] the record. Deletes it only while it is still a claim in flight.
+const RELEASE_SCRIPT: &str = "\
+local v = redis.call('GET', KEYS[1])
+if v and string.sub(v, 1, 1) == 'F' then return redis.call('DEL', KEYS[1]) end
+return 0";
+
+/// KEYS[1] the window's counter, ARGV[1] the hits to add, ARGV[2] when the counter expires.
+const RATE_SCRIPT: &str = "\
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIREAT', KEYS[1], ARGV[2])
+return n";
+
+/// The Redis key of a spend.
+pub fn spend_key(key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> String {
+    format!(
+        "{SPEND_PREFIX}{}:{}",
+        hex::encode(key_id),
+        hex::encode(nonce)
+    )
+}
+
+/// A store URL with any password replaced, for messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+fn store_error(context: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("redis {context}: {e}"))
+}
+
+/// Where the store connects, and how.
+enum Target {
+    Standalone(redis::Client),
+    Cluster(ClusterClient),
+}
+
+enum Conn {
+    Standalone(redis::Connection),
+    Cluster(Box<ClusterConnection>),
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Requests waiting for a pipeline, with their tickets.
+    queue: VecDeque<(u64, Cmd)>,
+    /// Replies not yet taken by their callers.
+    replies: HashMap<u64, Result<Value, StoreError>>,
+    next_ticket: u64,
+    /// Connections not in use, with the generation they were made in.
+    idle: Vec<(u64, Conn)>,
+    /// Connections in use (or being made).
+    busy: usize,
+    /// Bumped by every failed pipeline: connections of older generations are dropped.
+    generation: u64,
+    /// The process the connections belong to (a child after `fork()` makes its own).
+    pid: u32,
+    /// Pipelines sent and the commands they carried.
+    pipelines: u64,
+    commands: u64,
+}
+
+/// The Redis/Valkey store. Thread-safe; share one per process.
+pub struct RedisStore {
+    target: Target,
+    /// The URL without its password, for messages.
+    display: String,
+    pool: usize,
+    timeout: Duration,
+    shared: Mutex<Shared>,
+    /// Signalled whenever a pipeline finishes.
+    finished: Condvar,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.display)
+            .field("pool", &self.pool)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The options of a store URL (`pool`, `timeout_ms`).
+struct Options {
+    pool: usize,
+    timeout: Duration,
+}
+
+fn invalid(url: &str, reason: impl Into<String>) -> OpenError {
+    OpenError::InvalidUrl {
+        url: redact(url),
+        reason: reason.into(),
+    }
+}
+
+fn parse_options(url: &str) -> Result<(&str, Options), OpenError> {
+    let mut options = Options {
+        pool: DEFAULT_POOL,
+        timeout: DEFAULT_TIMEOUT,
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url, options));
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let number = value.parse::<u64>().ok();
+        match (name, number) {
+            ("pool", Some(n)) if (1..=MAX_POOL as u64).contains(&n) => {
+                options.pool = n as usize;
+            }
+            ("pool", _) => return Err(invalid(url, format!("pool must be 1 to {MAX_POOL}"))),
+            ("timeout_ms", Some(ms)) if (1..=600_000).contains(&ms) => {
+                options.timeout = Duration::from_millis(ms);
+            }
+            ("timeout_ms", _) => {
+                return Err(invalid(url, "timeout_ms must be 1 to 600000 milliseconds"))
+            }
+            _ => {
+                return Err(invalid(
+                    url,
+                    format!("unknown option {name:?} (expected pool=N or timeout_ms=MS)"),
+                ))
+            }
+        }
+    }
+    Ok((base, options))
+}
+
+/// `redis://` address parsing through the redis crate, with its (secret-free) reason on failure.
+fn connection_info(url: &str, address: &str) -> Result<redis::ConnectionInfo, OpenError> {
+    let info = address
+        .into_connection_info()
+        .map_err(|e| invalid(url, e.to_string()))?;
+    match info.addr() {
+        redis::ConnectionAddr::Tcp(..) => Ok(info),
+        _ => Err(invalid(url, "only TCP addresses are supported")),
+    }
+}
+
+impl RedisStore {
+    /// Opens the store a `redis://` or `redis+cluster://` URL names and checks that one
+    /// connection can be made (then closes it: connections are made on first use).
+    pub fn open(url: &str) -> Result<Self, OpenError> {
+        let (base, options) = parse_options(url)?;
+        let target = if let Some(rest) = base.strip_prefix("redis+cluster://") {
+            Target::Cluster(cluster_client(url, rest, options.timeout)?)
+        } else if base.starts_with("redis://") {
+            let info = connection_info(url, base)?;
+            Target::Standalone(redis::Client::open(info).map_err(|e| invalid(url, e.to_string()))?)
+        } else {
+            return Err(OpenError::UnsupportedUrl(redact(url)));
+        };
+        let store = RedisStore {
+            target,
+            display: redact(url),
+            pool: options.pool,
+            timeout: options.timeout,
+            shared: Mutex::new(Shared {
+                pid: std::process::id(),
+                ..Shared::default()
+            }),
+            finished: Condvar::new(),
+        };
+        let mut probe = store.connect()?;
+        let pong = match &mut probe {
+            Conn::Standalone(c) => redis::cmd("PING").query::<Value>(c),
+            Conn::Cluster(c) => redis::cmd("PING").query::<Value>(c.as_mut()),
+        };
+        pong.map_err(|e| store_error("ping", e))?;
+        Ok(store)
+    }
+
+    fn connect(&self) -> Result<Conn, StoreError> {
+        let timeout = Some(self.timeout);
+        match &self.target {
+            Target::Standalone(client) => {
+                let conn = client
+                    .get_connection_with_timeout(self.timeout)
+                    .map_err(|e| store_error("connect", e))?;
+                conn.set_read_timeout(timeout)
+                    .and_then(|()| conn.set_write_timeout(timeout))
+                    .map_err(|e| store_error("connect", e))?;
+                Ok(Conn::Standalone(conn))
+            }
+            Target::Cluster(client) => {
+                let conn = client
+                    .get_connection()
+                    .map_err(|e| store_error("connect to cluster", e))?;
+                conn.set_read_timeout(timeout)
+                    .and_then(|()| conn.set_write_timeout(timeout))
+                    .map_err(|e| store_error("connect to cluster", e))?;
+                Ok(Conn::Cluster(Box::new(conn)))
+            }
+        }
+    }
+
+    /// Pipelines sent so far and the commands they carried: how much callers shared round
+    /// trips.
+    pub fn pipeline_stats(&self) -> Result<(u64, u64), StoreError> {
+        let shared = self.lock()?;
+        Ok((shared.pipelines, shared.commands))
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Shared>, StoreError> {
+        self.shared
+            .lock()
+            .map_err(|_| StoreError("redis store lock poisoned".into()))
+    }
+
+    /// Runs one command, pipelined with whatever other callers are running at the same time.
+    fn call(&self, cmd: Cmd) -> Result<Value, StoreError> {
+        let mut shared = self.lock()?;
+        let pid = std::process::id();
+        if shared.pid != pid {
+            // A child after fork(): the parent's connections and requests are not ours.
+            *shared = Shared {
+                pid,
+                next_ticket: shared.next_ticket,
+                ..Shared::default()
+            };
+        }
+        let ticket = shared.next_ticket;
+        shared.next_ticket += 1;
+        shared.queue.push_back((ticket, cmd));
+        loop {
+            if let Some(reply) = shared.replies.remove(&ticket) {
+                return reply;
+            }
+            if !shared.queue.is_empty() && shared.busy < self.pool {
+                shared = self.send_queued(shared)?;
+                continue;
+            }
+            shared = self
+                .finished
+                .wait(shared)
+                .map_err(|_| StoreError("redis store lock poisoned".into()))?;
+        }
+    }
+
+    /// Sends the queued requests as one pipeline on a pooled connection, with the lock released
+    /// while they are on the wire, and files each reply under its ticket.
+    fn send_queued<'a>(
+        &'a self,
+        mut shared: MutexGuard<'a, Shared>,
+    ) -> Result<MutexGuard<'a, Shared>, StoreError> {
+        let count = shared.queue.len().min(MAX_PIPELINE);
+        let (tickets, cmds): (Vec<u64>, Vec<Cmd>) = shared.queue.drain(..count).unzip();
+        let generation = shared.generation;
+        let mut conn = None;
+        while let Some((made_in, c)) = shared.idle.pop() {
+            if made_in == generation {
+                conn = Some(c);
+                break;
+            }
+        }
+        shared.busy += 1;
+        shared.pipelines += 1;
+        shared.commands += cmds.len() as u64;
+        drop(shared);
+
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.run(conn, &cmds)))
+            .unwrap_or_else(|_| Err(StoreError("redis client panicked".into())));
+
+        let mut shared = self.lock()?;
+        shared.busy -= 1;
+        match outcome {
+            Ok((conn, replies)) => {
+                if shared.generation == generation {
+                    shared.idle.push((generation, conn));
+                }
+                shared.replies.extend(tickets.into_iter().zip(replies));
+            }
+            Err(e) => {
+                shared.generation += 1;
+                shared.idle.clear();
+                shared
+                    .replies
+                    .extend(tickets.into_iter().map(|t| (t, Err(e.clone()))));
+            }
+        }
+        self.finished.notify_all();
+        Ok(shared)
+    }
+
+    /// One pipeline on `conn` (a new connection when None). Server error replies fail only
+    /// their own command; a connection error fails them all.
+    fn run(
+        &self,
+        conn: Option<Conn>,
+        cmds: &[Cmd],
+    ) -> Result<(Conn, Vec<Result<Value, StoreError>>), StoreError> {
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let values: Vec<Value> = match &mut conn {
+            Conn::Standalone(c) => {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                for cmd in cmds {
+                    pipe.add_command(cmd.clone());
+                }
+                pipe.query(c)
+            }
+            Conn::Cluster(c) => {
+                let mut pipe = ClusterPipeline::with_capacity(cmds.len());
+                for cmd in cmds {
+                    pipe.add_command(cmd.clone());
+                }
+                pipe.query(c.as_mut())
+            }
+        }
+        .map_err(|e| store_error("request", e))?;
+        if values.len() != cmds.len() {
+            return Err(StoreError(format!(
+                "redis answered {} replies to {} commands",
+                values.len(),
+                cmds.len()
+            )));
+        }
+        let replies = values
+            .into_iter()
+            .map(|v| match v {
+                Value::ServerError(e) => {
+                    Err(store_error("error reply", e.details().unwrap_or(e.code())))
+                }
+                v => Ok(v),
+            })
+            .collect();
+        Ok((conn, replies))
+    }
+}
+
+fn cluster_client(url: &str, rest: &str, timeout: Duration) -> Result<ClusterClient, OpenError> {
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    if !matches!(path, "" | "/" | "/0") {
+        return Err(invalid(url, "a cluster has only database 0"));
+    }
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(at) => (&authority[..=at], &authority[at + 1..]),
+        None => ("", authority),
+    };
+    let mut nodes = Vec::new();
+    for host in hosts.split(',') {
+        if host.is_empty() {
+            return Err(invalid(url, "empty node in the cluster's node list"));
+        }
+        nodes.push(connection_info(url, &format!("redis://{userinfo}{host}"))?);
+    }
+    ClusterClient::builder(nodes)
+        .connection_timeout(timeout)
+        .response_timeout(timeout)
+        // Redirections (MOVED, ASK) and a short wait through a failover; no long retry loops.
+        .retries(2)
+        .build()
+        .map_err(|e| invalid(url, e.to_string()))
+}
+
+/// An error for a reply of the wrong type; names the type only (a stored response is no
+/// business of a log line).
+fn unexpected(what: &str, value: &Value) -> StoreError {
+    let kind = match value {
+        Value::Nil => "nil",
+        Value::Int(_) => "an integer",
+        Value::BulkString(_) => "a bulk string",
+        Value::Array(_) | Value::Set(_) | Value::Map(_) => "an aggregate",
+        Value::SimpleString(_) | Value::Okay => "a status",
+        _ => "another type",
+    };
+    StoreError(format!("redis: unexpected reply to {what}: {kind}"))
+}
+
+impl SpendStore for RedisStore {
+    fn spend(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+    ) -> Result<SpendOutcome, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(spend_key(key_id, nonce)).arg(1).arg("NX");
+        let expiry = expires_at.saturating_add(EXPIRY_MARGIN_SECS);
+        if expiry <= MAX_EXPIRY {
+            cmd.arg("EXAT").arg(expiry);
+        }
+        match self.call(cmd)? {
+            Value::Okay => Ok(SpendOutcome::Recorded),
+            Value::SimpleString(s) if s == "OK" => Ok(SpendOutcome::Recorded),
+            Value::Nil => Ok(SpendOutcome::AlreadySpent),
+            other => Err(unexpected("SET NX", &other)),
+        }
+    }
+
+    fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("EXISTS");
+        cmd.arg(spend_key(key_id, nonce));
+        match self.call(cmd)? {
+            Value::Int(n) => Ok(n > 0),
+            other => Err(unexpected("EXISTS", &other)),
+        }
+    }
+
+    /// Redis expires spends itself (each key carries its expiry): nothing to do.
+    fn purge_expired(&self, _now: u64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+fn idem_key(key: &str) -> String {
+    format!("{IDEM_PREFIX}{key}")
+}
+
+fn eval(script: &str, key: String) -> Cmd {
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(script).arg(1).arg(key);
+    cmd
+}
+
+impl IdempotencyStore for RedisStore {
+    fn claim(
+        &self,
+        key: &str,
+        fingerprint: &Fingerprint,
+        lease_secs: u64,
+    ) -> Result<Claim, StoreError> {
+        let mut in_flight = vec![IN_FLIGHT];
+        in_flight.extend_from_slice(fingerprint);
+        let mut cmd = eval(CLAIM_SCRIPT, idem_key(key));
+        cmd.arg(in_flight).arg(lease_secs.max(1));
+        match self.call(cmd)? {
+            Value::Nil => Ok(Claim::Claimed),
+            Value::BulkString(record) => match record.split_first() {
+                Some((&IN_FLIGHT, _)) => Ok(Claim::InFlight),
+                Some((&COMPLETED, rest)) if rest.len() >= fingerprint.len() => {
+                    let (stored, response) = rest.split_at(fingerprint.len());
+                    if stored == fingerprint {
+                        Ok(Claim::Replay(response.to_vec()))
+                    } else {
+                        Ok(Claim::Mismatch)
+                    }
+                }
+                _ => Err(StoreError(
+                    "redis: unrecognized Idempotency-Key record".into(),
+                )),
+            },
+            other => Err(unexpected("claim", &other)),
+        }
+    }
+
+    fn complete(
+        &self,
+        key: &str,
+        fingerprint: &Fingerprint,
+        response: &[u8],
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        let cmd = if ttl_secs == 0 {
+            // Kept for no time at all: nothing to keep.
+            let mut cmd = redis::cmd("DEL");
+            cmd.arg(idem_key(key));
+            cmd
+        } else {
+            let mut record = Vec::with_capacity(1 + fingerprint.len() + response.len());
+            record.push(COMPLETED);
+            record.extend_from_slice(fingerprint);
+            record.extend_from_slice(response);
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(idem_key(key)).arg(record).arg("EX").arg(ttl_secs);
+            cmd
+        };
+        match self.call(cmd)? {
+            Value::Okay | Value::Int(_) => Ok(()),
+            Value::SimpleString(s) if s == "OK" => Ok(()),
+            other => Err(unexpected("complete", &other)),
+        }
+    }
+
+    fn release(&self, key: &str) -> Result<(), StoreError> {
+        match self.call(eval(RELEASE_SCRIPT, idem_key(key)))? {
+            Value::Int(_) => Ok(()),
+            other => Err(unexpected("release", &other)),
+        }
+    }
+}
+
+impl RateLimitStore for RedisStore {
+    fn add(
+        &self,
+        bucket: &str,
+        window_start: u64,
+        window_secs: u64,
+        hits: u64,
+    ) -> Result<u64, StoreError> {
+        let hits =
+            i64::try_from(hits).map_err(|_| StoreError("rate-limit hits too large".into()))?;
+        // Kept one window past the window's end (clock skew between hosts), and for at least a
+        // window from now.
+        let window_secs = window_secs.max(1);
+        let expires_at = window_start
+            .saturating_add(window_secs.saturating_mul(2))
+            .max(unix_now().saturating_add(window_secs))
+            .min(MAX_EXPIRY);
+        let mut cmd = eval(RATE_SCRIPT, format!("{RATE_PREFIX}{bucket}:{window_start}"));
+        cmd.arg(hits).arg(expires_at);
+        match self.call(cmd)? {
+            Value::Int(n) => u64::try_from(n).map_err(|_| unexpected("INCRBY", &Value::Int(n))),
+            other => Err(unexpected("INCRBY", &other)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("redis://:s3cret@h:1/0?pool=2"),
+            "redis://***@h:1/0?pool=2"
+        );
+        assert_eq!(
+            redact("redis+cluster://u:p@a:1,b:2"),
+            "redis+cluster://***@a:1,b:2"
+        );
+        assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
+    }
+
+    #[test]
+    fn refuses_bad_urls_without_connecting() {
+        for url in [
+            "redis://:s3cret@h:1/0?pool=0",
+            "redis://:s3cret@h:1/0?pool=x",
+            "redis://:s3cret@h:1/0?timeout_ms=0",
+            "redis://:s3cret@h:1/0?color=blue",
+            "redis://:s3cret@h:1/notadb",
+            "redis://",
+            "redis+cluster://:s3cret@a:1,,b:2",
+            "redis+cluster://:s3cret@a:1/3",
+        ] {
+            let err = RedisStore::open(url).unwrap_err();
+            assert!(matches!(err, OpenError::InvalidUrl { .. }), "{url}: {err}");
+            assert!(!err.to_string().contains("s3cret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn spend_keys_spread_over_slots() {
+        let key = spend_key(&[0xab; 32], &[0x01; 32]);
+        assert_eq!(
+            key,
+            format!("pp:spend:{}:{}", "ab".repeat(32), "01".repeat(32))
+        );
+        assert!(!key.contains('{'), "no hash tag");
+    }
+}
