@@ -119,8 +119,13 @@ impl Daemon {
         self.spawn();
     }
 
+    /// `--keys-dir` when the test gave one, else the default under the data directory.
     pub fn keys_dir(&self) -> PathBuf {
-        self.data_dir.join("keys")
+        self.args
+            .iter()
+            .position(|a| a == "--keys-dir")
+            .and_then(|i| self.args.get(i + 1))
+            .map_or_else(|| self.data_dir.join("keys"), PathBuf::from)
     }
 
     /// The issuer key the daemon generated, read from its key directory.

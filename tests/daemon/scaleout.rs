@@ -1,0 +1,462 @@
+//! Several daemons behind a load balancer on one shared Redis store: a real nginx balancing
+//! round-robin over three privacypassd, a real redis-server (standalone, and a 3-node cluster),
+//! all on 127.0.0.1 and stopped by the test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn require(program: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(
+        found,
+        "{program} is not installed: `make test` installs it (Debian package {})",
+        if program == "nginx" {
+            "nginx"
+        } else {
+            "redis-server"
+        }
+    );
+}
+
+/// A redis-server on 127.0.0.1 that fsyncs every write (`appendfsync always`).
+struct Redis {
+    port: u16,
+    dir: PathBuf,
+    cluster: bool,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start(dir: &Path, cluster: bool) -> Redis {
+        require("redis-server");
+        std::fs::create_dir_all(dir).unwrap();
+        let mut redis = Redis {
+            port: free_port(),
+            dir: dir.to_owned(),
+            cluster,
+            child: None,
+        };
+        redis.spawn();
+        redis
+    }
+
+    fn spawn(&mut self) {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if self.cluster {
+            cmd.args([
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+            ]);
+        }
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.cli(&["ping"]).trim() != "PONG" {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Three cluster nodes holding all 16384 slots between them.
+fn redis_cluster(dir: &Path) -> Vec<Redis> {
+    let nodes: Vec<Redis> = (0..3)
+        .map(|i| Redis::start(&dir.join(format!("node{i}")), true))
+        .collect();
+    let addrs: Vec<String> = nodes
+        .iter()
+        .map(|n| format!("127.0.0.1:{}", n.port))
+        .collect();
+    let out = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !nodes
+        .iter()
+        .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))
+    {
+        assert!(Instant::now() < deadline, "the cluster did not form");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nodes
+}
+
+/// nginx balancing round-robin over `upstreams`.
+struct Nginx {
+    child: Option<Child>,
+    url: String,
+    _prefix: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(upstreams: &[&str]) -> Nginx {
+        require("nginx");
+        let prefix = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let p = prefix.path().display();
+        let servers: String = upstreams
+            .iter()
+            .map(|u| format!("    server {};\n", u.trim_start_matches("http://")))
+            .collect();
+        let conf = format!(
+            "worker_processes 2;\ndaemon off;\nuser root;\npid {p}/nginx.pid;\n\
+             error_log {p}/error.log warn;\nevents {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  proxy_temp_path {p}/proxy;\n\
+             fastcgi_temp_path {p}/fastcgi;\n  uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n\
+             upstream daemons {{\n{servers}    keepalive 32;\n  }}\n\
+             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      proxy_pass http://daemons;\n\
+             proxy_http_version 1.1;\n      proxy_set_header Connection \"\";\n      proxy_next_upstream off;\n    }}\n  }}\n}}\n"
+        );
+        let conf_path = prefix.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-p")
+            .arg(prefix.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let agent = agent();
+        while agent.get(format!("{url}/healthz")).call().is_err() {
+            assert!(Instant::now() < deadline, "nginx did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Nginx {
+            child: Some(child),
+            url,
+            _prefix: prefix,
+        }
+    }
+}
+
+impl Drop for Nginx {
+    /// SIGTERM to the master, which stops its workers; SIGKILL would orphan them.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Three daemons on one store URL and one key directory.
+fn three_daemons(dir: &Path, store: &str, extra: &[&str]) -> Vec<Daemon> {
+    let keys = dir.join("keys");
+    (0..3)
+        .map(|i| {
+            let mut args = vec!["--store", store, "--keys-dir", keys.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            Daemon::start(&dir.join(format!("daemon{i}")), &args)
+        })
+        .collect()
+}
+
+/// 64 concurrent redeems of each of 20 tokens through the balancer: exactly one success each.
+fn exactly_once_through(url: &str, minter: &Minter) {
+    let redeem_url = format!("{url}/api/redeem");
+    for round in 0..20 {
+        let token = minter.token();
+        let barrier = Arc::new(Barrier::new(64));
+        let handles: Vec<_> = (0..64)
+            .map(|_| {
+                let (barrier, url, params) =
+                    (barrier.clone(), redeem_url.clone(), redeem_params(&token));
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    barrier.wait();
+                    rpc(&agent, &url, "redeem", params)
+                })
+            })
+            .collect();
+        let answers: Vec<(u16, Value)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let successes = answers.iter().filter(|(s, _)| *s == 200).count();
+        assert_eq!(successes, 1, "round {round}: {answers:?}");
+        assert!(
+            answers
+                .iter()
+                .all(|(s, b)| *s == 200 || (*s == 403 && error_code(b) == Some(-32021))),
+            "round {round}: {answers:?}"
+        );
+    }
+}
+
+/// A token redeemed at one daemon is spent at the others.
+fn spent_everywhere(daemons: &[Daemon], minter: &Minter) {
+    let agent = agent();
+    let token = minter.token();
+    let (status, body) = rpc(
+        &agent,
+        &format!("{}/api/redeem", daemons[0].url),
+        "redeem",
+        redeem_params(&token),
+    );
+    assert_eq!(status, 200, "{body}");
+    for daemon in &daemons[1..] {
+        let (status, body) = rpc(
+            &agent,
+            &format!("{}/api/redeem", daemon.url),
+            "redeem",
+            redeem_params(&token),
+        );
+        assert_eq!((status, error_code(&body)), (403, Some(-32021)), "{body}");
+    }
+}
+
+#[test]
+fn three_daemons_on_redis_spend_each_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut redis = Redis::start(&dir.path().join("redis"), false);
+    let daemons = three_daemons(dir.path(), &redis.url(), &[]);
+    let urls: Vec<&str> = daemons.iter().map(|d| d.url.as_str()).collect();
+    let nginx = Nginx::start(&urls);
+    let minter = Minter::new(daemons[0].issuer_key());
+    exactly_once_through(&nginx.url, &minter);
+    spent_everywhere(&daemons, &minter);
+
+    // Redis killed under load: every redeem answers 503 / -32050, none succeeds; Redis back
+    // (same append-only file): every acknowledged spend is still there and service resumes.
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let killed = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (acknowledged, stop, killed) = (acknowledged.clone(), stop.clone(), killed.clone());
+            let url = format!("{}/api/redeem", nginx.url);
+            let key = daemons[0].issuer_key();
+            std::thread::spawn(move || {
+                let minter = Minter::new(key);
+                let agent = agent();
+                let mut after_kill = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    let token = minter.token();
+                    let was_killed = killed.load(Ordering::SeqCst);
+                    let (status, body) = rpc(&agent, &url, "redeem", redeem_params(&token));
+                    if was_killed {
+                        assert_eq!(
+                            (status, error_code(&body)),
+                            (503, Some(-32050)),
+                            "a redeem after Redis died: {body}"
+                        );
+                        after_kill += 1;
+                    } else if status == 200 {
+                        acknowledged.lock().unwrap().push(token);
+                    }
+                }
+                after_kill
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    redis.kill9();
+    killed.store(true, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, Ordering::SeqCst);
+    let refused: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(refused > 0, "no redeem ran while Redis was down");
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        !acknowledged.is_empty(),
+        "no redeem succeeded before the kill"
+    );
+    redis.spawn();
+    let agent = agent();
+    let redeem_url = format!("{}/api/redeem", nginx.url);
+    for token in &acknowledged {
+        let (status, body) = rpc(&agent, &redeem_url, "redeem", redeem_params(token));
+        assert_eq!((status, error_code(&body)), (403, Some(-32021)), "{body}");
+    }
+    let (status, body) = rpc(
+        &agent,
+        &redeem_url,
+        "redeem",
+        redeem_params(&minter.token()),
+    );
+    assert_eq!(status, 200, "{body}");
+    println!(
+        "{} spends acknowledged before the kill, all still spent; {refused} redeems refused while Redis was down",
+        acknowledged.len()
+    );
+}
+
+#[test]
+fn three_daemons_on_a_redis_cluster_spend_each_token_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = redis_cluster(&dir.path().join("cluster"));
+    let url = format!(
+        "redis+cluster://{}",
+        nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let daemons = three_daemons(dir.path(), &url, &[]);
+    let urls: Vec<&str> = daemons.iter().map(|d| d.url.as_str()).collect();
+    let nginx = Nginx::start(&urls);
+    let minter = Minter::new(daemons[0].issuer_key());
+    exactly_once_through(&nginx.url, &minter);
+    spent_everywhere(&daemons, &minter);
+}
+
+#[test]
+fn rate_limits_and_idempotency_hold_across_daemons() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start(&dir.path().join("redis"), false);
+    let keys_file = dir.path().join("api-keys");
+    std::fs::write(&keys_file, "plain-text-api-key-0001\n").unwrap();
+    let daemons = three_daemons(
+        dir.path(),
+        &redis.url(),
+        &[
+            "--api-keys",
+            keys_file.to_str().unwrap(),
+            "--rate-limit",
+            "10/3600",
+        ],
+    );
+    let urls: Vec<&str> = daemons.iter().map(|d| d.url.as_str()).collect();
+    let nginx = Nginx::start(&urls);
+    let key = daemons[0].issuer_key();
+    let key_id = hex::encode(key.public_key().token_key_id());
+    let client = privacypass::Client::new(key.public_key().clone());
+    let body = |_: usize| {
+        let pending = client.request(&challenge()).unwrap();
+        json!({"blinded-token": privacypass::b64::encode_url(&pending.request().blinded_msg), "key-id": key_id})
+            .to_string()
+    };
+    let agent = agent();
+    let post = |url: &str, idempotency: Option<&str>, body: &str| {
+        let mut req = agent
+            .post(format!("{url}/api/v1/privacy-passes"))
+            .header("authorization", "Bearer plain-text-api-key-0001")
+            .header("content-type", "application/json");
+        if let Some(k) = idempotency {
+            req = req.header("idempotency-key", k);
+        }
+        let mut resp = req.send(body).unwrap();
+        let status = resp.status().as_u16();
+        let replayed = resp.headers().get("idempotent-replayed").is_some();
+        let reset: u64 = resp.headers()["ratelimit-reset"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (
+            status,
+            replayed,
+            reset,
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+
+    // One Idempotency-Key, first at one daemon, then at the others: the first response.
+    let first_body = body(0);
+    let (status, _, _, first) = post(&daemons[0].url, Some("order-1"), &first_body);
+    assert_eq!(status, 201, "{first}");
+    for daemon in &daemons[1..] {
+        let (status, replayed, _, again) = post(&daemon.url, Some("order-1"), &first_body);
+        assert_eq!((status, replayed, &again), (201, true, &first));
+    }
+
+    // 3 calls made; 7 more pass through the balancer (spread over the three daemons), then 429.
+    let (mut passed, mut limited, mut reset_seen) = (0, 0, u64::MAX);
+    for i in 0..12 {
+        let (status, _, reset, text) = post(&nginx.url, None, &body(i));
+        assert!(
+            reset <= reset_seen,
+            "the hour's window rolled over during the test; run it again"
+        );
+        reset_seen = reset;
+        match status {
+            201 => passed += 1,
+            429 => limited += 1,
+            other => panic!("{other}: {text}"),
+        }
+    }
+    assert_eq!((passed, limited), (7, 5));
+}
