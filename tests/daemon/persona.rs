@@ -628,3 +628,106 @@ fn an_unreadable_stored_response_is_an_internal_error() {
     let a = send(&agent, &rest_url, &[("idempotency-key", "order-10")], &body);
     assert_eq!(a.status, 201, "{}", a.body);
 }
+
+fn issued_total(agent: &ureq::Agent, url: &str) -> u64 {
+    let text = agent
+        .get(format!("{url}/metrics"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("privacypass_calls_total{op=\"issue\",code=\"0\"} "))
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_rate_limit_counts_down_to_429() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_file = dir.path().join("api-keys");
+    std::fs::write(&keys_file, "plain-text-api-key-0001\n").unwrap();
+    let daemon = Daemon::start(
+        &dir.path().join("data"),
+        &[
+            "--api-keys",
+            keys_file.to_str().unwrap(),
+            "--rate-limit",
+            "5/3600",
+        ],
+    );
+    let agent = agent();
+    let rest_url = format!("{}/api/v1/privacy-passes", daemon.url);
+    let auth = [("authorization", "Bearer plain-text-api-key-0001")];
+    let mut last_reset = u64::MAX;
+    for remaining in (0..5).rev() {
+        let (token, key_id) = blinded(&daemon);
+        let a = send(
+            &agent,
+            &rest_url,
+            &auth,
+            &json!({"blinded-token": token, "key-id": key_id}).to_string(),
+        );
+        assert_eq!(a.status, 201, "{}", a.body);
+        assert_eq!(a.header("ratelimit-limit"), Some("5"));
+        assert_eq!(
+            a.header("ratelimit-remaining"),
+            Some(remaining.to_string().as_str())
+        );
+        let reset: u64 = a.header("ratelimit-reset").unwrap().parse().unwrap();
+        assert!(reset <= last_reset && reset <= 3600);
+        last_reset = reset;
+        assert!(a.header("retry-after").is_none());
+    }
+    for _ in 0..2 {
+        let a = send(&agent, &rest_url, &auth, "{}");
+        assert_eq!((a.status, a.code()), (429, Some(-32034)), "{}", a.body);
+        assert_eq!(a.header("ratelimit-remaining"), Some("0"));
+        let retry: u64 = a.header("retry-after").unwrap().parse().unwrap();
+        assert!(retry >= 1 && retry <= last_reset, "{retry}");
+    }
+}
+
+#[test]
+fn concurrent_requests_with_one_idempotency_key_execute_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let agent = agent();
+    let rest_url = format!("{}/api/v1/privacy-passes", daemon.url);
+    let (token, key_id) = blinded(&daemon);
+    let body = json!({"blinded-token": token, "key-id": key_id}).to_string();
+    let before = issued_total(&agent, &daemon.url);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(16));
+    let answers: Vec<Answer> = (0..16)
+        .map(|_| {
+            let (barrier, url, body) = (barrier.clone(), rest_url.clone(), body.clone());
+            std::thread::spawn(move || {
+                let agent = common::agent();
+                barrier.wait();
+                send(&agent, &url, &[("idempotency-key", "same-for-all")], &body)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    let executed: Vec<&Answer> = answers
+        .iter()
+        .filter(|a| a.status == 201 && a.header("idempotent-replayed").is_none())
+        .collect();
+    assert_eq!(executed.len(), 1, "exactly one request runs");
+    for a in &answers {
+        match a.status {
+            201 => assert_eq!(a.body, executed[0].body),
+            409 => assert_eq!(a.code(), Some(-32032)),
+            other => panic!("{other}: {}", a.body),
+        }
+    }
+    assert_eq!(
+        issued_total(&agent, &daemon.url),
+        before + 1,
+        "one signature made"
+    );
+}
