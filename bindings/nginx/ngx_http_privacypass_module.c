@@ -94,8 +94,15 @@ typedef struct {
 
 
 typedef struct {
+    void                         *server;
+    ngx_str_t                     uri;
+} ngx_http_privacypass_generated_t;
+
+
+typedef struct {
     u_char                        secret[NGX_HTTP_PRIVACYPASS_SECRET_LEN];
     ngx_str_t                     secret_file;
+    ngx_array_t                   generated;
 } ngx_http_privacypass_main_conf_t;
 
 
@@ -1374,35 +1381,179 @@ ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/*
+ * privacypass_redeem_url takes the URI of an internal location that proxies
+ * to privacypassd's /api/redeem, or the daemon's URL itself: then, as a
+ * shorthand, the module adds to the enclosing server
+ *
+ *     location = /_privacypass/redeem-<hash of the URL> {
+ *         internal;
+ *         proxy_pass URL;
+ *         proxy_connect_timeout 2s; proxy_send_timeout 10s;
+ *         proxy_read_timeout 10s;
+ *     }
+ *
+ * parsed by nginx's own configuration parser, exactly as if written there.
+ */
+
 static char *
 ngx_http_privacypass_redeem_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_privacypass_loc_conf_t *plcf = conf;
 
-    ngx_str_t  *value;
+    char                              *rv;
+    u_char                            *p, *snippet;
+    size_t                             len;
+    ngx_str_t                         *value, url, uri;
+    ngx_buf_t                          buf;
+    ngx_uint_t                         i;
+    ngx_conf_t                         save;
+    ngx_conf_file_t                    conf_file;
+    ngx_http_core_srv_conf_t          *cscf;
+    ngx_http_privacypass_generated_t  *g;
+    ngx_http_privacypass_main_conf_t  *pmcf;
+    u_char                             digest[SHA256_DIGEST_LENGTH];
+
+    static u_char  prefix[] = "/_privacypass/redeem-";
 
     if (plcf->redeem_uri.data != NULL) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
+    url = value[1];
 
-    if (value[1].len == 0 || value[1].data[0] != '/') {
+    if (url.len > 0 && url.data[0] == '/') {
+        plcf->redeem_uri = url;
+        return NGX_CONF_OK;
+    }
+
+    if (!(url.len > 7 && ngx_strncasecmp(url.data, (u_char *) "http://", 7)
+                         == 0)
+        && !(url.len > 8
+             && ngx_strncasecmp(url.data, (u_char *) "https://", 8) == 0))
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "privacypass_redeem_url \"%V\" must be the URI of "
-                           "an internal location proxying to privacypassd, "
-                           "e.g. \"location = /_privacypass_redeem { "
-                           "internal; proxy_pass "
-                           "http://127.0.0.1:8787/api/redeem; }\" and "
-                           "\"privacypass_redeem_url /_privacypass_redeem\"",
-                           &value[1]);
+                           "privacypass_redeem_url \"%V\": give the URL of "
+                           "privacypassd's /api/redeem (http://HOST:PORT/"
+                           "api/redeem) or the URI of an internal location "
+                           "proxying to it", &url);
         return NGX_CONF_ERROR;
     }
 
-    plcf->redeem_uri = value[1];
+    for (i = 0; i < url.len; i++) {
+        if (url.data[i] <= ' ' || url.data[i] >= 0x7f
+            || ngx_strchr("\"'\\;{}$#", url.data[i]) != NULL)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass_redeem_url \"%V\": unexpected "
+                               "character in the URL", &url);
+            return NGX_CONF_ERROR;
+        }
+    }
 
-    return NGX_CONF_OK;
+    if (cf->cmd_type == NGX_HTTP_MAIN_CONF) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "privacypass_redeem_url with a URL belongs in a "
+                           "server or location block; at the http level, "
+                           "give the URI of an internal location");
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->conf_file == NULL || cf->conf_file->file.fd == NGX_INVALID_FILE) {
+        return "with a URL must be in a configuration file";
+    }
+
+    if (SHA256(url.data, url.len, digest) == NULL) {
+        return "cannot hash the URL";
+    }
+
+    uri.len = sizeof(prefix) - 1 + 16;
+    uri.data = ngx_pnalloc(cf->pool, uri.len);
+    if (uri.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(uri.data, prefix, sizeof(prefix) - 1);
+    ngx_hex_dump(p, digest, 8);
+
+    plcf->redeem_uri = uri;
+
+    /* one location per URL and server */
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    pmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_privacypass_module);
+
+    g = pmcf->generated.elts;
+
+    for (i = 0; i < pmcf->generated.nelts; i++) {
+        if (g[i].server == cscf
+            && g[i].uri.len == uri.len
+            && ngx_memcmp(g[i].uri.data, uri.data, uri.len) == 0)
+        {
+            return NGX_CONF_OK;
+        }
+    }
+
+    g = ngx_array_push(&pmcf->generated);
+    if (g == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    g->server = cscf;
+    g->uri = uri;
+
+    len = sizeof("location = ") - 1 + uri.len
+          + sizeof(" { internal; proxy_pass ") - 1 + url.len
+          + sizeof("; proxy_connect_timeout 2s; proxy_send_timeout 10s;"
+                   " proxy_read_timeout 10s; } }") - 1;
+
+    snippet = ngx_pnalloc(cf->temp_pool, len);
+    if (snippet == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(snippet, "location = ", sizeof("location = ") - 1);
+    p = ngx_cpymem(p, uri.data, uri.len);
+    p = ngx_cpymem(p, " { internal; proxy_pass ",
+                   sizeof(" { internal; proxy_pass ") - 1);
+    p = ngx_cpymem(p, url.data, url.len);
+    p = ngx_cpymem(p, "; proxy_connect_timeout 2s; proxy_send_timeout 10s;"
+                      " proxy_read_timeout 10s; } }",
+                   sizeof("; proxy_connect_timeout 2s; proxy_send_timeout 10s;"
+                          " proxy_read_timeout 10s; } }") - 1);
+
+    /*
+     * parse it in the server's context, from a buffer that stands for a
+     * file whose end has been reached: the final "}" closes the block
+     */
+
+    ngx_memzero(&buf, sizeof(ngx_buf_t));
+    buf.start = snippet;
+    buf.pos = snippet;
+    buf.last = p;
+    buf.end = p;
+    buf.temporary = 1;
+
+    ngx_memzero(&conf_file, sizeof(ngx_conf_file_t));
+    conf_file.file.fd = cf->conf_file->file.fd;
+    conf_file.file.name = cf->conf_file->file.name;
+    conf_file.file.log = cf->log;
+    conf_file.buffer = &buf;
+    conf_file.line = cf->conf_file->line;
+
+    save = *cf;
+
+    cf->conf_file = &conf_file;
+    cf->ctx = cscf->ctx;
+    cf->cmd_type = NGX_HTTP_SRV_CONF;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    *cf = save;
+
+    return rv;
 }
 
 
@@ -1440,6 +1591,13 @@ ngx_http_privacypass_create_main_conf(ngx_conf_t *cf)
      *
      *     pmcf->secret_file = { 0, NULL };
      */
+
+    if (ngx_array_init(&pmcf->generated, cf->pool, 4,
+                       sizeof(ngx_http_privacypass_generated_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
 
     return pmcf;
 }

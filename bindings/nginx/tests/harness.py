@@ -114,6 +114,8 @@ class Daemon:
 # ---------------------------------------------------------------------------------------------
 # nginx
 
+PROTECTED = ("protected", "fixed", "pem", "url", "url2", "down")
+
 CONFIG = """\
 load_module {module};
 {user}
@@ -186,6 +188,17 @@ http {{
             privacypass_keys {prefix}/conf/keys.pem;
         }}
 
+        # the shorthand: the module adds the internal proxy location itself (once per server)
+        location /url/ {{
+            privacypass on;
+            privacypass_redeem_url http://127.0.0.1:{daemon_port}/api/redeem;
+        }}
+
+        location /url2/ {{
+            privacypass on;
+            privacypass_redeem_url http://127.0.0.1:{daemon_port}/api/redeem;
+        }}
+
         location /down/ {{
             privacypass on;
             privacypass_redeem_url /_privacypass/nowhere;
@@ -210,7 +223,7 @@ class Nginx:
         self.port = free_port()
         self.nginx = binary("NGINX_BINARY", Path("/usr/sbin/nginx"))
         module = binary("PRIVACYPASS_NGINX_MODULE", Path("ngx_http_privacypass_module.so"))
-        for sub in ("conf", "logs", "tmp", "html/protected", "html/fixed", "html/pem", "html/down"):
+        for sub in ("conf", "logs", "tmp", *(f"html/{p}" for p in PROTECTED)):
             (prefix / sub).mkdir(parents=True, exist_ok=True)
         (prefix / "conf" / "directory.json").write_bytes(daemon.directory())
         # the daemon's key as a plain rsaEncryption PEM, as `openssl pkey -pubout` writes it
@@ -219,7 +232,7 @@ class Nginx:
         (prefix / "conf" / "keys.pem").write_bytes(pem)
         (prefix / "conf" / "context.secret").write_bytes(os.urandom(32))
         (prefix / "html" / "index.html").write_text("open\n")
-        for sub in ("protected", "fixed", "pem", "down"):
+        for sub in PROTECTED:
             (prefix / "html" / sub / "index.html").write_text(f"{sub}\n")
         secret_line = (f"privacypass_context_secret {prefix}/conf/context.secret;" if secret
                        else "# privacypass_context_secret: random per start")

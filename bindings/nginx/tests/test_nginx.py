@@ -5,6 +5,7 @@ closed, reload."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -98,11 +99,12 @@ def test_token_passes_once(nginx: Nginx, daemon: Daemon, minter: Minter) -> None
     assert "privacypass: token refused: token already spent" in read(nginx.error_log)
 
 
+@pytest.mark.parametrize("path", ["/protected/", "/url/"])
 def test_one_token_32_concurrent_requests_one_success_across_workers(
-        nginx: Nginx, minter: Minter) -> None:
+        nginx: Nginx, minter: Minter, path: str) -> None:
     pids_seen = set()
     for attempt in range(5):
-        authorization = fresh(nginx, minter)
+        authorization = fresh(nginx, minter, path)
         m = mark()
         barrier = threading.Barrier(32)
         statuses: List[int] = []
@@ -110,7 +112,7 @@ def test_one_token_32_concurrent_requests_one_success_across_workers(
 
         def one(i: int) -> None:
             barrier.wait()
-            status = nginx.get(f"/protected/?{m}-{i}", authorization)[0]
+            status = nginx.get(f"{path}?{m}-{i}", authorization)[0]
             with lock:
                 statuses.append(status)
 
@@ -202,6 +204,23 @@ def test_daemon_unreachable_fails_closed(nginx: Nginx, minter: Minter) -> None:
     assert nginx.get("/protected/", authorization)[0] == 200
 
 
+def test_redeem_url_shorthand(nginx: Nginx, daemon: Daemon, minter: Minter) -> None:
+    """privacypass_redeem_url http://HOST:PORT/api/redeem: the module's own internal location,
+    shared by the locations of one server that name the same URL."""
+    authorization = fresh(nginx, minter, "/url/")
+    assert nginx.get("/url/", authorization)[0] == 200
+    assert nginx.get("/url2/", authorization)[0] == 401  # the same daemon: spent
+    assert nginx.get("/url/", authorization)[0] == 401
+    authorization = fresh(nginx, minter, "/url2/")
+    assert nginx.get("/url2/", authorization)[0] == 200
+    # the generated location is internal: a client cannot reach it
+    conf = (nginx.prefix / "conf" / "nginx.conf").read_text()
+    assert "/_privacypass/redeem-" not in conf
+    url = f"http://127.0.0.1:{daemon.port}/api/redeem".encode()
+    generated = "/_privacypass/redeem-" + hashlib.sha256(url).hexdigest()[:16]
+    assert nginx.get(generated)[0] == 404
+
+
 def test_redemption_context_none(nginx: Nginx, minter: Minter) -> None:
     challenge, keys, _ = nginx.challenge("/fixed/")
     fields = decode_challenge(challenge)
@@ -253,9 +272,11 @@ def test_config_errors_are_reported(nginx: Nginx, tmp_path) -> None:
     bad = {
         "without privacypass_redeem_url": base.replace(
             "privacypass_redeem_url /_privacypass/redeem;", ""),
-        "a URL instead of a location": base.replace(
+        "a URL at the http level": base.replace(
+            "http {", "http {\n    privacypass_redeem_url http://127.0.0.1:1/api/redeem;", 1),
+        "neither a URI nor an http URL": base.replace(
             "privacypass_redeem_url /_privacypass/redeem;",
-            "privacypass_redeem_url http://127.0.0.1:1/api/redeem;"),
+            "privacypass_redeem_url ftp://127.0.0.1/api/redeem;"),
         "keys that are not keys": base.replace("conf/directory.json", "conf/nginx.conf"),
     }
     for name, text in bad.items():
