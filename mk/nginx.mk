@@ -30,7 +30,7 @@ NGX_MODULE_SO := $(NGX_BUILD)/ngx_http_privacypass_module.so
 NGX_LIB := $(TARGET_RELEASE)/libprivacypass.a
 NGX_DAEMON := $(TARGET_RELEASE)/privacypassd
 NGX_PYTEST_ARGS ?= -q -rs
-NGX_BENCH_TOKENS ?= 3000
+NGX_BENCH_TOKENS ?= 5000
 NGX_BENCH_CONNECTIONS ?= 32
 # the venv and the Python binding (the tests' client) come from mk/python.mk
 NGX_PYTHON = $(PY_VENV_PYTHON)

@@ -82,6 +82,7 @@ class Daemon:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = directory / "privacypassd.log"
