@@ -2,7 +2,8 @@
 # its tests and its benchmark.
 #
 # Included by the top-level Makefile, which defines CARGO_TARGET_DIR and TARGET_RELEASE; the
-# defaults below only serve `make -f mk/nginx.mk` on its own. Nothing here runs cargo: the
+# defaults below only serve `make -f mk/nginx.mk` on its own (test-nginx and bench-nginx also
+# need mk/python.mk: `make -f mk/python.mk -f mk/nginx.mk test-nginx`). Nothing here runs cargo: the
 # module links the libprivacypass.a already in $(TARGET_RELEASE) (the top Makefile makes `build`
 # a prerequisite), and the tests use the privacypassd beside it.
 #

@@ -115,7 +115,7 @@ class Daemon:
 # ---------------------------------------------------------------------------------------------
 # nginx
 
-PROTECTED = ("protected", "fixed", "pem", "url", "url2", "down")
+PROTECTED = ("protected", "fixed", "pem", "url", "url2", "short", "down")
 
 CONFIG = """\
 load_module {module};
@@ -200,6 +200,12 @@ http {{
             privacypass_redeem_url http://127.0.0.1:{daemon_port}/api/redeem;
         }}
 
+        # 2-second windows: the tests watch challenges age
+        location /short/ {{
+            privacypass on;
+            privacypass_max_age 2s;
+        }}
+
         location /down/ {{
             privacypass on;
             privacypass_redeem_url /_privacypass/nowhere;
@@ -260,10 +266,21 @@ class Nginx:
                 "-e", str(self.error_log), *extra]
 
     def worker_pids(self) -> List[int]:
-        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(self.process.pid)],
-                             capture_output=True, text=True).stdout
-        return [int(line.split()[0]) for line in out.splitlines()
-                if "worker process" in line and "shutting down" not in line]
+        """The master's children that are serving workers (not shutting down), from /proc."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if (ppid == self.process.pid and "worker process" in cmdline
+                    and "shutting down" not in cmdline):
+                pids.append(int(entry.name))
+        return sorted(pids)
 
     def wait_for_workers(self, count: int, exclude: Tuple[int, ...] = ()) -> List[int]:
         deadline = time.monotonic() + 20

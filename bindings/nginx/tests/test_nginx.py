@@ -247,6 +247,32 @@ def test_challenge_stable_within_a_window(nginx: Nginx) -> None:
     assert nginx.challenge()[0] == first or int(time.time()) % 600 < 2
 
 
+def sleep_into_window(length: int, offset: float = 0.3) -> None:
+    """Sleeps until `offset` seconds into the next window of `length` seconds."""
+    now = time.time()
+    time.sleep(length - now % length + offset)
+
+
+def test_per_request_contexts_follow_the_time_window(nginx: Nginx, minter: Minter) -> None:
+    """privacypass_max_age 2s: the challenge changes every 2 s; a token answers the challenge
+    of the current or the previous window, not an older one."""
+    sleep_into_window(2)
+    first, keys, header = nginx.challenge("/short/")
+    assert re.search(r'max-age="?2"?', header), header
+    now_token, next_token, late_token = (minter.authorization(first, keys[0]) for _ in range(3))
+    assert nginx.get("/short/", now_token)[0] == 200
+    sleep_into_window(2)
+    second = nginx.challenge("/short/")[0]
+    assert second != first
+    assert decode_challenge(second)["context"] != decode_challenge(first)["context"]
+    assert nginx.get("/short/", next_token)[0] == 200  # the previous window's challenge
+    sleep_into_window(2)
+    assert nginx.challenge("/short/")[0] not in (first, second)
+    m = mark()
+    assert nginx.get(f"/short/?{m}", late_token)[0] == 401  # two windows old
+    assert wait_log(nginx, m, 1)[0][2] == "invalid"
+
+
 def test_reload_keeps_serving(nginx: Nginx, minter: Minter) -> None:
     # minted before the reload; privacypass_context_secret keeps its challenge valid after it
     before = fresh(nginx, minter)
