@@ -63,11 +63,12 @@ def read(path: Path) -> str:
         return ""
 
 
-def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM,
+                 timeout: float = 15) -> None:
     if process.poll() is None:
         process.send_signal(sig)
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -223,7 +224,8 @@ class Nginx:
     workers; stopped with SIGQUIT (then SIGKILL) by stop()."""
 
     def __init__(self, prefix: Path, daemon: Daemon, *, issuer: str = "127.0.0.1",
-                 secret: bool = True, access_buffer: bool = False) -> None:
+                 secret: bool = True, access_buffer: bool = False,
+                 wrapper: Tuple[str, ...] = ()) -> None:
         self.prefix = prefix
         self.daemon = daemon
         self.issuer = issuer
@@ -243,7 +245,13 @@ class Nginx:
             (prefix / "html" / sub / "index.html").write_text(f"{sub}\n")
         secret_line = (f"privacypass_context_secret {prefix}/conf/context.secret;" if secret
                        else "# privacypass_context_secret: random per start")
-        (prefix / "conf" / "nginx.conf").write_text(CONFIG.format(
+        config = CONFIG
+        if wrapper:
+            # under a tool such as valgrind: one process, no master
+            config = config.replace("master_process on;", "master_process off;")
+            config = config.replace("worker_processes 2;", "worker_processes 1;")
+        self.wrapper = wrapper
+        (prefix / "conf" / "nginx.conf").write_text(config.format(
             module=module, prefix=prefix, port=self.port, daemon_port=daemon.port,
             closed_port=free_port(), issuer=issuer, secret=secret_line,
             user="user root;" if os.geteuid() == 0 else "",
@@ -252,11 +260,12 @@ class Nginx:
         self.access_log = prefix / "logs" / "access.log"
         self.stderr = prefix / "logs" / "stderr.log"
         with open(self.stderr, "wb") as err:
-            self.process = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                            stdout=err, stderr=err)
+            self.process = subprocess.Popen([*wrapper, *self.command()],
+                                            stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         try:
             wait_for_port(self.port, self.process, "nginx", self.error_log)
-            self.wait_for_workers(2)
+            if not wrapper:
+                self.wait_for_workers(2)
         except BaseException:
             self.stop()
             raise
@@ -294,8 +303,9 @@ class Nginx:
     def reload(self) -> subprocess.CompletedProcess:
         return subprocess.run(self.command("-s", "reload"), capture_output=True, text=True)
 
-    def stop(self) -> None:
-        stop_process(self.process, signal.SIGQUIT)
+    def stop(self) -> int:
+        stop_process(self.process, signal.SIGQUIT, timeout=60 if self.wrapper else 15)
+        return self.process.returncode
 
     def get(self, path: str, authorization: Optional[str] = None,
             headers: Optional[List[Tuple[str, str]]] = None) -> Tuple[int, Dict[str, str], bytes]:
