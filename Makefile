@@ -24,7 +24,7 @@ DATA_DIR ?= ./data
 help:
 	@echo "make run    build and start privacypassd on $(LISTEN) (RocksDB in $(DATA_DIR))"
 	@echo "make demo   the whole protocol as a client against the daemon of make run"
-	@echo "make test   every test: Rust, C, Go, Python, interop with privacypass-ts"
+	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
 	@echo "make bench  benchmarks (not part of the tests)"
 
 deps:
@@ -55,15 +55,19 @@ cargo-test: build
 include mk/ffi.mk
 include mk/go.mk
 include mk/python.mk
+include mk/nginx.mk
 
 # A client written elsewhere (@cloudflare/privacypass-ts, from npm) against the real daemon.
 test-interop: build
 	@command -v npm >/dev/null || { echo "npm is required (Node.js)"; exit 1; }
 	PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd bash tests/interop/run.sh
 
-test-go test-python: build
+test-go test-python test-nginx: build
 
-test: fmt-check clippy cargo-test check-header test-c test-go test-python test-interop
+# the module links libprivacypass.a: built first, so that it links the fresh one
+nginx-module: build
+
+test: fmt-check clippy cargo-test check-header test-c test-go test-python test-nginx test-interop
 	@echo "make test: all suites passed"
 
 run: build
@@ -76,9 +80,9 @@ demo:
 	$(TARGET_RELEASE)/privacypassd demo --url http://$(LISTEN)
 
 # Benchmarks run the bench binaries that `make build` produced, with no second build.
-bench: build bench-crypto bench-c bench-go bench-daemon bench-scaleout
+bench: build bench-crypto bench-c bench-go bench-daemon bench-nginx bench-scaleout
 
-bench-go: build
+bench-go bench-nginx: build
 
 bench-crypto:
 	@bin=$$(scripts/target-path bench crypto) && "$$bin" --bench crypto/

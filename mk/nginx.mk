@@ -1,0 +1,82 @@
+# The nginx module (bindings/nginx): ngx_http_privacypass_module built against Debian's nginx,
+# its tests and its benchmark.
+#
+# Included by the top-level Makefile, which defines CARGO_TARGET_DIR and TARGET_RELEASE; the
+# defaults below only serve `make -f mk/nginx.mk` on its own (test-nginx and bench-nginx also
+# need mk/python.mk: `make -f mk/python.mk -f mk/nginx.mk test-nginx`). Nothing here runs cargo: the
+# module links the libprivacypass.a already in $(TARGET_RELEASE) (the top Makefile makes `build`
+# a prerequisite), and the tests use the privacypassd beside it.
+#
+# Targets:
+#   nginx-deps     install the Debian packages nginx and nginx-dev when missing
+#   nginx-module   $(NGX_MODULE_SO): Debian's way for third-party modules, i.e. the sources
+#                  of /usr/share/nginx/src copied to $(NGX_BUILD), `./configure` with the flags
+#                  of Debian's nginx (conf_flags, --with-compat) plus
+#                  --add-dynamic-module=bindings/nginx, `make modules`; libprivacypass.a is
+#                  linked into the module, whose debug info is stripped
+#   test-nginx     pytest bindings/nginx/tests: a real nginx with 2 workers and privacypassd
+#   bench-nginx    requests/s: a protected location with fresh tokens beside an open one
+
+SHELL := /bin/bash
+CARGO_TARGET_DIR ?= $(HOME)/.cache/privacypass/target
+TARGET_RELEASE ?= $(CARGO_TARGET_DIR)/release
+
+NGX_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
+NGX_DIR := $(NGX_ROOT)/bindings/nginx
+NGX_PACKAGES := nginx nginx-dev
+NGX_SRC := /usr/share/nginx/src
+NGX_BIN ?= /usr/sbin/nginx
+NGX_BUILD := $(CARGO_TARGET_DIR)/nginx-module
+NGX_MODULE_SO := $(NGX_BUILD)/ngx_http_privacypass_module.so
+NGX_LIB := $(TARGET_RELEASE)/libprivacypass.a
+NGX_DAEMON := $(TARGET_RELEASE)/privacypassd
+NGX_PYTEST_ARGS ?= -q -rs
+NGX_BENCH_TOKENS ?= 5000
+NGX_BENCH_CONNECTIONS ?= 32
+# the venv and the Python binding (the tests' client) come from mk/python.mk
+NGX_PYTHON = $(PY_VENV_PYTHON)
+
+.PHONY: nginx-deps nginx-module test-nginx bench-nginx ngx-check-daemon
+
+nginx-deps:
+	@missing=(); for p in $(NGX_PACKAGES) openssl; do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing+=($$p); \
+	done; \
+	if [ $${#missing[@]} -gt 0 ]; then \
+	  echo "installing: $${missing[*]}"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}"; \
+	fi
+
+nginx-module: nginx-deps
+	@$(MAKE) --no-print-directory -f $(NGX_ROOT)/mk/nginx.mk $(NGX_MODULE_SO) \
+		CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) TARGET_RELEASE=$(TARGET_RELEASE)
+
+# Rebuilt when the module, the header, the library or Debian's nginx changes.
+$(NGX_MODULE_SO): $(NGX_DIR)/config $(NGX_DIR)/ngx_http_privacypass_module.c \
+		$(NGX_ROOT)/include/privacypass.h $(NGX_LIB) $(NGX_SRC)/src/core/nginx.h
+	@test -f $(NGX_LIB) || { echo "$(NGX_LIB) is missing: build the library first (make ffi)" >&2; exit 1; }
+	rm -rf $(NGX_BUILD)/src && mkdir -p $(NGX_BUILD) && cp -a $(NGX_SRC) $(NGX_BUILD)/src
+	cd $(NGX_BUILD)/src && . ./conf_flags && \
+		PRIVACYPASS_LIB=$(NGX_LIB) PRIVACYPASS_INCLUDE=$(NGX_ROOT)/include \
+		./configure "$${NGX_CONF_FLAGS[@]}" --with-cc-opt='-Wall -Wextra -Werror' \
+		--add-dynamic-module=$(NGX_DIR) > $(NGX_BUILD)/configure.log 2>&1 || \
+		{ tail -n 30 $(NGX_BUILD)/configure.log >&2; exit 1; }
+	$(MAKE) --no-print-directory -C $(NGX_BUILD)/src -f objs/Makefile modules
+	strip --strip-debug -o $@ $(NGX_BUILD)/src/objs/ngx_http_privacypass_module.so
+	@echo "built $@ ($$(du -h $@ | cut -f1)), load it with: load_module $@;"
+
+ngx-check-daemon:
+	@test -x $(NGX_DAEMON) || { echo "$(NGX_DAEMON) is missing: build it first (make build)" >&2; exit 1; }
+
+NGX_ENV = NGINX_BINARY=$(NGX_BIN) PRIVACYPASS_NGINX_MODULE=$(NGX_MODULE_SO) PRIVACYPASSD=$(NGX_DAEMON)
+
+# pytest runs from the venv (outside the source tree) so that it imports the installed binding.
+test-nginx: nginx-module python-install ngx-check-daemon
+	cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY $(NGX_ENV) \
+		$(NGX_PYTHON) -m pytest -p no:cacheprovider $(NGX_PYTEST_ARGS) $(NGX_DIR)/tests
+	@echo "test-nginx: the nginx module's tests passed"
+
+bench-nginx: nginx-module python-install ngx-check-daemon
+	cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY $(NGX_ENV) \
+		$(NGX_PYTHON) $(NGX_DIR)/bench_nginx.py --tokens $(NGX_BENCH_TOKENS) \
+		--connections $(NGX_BENCH_CONNECTIONS)
