@@ -86,6 +86,27 @@ impl Redeemer {
         Ok(verified)
     }
 
+    /// `record` answered through `done`; without blocking the caller when the store's
+    /// `spend_with_blocks` is false.
+    pub fn record_with(
+        &self,
+        verified: &Verified,
+        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
+    ) {
+        self.store.spend_with(
+            &verified.token.token_key_id,
+            &verified.token.nonce,
+            verified.redeemable_until,
+            Box::new(move |outcome| {
+                done(match outcome {
+                    Ok(SpendOutcome::Recorded) => Ok(()),
+                    Ok(SpendOutcome::AlreadySpent) => Err(RedeemError::AlreadySpent),
+                    Err(e) => Err(RedeemError::Store(e)),
+                })
+            }),
+        );
+    }
+
     /// The second half of `redeem`: records the spend of a verified token, durably and at
     /// most once. May block (an fsync).
     pub fn record(&self, verified: &Verified) -> Result<(), RedeemError> {

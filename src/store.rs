@@ -24,6 +24,9 @@ pub enum SpendOutcome {
 #[error("spend store unavailable: {0}")]
 pub struct StoreError(pub String);
 
+/// How `SpendStore::spend_with` answers.
+pub type SpendCallback = Box<dyn FnOnce(Result<SpendOutcome, StoreError>) + Send>;
+
 pub trait SpendStore: Send + Sync {
     /// Records the spend of `nonce` under `key_id` unless it was spent before. `expires_at`
     /// (Unix seconds) is when the key stops being redeemable: the record may go after it.
@@ -33,6 +36,24 @@ pub trait SpendStore: Send + Sync {
         nonce: &[u8; NONCE_LEN],
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError>;
+
+    /// Records a spend like `spend` and answers through `done`. When `spend_with_blocks` is
+    /// false the caller is not blocked: the store answers from a thread of its own (or at once).
+    /// The default runs `spend` on the calling thread.
+    fn spend_with(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+        done: SpendCallback,
+    ) {
+        done(self.spend(key_id, nonce, expires_at));
+    }
+
+    /// Whether `spend_with` may block the calling thread (an fsync, a network round trip).
+    fn spend_with_blocks(&self) -> bool {
+        true
+    }
 
     /// Whether the spend is recorded.
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError>;
@@ -100,6 +121,11 @@ impl SpendStore for MemoryStore {
         }
         spends.insert(k, expires_at);
         Ok(SpendOutcome::Recorded)
+    }
+
+    /// A spend here takes a lock and a map insert: callers need no thread of their own.
+    fn spend_with_blocks(&self) -> bool {
+        false
     }
 
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {

@@ -582,15 +582,31 @@ async fn redeem_inner(
     let failed = |e: privacypass::RedeemError| ApiError::new(e.code(), e.to_string());
     // Verification is a public-key operation and the spent check a read: both run here, so an
     // already-spent token is answered without a trip to the blocking pool. Recording the spend
-    // waits for an fsync and runs on the blocking pool.
+    // waits for an fsync: the store's committer answers it, or the blocking pool waits.
     let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
     let verified = redeemer
         .verify_unspent(&token, &bindings, privacypass::unix_now())
         .map_err(failed)?;
-    tokio::task::spawn_blocking(move || redeemer.record(&verified))
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
-        .map_err(failed)?;
+    if redeemer.store().spend_with_blocks() {
+        tokio::task::spawn_blocking(move || redeemer.record(&verified))
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
+            .map_err(failed)?;
+    } else {
+        // The store answers from its own committer once the spend is durable: no thread
+        // waits for the fsync on our behalf.
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        redeemer.record_with(
+            &verified,
+            Box::new(move |outcome| {
+                let _ = answer.send(outcome);
+            }),
+        );
+        answered
+            .await
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
+            .map_err(failed)?;
+    }
     Ok(Value::String("success".into()))
 }
 

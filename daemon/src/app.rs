@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use privacypass::keys::TokenKeyId;
+use privacypass::store::SpendCallback;
 use privacypass::wire::NONCE_LEN;
 use privacypass::{KeySet, SpendOutcome, SpendStore, StoreError};
 
@@ -138,6 +139,30 @@ impl SpendStore for TimedStore {
         let outcome = self.inner.spend(key_id, nonce, expires_at);
         self.metrics.record_store(started.elapsed());
         outcome
+    }
+
+    fn spend_with(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+        done: SpendCallback,
+    ) {
+        let started = Instant::now();
+        let metrics = self.metrics.clone();
+        self.inner.spend_with(
+            key_id,
+            nonce,
+            expires_at,
+            Box::new(move |outcome| {
+                metrics.record_store(started.elapsed());
+                done(outcome);
+            }),
+        );
+    }
+
+    fn spend_with_blocks(&self) -> bool {
+        self.inner.spend_with_blocks()
     }
 
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {

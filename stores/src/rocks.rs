@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use privacypass::keys::TokenKeyId;
+use privacypass::store::SpendCallback;
 use privacypass::wire::NONCE_LEN;
 use privacypass::{SpendOutcome, SpendStore, StoreError};
 
@@ -70,6 +71,28 @@ fn store_error(context: &str, e: impl std::fmt::Display) -> StoreError {
 struct Batch {
     /// None while in flight; Some(true) once durable, Some(false) if the write failed.
     done: Mutex<Option<bool>>,
+    /// Callers of `spend_with` waiting for this batch: the outcome each gets if it is durable
+    /// (Recorded for its own spend, AlreadySpent for a second spend of a token in it).
+    callbacks: Mutex<Vec<(SpendOutcome, SpendCallback)>>,
+}
+
+impl Batch {
+    /// Answers the callers waiting for this batch once its outcome is known.
+    fn answer(&self, durable: bool) {
+        let callbacks = match self.callbacks.lock() {
+            Ok(mut guard) => std::mem::take(&mut *guard),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for (outcome, callback) in callbacks {
+            callback(if durable {
+                Ok(outcome)
+            } else {
+                Err(StoreError(
+                    "rocksdb write failed: nothing was recorded".into(),
+                ))
+            });
+        }
+    }
 }
 
 #[derive(Default)]
@@ -82,10 +105,22 @@ struct State {
     committing: bool,
     /// Column families known to exist, with their expiry.
     families: HashMap<TokenKeyId, u64>,
+    /// Whether the committer thread of `spend_with` runs, and whether it must stop.
+    committer_started: bool,
+    stopping: bool,
 }
 
 /// RocksDB spend store. One process at a time opens a data directory (RocksDB's lock).
+///
+/// `spend` commits on the calling thread (the first caller to find no commit in progress writes
+/// the batch). `spend_with` never blocks: the first call starts a committer thread that writes
+/// the batches, and each caller is answered from it.
 pub struct RocksStore {
+    inner: Arc<Inner>,
+    committer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+struct Inner {
     db: Db,
     state: Mutex<State>,
     committed: Condvar,
@@ -97,7 +132,7 @@ pub struct RocksStore {
 impl std::fmt::Debug for RocksStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RocksStore")
-            .field("path", &self.db.path())
+            .field("path", &self.inner.db.path())
             .finish_non_exhaustive()
     }
 }
@@ -153,15 +188,80 @@ impl RocksStore {
             }
         }
         Ok(RocksStore {
-            db,
-            state: Mutex::new(State {
-                families,
-                ..State::default()
+            inner: Arc::new(Inner {
+                db,
+                state: Mutex::new(State {
+                    families,
+                    ..State::default()
+                }),
+                committed: Condvar::new(),
+                cf_options,
+                claims: MemoryState::new(),
             }),
-            committed: Condvar::new(),
-            cf_options,
-            claims: MemoryState::new(),
+            committer: Mutex::new(None),
         })
+    }
+
+    /// Column families holding spends, for operators and tests.
+    pub fn key_families(&self) -> Result<Vec<TokenKeyId>, StoreError> {
+        Ok(self.inner.lock()?.families.keys().copied().collect())
+    }
+
+    /// Starts the committer thread of `spend_with` unless it runs.
+    fn ensure_committer(&self, state: &mut State) -> Result<(), StoreError> {
+        if state.committer_started {
+            return Ok(());
+        }
+        let inner = self.inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("privacypass-commit".into())
+            .spawn(move || inner.run_committer())
+            .map_err(|e| store_error("start the committer thread", e))?;
+        state.committer_started = true;
+        if let Ok(mut slot) = self.committer.lock() {
+            *slot = Some(handle);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RocksStore {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.inner.state.lock() {
+            state.stopping = true;
+        }
+        self.inner.committed.notify_all();
+        let handle = match self.committer.lock() {
+            Ok(mut slot) => slot.take(),
+            Err(poisoned) => poisoned.into_inner().take(),
+        };
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Inner {
+    /// The committer of `spend_with`: writes whatever is queued whenever no commit runs, until
+    /// the store is dropped (after answering what is queued).
+    fn run_committer(&self) {
+        let Ok(mut state) = self.lock() else { return };
+        loop {
+            if !state.queued.is_empty() && !state.committing {
+                state = match self.commit_queued(state) {
+                    Ok(state) => state,
+                    Err(_) => return,
+                };
+                continue;
+            }
+            if state.stopping && state.queued.is_empty() {
+                return;
+            }
+            state = match self.committed.wait(state) {
+                Ok(state) => state,
+                Err(_) => return,
+            };
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, StoreError> {
@@ -254,7 +354,10 @@ impl RocksStore {
         }
         state.committing = false;
         self.committed.notify_all();
-        Ok(state)
+        // Callers of `spend_with` are answered outside the lock (a callback may call the store).
+        drop(state);
+        batch.answer(result.is_ok());
+        self.lock()
     }
 
     fn write_spends(&self, queued: &[(SpendKey, u64)]) -> Result<(), StoreError> {
@@ -287,14 +390,9 @@ impl RocksStore {
             .map_err(|e| store_error("read", e))?
             .is_some())
     }
-
-    /// Column families holding spends, for operators and tests.
-    pub fn key_families(&self) -> Result<Vec<TokenKeyId>, StoreError> {
-        Ok(self.lock()?.families.keys().copied().collect())
-    }
 }
 
-impl SpendStore for RocksStore {
+impl Inner {
     fn spend(
         &self,
         key_id: &TokenKeyId,
@@ -345,7 +443,7 @@ impl SpendStore for RocksStore {
     }
 }
 
-impl RocksStore {
+impl Inner {
     /// Deletes the Idempotency-Key records that expired before `now`.
     fn purge_idempotency(&self, now: u64) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
@@ -372,6 +470,86 @@ impl RocksStore {
 /// Completed records are written to the WAL without an fsync of their own: a record lost to a
 /// power failure makes a retry sign again, and RSA blind signing is deterministic, so the retry
 /// gets the same response.
+impl SpendStore for RocksStore {
+    fn spend(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+    ) -> Result<SpendOutcome, StoreError> {
+        self.inner.spend(key_id, nonce, expires_at)
+    }
+
+    /// Queues the spend for the committer thread and returns at once; `done` is called from
+    /// that thread once the spend's batch is durable (or failed), or at once for a token
+    /// already recorded.
+    fn spend_with(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+        done: SpendCallback,
+    ) {
+        let inner = &self.inner;
+        let mut state = match inner.lock() {
+            Ok(state) => state,
+            Err(e) => return done(Err(e)),
+        };
+        if let Err(e) = self.ensure_committer(&mut state) {
+            drop(state);
+            return done(Err(e));
+        }
+        let k = (*key_id, *nonce);
+        let batch = match state.in_flight.get(&k).cloned() {
+            // The same token is being recorded right now: its outcome decides ours.
+            Some(batch) => {
+                push_callback(&batch, SpendOutcome::AlreadySpent, done);
+                return;
+            }
+            None => state.queued_batch.clone(),
+        };
+        let spent = state.families.contains_key(key_id)
+            && match inner.durable_contains(key_id, nonce) {
+                Ok(spent) => spent,
+                Err(e) => {
+                    drop(state);
+                    return done(Err(e));
+                }
+            };
+        if spent {
+            drop(state);
+            return done(Ok(SpendOutcome::AlreadySpent));
+        }
+        state.queued.push((k, expires_at));
+        state.in_flight.insert(k, batch.clone());
+        push_callback(&batch, SpendOutcome::Recorded, done);
+        let idle = !state.committing;
+        drop(state);
+        if idle {
+            inner.committed.notify_all();
+        }
+    }
+
+    fn spend_with_blocks(&self) -> bool {
+        false
+    }
+
+    fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
+        self.inner.is_spent(key_id, nonce)
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        self.inner.purge_expired(now)
+    }
+}
+
+fn push_callback(batch: &Batch, outcome: SpendOutcome, done: SpendCallback) {
+    match batch.callbacks.lock() {
+        Ok(mut callbacks) => callbacks.push((outcome, done)),
+        Err(poisoned) => poisoned.into_inner().push((outcome, done)),
+    }
+}
+
 impl IdempotencyStore for RocksStore {
     fn claim(
         &self,
@@ -379,13 +557,16 @@ impl IdempotencyStore for RocksStore {
         fingerprint: &Fingerprint,
         lease_secs: u64,
     ) -> Result<Claim, StoreError> {
-        self.claims.claim_with(key, fingerprint, lease_secs, || {
-            let stored = self
-                .db
-                .get(idem_key(key))
-                .map_err(|e| store_error("read idempotency record", e))?;
-            Ok(stored.as_deref().and_then(Record::decode_completed))
-        })
+        self.inner
+            .claims
+            .claim_with(key, fingerprint, lease_secs, || {
+                let stored = self
+                    .inner
+                    .db
+                    .get(idem_key(key))
+                    .map_err(|e| store_error("read idempotency record", e))?;
+                Ok(stored.as_deref().and_then(Record::decode_completed))
+            })
     }
 
     fn complete(
@@ -402,13 +583,14 @@ impl IdempotencyStore for RocksStore {
             Record::encode_completed(fingerprint, response, expires_at),
         );
         batch.put(idem_expiry_key(expires_at, key), []);
-        self.db
+        self.inner
+            .db
             .write(batch)
             .map_err(|e| store_error("write idempotency record", e))?;
-        self.claims.forget(key)
+        self.inner.claims.forget(key)
     }
 
     fn release(&self, key: &str) -> Result<(), StoreError> {
-        self.claims.forget(key)
+        self.inner.claims.forget(key)
     }
 }

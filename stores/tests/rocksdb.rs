@@ -197,3 +197,71 @@ fn idempotency_records_survive_reopen_and_expire() {
         "a record that has not expired outlives a purge"
     );
 }
+
+/// `spend_with` from many threads at once, without blocking them: one Recorded per token, every
+/// answer delivered, and a sync `spend` of the same token agrees.
+#[test]
+fn spend_with_answers_from_the_committer_once_per_token() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    assert!(!store.spend_with_blocks());
+    let (tx, rx) = mpsc::channel();
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8u8)
+        .map(|t| {
+            let (store, tx, barrier) = (store.clone(), tx.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..500u16 {
+                    // Tokens 0..250 are spent by every thread; the rest by this thread only.
+                    let mut nonce = [0u8; 32];
+                    nonce[..2].copy_from_slice(&i.to_be_bytes());
+                    if i >= 250 {
+                        nonce[2] = t + 1;
+                    }
+                    let tx = tx.clone();
+                    store.spend_with(
+                        &[7; 32],
+                        &nonce,
+                        u64::MAX,
+                        Box::new(move |outcome| tx.send((nonce, outcome)).unwrap()),
+                    );
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    drop(tx);
+    let mut recorded = std::collections::HashMap::new();
+    let mut answers = 0;
+    for (nonce, outcome) in rx.iter().take(8 * 500) {
+        answers += 1;
+        if outcome.unwrap() == SpendOutcome::Recorded {
+            *recorded.entry(nonce).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(answers, 8 * 500);
+    assert_eq!(recorded.len(), 250 + 8 * 250, "every token recorded");
+    assert!(recorded.values().all(|&n| n == 1), "and only once");
+    assert_eq!(
+        store.spend(&[7; 32], &[0; 32], u64::MAX).unwrap(),
+        SpendOutcome::AlreadySpent
+    );
+    // Dropping the store stops the committer after answering what is queued; the spends are
+    // durable in the next open.
+    let (tx, rx) = mpsc::channel();
+    store.spend_with(
+        &[7; 32],
+        &[9; 32],
+        u64::MAX,
+        Box::new(move |outcome| tx.send(outcome).unwrap()),
+    );
+    drop(store);
+    assert_eq!(rx.recv().unwrap().unwrap(), SpendOutcome::Recorded);
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert!(store.is_spent(&[7; 32], &[9; 32]).unwrap());
+    assert!(store.is_spent(&[7; 32], &[0; 32]).unwrap());
+}
