@@ -5,7 +5,11 @@
 //!   so disk use is bounded by the keys that are still redeemable.
 //! - A spend is acknowledged only after the write-ahead log holding it is fsynced. Concurrent
 //!   spends share fsyncs (group commit): whoever finds no commit in progress writes every spend
-//!   queued so far in one synced batch, and the others wait for that batch's outcome.
+//!   queued so far in one synced batch, and the others wait for that batch's outcome. Callers
+//!   that must not block (the daemon's async threads) use `spend_with`: the first such call
+//!   starts one committer thread, which writes the batches and answers each caller's callback,
+//!   so no thread is parked per spend. A store that only sees `spend` (the C library) starts no
+//!   thread of its own.
 //! - Exactly once: the check for an earlier spend and the queuing of a new one happen under one
 //!   lock, and a spend stays in the in-flight set until its batch is durable, so a second
 //!   redemption of the same token waits for the first and then answers `AlreadySpent`. If the
