@@ -4,25 +4,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use common::*;
+use redis_server::{free_port, Cluster, RedisServer};
 use serde_json::{json, Value};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// Fails (never skips) when a program the tests need is missing.
 fn require(program: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
@@ -32,124 +27,8 @@ fn require(program: &str) {
         .success();
     assert!(
         found,
-        "{program} is not installed: `make test` installs it (Debian package {})",
-        if program == "nginx" {
-            "nginx"
-        } else {
-            "redis-server"
-        }
+        "{program} is not installed: `make test` installs it (Debian package {program})"
     );
-}
-
-/// A redis-server on 127.0.0.1 that fsyncs every write (`appendfsync always`).
-struct Redis {
-    port: u16,
-    dir: PathBuf,
-    cluster: bool,
-    child: Option<Child>,
-}
-
-impl Redis {
-    fn start(dir: &Path, cluster: bool) -> Redis {
-        require("redis-server");
-        std::fs::create_dir_all(dir).unwrap();
-        let mut redis = Redis {
-            port: free_port(),
-            dir: dir.to_owned(),
-            cluster,
-            child: None,
-        };
-        redis.spawn();
-        redis
-    }
-
-    fn spawn(&mut self) {
-        let mut cmd = Command::new("redis-server");
-        cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if self.cluster {
-            cmd.args([
-                "--cluster-enabled",
-                "yes",
-                "--cluster-config-file",
-                "nodes.conf",
-            ]);
-        }
-        self.child = Some(cmd.spawn().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.cli(&["ping"]).trim() != "PONG" {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// Three cluster nodes holding all 16384 slots between them.
-fn redis_cluster(dir: &Path) -> Vec<Redis> {
-    let nodes: Vec<Redis> = (0..3)
-        .map(|i| Redis::start(&dir.join(format!("node{i}")), true))
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let out = Command::new("redis-cli")
-        .args(["--cluster", "create"])
-        .args(&addrs)
-        .args(["--cluster-replicas", "0", "--cluster-yes"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !nodes
-        .iter()
-        .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))
-    {
-        assert!(Instant::now() < deadline, "the cluster did not form");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    nodes
 }
 
 /// nginx balancing round-robin over `upstreams`.
@@ -290,7 +169,8 @@ fn spent_everywhere(daemons: &[Daemon], minter: &Minter) {
 #[test]
 fn three_daemons_on_redis_spend_each_token_once() {
     let dir = tempfile::tempdir().unwrap();
-    let mut redis = Redis::start(&dir.path().join("redis"), false);
+    let redis_dir = dir.path().join("redis");
+    let redis = RedisServer::start(&redis_dir, free_port());
     let daemons = three_daemons(dir.path(), &redis.url(), &[]);
     let urls: Vec<&str> = daemons.iter().map(|d| d.url.as_str()).collect();
     let nginx = Nginx::start(&urls);
@@ -332,7 +212,7 @@ fn three_daemons_on_redis_spend_each_token_once() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(700));
-    redis.kill9();
+    redis.kill_9();
     killed.store(true, Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(700));
     stop.store(true, Ordering::SeqCst);
@@ -343,7 +223,8 @@ fn three_daemons_on_redis_spend_each_token_once() {
         !acknowledged.is_empty(),
         "no redeem succeeded before the kill"
     );
-    redis.spawn();
+    // Back on the same port, from the same append-only file.
+    let _redis = RedisServer::start(&redis_dir, redis.port);
     let agent = agent();
     let redeem_url = format!("{}/api/redeem", nginx.url);
     for token in &acknowledged {
@@ -366,16 +247,8 @@ fn three_daemons_on_redis_spend_each_token_once() {
 #[test]
 fn three_daemons_on_a_redis_cluster_spend_each_token_once() {
     let dir = tempfile::tempdir().unwrap();
-    let nodes = redis_cluster(&dir.path().join("cluster"));
-    let url = format!(
-        "redis+cluster://{}",
-        nodes
-            .iter()
-            .map(|n| format!("127.0.0.1:{}", n.port))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
-    let daemons = three_daemons(dir.path(), &url, &[]);
+    let cluster = Cluster::start();
+    let daemons = three_daemons(dir.path(), &cluster.url(), &[]);
     let urls: Vec<&str> = daemons.iter().map(|d| d.url.as_str()).collect();
     let nginx = Nginx::start(&urls);
     let minter = Minter::new(daemons[0].issuer_key());
@@ -386,7 +259,7 @@ fn three_daemons_on_a_redis_cluster_spend_each_token_once() {
 #[test]
 fn rate_limits_and_idempotency_hold_across_daemons() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start(&dir.path().join("redis"), false);
+    let redis = RedisServer::start(&dir.path().join("redis"), free_port());
     let keys_file = dir.path().join("api-keys");
     std::fs::write(&keys_file, "plain-text-api-key-0001\n").unwrap();
     let daemons = three_daemons(
