@@ -37,6 +37,9 @@ pub enum Command {
         /// Base URL of the daemon.
         #[arg(long, default_value = "http://127.0.0.1:8787")]
         url: String,
+        /// API key, when the daemon requires one (`Authorization: Bearer`).
+        #[arg(long, env = "PRIVACYPASS_API_KEY")]
+        api_key: Option<String>,
     },
 }
 

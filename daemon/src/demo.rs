@@ -23,10 +23,28 @@ fn host_of(url: &str) -> &str {
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
-fn rpc(agent: &Agent, url: &str, method: &str, params: Value) -> Result<Value, String> {
+/// A POST carrying the API key, when one is given.
+fn post(
+    agent: &Agent,
+    url: &str,
+    api_key: Option<&str>,
+) -> ureq::RequestBuilder<ureq::typestate::WithBody> {
+    let req = agent.post(url);
+    match api_key {
+        Some(key) => req.header("authorization", format!("Bearer {key}")),
+        None => req,
+    }
+}
+
+fn rpc(
+    agent: &Agent,
+    api_key: Option<&str>,
+    url: &str,
+    method: &str,
+    params: Value,
+) -> Result<Value, String> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let mut resp = agent
-        .post(url)
+    let mut resp = post(agent, url, api_key)
         .send_json(&body)
         .map_err(|e| format!("{url}: {e}"))?;
     resp.body_mut()
@@ -48,7 +66,8 @@ fn blind_sig_of(answer: &Value, key: &str) -> Result<Vec<u8>, String> {
         .ok_or_else(|| format!("unexpected answer: {answer}"))
 }
 
-pub fn run(url: &str) -> Result<(), String> {
+/// Runs the demo; `api_key` is sent as `Authorization: Bearer` when the daemon requires one.
+pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
     let base = url.trim_end_matches('/');
     let agent = agent();
     println!("privacypass demo against {base}\n");
@@ -89,6 +108,7 @@ pub fn run(url: &str) -> Result<(), String> {
     let pending = client.request(&challenge).map_err(|e| e.to_string())?;
     let answer = rpc(
         &agent,
+        api_key,
         &format!("{base}/rpc"),
         "issue",
         json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}),
@@ -101,8 +121,7 @@ pub fn run(url: &str) -> Result<(), String> {
 
     let pending = client.request(&challenge).map_err(|e| e.to_string())?;
     let rest_url = format!("{base}/api/v1/privacy-passes");
-    let mut resp = agent
-        .post(&rest_url)
+    let mut resp = post(&agent, &rest_url, api_key)
         .send_json(json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}))
         .map_err(|e| format!("{rest_url}: {e}"))?;
     let answer: Value = resp
@@ -114,8 +133,7 @@ pub fn run(url: &str) -> Result<(), String> {
 
     let pending = client.request(&challenge).map_err(|e| e.to_string())?;
     let native_url = format!("{base}/token-request");
-    let mut resp = agent
-        .post(&native_url)
+    let mut resp = post(&agent, &native_url, api_key)
         .header("content-type", crate::api::TOKEN_REQUEST_TYPE)
         .send(&pending.request().encode()[..])
         .map_err(|e| format!("{native_url}: {e}"))?;
@@ -133,6 +151,7 @@ pub fn run(url: &str) -> Result<(), String> {
         let answer = if i % 2 == 0 {
             rpc(
                 &agent,
+                api_key,
                 &rpc_url,
                 "redeem",
                 json!({"token": b64::encode_url(&encoded), "challenge": challenge_b64}),
@@ -140,6 +159,7 @@ pub fn run(url: &str) -> Result<(), String> {
         } else {
             rpc(
                 &agent,
+                api_key,
                 &redeem_url,
                 "redeem",
                 json!({"data": [b64::encode_std(&encoded)], "bindings": [challenge_b64], "compressed": false}),
@@ -162,6 +182,7 @@ pub fn run(url: &str) -> Result<(), String> {
 
     let again = rpc(
         &agent,
+        api_key,
         &rpc_url,
         "redeem",
         json!({"token": b64::encode_url(&tokens[0].encode())}),

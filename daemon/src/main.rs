@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => args.resolve().and_then(privacypassd::serve),
         Command::Keys(command) => privacypassd::keys(command),
         Command::ApiKeys(command) => privacypassd::api_keys(command),
-        Command::Demo { url } => privacypassd::demo::run(&url),
+        Command::Demo { url, api_key } => privacypassd::demo::run(&url, api_key.as_deref()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -282,7 +282,11 @@ fn api_keys_permissions_rate_limits_and_persona_headers() {
 fn redeem_auth_and_refusing_to_serve_the_world_without_keys() {
     let dir = tempfile::tempdir().unwrap();
     let keys_file = dir.path().join("api-keys");
-    std::fs::write(&keys_file, "plain-text-api-key-0001 methods=redeem\n").unwrap();
+    std::fs::write(
+        &keys_file,
+        "plain-text-api-key-0001 methods=redeem\nplain-text-api-key-0002\n",
+    )
+    .unwrap();
     let daemon = Daemon::start(
         &dir.path().join("data"),
         &["--api-keys", keys_file.to_str().unwrap(), "--redeem-auth"],
@@ -305,6 +309,30 @@ fn redeem_auth_and_refusing_to_serve_the_world_without_keys() {
         (200, Some("success"))
     );
     assert!(a.header("ratelimit-limit").is_some());
+
+    // The demo client sends its key; without one it stops at the first issuance.
+    let demo = |key: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_privacypassd"));
+        cmd.args(["demo", "--url", &daemon.url]);
+        if let Some(key) = key {
+            cmd.args(["--api-key", key]);
+        }
+        cmd.output().unwrap()
+    };
+    let out = demo(None);
+    assert!(!out.status.success());
+    let out = demo(Some("plain-text-api-key-0001"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "the key may not issue: {stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("-32031"), "{stderr}");
+    let out = demo(Some("plain-text-api-key-0002"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("demo complete"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Not on loopback and no API keys: refused before binding anything.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_privacypassd"))
