@@ -220,3 +220,17 @@ pub fn redeem_params(token: &Token) -> Value {
 pub fn error_code(body: &Value) -> Option<i64> {
     body.pointer("/error/code").and_then(Value::as_i64)
 }
+
+/// Waits, if needed, until at least 30 s remain in the current rate-limit window of
+/// `window_secs` (windows are aligned to the Unix epoch), so that a test's counts all fall in
+/// one window.
+pub fn clear_of_window_end(window_secs: u64) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let left = window_secs - now % window_secs;
+    if left < 30 {
+        std::thread::sleep(Duration::from_secs(left + 1));
+    }
+}
