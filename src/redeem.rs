@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::codes::ErrorCode;
 use crate::store::{SpendOutcome, SpendStore, StoreError};
-use crate::verifier::{Verified, Verifier, VerifyError};
+use crate::verifier::{decode_token, Verified, Verifier, VerifyError};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RedeemError {
@@ -76,7 +76,10 @@ impl Redeemer {
         expected_challenges: &[&[u8]],
         now: u64,
     ) -> Result<Verified, RedeemError> {
-        let verified = self.verifier.verify(token, expected_challenges, now)?;
+        self.unspent(self.verifier.verify(token, expected_challenges, now)?)
+    }
+
+    fn unspent(&self, verified: Verified) -> Result<Verified, RedeemError> {
         if self
             .store
             .is_spent(&verified.token.token_key_id, &verified.token.nonce)?
@@ -105,6 +108,21 @@ impl Redeemer {
                 })
             }),
         );
+    }
+
+    /// `verify_unspent` for a token whose exact bytes verified before (see
+    /// `Verifier::verify_token_seen_before`): no RSA operation.
+    pub fn verify_unspent_seen_before(
+        &self,
+        token: &[u8],
+        expected_challenges: &[&[u8]],
+        now: u64,
+    ) -> Result<Verified, RedeemError> {
+        self.unspent(self.verifier.verify_token_seen_before(
+            decode_token(token)?,
+            expected_challenges,
+            now,
+        )?)
     }
 
     /// The second half of `redeem`: records the spend of a verified token, durably and at

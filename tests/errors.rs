@@ -318,3 +318,44 @@ fn pkcs1_and_pkcs8_imports_agree() {
         KeyError::WrongExponent
     );
 }
+
+/// A token seen before skips only the RSA operation: the key must still be known and valid,
+/// the binding must hold, and the spent check still answers.
+#[test]
+fn tokens_seen_before_keep_every_check_but_the_signature() {
+    let (keys, key) = setup(KeyValidity::new(NOW - 10, NOW + 10).unwrap(), 0);
+    let redeemer = Redeemer::new(
+        Verifier::new(keys.clone()),
+        Arc::new(MemoryStore::default()),
+    );
+    let token = token_for(&keys, &key, &challenge(), NOW);
+    let verified = redeemer
+        .verify_unspent_seen_before(&token, &[], NOW)
+        .unwrap();
+    redeemer.record(&verified).unwrap();
+    assert_eq!(
+        redeemer
+            .verify_unspent_seen_before(&token, &[], NOW)
+            .unwrap_err(),
+        RedeemError::AlreadySpent
+    );
+    let other = TokenChallenge::new(2, b"elsewhere", &[], b"")
+        .unwrap()
+        .encode();
+    assert_eq!(
+        redeemer
+            .verify_unspent_seen_before(&token, &[&other], NOW)
+            .unwrap_err(),
+        RedeemError::Verify(VerifyError::ChallengeMismatch)
+    );
+    assert_eq!(
+        redeemer
+            .verify_unspent_seen_before(&token, &[], NOW + 20)
+            .unwrap_err(),
+        RedeemError::Verify(VerifyError::KeyNotValid)
+    );
+    assert!(matches!(
+        redeemer.verify_unspent_seen_before(&token[..10], &[], NOW),
+        Err(RedeemError::Verify(VerifyError::Malformed(_)))
+    ));
+}

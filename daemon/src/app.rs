@@ -1,8 +1,9 @@
 //! The daemon's shared state: settings, the current key set (swapped on reload), the spend
 //! store, metrics and request ids.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use privacypass::keys::TokenKeyId;
@@ -39,6 +40,37 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     request_prefix: String,
     request_counter: AtomicU64,
+    /// Digests of tokens this process verified and found spent or recorded.
+    pub seen_tokens: SeenTokens,
+}
+
+/// SHA-256 digests of whole tokens (authenticator included) that verified, so that a replay of
+/// the same bytes skips the RSA verification: a forged token differs in its bytes and is
+/// verified in full. Two generations of at most `SEEN_GENERATION` digests each (about 20 MB):
+/// when the current one fills, it becomes the previous one and the oldest is dropped.
+#[derive(Debug, Default)]
+pub struct SeenTokens {
+    /// (current, previous) generation.
+    generations: Mutex<[HashSet<[u8; 32]>; 2]>,
+}
+
+const SEEN_GENERATION: usize = 1 << 18;
+
+impl SeenTokens {
+    pub fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.generations
+            .lock()
+            .is_ok_and(|g| g[0].contains(digest) || g[1].contains(digest))
+    }
+
+    pub fn insert(&self, digest: [u8; 32]) {
+        if let Ok(mut g) = self.generations.lock() {
+            if g[0].len() >= SEEN_GENERATION {
+                g[1] = std::mem::take(&mut g[0]);
+            }
+            g[0].insert(digest);
+        }
+    }
 }
 
 impl App {
@@ -65,6 +97,7 @@ impl App {
             metrics,
             request_prefix: format!("req_{}", hex::encode(prefix)),
             request_counter: AtomicU64::new(0),
+            seen_tokens: SeenTokens::default(),
         }
     }
 
@@ -171,5 +204,33 @@ impl SpendStore for TimedStore {
 
     fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.inner.purge_expired(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_tokens_keep_two_generations() {
+        let seen = SeenTokens::default();
+        let digest = |n: usize| {
+            let mut d = [0u8; 32];
+            d[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            d
+        };
+        seen.insert(digest(0));
+        assert!(seen.contains(&digest(0)) && !seen.contains(&digest(1)));
+        for n in 1..=SEEN_GENERATION {
+            seen.insert(digest(n));
+        }
+        // The first generation filled and moved back: still remembered.
+        assert!(seen.contains(&digest(0)));
+        for n in SEEN_GENERATION + 1..=2 * SEEN_GENERATION {
+            seen.insert(digest(n));
+        }
+        // A second rotation dropped it; the newest are kept.
+        assert!(!seen.contains(&digest(0)));
+        assert!(seen.contains(&digest(2 * SEEN_GENERATION)));
     }
 }

@@ -631,3 +631,35 @@ fn keys_cli_generates_imports_lists_and_retires() {
     // Nothing in any output is key material.
     assert!(!out.contains("PRIVATE KEY"));
 }
+
+/// Replays of a token's exact bytes skip the RSA verification; a forgery of a spent token (its
+/// nonce and key id with another authenticator) is still verified, and refused as such.
+#[test]
+fn a_forged_copy_of_a_spent_token_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &["--store", "memory:"]);
+    let agent = agent();
+    let minter = Minter::new(daemon.issuer_key());
+    let rpc_url = format!("{}/rpc", daemon.url);
+    let token = minter.token();
+    assert_eq!(
+        rpc(&agent, &rpc_url, "redeem", redeem_params(&token)).0,
+        200
+    );
+    let mut forged = token.clone();
+    forged.authenticator[17] ^= 0x40;
+    for _ in 0..2 {
+        let (status, body) = rpc(&agent, &rpc_url, "redeem", redeem_params(&token));
+        assert_eq!((status, error_code(&body)), (403, Some(-32021)), "{body}");
+        let (status, body) = rpc(&agent, &rpc_url, "redeem", redeem_params(&forged));
+        assert_eq!((status, error_code(&body)), (403, Some(-32020)), "{body}");
+    }
+    // The same token in standard base64 is the same bytes: still spent.
+    let (status, body) = rpc(
+        &agent,
+        &rpc_url,
+        "redeem",
+        json!({"token": b64::encode_std(&token.encode())}),
+    );
+    assert_eq!((status, error_code(&body)), (403, Some(-32021)), "{body}");
+}
