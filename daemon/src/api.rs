@@ -579,51 +579,60 @@ async fn redeem_inner(
         }
     }
     let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store.clone());
-    let failed = |e: privacypass::RedeemError| ApiError::new(e.code(), e.to_string());
-    // Verification is a public-key operation and the spent check a read: both run here, so an
-    // already-spent token is answered without a trip to the blocking pool. Recording the spend
-    // waits for an fsync: the store's committer answers it, or the blocking pool waits.
-    let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
     // A replay of the very bytes of a token verified here before skips the RSA operation.
     let digest: [u8; 32] = Sha256::digest(&token).into();
     let seen = app.seen_tokens.contains(&digest);
     let now = privacypass::unix_now();
-    let checked = if seen {
-        redeemer.verify_unspent_seen_before(&token, &bindings, now)
-    } else {
-        redeemer.verify_unspent(&token, &bindings, now)
+    let check = move |redeemer: &Redeemer, token: &[u8], challenges: &[Vec<u8>]| {
+        let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
+        if seen {
+            redeemer.verify_unspent_seen_before(token, &bindings, now)
+        } else {
+            redeemer.verify_unspent(token, &bindings, now)
+        }
     };
-    let verified = match checked {
-        Ok(verified) => verified,
+    let outcome = if redeemer.store().spend_with_blocks() {
+        // A store across the network (Redis): the spent check and the spend are round trips,
+        // both on the blocking pool.
+        tokio::task::spawn_blocking(move || {
+            let verified = check(&redeemer, &token, &challenges)?;
+            redeemer.record(&verified)
+        })
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
+    } else {
+        // Verification is a public-key operation and the spent check a local read: both run
+        // here, so an already-spent token is answered without leaving this thread. The spend
+        // waits for an fsync: the store's committer answers once it is durable.
+        match check(&redeemer, &token, &challenges) {
+            Err(e) => Err(e),
+            Ok(verified) => {
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                redeemer.record_with(
+                    &verified,
+                    Box::new(move |outcome| {
+                        let _ = answer.send(outcome);
+                    }),
+                );
+                answered
+                    .await
+                    .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => {
+            app.seen_tokens.insert(digest);
+            Ok(Value::String("success".into()))
+        }
         Err(e) => {
+            // Spent means the token verified: its replays may skip the RSA operation.
             if e == privacypass::RedeemError::AlreadySpent && !seen {
                 app.seen_tokens.insert(digest);
             }
-            return Err(failed(e));
+            Err(ApiError::new(e.code(), e.to_string()))
         }
-    };
-    if redeemer.store().spend_with_blocks() {
-        tokio::task::spawn_blocking(move || redeemer.record(&verified))
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
-            .map_err(failed)?;
-    } else {
-        // The store answers from its own committer once the spend is durable: no thread
-        // waits for the fsync on our behalf.
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        redeemer.record_with(
-            &verified,
-            Box::new(move |outcome| {
-                let _ = answer.send(outcome);
-            }),
-        );
-        answered
-            .await
-            .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
-            .map_err(failed)?;
     }
-    app.seen_tokens.insert(digest);
-    Ok(Value::String("success".into()))
 }
 
 /// One JSON-RPC call. `None` for a notification.
