@@ -100,13 +100,7 @@ impl Redeemer {
             &verified.token.token_key_id,
             &verified.token.nonce,
             verified.redeemable_until,
-            Box::new(move |outcome| {
-                done(match outcome {
-                    Ok(SpendOutcome::Recorded) => Ok(()),
-                    Ok(SpendOutcome::AlreadySpent) => Err(RedeemError::AlreadySpent),
-                    Err(e) => Err(RedeemError::Store(e)),
-                })
-            }),
+            Box::new(move |outcome| done(spent_once(outcome))),
         );
     }
 
@@ -128,13 +122,18 @@ impl Redeemer {
     /// The second half of `redeem`: records the spend of a verified token, durably and at
     /// most once. May block (an fsync).
     pub fn record(&self, verified: &Verified) -> Result<(), RedeemError> {
-        match self.store.spend(
+        spent_once(self.store.spend(
             &verified.token.token_key_id,
             &verified.token.nonce,
             verified.redeemable_until,
-        )? {
-            SpendOutcome::Recorded => Ok(()),
-            SpendOutcome::AlreadySpent => Err(RedeemError::AlreadySpent),
-        }
+        ))
+    }
+}
+
+/// A store's answer to a spend as the redemption's outcome: only the first spend succeeds.
+fn spent_once(outcome: Result<SpendOutcome, StoreError>) -> Result<(), RedeemError> {
+    match outcome? {
+        SpendOutcome::Recorded => Ok(()),
+        SpendOutcome::AlreadySpent => Err(RedeemError::AlreadySpent),
     }
 }

@@ -190,10 +190,11 @@ async fn count_calls(
     Ok(())
 }
 
-/// A request body as the route takes it.
+/// A request body as its route takes it.
 enum Body {
-    JsonRpc(Value),
-    Raw(Bytes),
+    JsonRpc { value: Value, redeem_only: bool },
+    Rest(Bytes),
+    Native(Bytes),
 }
 
 async fn guarded(
@@ -238,13 +239,17 @@ async fn guarded(
                 // Each call of a batch counts.
                 count_calls(app, key, calls - 1, rate).await?;
             }
-            Body::JsonRpc(value)
+            Body::JsonRpc {
+                value,
+                redeem_only: route == Route::Redeem,
+            }
         }
-        Route::Rest | Route::Native => Body::Raw(raw.clone()),
+        Route::Rest => Body::Rest(raw.clone()),
+        Route::Native => Body::Native(raw.clone()),
     };
     let ctx = Ctx { key, inflection };
     let Some(idempotency_key) = idempotency_key else {
-        return dispatch(app, &ctx, route, body).await.map(|(resp, _)| resp);
+        return dispatch(app, &ctx, body).await.map(|(resp, _)| resp);
     };
     // Records are per API key: two clients cannot see each other's responses.
     let mut scope = Sha256::new();
@@ -283,14 +288,8 @@ async fn guarded(
                     "the stored response of this Idempotency-Key is unreadable",
                 )
             })?;
-            let status = StatusCode::from_u16(stored.status).map_err(|_| {
-                ApiError::new(
-                    ErrorCode::Internal,
-                    "the stored response of this Idempotency-Key is unreadable",
-                )
-            })?;
             let mut resp = Response::new(Full::new(Bytes::from(stored.body)));
-            *resp.status_mut() = status;
+            *resp.status_mut() = stored.status;
             if let Ok(ct) = HeaderValue::from_str(&stored.content_type) {
                 resp.headers_mut().insert(CONTENT_TYPE, ct);
             }
@@ -299,12 +298,9 @@ async fn guarded(
             Ok(resp)
         }
         Claim::Claimed => {
-            let (resp, retryable) = match dispatch(app, &ctx, route, body).await {
+            let (resp, batch_item_failed) = match dispatch(app, &ctx, body).await {
                 Ok(done) => done,
-                Err(e) => (
-                    route.error(&e),
-                    matches!(e.code, ErrorCode::StoreUnavailable | ErrorCode::Internal),
-                ),
+                Err(e) => (route.error(&e), false),
             };
             let (parts, body) = resp.into_parts();
             let bytes = body
@@ -313,13 +309,14 @@ async fn guarded(
                 .map(|c| c.to_bytes())
                 .unwrap_or_default();
             let ttl = app.settings.idempotency_ttl;
-            let outcome = if retryable || parts.status.is_server_error() {
-                // A failure a retry may not meet is not replayed: the key is free again.
+            let outcome = if batch_item_failed || parts.status.is_server_error() {
+                // A server-side failure (store, internal) is not replayed: a retry may not meet
+                // it, so the key is free again.
                 app.state_call(move |app| app.idempotency.release(&scope))
                     .await
             } else {
                 let stored = StoredResponse {
-                    status: parts.status.as_u16(),
+                    status: parts.status,
                     content_type: parts
                         .headers
                         .get(CONTENT_TYPE)
@@ -343,22 +340,12 @@ async fn guarded(
     }
 }
 
-async fn dispatch(
-    app: &App,
-    ctx: &Ctx<'_>,
-    route: Route,
-    body: Body,
-) -> Result<(Resp, bool), ApiError> {
-    match (route, body) {
-        (Route::Rpc | Route::Redeem, Body::JsonRpc(value)) => {
-            Ok(jsonrpc(app, ctx, value, route == Route::Redeem).await)
-        }
-        (Route::Rest, Body::Raw(raw)) => Ok((rest_issue(app, ctx, &raw).await?, false)),
-        (Route::Native, Body::Raw(raw)) => Ok((token_request(app, ctx, raw).await?, false)),
-        _ => Err(ApiError::new(
-            ErrorCode::Internal,
-            "route and body disagree",
-        )),
+/// Runs a route on its body; the flag is `jsonrpc`'s.
+async fn dispatch(app: &App, ctx: &Ctx<'_>, body: Body) -> Result<(Resp, bool), ApiError> {
+    match body {
+        Body::JsonRpc { value, redeem_only } => Ok(jsonrpc(app, ctx, value, redeem_only).await),
+        Body::Rest(raw) => Ok((rest_issue(app, ctx, &raw).await?, false)),
+        Body::Native(raw) => Ok((token_request(app, ctx, raw).await?, false)),
     }
 }
 
@@ -698,33 +685,28 @@ async fn call(
 }
 
 /// `POST /rpc` and `POST /api/redeem`, once the body is parsed. The flag says whether a call
-/// failed for a reason a retry may not meet (store or internal errors).
+/// of a batch (answered 200 as a whole) failed on the server's side (store, internal): a
+/// single call's failure shows in the HTTP status.
 async fn jsonrpc(app: &App, ctx: &Ctx<'_>, value: Value, redeem_only: bool) -> (Resp, bool) {
-    let transient = |code: Option<ErrorCode>| {
-        matches!(
-            code,
-            Some(ErrorCode::StoreUnavailable | ErrorCode::Internal)
-        )
-    };
     match value {
         Value::Array(items) => {
             let mut answers = Vec::with_capacity(items.len());
-            let mut retryable = false;
+            let mut item_failed = false;
             for item in items {
                 if let Some((answer, code)) = call(app, ctx, item, redeem_only).await {
-                    retryable |= transient(code);
+                    item_failed |= code.is_some_and(|c| c.http_status() >= 500);
                     answers.push(answer);
                 }
             }
             if answers.is_empty() {
                 return (
                     respond(StatusCode::NO_CONTENT, "application/json", Bytes::new()),
-                    retryable,
+                    item_failed,
                 );
             }
             (
                 json_response(StatusCode::OK, &Value::Array(answers)),
-                retryable,
+                item_failed,
             )
         }
         single => match call(app, ctx, single, redeem_only).await {
@@ -736,7 +718,7 @@ async fn jsonrpc(app: &App, ctx: &Ctx<'_>, value: Value, redeem_only: bool) -> (
                 let status = code
                     .and_then(|c| StatusCode::from_u16(c.http_status()).ok())
                     .unwrap_or(StatusCode::OK);
-                (json_response(status, &answer), transient(code))
+                (json_response(status, &answer), false)
             }
         },
     }

@@ -84,7 +84,6 @@ impl App {
             inner: store.clone(),
             metrics: metrics.clone(),
         });
-        let remote_state = settings.store.starts_with("redis");
         App {
             settings,
             keys: RwLock::new(Arc::new(keys)),
@@ -92,7 +91,7 @@ impl App {
             store,
             idempotency: backends.idempotency,
             rate_limits: backends.rate_limits,
-            remote_state,
+            remote_state: backends.remote,
             timed_store,
             metrics,
             request_prefix: format!("req_{}", hex::encode(prefix)),

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use hyper::StatusCode;
 use privacypass::ErrorCode;
 use serde_json::{Map, Value};
 
@@ -211,7 +212,7 @@ pub fn idempotency_key(header: &[u8]) -> Result<&str, ApiError> {
 /// A response as an idempotency record keeps it: status, content type, body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredResponse {
-    pub status: u16,
+    pub status: StatusCode,
     pub content_type: String,
     pub body: Vec<u8>,
 }
@@ -220,7 +221,7 @@ impl StoredResponse {
     pub fn encode(&self) -> Vec<u8> {
         let ct = self.content_type.as_bytes();
         let mut out = Vec::with_capacity(3 + ct.len() + self.body.len());
-        out.extend_from_slice(&self.status.to_be_bytes());
+        out.extend_from_slice(&self.status.as_u16().to_be_bytes());
         out.push(ct.len().min(255) as u8);
         out.extend_from_slice(&ct[..ct.len().min(255)]);
         out.extend_from_slice(&self.body);
@@ -228,7 +229,8 @@ impl StoredResponse {
     }
 
     pub fn decode(bytes: &[u8]) -> Option<StoredResponse> {
-        let status = u16::from_be_bytes(bytes.get(..2)?.try_into().ok()?);
+        let status =
+            StatusCode::from_u16(u16::from_be_bytes(bytes.get(..2)?.try_into().ok()?)).ok()?;
         let ct_len = usize::from(*bytes.get(2)?);
         let content_type = std::str::from_utf8(bytes.get(3..3 + ct_len)?).ok()?;
         Some(StoredResponse {
@@ -304,7 +306,7 @@ mod tests {
     #[test]
     fn stored_responses_round_trip() {
         let r = StoredResponse {
-            status: 201,
+            status: StatusCode::CREATED,
             content_type: "application/json".into(),
             body: b"{}".to_vec(),
         };

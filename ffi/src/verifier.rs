@@ -118,6 +118,30 @@ fn expected(challenge: Option<&[u8]>) -> Vec<&[u8]> {
     challenge.into_iter().collect()
 }
 
+/// Verifies `token` now, bound to `challenge` when one is given.
+fn verify_now(
+    verifier: &Verifier,
+    token: &[u8],
+    challenge: Option<&[u8]>,
+) -> Result<(), pp_result> {
+    verifier
+        .verify(token, &expected(challenge), privacypass::unix_now())
+        .map(drop)
+        .map_err(|e| e.code().into())
+}
+
+/// Verifies `token` now and records its spend.
+fn redeem_now(
+    redeemer: &Redeemer,
+    token: &[u8],
+    challenge: Option<&[u8]>,
+) -> Result<(), pp_result> {
+    redeemer
+        .redeem(token, &expected(challenge), privacypass::unix_now())
+        .map(drop)
+        .map_err(|e| e.code().into())
+}
+
 /// A verifier for one issuer public key given as a SubjectPublicKeyInfo, DER: the RSASSA-PSS
 /// form of RFC 9578 (the `token-key` of a challenge or directory, decoded) or a plain
 /// rsaEncryption key. The key is valid from the epoch on, without end.
@@ -221,11 +245,7 @@ pub unsafe extern "C" fn pp_verifier_verify(
         let token = unsafe { input(token, token_len) }?;
         // SAFETY: as above.
         let challenge = unsafe { optional_input(challenge, challenge_len) }?;
-        verifier
-            .verifier
-            .verify(token, &expected(challenge), privacypass::unix_now())
-            .map(drop)
-            .map_err(|e| e.code().into())
+        verify_now(&verifier.verifier, token, challenge)
     }
 }
 
@@ -250,11 +270,7 @@ pub unsafe extern "C" fn pp_verifier_verify_authorization(
         // SAFETY: as above.
         let challenge = unsafe { optional_input(challenge, challenge_len) }?;
         let token = token_of_authorization(value)?;
-        verifier
-            .verifier
-            .verify(&token, &expected(challenge), privacypass::unix_now())
-            .map(drop)
-            .map_err(|e| e.code().into())
+        verify_now(&verifier.verifier, &token, challenge)
     }
 }
 
@@ -334,11 +350,7 @@ pub unsafe extern "C" fn pp_redeemer_redeem(
         let token = unsafe { input(token, token_len) }?;
         // SAFETY: as above.
         let challenge = unsafe { optional_input(challenge, challenge_len) }?;
-        redeemer
-            .redeemer
-            .redeem(token, &expected(challenge), privacypass::unix_now())
-            .map(drop)
-            .map_err(|e| e.code().into())
+        redeem_now(&redeemer.redeemer, token, challenge)
     }
 }
 
@@ -360,10 +372,6 @@ pub unsafe extern "C" fn pp_redeemer_redeem_authorization(
         // SAFETY: as above.
         let challenge = unsafe { optional_input(challenge, challenge_len) }?;
         let token = token_of_authorization(value)?;
-        redeemer
-            .redeemer
-            .redeem(&token, &expected(challenge), privacypass::unix_now())
-            .map(drop)
-            .map_err(|e| e.code().into())
+        redeem_now(&redeemer.redeemer, &token, challenge)
     }
 }

@@ -22,61 +22,11 @@
 #include <unistd.h>
 
 #include "privacypass.h"
-
-static int failures = 0;
-static int checks = 0;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        checks++;                                                                    \
-        if (!(cond)) {                                                               \
-            failures++;                                                              \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                            \
-    } while (0)
-
-#define EXPECT_RC(call, expected)                                                            \
-    do {                                                                                     \
-        int rc_ = (int)(call);                                                               \
-        checks++;                                                                            \
-        if (rc_ != (int)(expected)) {                                                        \
-            failures++;                                                                      \
-            fprintf(stderr, "%s:%d: %s\n    returned %d (%s), expected %d (%s)\n", __FILE__, \
-                    __LINE__, #call, rc_, pp_result_str(rc_), (int)(expected),               \
-                    pp_result_str((int)(expected)));                                         \
-        }                                                                                    \
-    } while (0)
-
-#define OK(call) EXPECT_RC(call, PP_OK)
-
-#define REQUIRE(cond)                                                                  \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(2);                                                                   \
-        }                                                                              \
-    } while (0)
+#include "testing.h"
 
 static pp_issuer *issuer;
 static uint8_t challenge[128];
 static size_t challenge_len;
-
-/* A fresh token for `challenge`: client -> issuer -> client. */
-static void make_token(uint8_t token[PP_TOKEN_LEN]) {
-    uint8_t spki[PP_PUBLIC_KEY_LEN], request[PP_TOKEN_REQUEST_LEN], response[PP_TOKEN_RESPONSE_LEN];
-    size_t len = 0;
-    pp_client *client = NULL;
-    pp_pending_token *pending = NULL;
-    OK(pp_issuer_public_key(issuer, spki, sizeof spki, &len));
-    OK(pp_client_new(spki, len, &client));
-    OK(pp_client_request(client, challenge, challenge_len, &pending));
-    OK(pp_pending_token_request(pending, request, sizeof request, &len));
-    OK(pp_issuer_issue(issuer, request, len, response, sizeof response, &len));
-    OK(pp_pending_token_finalize(pending, response, len, token, PP_TOKEN_LEN, &len));
-    REQUIRE(len == PP_TOKEN_LEN);
-    pp_pending_token_free(pending);
-    pp_client_free(client);
-}
 
 static int redeem(const pp_redeemer *redeemer, const uint8_t token[PP_TOKEN_LEN]) {
     return pp_redeemer_redeem(redeemer, token, PP_TOKEN_LEN, challenge, challenge_len);
@@ -107,7 +57,7 @@ static void test_race(const pp_redeemer *host_a, const pp_redeemer *host_b) {
     racer racers[THREADS];
     pthread_barrier_t start;
     int i, successes = 0, spent = 0;
-    make_token(token);
+    make_token(issuer, challenge, challenge_len, token);
     REQUIRE(pthread_barrier_init(&start, NULL, THREADS) == 0);
     for (i = 0; i < THREADS; i++) {
         racers[i].redeemer = i % 2 ? host_b : host_a;
@@ -131,9 +81,9 @@ static void test_fork(const pp_redeemer *host_a, const pp_redeemer *host_b) {
     uint8_t before[PP_TOKEN_LEN], in_child[PP_TOKEN_LEN], after[PP_TOKEN_LEN];
     pid_t pid;
     int status = 0;
-    make_token(before);
-    make_token(in_child);
-    make_token(after);
+    make_token(issuer, challenge, challenge_len, before);
+    make_token(issuer, challenge, challenge_len, in_child);
+    make_token(issuer, challenge, challenge_len, after);
     OK(redeem(host_a, before)); /* host_a now holds a live connection */
     fflush(stderr);
     pid = fork();
@@ -173,8 +123,8 @@ int main(int argc, char **argv) {
     OK(pp_redeemer_new(verifier, url, &host_a));
     OK(pp_redeemer_new(verifier, url, &host_b));
     REQUIRE(host_a != NULL && host_b != NULL);
-    make_token(first);
-    make_token(second);
+    make_token(issuer, challenge, challenge_len, first);
+    make_token(issuer, challenge, challenge_len, second);
     OK(redeem(host_a, first));
     EXPECT_RC(redeem(host_b, first), PP_ERR_ALREADY_SPENT);
     EXPECT_RC(redeem(host_a, first), PP_ERR_ALREADY_SPENT);

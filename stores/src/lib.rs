@@ -36,6 +36,9 @@ pub struct Backends {
     pub spends: Arc<dyn SpendStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub rate_limits: Arc<dyn RateLimitStore>,
+    /// Whether the idempotency records and counters are across the network (calls block on
+    /// round trips).
+    pub remote: bool,
 }
 
 impl std::fmt::Debug for Backends {
@@ -55,6 +58,7 @@ pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
             spends: store.clone(),
             idempotency: store.clone(),
             rate_limits: store,
+            remote: true,
         });
     }
     #[cfg(feature = "rocksdb")]
@@ -64,6 +68,7 @@ pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
             spends: store.clone(),
             idempotency: store,
             rate_limits: Arc::new(MemoryState::new()),
+            remote: false,
         });
     }
     let spends = open(url)?;
@@ -72,6 +77,7 @@ pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
         spends,
         idempotency: state.clone(),
         rate_limits: state,
+        remote: false,
     })
 }
 

@@ -70,6 +70,16 @@ fn store_error(context: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError(format!("rocksdb {context}: {e}"))
 }
 
+/// Where `Inner::enqueue` left a spend.
+enum Enqueued {
+    /// Already durable.
+    Spent,
+    /// The same token is in this batch, queued or being written.
+    InFlight(Arc<Batch>),
+    /// Queued now, in this batch.
+    Queued(Arc<Batch>),
+}
+
 /// The outcome of one group-commit batch, shared by the spends in it.
 #[derive(Default)]
 struct Batch {
@@ -397,27 +407,43 @@ impl Inner {
 }
 
 impl Inner {
+    /// Where a spend stands once looked up, under the lock: in a batch being written (the
+    /// same token twice), already durable, or queued now in the next batch.
+    fn enqueue(
+        &self,
+        state: &mut State,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+    ) -> Result<Enqueued, StoreError> {
+        let k = (*key_id, *nonce);
+        if let Some(batch) = state.in_flight.get(&k) {
+            return Ok(Enqueued::InFlight(batch.clone()));
+        }
+        if state.families.contains_key(key_id) && self.durable_contains(key_id, nonce)? {
+            return Ok(Enqueued::Spent);
+        }
+        let batch = state.queued_batch.clone();
+        state.queued.push((k, expires_at));
+        state.in_flight.insert(k, batch.clone());
+        Ok(Enqueued::Queued(batch))
+    }
+
     fn spend(
         &self,
         key_id: &TokenKeyId,
         nonce: &[u8; NONCE_LEN],
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError> {
-        let k = (*key_id, *nonce);
         let mut state = self.lock()?;
-        if let Some(batch) = state.in_flight.get(&k).cloned() {
+        let (batch, outcome) = match self.enqueue(&mut state, key_id, nonce, expires_at)? {
+            Enqueued::Spent => return Ok(SpendOutcome::AlreadySpent),
             // The same token is being recorded right now: its outcome decides ours.
-            drop(self.wait_for(state, &batch)?);
-            return Ok(SpendOutcome::AlreadySpent);
-        }
-        if state.families.contains_key(key_id) && self.durable_contains(key_id, nonce)? {
-            return Ok(SpendOutcome::AlreadySpent);
-        }
-        let batch = state.queued_batch.clone();
-        state.queued.push((k, expires_at));
-        state.in_flight.insert(k, batch.clone());
+            Enqueued::InFlight(batch) => (batch, SpendOutcome::AlreadySpent),
+            Enqueued::Queued(batch) => (batch, SpendOutcome::Recorded),
+        };
         drop(self.wait_for(state, &batch)?);
-        Ok(SpendOutcome::Recorded)
+        Ok(outcome)
     }
 
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
@@ -499,39 +525,31 @@ impl SpendStore for RocksStore {
             Ok(state) => state,
             Err(e) => return done(Err(e)),
         };
-        if let Err(e) = self.ensure_committer(&mut state) {
-            drop(state);
-            return done(Err(e));
-        }
-        let k = (*key_id, *nonce);
-        let batch = match state.in_flight.get(&k).cloned() {
-            // The same token is being recorded right now: its outcome decides ours.
-            Some(batch) => {
+        let enqueued = self
+            .ensure_committer(&mut state)
+            .and_then(|()| inner.enqueue(&mut state, key_id, nonce, expires_at));
+        // A waiting caller joins its batch under the lock: a batch answers its callers only
+        // after the committer has taken the lock to close it.
+        let answer = match enqueued {
+            Ok(Enqueued::InFlight(batch)) => {
+                // The same token is being recorded right now: its outcome decides ours.
                 push_callback(&batch, SpendOutcome::AlreadySpent, done);
                 return;
             }
-            None => state.queued_batch.clone(),
-        };
-        let spent = state.families.contains_key(key_id)
-            && match inner.durable_contains(key_id, nonce) {
-                Ok(spent) => spent,
-                Err(e) => {
-                    drop(state);
-                    return done(Err(e));
+            Ok(Enqueued::Queued(batch)) => {
+                push_callback(&batch, SpendOutcome::Recorded, done);
+                let idle = !state.committing;
+                drop(state);
+                if idle {
+                    inner.committed.notify_all();
                 }
-            };
-        if spent {
-            drop(state);
-            return done(Ok(SpendOutcome::AlreadySpent));
-        }
-        state.queued.push((k, expires_at));
-        state.in_flight.insert(k, batch.clone());
-        push_callback(&batch, SpendOutcome::Recorded, done);
-        let idle = !state.committing;
+                return;
+            }
+            Ok(Enqueued::Spent) => Ok(SpendOutcome::AlreadySpent),
+            Err(e) => Err(e),
+        };
         drop(state);
-        if idle {
-            inner.committed.notify_all();
-        }
+        done(answer);
     }
 
     fn spend_with_blocks(&self) -> bool {

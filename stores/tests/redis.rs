@@ -6,9 +6,11 @@
 
 #[path = "../../tests/support/redis_server.rs"]
 mod redis_server;
+#[path = "../../tests/support/spends.rs"]
+mod spends;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use privacypass::{SpendOutcome, SpendStore};
@@ -16,33 +18,10 @@ use privacypass_stores::redis::{spend_key, RedisStore, EXPIRY_MARGIN_SECS};
 use privacypass_stores::state::unix_now;
 use privacypass_stores::{Claim, IdempotencyStore, OpenError, RateLimitStore};
 use redis_server::{free_port, Cluster, RedisServer};
+use spends::exactly_once_under_contention;
 
 fn open(url: &str) -> Arc<RedisStore> {
     Arc::new(RedisStore::open(url).unwrap())
-}
-
-/// 64 threads redeem one token at once, for 20 tokens: exactly one Recorded each time, and
-/// every other thread AlreadySpent (no errors).
-fn exactly_once_under_contention(store: &Arc<RedisStore>) {
-    for token in 0..20u8 {
-        let barrier = Arc::new(Barrier::new(64));
-        let handles: Vec<_> = (0..64)
-            .map(|_| {
-                let (store, barrier) = (store.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    store.spend(&[3; 32], &[token; 32], u64::MAX).unwrap()
-                })
-            })
-            .collect();
-        let recorded = handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .filter(|o| *o == SpendOutcome::Recorded)
-            .count();
-        assert_eq!(recorded, 1, "token {token}");
-        assert!(store.is_spent(&[3; 32], &[token; 32]).unwrap());
-    }
 }
 
 fn nonce(thread: u8, i: u32) -> [u8; 32] {

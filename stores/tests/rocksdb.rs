@@ -1,12 +1,16 @@
 //! The RocksDB spend store on a real database in a temporary directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../tests/support/spends.rs"]
+mod spends;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 
 use privacypass::{SpendOutcome, SpendStore};
 use privacypass_stores::rocks::RocksStore;
+use spends::exactly_once_under_contention;
 
 #[test]
 fn spends_once_and_survives_reopen() {
@@ -42,25 +46,7 @@ fn spends_once_and_survives_reopen() {
 #[test]
 fn concurrent_spends_of_one_token_succeed_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
-    for token in 0..20u8 {
-        let barrier = Arc::new(Barrier::new(64));
-        let handles: Vec<_> = (0..64)
-            .map(|_| {
-                let (store, barrier) = (store.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    store.spend(&[3; 32], &[token; 32], u64::MAX).unwrap()
-                })
-            })
-            .collect();
-        let recorded = handles
-            .into_iter()
-            .map(|h| h.join().unwrap())
-            .filter(|o| *o == SpendOutcome::Recorded)
-            .count();
-        assert_eq!(recorded, 1, "token {token}");
-    }
+    exactly_once_under_contention(&Arc::new(RocksStore::open(dir.path()).unwrap()));
 }
 
 #[test]
