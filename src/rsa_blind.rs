@@ -169,6 +169,9 @@ pub fn blind(
     let mut reduced = BigNum::new()?;
     reduced.nnmod(&r_bn, &n, &mut ctx)?;
     r_bn = reduced;
+    // r links the blinded request to the token: OpenSSL's constant-time inverse and
+    // exponentiation, so its timing does not depend on r.
+    r_bn.set_const_time();
     let mut inv = BigNum::new()?;
     inv.mod_inverse(&r_bn, &n, &mut ctx)
         .map_err(|_| RsaError::NotInvertible)?;
@@ -230,6 +233,42 @@ mod tests {
         assert!(!below_modulus(&[1, 0], &[1, 0]));
         assert!(!below_modulus(&[1, 1], &[1, 0]));
         assert!(!below_modulus(&[0], &[1, 0]));
+    }
+
+    #[test]
+    fn a_faulty_private_operation_is_never_released() {
+        let good = Rsa::generate(2048).unwrap();
+        let modulus = good.n().to_vec();
+        let msg = {
+            let mut m = vec![0x42u8; modulus.len()];
+            m[0] = 0;
+            m
+        };
+        let sig = blind_sign(&good, &modulus, &msg).unwrap();
+        assert_eq!(sig.len(), modulus.len());
+
+        // A key whose CRT exponent and private exponent are both wrong computes a wrong
+        // signature (OpenSSL's own CRT check falls back to d, which is wrong too): a fault.
+        let one = BigNum::from_u32(1).unwrap();
+        let mut d = BigNum::new().unwrap();
+        d.checked_add(good.d(), &one).unwrap();
+        let mut dmq1 = BigNum::new().unwrap();
+        dmq1.checked_add(good.dmq1().unwrap(), &one).unwrap();
+        let faulty = Rsa::from_private_components(
+            good.n().to_owned().unwrap(),
+            good.e().to_owned().unwrap(),
+            d,
+            good.p().unwrap().to_owned().unwrap(),
+            good.q().unwrap().to_owned().unwrap(),
+            good.dmp1().unwrap().to_owned().unwrap(),
+            dmq1,
+            good.iqmp().unwrap().to_owned().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            blind_sign(&faulty, &modulus, &msg),
+            Err(RsaError::FaultDetected)
+        );
     }
 
     #[test]
