@@ -224,7 +224,7 @@ typedef enum pp_result {
     PP_ERR_INVALID_KEY = 4,
     /**
      * The spend store URL is not one this library opens (`memory:`, `memory:CAPACITY`,
-     * `rocksdb:PATH`).
+     * `rocksdb:PATH`, `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...`).
      */
     PP_ERR_INVALID_STORE_URL = 5,
     /**

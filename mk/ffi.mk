@@ -13,7 +13,7 @@
 #   test-c         the C tests: ASan+UBSan, valgrind, exported symbols, version, README quick
 #                  start, install into a temporary PREFIX with pkg-config (shared and static),
 #                  the redeemer on a shared Redis store (ffi-test-redis, needs redis-server)
-#   bench-c        verifies per second through the C API
+#   bench-c        verifies per second through the C API beside the core's, in one run
 #   install        header, libprivacypass.so, libprivacypass.a and privacypass.pc under PREFIX
 
 CARGO ?= cargo
@@ -48,8 +48,6 @@ FFI_VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-
 FFI_LIBS_PRIVATE := -lssl -lcrypto -lstdc++ -lpthread -ldl -lm -lrt -lutil -lgcc_s
 FFI_LIBDIR ?= $(PREFIX)/lib
 FFI_INCLUDEDIR ?= $(PREFIX)/include
-# Set to 0 to let test-c skip the rocksdb: store when the stores crate cannot open it.
-FFI_REQUIRE_ROCKSDB ?= 1
 FFI_BENCH_SECONDS ?= 5
 
 .PHONY: ffi header check-header cbindgen test-c bench-c install \
@@ -87,7 +85,7 @@ ffi-test-asan: ffi | $(FFI_OUT)
 	@scratch=$$(mktemp -d) && trap 'rm -rf $$scratch' EXIT && \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	RUST_BACKTRACE=0 PP_TEST_REQUIRE_ROCKSDB=$(FFI_REQUIRE_ROCKSDB) PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
+	RUST_BACKTRACE=0 PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
 	$(FFI_OUT)/test_privacypass_asan $(FFI_VECTORS) $$scratch
 
 # The same program without sanitizers, under valgrind: no errors, no leaks.
@@ -95,7 +93,7 @@ ffi-test-valgrind: ffi | $(FFI_OUT)
 	@command -v valgrind >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind)
 	$(FFI_CC) $(FFI_CFLAGS) -O1 $(FFI_TESTS)/test_privacypass.c -o $(FFI_OUT)/test_privacypass $(FFI_LINK)
 	@scratch=$$(mktemp -d) && trap 'rm -rf $$scratch' EXIT && \
-	RUST_BACKTRACE=0 PP_TEST_REQUIRE_ROCKSDB=$(FFI_REQUIRE_ROCKSDB) PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
+	RUST_BACKTRACE=0 PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
 	$(FFI_VALGRIND) $(FFI_OUT)/test_privacypass $(FFI_VECTORS) $$scratch
 
 # Two redeemer handles (two hosts) on one Redis store, under ASan and UBSan, against a
@@ -162,9 +160,13 @@ ffi-test-install: ffi | $(FFI_OUT)
 	! ldd ./quickstart_static | grep -q libprivacypass && ./quickstart_static >/dev/null && \
 	echo "install into a temporary PREFIX: header, libraries and pkg-config work, shared and static"
 
+# The core's criterion `crypto/verify` and then the same verification through the C API, in one
+# run, and the ratio of the two (target: the C API within 10% of the core).
 bench-c: ffi | $(FFI_OUT)
 	$(FFI_CC) $(FFI_CFLAGS) -O2 $(FFI_TESTS)/bench_verify.c -o $(FFI_OUT)/bench_verify $(FFI_LINK)
-	$(FFI_OUT)/bench_verify $(FFI_BENCH_SECONDS)
+	@bin=$$(scripts/target-path bench crypto) && "$$bin" --bench '^crypto/verify$$'
+	$(FFI_OUT)/bench_verify $(FFI_BENCH_SECONDS) | tee $(FFI_OUT)/bench_verify.txt
+	@python3 scripts/bench_report.py --c-api $(CARGO_TARGET_DIR)/criterion $(FFI_OUT)/bench_verify.txt
 
 install: ffi ffi-install-files
 

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Prints the crypto benchmark beside `openssl speed rsa2048` from the same run.
+"""Sets benchmark results of one run side by side.
 
-Usage: bench_report.py CRITERION_DIR OPENSSL_SPEED_OUTPUT
+Usage:
+  bench_report.py CRITERION_DIR OPENSSL_SPEED_OUTPUT
+      the crypto benchmark beside `openssl speed rsa2048` (make bench-crypto)
+  bench_report.py --c-api CRITERION_DIR BENCH_VERIFY_OUTPUT
+      verification through the C API beside the core's `crypto/verify` (make bench-c)
 """
 import json
 import re
@@ -24,7 +28,24 @@ def openssl_rates(text: str) -> tuple[float, float]:
     sys.exit("no 'rsa 2048 bits' line in the openssl speed output")
 
 
+def c_api(criterion_dir: Path, bench_output: str) -> None:
+    # "  pp_verifier_verify (no challenge):        48712 verifies/s  (20.53 us each)"
+    m = re.search(r"pp_verifier_verify \(no challenge\):\s+([\d.]+) verifies/s", bench_output)
+    if not m:
+        sys.exit("no 'pp_verifier_verify (no challenge)' line in the bench_verify output")
+    through_c, core = float(m.group(1)), rate(criterion_dir, "verify")
+    print("| token verify, one core | verifies/s | |")
+    print("|---|---:|---|")
+    print(f"| core `Verifier::verify` (criterion `crypto/verify`) | {core:,.0f} | |")
+    print(f"| C API `pp_verifier_verify` | {through_c:,.0f} | {through_c / core:.0%} of the core (target >= 90%) |")
+    if through_c / core < 0.9:
+        print("\nbelow target: the C API verifies more than 10% slower than the core")
+
+
 def main() -> None:
+    if sys.argv[1] == "--c-api":
+        c_api(Path(sys.argv[2]), Path(sys.argv[3]).read_text())
+        return
     criterion_dir, speed_file = Path(sys.argv[1]), Path(sys.argv[2])
     ossl_sign, ossl_verify = openssl_rates(speed_file.read_text())
     sign, verify = rate(criterion_dir, "issuer_sign"), rate(criterion_dir, "verify")

@@ -77,6 +77,11 @@ pub extern "C" fn pp_test_panic() -> pp_result {
     }
 }
 
+/// The export check of `build.rs`, tested with the crate.
+#[cfg(test)]
+#[path = "../build/boundary_check.rs"]
+mod boundary_check;
+
 #[cfg(test)]
 mod tests {
     use std::ffi::CStr;
@@ -86,156 +91,6 @@ mod tests {
     use crate::client::*;
     use crate::issuer::*;
     use crate::verifier::*;
-
-    /// Skips whitespace and comments from `i`.
-    fn skip_trivia(s: &[u8], mut i: usize) -> usize {
-        loop {
-            while i < s.len() && s[i].is_ascii_whitespace() {
-                i += 1;
-            }
-            if s[i..].starts_with(b"//") {
-                while i < s.len() && s[i] != b'\n' {
-                    i += 1;
-                }
-            } else if s[i..].starts_with(b"/*") {
-                let end = s[i + 2..]
-                    .windows(2)
-                    .position(|w| w == b"*/")
-                    .expect("unterminated comment");
-                i += 2 + end + 2;
-            } else {
-                return i;
-            }
-        }
-    }
-
-    /// The index just past the brace that closes the one at `open`, skipping comments, string,
-    /// byte-string, raw-string and char literals (lifetimes are not literals).
-    fn matching_brace(s: &[u8], open: usize) -> usize {
-        assert_eq!(s[open], b'{');
-        let mut depth = 0usize;
-        let mut i = open;
-        while i < s.len() {
-            match s[i] {
-                b'/' if s[i..].starts_with(b"//") || s[i..].starts_with(b"/*") => {
-                    i = skip_trivia(s, i);
-                    continue;
-                }
-                b'r' if s[i + 1..].starts_with(b"\"") || s[i + 1..].starts_with(b"#") => {
-                    let hashes = s[i + 1..].iter().take_while(|&&c| c == b'#').count();
-                    if s.get(i + 1 + hashes) == Some(&b'"') {
-                        let mut close = b"\"".to_vec();
-                        close.extend(std::iter::repeat_n(b'#', hashes));
-                        let start = i + 2 + hashes;
-                        let end = s[start..]
-                            .windows(close.len())
-                            .position(|w| w == close.as_slice());
-                        i = start + end.expect("unterminated raw string") + close.len();
-                        continue;
-                    }
-                }
-                b'"' => {
-                    i += 1;
-                    while s[i] != b'"' {
-                        i += if s[i] == b'\\' { 2 } else { 1 };
-                    }
-                }
-                b'\'' => {
-                    // A char literal ('x', '\n', '\u{..}', '{'), not a lifetime ('a).
-                    if s[i + 1] == b'\\' {
-                        i += 2;
-                        while s[i] != b'\'' {
-                            i += 1;
-                        }
-                    } else if s.get(i + 2) == Some(&b'\'') {
-                        i += 2;
-                    }
-                }
-                b'{' => depth += 1,
-                b'}' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        return i + 1;
-                    }
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        panic!("unbalanced braces");
-    }
-
-    /// Every `extern "C"` function's body must be exactly one `ffi_panic_boundary! { .. }`,
-    /// and every unmangled item must be such a function.
-    #[test]
-    fn every_export_is_inside_the_panic_boundary() {
-        let needle = concat!("extern ", "\"C\"", " fn ");
-        let no_mangle = concat!("#[", "no_mangle]");
-        let dir = format!("{}/src", std::env::var("CARGO_MANIFEST_DIR").unwrap());
-        let mut checked = 0;
-        let mut failures = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().and_then(|e| e.to_str()) != Some("rs") {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).unwrap();
-            let s = text.as_bytes();
-            for (at, _) in text.match_indices(no_mangle) {
-                let next = text[at + no_mangle.len()..]
-                    .find("fn ")
-                    .map(|n| at + no_mangle.len() + n);
-                let sig = &text[at..next.unwrap_or(text.len())];
-                if !sig.contains(concat!("extern ", "\"C\"")) {
-                    failures.push(format!(
-                        "{}: a no_mangle item that is not extern \"C\"",
-                        path.display()
-                    ));
-                }
-            }
-            for (at, _) in text.match_indices(needle) {
-                checked += 1;
-                let name: String = text[at + needle.len()..]
-                    .chars()
-                    .take_while(|c| c.is_alphanumeric() || *c == '_')
-                    .collect();
-                let open = at + text[at..].find('{').unwrap();
-                let body = skip_trivia(s, open + 1);
-                let ok = text[body..].starts_with("ffi_panic_boundary!") && {
-                    let macro_open = body + text[body..].find('{').unwrap();
-                    let macro_close = matching_brace(s, macro_open);
-                    let after = skip_trivia(s, macro_close);
-                    s[after] == b'}' && after + 1 == matching_brace(s, open)
-                };
-                if !ok {
-                    failures.push(format!("{}: {name}", path.display()));
-                }
-            }
-        }
-        assert!(
-            checked >= 30,
-            "found only {checked} exports: is the scan broken?"
-        );
-        assert!(
-            failures.is_empty(),
-            "exports outside ffi_panic_boundary!: {failures:#?}"
-        );
-    }
-
-    #[test]
-    fn the_scan_catches_an_unguarded_export() {
-        let bad = "pub extern \"C\" fn f() -> i32 { let x = 1; ffi_panic_boundary! { x } }";
-        let s = bad.as_bytes();
-        let open = bad.find('{').unwrap();
-        let body = skip_trivia(s, open + 1);
-        assert!(!bad[body..].starts_with("ffi_panic_boundary!"));
-        let tricky =
-            "{ ffi_panic_boundary! { let c = '{'; let s = \"}\"; let r = r#\"}\"#; /* } */ } }";
-        let t = tricky.as_bytes();
-        let macro_open = tricky[1..].find('{').unwrap() + 1;
-        assert_eq!(matching_brace(t, macro_open), tricky.len() - 2);
-        assert_eq!(matching_brace(t, 0), tricky.len());
-    }
 
     #[test]
     fn a_panic_becomes_pp_err_panic() {

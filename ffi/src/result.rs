@@ -81,7 +81,7 @@ pub enum pp_result {
     /// no token type 2 key in a directory.
     PP_ERR_INVALID_KEY = 4,
     /// The spend store URL is not one this library opens (`memory:`, `memory:CAPACITY`,
-    /// `rocksdb:PATH`).
+    /// `rocksdb:PATH`, `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...`).
     PP_ERR_INVALID_STORE_URL = 5,
     /// A panic was caught at the boundary: a bug in libprivacypass. The handles involved stay
     /// usable.
@@ -137,7 +137,7 @@ fn library_codes() -> [(pp_result, &'static CStr); 6] {
         ),
         (
             pp_result::PP_ERR_INVALID_STORE_URL,
-            c"unsupported or invalid spend store URL (memory:, memory:CAPACITY, rocksdb:PATH)",
+            c"unsupported or invalid spend store URL (memory:, rocksdb:PATH, redis://, redis+cluster://)",
         ),
         (
             pp_result::PP_ERR_PANIC,

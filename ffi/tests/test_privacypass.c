@@ -9,11 +9,11 @@
  * usage: test_privacypass VECTORS.json SCRATCH_DIR
  *   VECTORS.json  tests/vectors/rfc9578-type2-blind-rsa.json
  *   SCRATCH_DIR   an empty directory for the RocksDB stores
- * Environment: PP_TEST_REQUIRE_ROCKSDB=0 turns a missing rocksdb: store into a skip (default:
- * a failure). PP_TEST_EXPECTED_VERSION, when set, must equal pp_version().
+ * Environment: PP_TEST_EXPECTED_VERSION, when set, must equal pp_version().
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -68,10 +68,9 @@ static int same(const uint8_t *a, size_t alen, const bytes *b) {
     return alen == b->len && memcmp(a, b->data, alen) == 0;
 }
 
-/* base64url, with or without padding, into out (NUL-terminated); returns the length. */
-static size_t b64url(const uint8_t *in, size_t n, int pad, char *out) {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/* base64 (standard alphabet, +/) into out (NUL-terminated), with or without padding; returns
+ * the length. */
+static size_t b64_alphabet(const uint8_t *in, size_t n, int pad, char *out, const char *alphabet) {
     size_t i, o = 0;
     for (i = 0; i + 2 < n; i += 3) {
         uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
@@ -97,6 +96,17 @@ static size_t b64url(const uint8_t *in, size_t n, int pad, char *out) {
     }
     out[o] = 0;
     return o;
+}
+
+static size_t b64std(const uint8_t *in, size_t n, int pad, char *out) {
+    return b64_alphabet(in, n, pad, out,
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+}
+
+/* base64url (-_), as RFC 9577 headers and issuer directories carry it. */
+static size_t b64url(const uint8_t *in, size_t n, int pad, char *out) {
+    return b64_alphabet(in, n, pad, out,
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -198,14 +208,14 @@ static void free_vectors(void) {
 /* ---------------------------------------------------------------------------------------- */
 /* Helpers over the API                                                                      */
 
-/* SPKI DER -> PUBLIC KEY PEM text. */
-static char *spki_pem(const bytes *spki) {
+/* SPKI DER -> PUBLIC KEY PEM text: standard base64 as openssl writes it, or (url != 0) the
+ * base64url alphabet, which the library accepts too. */
+static char *spki_pem(const bytes *spki, int url) {
     char *b64 = malloc(spki->len * 2 + 8);
     char *pem = malloc(spki->len * 2 + 128);
     size_t n, i, o = 0;
     REQUIRE(b64 && pem);
-    /* PEM is standard base64; the core accepts either alphabet, the url one is tested here. */
-    n = b64url(spki->data, spki->len, 1, b64);
+    n = url ? b64url(spki->data, spki->len, 1, b64) : b64std(spki->data, spki->len, 1, b64);
     o += (size_t)sprintf(pem + o, "-----BEGIN PUBLIC KEY-----\n");
     for (i = 0; i < n; i += 64) {
         size_t line = n - i < 64 ? n - i : 64;
@@ -301,9 +311,9 @@ static void test_vectors(void) {
         pp_issuer *issuer = NULL;
         pp_client *client = NULL;
         pp_pending_token *pending = NULL;
-        pp_verifier *verifier = NULL, *from_pem = NULL, *from_dir = NULL;
+        pp_verifier *verifier = NULL, *from_pem = NULL, *from_url_pem = NULL, *from_dir = NULL;
         pp_redeemer *redeemer = NULL;
-        char *pem, *json;
+        char *pem, *url_pem, *json;
         uint8_t other[64];
         size_t other_len;
 
@@ -335,20 +345,25 @@ static void test_vectors(void) {
         OK(pp_pending_token_finalize(pending, response->data, response->len, buf, sizeof buf, &len));
         CHECK(same(buf, len, token));
 
-        /* Verifiers from SPKI, PEM and directory: bound to its challenge, to none, not to another. */
+        /* Verifiers from SPKI, PEM (standard and url alphabets) and directory: bound to its
+         * challenge, to none, not to another. */
         OK(pp_verifier_new_from_spki(pk->data, pk->len, &verifier));
-        pem = spki_pem(pk);
+        pem = spki_pem(pk, 0);
         OK(pp_verifier_new_from_pem(pem, strlen(pem), &from_pem));
+        url_pem = spki_pem(pk, 1);
+        CHECK(strcmp(pem, url_pem) != 0);
+        OK(pp_verifier_new_from_pem(url_pem, strlen(url_pem), &from_url_pem));
         json = directory_json(pk, 0);
         OK(pp_verifier_new_from_directory(json, strlen(json), &from_dir));
         other_len = encode_challenge("other.example", NULL, 0, NULL, other, sizeof other);
         {
-            const pp_verifier *all[3];
+            const pp_verifier *all[4];
             int k;
             all[0] = verifier;
             all[1] = from_pem;
-            all[2] = from_dir;
-            for (k = 0; k < 3; k++) {
+            all[2] = from_url_pem;
+            all[3] = from_dir;
+            for (k = 0; k < 4; k++) {
                 OK(pp_verifier_verify(all[k], token->data, token->len, challenge->data,
                                       challenge->len));
                 OK(pp_verifier_verify(all[k], token->data, token->len, NULL, 0));
@@ -375,10 +390,12 @@ static void test_vectors(void) {
                   PP_ERR_ALREADY_SPENT);
 
         free(pem);
+        free(url_pem);
         free(json);
         pp_redeemer_free(redeemer);
         pp_verifier_free(verifier);
         pp_verifier_free(from_pem);
+        pp_verifier_free(from_url_pem);
         pp_verifier_free(from_dir);
         pp_pending_token_free(pending);
         pp_client_free(client);
@@ -442,38 +459,26 @@ static void cycle(const pp_issuer *issuer, const char *store_url) {
     pp_client_free(client);
 }
 
-static int rocksdb_supported(const pp_issuer *issuer, const char *scratch) {
-    char url[1024];
-    uint8_t spki[PP_PUBLIC_KEY_LEN];
-    size_t len = 0;
-    pp_verifier *verifier = NULL;
-    pp_redeemer *redeemer = NULL;
-    int rc;
-    snprintf(url, sizeof url, "rocksdb:%s/probe", scratch);
-    OK(pp_issuer_public_key(issuer, spki, sizeof spki, &len));
-    OK(pp_verifier_new_from_spki(spki, len, &verifier));
-    rc = pp_redeemer_new(verifier, url, &redeemer);
-    pp_redeemer_free(redeemer);
-    pp_verifier_free(verifier);
-    if (rc == PP_ERR_INVALID_STORE_URL) return 0;
-    OK(rc);
-    return 1;
+/* Threads of this process (Linux). */
+static int thread_count(void) {
+    DIR *dir = opendir("/proc/self/task");
+    struct dirent *entry;
+    int n = 0;
+    REQUIRE(dir != NULL);
+    while ((entry = readdir(dir)) != NULL) {
+        if (entry->d_name[0] != '.') n++;
+    }
+    closedir(dir);
+    return n;
 }
 
 static void test_cycles(const pp_issuer *issuer, const char *scratch) {
-    const char *require = getenv("PP_TEST_REQUIRE_ROCKSDB");
     char url[1024];
+    /* Verifying, issuing, the client and the memory store start no thread. */
+    int threads = thread_count();
     cycle(issuer, "memory:");
     cycle(issuer, "memory:1000");
-    if (!rocksdb_supported(issuer, scratch)) {
-        if (require && strcmp(require, "0") == 0) {
-            fprintf(stderr, "  SKIP rocksdb: this build's stores do not open rocksdb: URLs\n");
-            return;
-        }
-        fprintf(stderr, "rocksdb: store URLs are not supported by this build\n");
-        failures++;
-        return;
-    }
+    CHECK(thread_count() == threads);
     snprintf(url, sizeof url, "rocksdb:%s/spends", scratch);
     cycle(issuer, url);
 
@@ -490,6 +495,12 @@ static void test_cycles(const pp_issuer *issuer, const char *scratch) {
         snprintf(url, sizeof url, "rocksdb:%s/durable", scratch);
         OK(pp_redeemer_new(verifier, url, &redeemer));
         OK(pp_redeemer_redeem(redeemer, token, sizeof token, challenge, challenge_len));
+        /* One process, one handle at a time per path: a second open is refused, not shared. */
+        {
+            pp_redeemer *second = (pp_redeemer *)&failures;
+            EXPECT_RC(pp_redeemer_new(verifier, url, &second), PP_ERR_STORE_UNAVAILABLE);
+            CHECK(second == (pp_redeemer *)&failures);
+        }
         pp_redeemer_free(redeemer);
         redeemer = NULL;
         OK(pp_redeemer_new(verifier, url, &redeemer));
@@ -505,6 +516,8 @@ static void test_cycles(const pp_issuer *issuer, const char *scratch) {
 
 static void test_null_and_buffer_errors(const pp_issuer *issuer) {
     uint8_t spki[PP_PUBLIC_KEY_LEN], challenge[64], token[PP_TOKEN_LEN], buf[1024];
+    uint8_t key_id[PP_TOKEN_KEY_ID_LEN], nonce[PP_NONCE_LEN] = {1}, salt[PP_SALT_LEN] = {2};
+    uint8_t blind[PP_BLINDED_MSG_LEN] = {3};
     uint8_t request[PP_TOKEN_REQUEST_LEN];
     char text[1024];
     size_t spki_len = 0, challenge_len, len = 0, i;
@@ -522,6 +535,7 @@ static void test_null_and_buffer_errors(const pp_issuer *issuer) {
     const size_t len_sentinel = 777;
 
     OK(pp_issuer_public_key(issuer, spki, sizeof spki, &spki_len));
+    OK(pp_issuer_token_key_id(issuer, key_id, sizeof key_id, &len));
     challenge_len = encode_challenge("issuer.example", NULL, 0, NULL, challenge, sizeof challenge);
     make_token(issuer, challenge, challenge_len, token);
     OK(pp_verifier_new_from_spki(spki, spki_len, &verifier));
@@ -562,7 +576,17 @@ static void test_null_and_buffer_errors(const pp_issuer *issuer) {
     EXPECT_RC(pp_verifier_new_from_spki(spki, spki_len, NULL), PP_ERR_NULL_ARGUMENT);
     EXPECT_RC(pp_verifier_new_from_spki(NULL, spki_len, &vout), PP_ERR_NULL_ARGUMENT);
     EXPECT_RC(pp_verifier_new_from_pem(NULL, 10, &vout), PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_verifier_new_from_pem("x", 1, NULL), PP_ERR_NULL_ARGUMENT);
     EXPECT_RC(pp_verifier_new_from_directory(NULL, 10, &vout), PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_verifier_new_from_directory("{}", 2, NULL), PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_client_request_with_randomness(client, challenge, challenge_len, nonce,
+                                                sizeof nonce, salt, sizeof salt, blind,
+                                                sizeof blind, NULL),
+              PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_client_request_with_randomness(client, challenge, challenge_len, NULL,
+                                                sizeof nonce, salt, sizeof salt, blind,
+                                                sizeof blind, &pout),
+              PP_ERR_NULL_ARGUMENT);
     EXPECT_RC(pp_verifier_verify(verifier, NULL, sizeof token, NULL, 0), PP_ERR_NULL_ARGUMENT);
     EXPECT_RC(pp_verifier_verify(verifier, token, sizeof token, NULL, 5), PP_ERR_NULL_ARGUMENT);
     EXPECT_RC(pp_verifier_verify_authorization(verifier, NULL, 5, NULL, 0), PP_ERR_NULL_ARGUMENT);
@@ -590,6 +614,12 @@ static void test_null_and_buffer_errors(const pp_issuer *issuer) {
     vout = vsentinel;
     EXPECT_RC(pp_verifier_new_from_spki(spki, 10, &vout), PP_ERR_INVALID_KEY);
     CHECK(vout == vsentinel);
+    EXPECT_RC(pp_verifier_new_from_pem("-----BEGIN PUBLIC KEY-----\n", 27, &vout),
+              PP_ERR_INVALID_KEY);
+    CHECK(vout == vsentinel);
+    EXPECT_RC(pp_verifier_new_from_directory("{\"token-keys\": []}", 18, &vout),
+              PP_ERR_INVALID_KEY);
+    CHECK(vout == vsentinel);
     iout = (pp_issuer *)vsentinel;
     EXPECT_RC(pp_issuer_new_from_pem("nope", 4, &iout), PP_ERR_INVALID_KEY);
     CHECK(iout == (pp_issuer *)vsentinel);
@@ -598,6 +628,11 @@ static void test_null_and_buffer_errors(const pp_issuer *issuer) {
     CHECK(cout == (pp_client *)vsentinel);
     pout = (pp_pending_token *)vsentinel;
     EXPECT_RC(pp_client_request(client, challenge, challenge_len - 1, &pout), PP_ERR_INVALID_INPUT);
+    CHECK(pout == (pp_pending_token *)vsentinel);
+    EXPECT_RC(pp_client_request_with_randomness(client, challenge, challenge_len, nonce,
+                                                sizeof nonce - 1, salt, sizeof salt, blind,
+                                                sizeof blind, &pout),
+              PP_ERR_INVALID_INPUT);
     CHECK(pout == (pp_pending_token *)vsentinel);
     rout = (pp_redeemer *)vsentinel;
     EXPECT_RC(pp_redeemer_new(verifier, "ftp://nowhere", &rout), PP_ERR_INVALID_STORE_URL);
@@ -615,6 +650,11 @@ static void test_null_and_buffer_errors(const pp_issuer *issuer) {
         EXPECT_RC(pp_pending_token_request(pending, buf, 1, &len), PP_ERR_BUFFER_TOO_SMALL);
         CHECK(len == PP_TOKEN_REQUEST_LEN);
         EXPECT_RC(pp_issuer_issue(issuer, request, sizeof request, buf, 255, &len),
+                  PP_ERR_BUFFER_TOO_SMALL);
+        CHECK(len == PP_TOKEN_RESPONSE_LEN);
+        len = len_sentinel;
+        EXPECT_RC(pp_issuer_issue_blinded(issuer, key_id, sizeof key_id, request + 3,
+                                          PP_BLINDED_MSG_LEN, buf, 255, &len),
                   PP_ERR_BUFFER_TOO_SMALL);
         CHECK(len == PP_TOKEN_RESPONSE_LEN);
         EXPECT_RC(pp_challenge_encode(2, "issuer.example", 14, NULL, 0, NULL, 0, buf, 8, &len),
@@ -1020,34 +1060,54 @@ static void test_threads(const pp_issuer *issuer) {
     pp_verifier_free(verifier);
 }
 
-/* Handles made before fork() work in the child, randomness included. */
+/* Handles made before fork() work in the child, and randomness is the OS's: parent and child
+ * draw different nonces after the fork (a generator state copied by fork() would repeat them). */
 static void test_fork(const pp_issuer *issuer) {
-    uint8_t spki[PP_PUBLIC_KEY_LEN], challenge[64];
-    size_t spki_len = 0, challenge_len;
+    uint8_t spki[PP_PUBLIC_KEY_LEN], challenge[64], mine[PP_TOKEN_LEN], theirs[PP_TOKEN_LEN];
+    size_t spki_len = 0, challenge_len, got = 0;
     pp_verifier *verifier = NULL;
     pid_t pid;
-    int status = 0;
+    int status = 0, fds[2];
     OK(pp_issuer_public_key(issuer, spki, sizeof spki, &spki_len));
     OK(pp_verifier_new_from_spki(spki, spki_len, &verifier));
     challenge_len = encode_challenge("issuer.example", NULL, 0, NULL, challenge, sizeof challenge);
+    /* Draw once before the fork, so any generator the process keeps is seeded and copied. */
+    make_token(issuer, challenge, challenge_len, mine);
+    REQUIRE(pipe(fds) == 0);
     fflush(stderr);
     pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
         uint8_t a[PP_TOKEN_LEN], b[PP_TOKEN_LEN];
         int before = failures;
+        close(fds[0]);
         make_token(issuer, challenge, challenge_len, a);
         make_token(issuer, challenge, challenge_len, b);
         OK(pp_verifier_verify(verifier, a, sizeof a, challenge, challenge_len));
         OK(pp_verifier_verify(verifier, b, sizeof b, challenge, challenge_len));
-        CHECK(memcmp(a + 2, b + 2, 32) != 0); /* fresh nonces */
+        CHECK(memcmp(a + 2, b + 2, PP_NONCE_LEN) != 0); /* fresh nonces */
+        CHECK(write(fds[1], a, sizeof a) == (ssize_t)sizeof a);
+        close(fds[1]);
         pp_verifier_free(verifier);
         free_vectors();
         pp_issuer_free((pp_issuer *)issuer);
         _exit(failures == before ? 0 : 1);
     }
+    close(fds[1]);
+    make_token(issuer, challenge, challenge_len, mine);
+    while (got < sizeof theirs) {
+        ssize_t n = read(fds[0], theirs + got, sizeof theirs - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
     REQUIRE(waitpid(pid, &status, 0) == pid);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(got == sizeof theirs);
+    /* The first token each side made after the fork: nonce and authenticator differ. */
+    CHECK(memcmp(mine + 2, theirs + 2, PP_NONCE_LEN) != 0);
+    CHECK(memcmp(mine + PP_TOKEN_LEN - 256, theirs + PP_TOKEN_LEN - 256, 256) != 0);
     pp_verifier_free(verifier);
 }
 
