@@ -139,6 +139,7 @@ static ngx_int_t ngx_http_privacypass_redeem_done(ngx_http_request_t *r,
     void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_privacypass_finish(ngx_http_request_t *r,
     ngx_http_privacypass_loc_conf_t *plcf, ngx_http_privacypass_ctx_t *ctx);
+static ngx_int_t ngx_http_privacypass_unavailable(ngx_http_request_t *r);
 static ngx_int_t ngx_http_privacypass_refuse(ngx_http_request_t *r,
     ngx_http_privacypass_loc_conf_t *plcf, ngx_http_privacypass_ctx_t *ctx,
     ngx_http_privacypass_status_e status, const char *reason);
@@ -478,7 +479,7 @@ ngx_http_privacypass_check(ngx_http_request_t *r,
                       "subrequest to \"%V\"", &plcf->redeem_uri);
 
         ctx->status = NGX_HTTP_PRIVACYPASS_ERROR;
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return ngx_http_privacypass_unavailable(r);
     }
 
     ctx->redeeming = 1;
@@ -699,6 +700,33 @@ ngx_http_privacypass_finish(ngx_http_request_t *r,
                   ctx->redeem_status);
 
     ctx->status = NGX_HTTP_PRIVACYPASS_ERROR;
+
+    return ngx_http_privacypass_unavailable(r);
+}
+
+
+/*
+ * 503 with "Retry-After: 1": nothing was recorded, the same token may be
+ * presented again shortly (as privacypassd answers when its store fails)
+ */
+
+static ngx_int_t
+ngx_http_privacypass_unavailable(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    ngx_str_set(&h->value, "1");
+    h->lowcase_key = NULL;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
 
     return NGX_HTTP_SERVICE_UNAVAILABLE;
 }

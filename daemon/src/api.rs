@@ -123,6 +123,9 @@ impl Route {
 /// (its daemon died): longer than any request may run.
 const IDEMPOTENCY_LEASE_SECS: u64 = 120;
 
+/// `Retry-After` of a 503: the spend store could not record, so the client may try again.
+const RETRY_UNAVAILABLE_SECS: &str = "1";
+
 fn store_unavailable(e: privacypass::StoreError) -> ApiError {
     ApiError::new(ErrorCode::StoreUnavailable, e.to_string())
 }
@@ -135,7 +138,8 @@ pub async fn serve_api(app: &Arc<App>, req: Request<Incoming>, route: Route) -> 
         Ok(resp) => resp,
         Err(e) => route.error(&e),
     };
-    let unauthorized = resp.status() == StatusCode::UNAUTHORIZED;
+    let status = resp.status();
+    let unauthorized = status == StatusCode::UNAUTHORIZED;
     let headers = resp.headers_mut();
     if let Some(state) = rate {
         headers.insert("ratelimit-limit", state.limit.into());
@@ -149,6 +153,13 @@ pub async fn serve_api(app: &Arc<App>, req: Request<Incoming>, route: Route) -> 
         headers.insert(
             WWW_AUTHENTICATE,
             HeaderValue::from_static("Bearer realm=\"privacypass\""),
+        );
+    }
+    // A store that cannot record: nothing was done, the same call may be repeated shortly.
+    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(RETRY_AFTER) {
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static(RETRY_UNAVAILABLE_SECS),
         );
     }
     for (name, value) in [

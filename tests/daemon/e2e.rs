@@ -363,6 +363,20 @@ fn store_that_cannot_record_answers_503_and_acknowledges_nothing() {
         );
         assert_eq!((status, error_code(&body)), (503, Some(-32050)), "{body}");
     }
+    // Clients and load balancers are told when to try again.
+    let resp = agent
+        .post(&format!("{}/rpc", daemon.url))
+        .send_json(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "redeem", "params": redeem_params(&token)}),
+        )
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
 }
 
 #[test]

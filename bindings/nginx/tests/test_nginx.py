@@ -198,6 +198,7 @@ def test_daemon_unreachable_fails_closed(nginx: Nginx, minter: Minter) -> None:
     m = mark()
     status, headers, _ = nginx.get(f"/down/?{m}", authorization)
     assert status == 503
+    assert headers.get("retry-after") == "1", headers
     assert wait_log(nginx, m, 1)[0][1:3] == (503, "error")
     assert "privacypass: redemption through \"/_privacypass/nowhere\" failed" in read(nginx.error_log)
     # nothing was recorded: the same token is good where the daemon answers
