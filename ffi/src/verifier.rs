@@ -283,16 +283,17 @@ pub unsafe extern "C" fn pp_verifier_verify_authorization(
 /// - `rocksdb:PATH`: embedded RocksDB, durable (a spend is acknowledged once its write-ahead log
 ///   is synced); one process at a time per PATH. RocksDB runs its own background threads: open
 ///   it after `fork()`, in the process that uses it.
-/// - `redis://[:PASSWORD@]HOST:PORT[/DB]` and `redis+cluster://[:PASSWORD@]H1:P1,H2:P2,...`:
+/// - `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]` and `redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2,...`:
 ///   Redis or Valkey, standalone or cluster, shared with every other redeemer (daemons, other
 ///   hosts) on the same store: a token is spent once among all of them. Options
 ///   `?pool=N&timeout_ms=MS` (default 4 connections, 2000 ms connect/read/write timeout).
 ///   Concurrent redemptions share pipelined round trips. A spend is acknowledged only on
 ///   Redis's reply; Redis must run with `appendonly yes` and `appendfsync always` for it to
-///   survive a Redis crash. Connections are made on first use, by the process that redeems:
-///   a redeemer made before `fork()` is safe to use in the child (it opens its own). A Redis
-///   that is down or times out answers `PP_ERR_STORE_UNAVAILABLE`, and the redeemer reconnects
-///   by itself once Redis is back.
+///   survive a Redis crash. Opening checks that Redis answers (one connection, then closed:
+///   `PP_ERR_STORE_UNAVAILABLE` if it does not); the redeemer's connections are made on first
+///   use, by the process that redeems, so a redeemer made before `fork()` is safe to use in the
+///   child (it opens its own). A Redis that is down or times out answers
+///   `PP_ERR_STORE_UNAVAILABLE`, and the redeemer reconnects by itself once Redis is back.
 ///
 /// The redeemer keeps its own reference to the verifier's keys: the verifier may be freed
 /// first. Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
