@@ -622,43 +622,98 @@ func TestCodes(t *testing.T) {
 	}
 }
 
-// Forgotten handles are freed by their finalizers (run under the race detector, and a crash or
-// double free would show here).
-func TestFinalizers(t *testing.T) {
-	issuer := testIssuer(t)
-	challenge := defaultChallenge(t)
-	for i := 0; i < 20; i++ {
-		v, err := NewVerifier(issuer.PublicKey())
-		mustNoErr(t, err)
-		r, err := NewRedeemer(v, "memory:")
-		mustNoErr(t, err)
-		c, err := NewClient(issuer.PublicKey())
-		mustNoErr(t, err)
-		p, err := c.Request(challenge)
-		mustNoErr(t, err)
-		_, _ = r, p
-	}
-	runtime.GC()
-	runtime.GC()
-	time.Sleep(10 * time.Millisecond)
-	mustNoErr(t, newTokenErr(issuer, challenge))
+// freedCounts reads the per-kind counts of C handles freed (freed), in a fixed order.
+func freedCounts() [5]int64 {
+	return [5]int64{freed.verifiers.Load(), freed.redeemers.Load(), freed.issuers.Load(),
+		freed.clients.Load(), freed.pendingTokens.Load()}
 }
 
-func newTokenErr(issuer *Issuer, challenge []byte) error {
-	client, err := NewClient(issuer.PublicKey())
-	if err != nil {
-		return err
+var freedKinds = [5]string{"Verifier", "Redeemer", "Issuer", "Client", "PendingToken"}
+
+// settleFinalizers runs the garbage collector until the free counts stay the same for a few
+// rounds (the finalizers of unreachable handles have run) and answers them.
+func settleFinalizers() [5]int64 {
+	counts := freedCounts()
+	for still := 0; still < 3; {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+		now := freedCounts()
+		if now == counts {
+			still++
+		} else {
+			still = 0
+		}
+		counts = now
 	}
-	pending, err := client.Request(challenge)
-	if err != nil {
-		return err
+	return counts
+}
+
+// makeHandles makes n handles of each kind and closes them when closeThem is set; otherwise it
+// drops them, reachable from nowhere once it returns.
+//
+//go:noinline
+func makeHandles(t *testing.T, n int, closeThem bool) {
+	v := loadVectors(t)[0]
+	challenge := defaultChallenge(t)
+	for i := 0; i < n; i++ {
+		issuer, err := NewIssuerFromPEM(v["skS"])
+		mustNoErr(t, err)
+		verifier, err := NewVerifier(v["pkS"])
+		mustNoErr(t, err)
+		redeemer, err := NewRedeemer(verifier, "memory:")
+		mustNoErr(t, err)
+		client, err := NewClient(v["pkS"])
+		mustNoErr(t, err)
+		pending, err := client.Request(challenge)
+		mustNoErr(t, err)
+		if closeThem {
+			for _, h := range []interface{ Close() error }{issuer, verifier, redeemer, client, pending} {
+				mustNoErr(t, h.Close())
+				mustNoErr(t, h.Close()) // idempotent: frees nothing more
+			}
+		}
 	}
-	response, err := issuer.Issue(pending.Request())
-	if err != nil {
-		return err
+}
+
+// Forgotten handles are freed by their finalizers, each exactly once, and closed ones are freed
+// by Close only (their finalizer is gone). Run under the race detector and cgocheck=2.
+func TestFinalizers(t *testing.T) {
+	const n = 20
+	before := settleFinalizers() // the garbage of earlier tests, out of the way
+
+	makeHandles(t, n, true)
+	closed := freedCounts()
+	for k := range closed {
+		if closed[k]-before[k] != n {
+			t.Fatalf("%d %s handles closed, %d freed", n, freedKinds[k], closed[k]-before[k])
+		}
 	}
-	_, err = pending.Finalize(response)
-	return err
+
+	makeHandles(t, n, false)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runtime.GC()
+		now, done := freedCounts(), true
+		for k := range now {
+			done = done && now[k]-closed[k] >= n
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			for k := range now {
+				t.Errorf("%s: %d of %d forgotten handles freed", freedKinds[k], now[k]-closed[k], n)
+			}
+			t.FailNow()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	after := settleFinalizers()
+	for k := range after {
+		if after[k]-closed[k] != n {
+			t.Errorf("%s: %d forgotten, %d freed", freedKinds[k], n, after[k]-closed[k])
+		}
+	}
 }
 
 func benchToken(b *testing.B) (*Verifier, []byte, []byte) {
