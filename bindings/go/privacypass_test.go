@@ -431,6 +431,51 @@ func defaultChallenge(t testing.TB) []byte {
 	return challenge
 }
 
+// max-age is whole seconds, rounded up: a fraction of a second never becomes max-age="0".
+func TestWWWAuthenticateMaxAge(t *testing.T) {
+	key := testIssuer(t).PublicKey()
+	challenge := defaultChallenge(t)
+	plain, err := WWWAuthenticate(challenge, key)
+	mustNoErr(t, err)
+	for _, c := range []struct {
+		maxAge time.Duration
+		want   string
+	}{
+		{0, "0"},
+		{time.Nanosecond, "1"},
+		{500 * time.Millisecond, "1"},
+		{time.Second, "1"},
+		{time.Second + time.Nanosecond, "2"},
+		{1500 * time.Millisecond, "2"},
+		{time.Hour, "3600"},
+		{time.Duration(1<<63 - 1), "9223372037"}, // the largest Duration, rounded up
+	} {
+		got, err := WWWAuthenticateMaxAge(challenge, key, c.maxAge)
+		mustNoErr(t, err)
+		if want := plain + `, max-age="` + c.want + `"`; got != want {
+			t.Errorf("max-age %v: got %q, want %q", c.maxAge, got, want)
+		}
+	}
+	_, err = WWWAuthenticateMaxAge(challenge, key, -time.Nanosecond)
+	wantErr(t, err, ErrInvalidInput)
+}
+
+// The zero TokenType is TokenTypeBlindRSA; any other value is encoded as given.
+func TestChallengeTokenType(t *testing.T) {
+	zero, err := Challenge{IssuerName: "issuer.example"}.Encode()
+	mustNoErr(t, err)
+	two, err := Challenge{TokenType: TokenTypeBlindRSA, IssuerName: "issuer.example"}.Encode()
+	mustNoErr(t, err)
+	if !bytes.Equal(zero, two) || !bytes.Equal(zero[:2], []byte{0x00, 0x02}) {
+		t.Errorf("TokenType 0 encodes as %x, TokenType 2 as %x", zero, two)
+	}
+	one, err := Challenge{TokenType: 1, IssuerName: "issuer.example"}.Encode()
+	mustNoErr(t, err)
+	if !bytes.Equal(one[:2], []byte{0x00, 0x01}) || !bytes.Equal(one[2:], two[2:]) {
+		t.Errorf("TokenType 1 encodes as %x", one)
+	}
+}
+
 func TestErrorPaths(t *testing.T) {
 	issuer := testIssuer(t)
 	key := issuer.PublicKey()
