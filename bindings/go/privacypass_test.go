@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -423,6 +424,74 @@ func TestCloseWhileInUse(t *testing.T) {
 	mustNoErr(t, verifier.Close())
 	wg.Wait()
 	wantErr(t, verifier.Verify(token, nil), ErrClosed)
+}
+
+// A store that cannot record a spend answers ErrStoreUnavailable and records nothing: a full
+// memory store refuses new spends (it never forgets old ones), and a Redis store that cannot be
+// reached is refused when the redeemer is made.
+func TestStoreUnavailable(t *testing.T) {
+	issuer := testIssuer(t)
+	challenge := defaultChallenge(t)
+	first, second := newToken(t, issuer, challenge), newToken(t, issuer, challenge)
+	verifier, err := NewVerifier(issuer.PublicKey())
+	mustNoErr(t, err)
+	defer verifier.Close()
+
+	full, err := NewRedeemer(verifier, "memory:1")
+	mustNoErr(t, err)
+	defer full.Close()
+	mustNoErr(t, full.Redeem(first, challenge))
+	for i := 0; i < 2; i++ { // nothing was recorded: the same answer again
+		err = full.Redeem(second, challenge)
+		wantErr(t, err, ErrStoreUnavailable)
+		var e *Error
+		if !errors.As(err, &e) || int(e.Code()) != -32050 || e.HTTPStatus() != 503 ||
+			e.Code().JSONRPCCode() != -32050 || e.Op() != "pp_redeemer_redeem" {
+			t.Errorf("store unavailable: %#v", e)
+		}
+	}
+	wantErr(t, full.Redeem(first, challenge), ErrAlreadySpent)
+
+	// A port nothing listens on (bound, then released).
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	mustNoErr(t, err)
+	addr := listener.Addr().String()
+	mustNoErr(t, listener.Close())
+	for _, url := range []string{
+		"redis://" + addr + "?timeout_ms=500",
+		"redis://user:secret@" + addr + "/2?timeout_ms=500",
+		"redis+cluster://" + addr + "," + addr + "?timeout_ms=500",
+	} {
+		_, err := NewRedeemer(verifier, url)
+		wantErr(t, err, ErrStoreUnavailable)
+	}
+	_, err = NewRedeemer(verifier, "redis://")
+	wantErr(t, err, ErrInvalidStoreURL)
+}
+
+// A PendingToken keeps its own reference to the client's key: it finalizes after the Client
+// that made it is closed (and forgotten).
+func TestPendingTokenOutlivesItsClient(t *testing.T) {
+	issuer := testIssuer(t)
+	challenge := defaultChallenge(t)
+	client, err := NewClient(issuer.PublicKey())
+	mustNoErr(t, err)
+	pending, err := client.Request(challenge)
+	mustNoErr(t, err)
+	defer pending.Close()
+	mustNoErr(t, client.Close())
+	_, err = client.Request(challenge)
+	wantErr(t, err, ErrClosed)
+	client = nil
+	runtime.GC()
+	response, err := issuer.Issue(pending.Request())
+	mustNoErr(t, err)
+	token, err := pending.Finalize(response)
+	mustNoErr(t, err)
+	verifier, err := NewVerifier(issuer.PublicKey())
+	mustNoErr(t, err)
+	defer verifier.Close()
+	mustNoErr(t, verifier.Verify(token, challenge))
 }
 
 func defaultChallenge(t testing.TB) []byte {
