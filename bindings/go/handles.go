@@ -99,10 +99,15 @@ type Redeemer struct{ h handle }
 // NewRedeemer makes a redeemer that verifies with v's keys (it keeps its own reference to them:
 // v may be closed first) and records spends in the store storeURL names:
 //
-//   - "memory:" or "memory:CAPACITY": in this process only, bounded (default 1,000,000 spends).
+//   - "memory:" or "memory:CAPACITY": in this process only, bounded (default 1,000,000 spends;
+//     when full, new spends answer ErrStoreUnavailable, old ones are never forgotten).
 //   - "rocksdb:PATH": embedded RocksDB, durable; one process at a time per PATH.
+//   - "redis://[[USER]:PASSWORD@]HOST:PORT[/DB]" or "redis+cluster://H1:P1,H2:P2,...", both with
+//     optional "?pool=N&timeout_ms=MS": Redis or Valkey, standalone or cluster, shared with every
+//     other redeemer on the same store (daemons, other hosts): a token is spent once among all of
+//     them. Run Redis with appendonly yes and appendfsync always for spends to survive its crash.
 //
-// A URL of another form answers ErrInvalidStoreURL, a store that cannot be opened
+// A URL of another form answers ErrInvalidStoreURL, a store that cannot be opened or reached
 // ErrStoreUnavailable.
 func NewRedeemer(v *Verifier, storeURL string) (*Redeemer, error) {
 	const op = "pp_redeemer_new"

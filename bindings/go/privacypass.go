@@ -10,8 +10,8 @@
 // Every handle ([Issuer], [Client], [PendingToken], [Verifier], [Redeemer]) wraps an immutable,
 // reference-counted handle of the C library and is safe for concurrent use by any number of
 // goroutines. Close releases it (and waits for calls in flight); a finalizer releases it when it
-// is forgotten. After Close every method answers [ErrClosed]. Byte slices are only lent to C for
-// the duration of a call; nothing is retained by C.
+// is forgotten. After Close every method answers [ErrClosed] (a plain error, not an *[Error]).
+// Byte slices are only lent to C for the duration of a call; nothing is retained by C.
 //
 // Failures are *[Error] values carrying the library's result [Code]; the protocol codes are the
 // JSON-RPC codes of the project's error table (SPEC §4), and each has a sentinel for errors.Is:

@@ -734,6 +734,11 @@ func TestCodes(t *testing.T) {
 	if Code(424242).String() != "unknown result code" {
 		t.Error("unknown code")
 	}
+	// ErrClosed has no result code: it is not an *Error (as documented).
+	var e *Error
+	if errors.As(ErrClosed, &e) || !errors.Is(fmt.Errorf("wrapped: %w", ErrClosed), ErrClosed) {
+		t.Error("ErrClosed is an *Error, or errors.Is misses it")
+	}
 }
 
 // freedCounts reads the per-kind counts of C handles freed (freed), in a fixed order.
