@@ -5,8 +5,9 @@
 # library and the daemon must already be built (the top Makefile adds that dependency).
 #
 # Targets:
-#   test-python   venv in $(CARGO_TARGET_DIR)/python-venv (pytest installed when missing),
-#                 libprivacypass.so copied into the package, `pip install bindings/python`,
+#   test-python   venv in $(CARGO_TARGET_DIR)/python-venv (pytest and mypy installed when
+#                 missing), libprivacypass.so copied into the package, `pip install
+#                 bindings/python` exactly as the README says, `mypy --strict` on the package,
 #                 pytest on bindings/python/tests with PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd
 
 CARGO_TARGET_DIR ?= $(HOME)/.cache/privacypass/target
@@ -22,10 +23,9 @@ PY_VENV := $(CARGO_TARGET_DIR)/python-venv
 PY_VENV_PYTHON := $(PY_VENV)/bin/python
 PY_PYTEST_ARGS ?= -q -rs
 
-.PHONY: test-python python-venv python-install
+.PHONY: test-python python-venv python-install python-mypy
 
-# The venv, with pytest, and setuptools + wheel to build the package without fetching a
-# build environment on every run (Python 3.12+ venvs come without setuptools).
+# The venv, with the test tools: pytest, and mypy for the type check.
 python-venv:
 	@test -x $(PY_VENV_PYTHON) || $(PY_PYTHON) -m venv $(PY_VENV) || { \
 		echo "python3 -m venv failed: installing python3-venv"; \
@@ -33,21 +33,34 @@ python-venv:
 		rm -rf $(PY_VENV) && $(PY_PYTHON) -m venv $(PY_VENV); }
 	@$(PY_VENV_PYTHON) -c 'import pytest' 2>/dev/null || { echo "installing pytest into $(PY_VENV)"; \
 		$(PY_VENV_PYTHON) -m pip install -q pytest; }
-	@$(PY_VENV_PYTHON) -c 'import setuptools, wheel, sys; sys.exit(int(setuptools.__version__.split(".")[0]) < 61)' \
-		2>/dev/null || { echo "installing setuptools and wheel into $(PY_VENV)"; \
-		$(PY_VENV_PYTHON) -m pip install -q 'setuptools>=61' wheel; }
+	@$(PY_VENV_PYTHON) -c 'import mypy' 2>/dev/null || { echo "installing mypy into $(PY_VENV)"; \
+		$(PY_VENV_PYTHON) -m pip install -q mypy; }
 
 # The library goes into the package without its debug info (the release .so carries ~400 MB of
 # it; the copy is ~14 MB), as `make install` does; a plain copy when strip is missing.
+# Then the install the README gives, `pip install bindings/python`, with nothing added: pip
+# builds the package in an isolated environment (fetching setuptools from PyPI for it) and
+# installs it and its dependencies (none). No --force-reinstall: pip rebuilds and reinstalls a
+# local directory on every install, since it cannot tell whether it changed, so a new .so is
+# always picked up; the cmp below checks that the package loads the copy just made.
 python-install: python-venv
 	@test -f $(PY_SO) || { echo "$(PY_SO) is missing: build the library first (make ffi)" >&2; exit 1; }
 	strip --strip-debug -o $(PY_PACKAGE_LIB) $(PY_SO) 2>/dev/null || cp $(PY_SO) $(PY_PACKAGE_LIB)
-	$(PY_VENV_PYTHON) -m pip install -q --no-build-isolation --no-deps --force-reinstall $(PY_DIR)
+	$(PY_VENV_PYTHON) -m pip install -q $(PY_DIR)
 	rm -rf $(PY_DIR)/build $(PY_DIR)/privacypass.egg-info
+	@installed=$$(cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY $(PY_VENV_PYTHON) -c \
+		'import privacypass; print(privacypass.library_path())') && \
+	cmp -s $$installed $(PY_PACKAGE_LIB) || \
+		{ echo "the installed package loads $$installed, not the library just built" >&2; exit 1; }
+
+# The package's type hints, checked strictly (the cache stays in the venv, out of the tree).
+python-mypy: python-venv
+	cd $(PY_VENV) && $(PY_VENV_PYTHON) -m mypy --strict --cache-dir $(PY_VENV)/mypy-cache \
+		$(PY_DIR)/privacypass
 
 # pytest runs outside the source tree so that it imports the installed package, and its exit
 # status is make's: 5 (no tests collected) fails like any other.
-test-python: python-install
+test-python: python-install python-mypy
 	@test -x $(PY_DAEMON) || { echo "$(PY_DAEMON) is missing: build it first (make build)" >&2; exit 1; }
 	cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY PRIVACYPASSD=$(PY_DAEMON) \
 		$(PY_VENV_PYTHON) -m pytest -p no:cacheprovider $(PY_PYTEST_ARGS) $(PY_DIR)/tests

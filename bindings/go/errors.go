@@ -40,7 +40,7 @@ const (
 	CodeBufferTooSmall            Code = C.PP_ERR_BUFFER_TOO_SMALL            // 2: never from this package
 	CodeInvalidInput              Code = C.PP_ERR_INVALID_INPUT               // 3: a malformed argument
 	CodeInvalidKey                Code = C.PP_ERR_INVALID_KEY                 // 4: not a usable key
-	CodeInvalidStoreURL           Code = C.PP_ERR_INVALID_STORE_URL           // 5: not memory:, memory:N or rocksdb:PATH
+	CodeInvalidStoreURL           Code = C.PP_ERR_INVALID_STORE_URL           // 5: not a store URL NewRedeemer opens (memory:, rocksdb:, redis://, redis+cluster://)
 	CodePanic                     Code = C.PP_ERR_PANIC                       // 6: a bug in libprivacypass
 )
 
@@ -73,6 +73,9 @@ func (e *Error) Op() string { return e.op }
 // HTTPStatus is the HTTP status the error answers (e.Code().HTTPStatus()).
 func (e *Error) HTTPStatus() int { return e.code.HTTPStatus() }
 
+// Error is "privacypass: OP: DESCRIPTION (CODE)", e.g. "privacypass: pp_redeemer_redeem: token
+// already spent (-32021)"; without OP for the sentinels. Compare errors with errors.Is and
+// errors.As, not by this text.
 func (e *Error) Error() string {
 	if e.op == "" {
 		return fmt.Sprintf("privacypass: %s (%d)", e.code, int(e.code))
@@ -115,7 +118,11 @@ var (
 	ErrPanic                     = &Error{code: CodePanic}
 )
 
-// ErrClosed is answered by every method of a handle after its Close.
+// ErrClosed is answered by every method of a handle after its Close; test for it with
+// errors.Is(err, ErrClosed). It is not an *Error: the C library was not called, so there is no
+// result Code, and errors.As(err, &e) with e an *Error does not match it. It reports a bug in
+// the calling program: a service mapping errors onto the error table should answer it as an
+// internal error (-32603, HTTP 500), as it does the library's own codes.
 var ErrClosed = errors.New("privacypass: use of a closed handle")
 
 // check turns a result code into nil or an *Error.

@@ -84,7 +84,7 @@ func (v *Verifier) VerifyAuthorization(authorization string, challenge []byte) e
 // Close releases the verifier; redeemers made from it stay valid. Close is idempotent and waits
 // for the calls in flight; later calls answer ErrClosed.
 func (v *Verifier) Close() error {
-	v.h.close(func(p unsafe.Pointer) { C.pp_verifier_free((*C.pp_verifier)(p)) })
+	v.h.close(&freed.verifiers, func(p unsafe.Pointer) { C.pp_verifier_free((*C.pp_verifier)(p)) })
 	runtime.SetFinalizer(v, nil)
 	return nil
 }
@@ -99,10 +99,15 @@ type Redeemer struct{ h handle }
 // NewRedeemer makes a redeemer that verifies with v's keys (it keeps its own reference to them:
 // v may be closed first) and records spends in the store storeURL names:
 //
-//   - "memory:" or "memory:CAPACITY": in this process only, bounded (default 1,000,000 spends).
+//   - "memory:" or "memory:CAPACITY": in this process only, bounded (default 1,000,000 spends;
+//     when full, new spends answer ErrStoreUnavailable, old ones are never forgotten).
 //   - "rocksdb:PATH": embedded RocksDB, durable; one process at a time per PATH.
+//   - "redis://[[USER]:PASSWORD@]HOST:PORT[/DB]" or "redis+cluster://H1:P1,H2:P2,...", both with
+//     optional "?pool=N&timeout_ms=MS": Redis or Valkey, standalone or cluster, shared with every
+//     other redeemer on the same store (daemons, other hosts): a token is spent once among all of
+//     them. Run Redis with appendonly yes and appendfsync always for spends to survive its crash.
 //
-// A URL of another form answers ErrInvalidStoreURL, a store that cannot be opened
+// A URL of another form answers ErrInvalidStoreURL, a store that cannot be opened or reached
 // ErrStoreUnavailable.
 func NewRedeemer(v *Verifier, storeURL string) (*Redeemer, error) {
 	const op = "pp_redeemer_new"
@@ -157,7 +162,7 @@ func (r *Redeemer) RedeemAuthorization(authorization string, challenge []byte) e
 // Close releases the redeemer, closing its store when it was the last user. Idempotent; waits
 // for the calls in flight.
 func (r *Redeemer) Close() error {
-	r.h.close(func(p unsafe.Pointer) { C.pp_redeemer_free((*C.pp_redeemer)(p)) })
+	r.h.close(&freed.redeemers, func(p unsafe.Pointer) { C.pp_redeemer_free((*C.pp_redeemer)(p)) })
 	runtime.SetFinalizer(r, nil)
 	return nil
 }
@@ -255,7 +260,7 @@ func (i *Issuer) IssueBlinded(keyID, blindedToken []byte) ([]byte, error) {
 
 // Close releases the issuer. Idempotent; waits for the calls in flight.
 func (i *Issuer) Close() error {
-	i.h.close(func(p unsafe.Pointer) { C.pp_issuer_free((*C.pp_issuer)(p)) })
+	i.h.close(&freed.issuers, func(p unsafe.Pointer) { C.pp_issuer_free((*C.pp_issuer)(p)) })
 	runtime.SetFinalizer(i, nil)
 	return nil
 }
@@ -320,7 +325,7 @@ func (c *Client) RequestWithRandomness(challenge, nonce, salt, blind []byte) (*P
 
 // Close releases the client; its pending tokens stay valid. Idempotent.
 func (c *Client) Close() error {
-	c.h.close(func(p unsafe.Pointer) { C.pp_client_free((*C.pp_client)(p)) })
+	c.h.close(&freed.clients, func(p unsafe.Pointer) { C.pp_client_free((*C.pp_client)(p)) })
 	runtime.SetFinalizer(c, nil)
 	return nil
 }
@@ -369,7 +374,7 @@ func (p *PendingToken) Finalize(tokenResponse []byte) ([]byte, error) {
 
 // Close releases the pending token, wiping its blinding secret. Idempotent.
 func (p *PendingToken) Close() error {
-	p.h.close(func(ptr unsafe.Pointer) { C.pp_pending_token_free((*C.pp_pending_token)(ptr)) })
+	p.h.close(&freed.pendingTokens, func(ptr unsafe.Pointer) { C.pp_pending_token_free((*C.pp_pending_token)(ptr)) })
 	runtime.SetFinalizer(p, nil)
 	return nil
 }

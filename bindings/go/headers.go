@@ -11,8 +11,10 @@ import (
 
 // Challenge is a TokenChallenge (RFC 9577 §2.1) before encoding.
 type Challenge struct {
-	// TokenType is the token type; 0 means TokenTypeBlindRSA (2), the only one this library
-	// issues and verifies.
+	// TokenType is the token type. The zero value stands for TokenTypeBlindRSA (2), the only
+	// type this library issues and verifies: Challenge{TokenType: 0} encodes exactly as
+	// Challenge{TokenType: 2}. (Type 0x0000 is reserved by RFC 9577 and cannot be encoded.)
+	// Another type is encoded as given; a Client answers ErrUnsupportedToken for it.
 	TokenType uint16
 	// IssuerName is the issuer's name, 1 to 65535 bytes, e.g. "issuer.example".
 	IssuerName string
@@ -24,10 +26,11 @@ type Challenge struct {
 }
 
 // Encode answers the encoded TokenChallenge: what [Client.Request], [Verifier.Verify] and
-// [WWWAuthenticate] take. A length out of range answers ErrInvalidInput.
+// [WWWAuthenticate] take. A TokenType of 0 is encoded as TokenTypeBlindRSA. A length out of
+// range answers ErrInvalidInput.
 func (c Challenge) Encode() ([]byte, error) {
 	tokenType := c.TokenType
-	if tokenType == 0 {
+	if tokenType == 0 { // the zero value: the one type this library handles
 		tokenType = TokenTypeBlindRSA
 	}
 	name, nameLen := inChars([]byte(c.IssuerName))
@@ -57,13 +60,19 @@ func WWWAuthenticate(challenge, tokenKey []byte) (string, error) {
 	return wwwAuthenticate(challenge, tokenKey, nil)
 }
 
-// WWWAuthenticateMaxAge is WWWAuthenticate with a max-age parameter: the whole seconds the
-// challenge may be cached.
+// WWWAuthenticateMaxAge is WWWAuthenticate with a max-age parameter: how long the challenge may
+// be cached, in whole seconds. A fraction of a second is rounded up (500ms and 1s both give
+// max-age="1"), never down to a max-age of 0, which would tell clients to discard the challenge
+// at once; only a maxAge of exactly 0 gives max-age="0". A negative maxAge answers
+// ErrInvalidInput.
 func WWWAuthenticateMaxAge(challenge, tokenKey []byte, maxAge time.Duration) (string, error) {
 	if maxAge < 0 {
 		return "", fail("pp_challenge_www_authenticate", CodeInvalidInput)
 	}
 	seconds := C.uint64_t(maxAge / time.Second)
+	if maxAge%time.Second != 0 {
+		seconds++
+	}
 	return wwwAuthenticate(challenge, tokenKey, &seconds)
 }
 

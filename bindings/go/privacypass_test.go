@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -425,10 +426,123 @@ func TestCloseWhileInUse(t *testing.T) {
 	wantErr(t, verifier.Verify(token, nil), ErrClosed)
 }
 
+// A store that cannot record a spend answers ErrStoreUnavailable and records nothing: a full
+// memory store refuses new spends (it never forgets old ones), and a Redis store that cannot be
+// reached is refused when the redeemer is made.
+func TestStoreUnavailable(t *testing.T) {
+	issuer := testIssuer(t)
+	challenge := defaultChallenge(t)
+	first, second := newToken(t, issuer, challenge), newToken(t, issuer, challenge)
+	verifier, err := NewVerifier(issuer.PublicKey())
+	mustNoErr(t, err)
+	defer verifier.Close()
+
+	full, err := NewRedeemer(verifier, "memory:1")
+	mustNoErr(t, err)
+	defer full.Close()
+	mustNoErr(t, full.Redeem(first, challenge))
+	for i := 0; i < 2; i++ { // nothing was recorded: the same answer again
+		err = full.Redeem(second, challenge)
+		wantErr(t, err, ErrStoreUnavailable)
+		var e *Error
+		if !errors.As(err, &e) || int(e.Code()) != -32050 || e.HTTPStatus() != 503 ||
+			e.Code().JSONRPCCode() != -32050 || e.Op() != "pp_redeemer_redeem" {
+			t.Errorf("store unavailable: %#v", e)
+		}
+	}
+	wantErr(t, full.Redeem(first, challenge), ErrAlreadySpent)
+
+	// A port nothing listens on (bound, then released).
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	mustNoErr(t, err)
+	addr := listener.Addr().String()
+	mustNoErr(t, listener.Close())
+	for _, url := range []string{
+		"redis://" + addr + "?timeout_ms=500",
+		"redis://user:secret@" + addr + "/2?timeout_ms=500",
+		"redis+cluster://" + addr + "," + addr + "?timeout_ms=500",
+	} {
+		_, err := NewRedeemer(verifier, url)
+		wantErr(t, err, ErrStoreUnavailable)
+	}
+	_, err = NewRedeemer(verifier, "redis://")
+	wantErr(t, err, ErrInvalidStoreURL)
+}
+
+// A PendingToken keeps its own reference to the client's key: it finalizes after the Client
+// that made it is closed (and forgotten).
+func TestPendingTokenOutlivesItsClient(t *testing.T) {
+	issuer := testIssuer(t)
+	challenge := defaultChallenge(t)
+	client, err := NewClient(issuer.PublicKey())
+	mustNoErr(t, err)
+	pending, err := client.Request(challenge)
+	mustNoErr(t, err)
+	defer pending.Close()
+	mustNoErr(t, client.Close())
+	_, err = client.Request(challenge)
+	wantErr(t, err, ErrClosed)
+	client = nil
+	runtime.GC()
+	response, err := issuer.Issue(pending.Request())
+	mustNoErr(t, err)
+	token, err := pending.Finalize(response)
+	mustNoErr(t, err)
+	verifier, err := NewVerifier(issuer.PublicKey())
+	mustNoErr(t, err)
+	defer verifier.Close()
+	mustNoErr(t, verifier.Verify(token, challenge))
+}
+
 func defaultChallenge(t testing.TB) []byte {
 	challenge, err := Challenge{IssuerName: "issuer.example"}.Encode()
 	mustNoErr(t, err)
 	return challenge
+}
+
+// max-age is whole seconds, rounded up: a fraction of a second never becomes max-age="0".
+func TestWWWAuthenticateMaxAge(t *testing.T) {
+	key := testIssuer(t).PublicKey()
+	challenge := defaultChallenge(t)
+	plain, err := WWWAuthenticate(challenge, key)
+	mustNoErr(t, err)
+	for _, c := range []struct {
+		maxAge time.Duration
+		want   string
+	}{
+		{0, "0"},
+		{time.Nanosecond, "1"},
+		{500 * time.Millisecond, "1"},
+		{time.Second, "1"},
+		{time.Second + time.Nanosecond, "2"},
+		{1500 * time.Millisecond, "2"},
+		{time.Hour, "3600"},
+		{time.Duration(1<<63 - 1), "9223372037"}, // the largest Duration, rounded up
+	} {
+		got, err := WWWAuthenticateMaxAge(challenge, key, c.maxAge)
+		mustNoErr(t, err)
+		if want := plain + `, max-age="` + c.want + `"`; got != want {
+			t.Errorf("max-age %v: got %q, want %q", c.maxAge, got, want)
+		}
+	}
+	_, err = WWWAuthenticateMaxAge(challenge, key, -time.Nanosecond)
+	wantErr(t, err, ErrInvalidInput)
+}
+
+// The zero TokenType is TokenTypeBlindRSA; any other value is encoded as given.
+func TestChallengeTokenType(t *testing.T) {
+	zero, err := Challenge{IssuerName: "issuer.example"}.Encode()
+	mustNoErr(t, err)
+	two, err := Challenge{TokenType: TokenTypeBlindRSA, IssuerName: "issuer.example"}.Encode()
+	mustNoErr(t, err)
+	if !bytes.Equal(zero, two) || !bytes.Equal(zero[:2], []byte{0x00, 0x02}) {
+		t.Errorf("TokenType 0 encodes as %x, TokenType 2 as %x", zero, two)
+	}
+	one, err := Challenge{TokenType: 1, IssuerName: "issuer.example"}.Encode()
+	mustNoErr(t, err)
+	if !bytes.Equal(one[:2], []byte{0x00, 0x01}) || !bytes.Equal(one[2:], two[2:]) {
+		t.Errorf("TokenType 1 encodes as %x", one)
+	}
 }
 
 func TestErrorPaths(t *testing.T) {
@@ -620,45 +734,105 @@ func TestCodes(t *testing.T) {
 	if Code(424242).String() != "unknown result code" {
 		t.Error("unknown code")
 	}
+	// ErrClosed has no result code: it is not an *Error (as documented).
+	var e *Error
+	if errors.As(ErrClosed, &e) || !errors.Is(fmt.Errorf("wrapped: %w", ErrClosed), ErrClosed) {
+		t.Error("ErrClosed is an *Error, or errors.Is misses it")
+	}
 }
 
-// Forgotten handles are freed by their finalizers (run under the race detector, and a crash or
-// double free would show here).
-func TestFinalizers(t *testing.T) {
-	issuer := testIssuer(t)
+// freedCounts reads the per-kind counts of C handles freed (freed), in a fixed order.
+func freedCounts() [5]int64 {
+	return [5]int64{freed.verifiers.Load(), freed.redeemers.Load(), freed.issuers.Load(),
+		freed.clients.Load(), freed.pendingTokens.Load()}
+}
+
+var freedKinds = [5]string{"Verifier", "Redeemer", "Issuer", "Client", "PendingToken"}
+
+// settleFinalizers runs the garbage collector until the free counts stay the same for a few
+// rounds (the finalizers of unreachable handles have run) and answers them.
+func settleFinalizers() [5]int64 {
+	counts := freedCounts()
+	for still := 0; still < 3; {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+		now := freedCounts()
+		if now == counts {
+			still++
+		} else {
+			still = 0
+		}
+		counts = now
+	}
+	return counts
+}
+
+// makeHandles makes n handles of each kind and closes them when closeThem is set; otherwise it
+// drops them, reachable from nowhere once it returns.
+//
+//go:noinline
+func makeHandles(t *testing.T, n int, closeThem bool) {
+	v := loadVectors(t)[0]
 	challenge := defaultChallenge(t)
-	for i := 0; i < 20; i++ {
-		v, err := NewVerifier(issuer.PublicKey())
+	for i := 0; i < n; i++ {
+		issuer, err := NewIssuerFromPEM(v["skS"])
 		mustNoErr(t, err)
-		r, err := NewRedeemer(v, "memory:")
+		verifier, err := NewVerifier(v["pkS"])
 		mustNoErr(t, err)
-		c, err := NewClient(issuer.PublicKey())
+		redeemer, err := NewRedeemer(verifier, "memory:")
 		mustNoErr(t, err)
-		p, err := c.Request(challenge)
+		client, err := NewClient(v["pkS"])
 		mustNoErr(t, err)
-		_, _ = r, p
+		pending, err := client.Request(challenge)
+		mustNoErr(t, err)
+		if closeThem {
+			for _, h := range []interface{ Close() error }{issuer, verifier, redeemer, client, pending} {
+				mustNoErr(t, h.Close())
+				mustNoErr(t, h.Close()) // idempotent: frees nothing more
+			}
+		}
 	}
-	runtime.GC()
-	runtime.GC()
-	time.Sleep(10 * time.Millisecond)
-	mustNoErr(t, newTokenErr(issuer, challenge))
 }
 
-func newTokenErr(issuer *Issuer, challenge []byte) error {
-	client, err := NewClient(issuer.PublicKey())
-	if err != nil {
-		return err
+// Forgotten handles are freed by their finalizers, each exactly once, and closed ones are freed
+// by Close only (their finalizer is gone). Run under the race detector and cgocheck=2.
+func TestFinalizers(t *testing.T) {
+	const n = 20
+	before := settleFinalizers() // the garbage of earlier tests, out of the way
+
+	makeHandles(t, n, true)
+	closed := freedCounts()
+	for k := range closed {
+		if closed[k]-before[k] != n {
+			t.Fatalf("%d %s handles closed, %d freed", n, freedKinds[k], closed[k]-before[k])
+		}
 	}
-	pending, err := client.Request(challenge)
-	if err != nil {
-		return err
+
+	makeHandles(t, n, false)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		runtime.GC()
+		now, done := freedCounts(), true
+		for k := range now {
+			done = done && now[k]-closed[k] >= n
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			for k := range now {
+				t.Errorf("%s: %d of %d forgotten handles freed", freedKinds[k], now[k]-closed[k], n)
+			}
+			t.FailNow()
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	response, err := issuer.Issue(pending.Request())
-	if err != nil {
-		return err
+	after := settleFinalizers()
+	for k := range after {
+		if after[k]-closed[k] != n {
+			t.Errorf("%s: %d forgotten, %d freed", freedKinds[k], n, after[k]-closed[k])
+		}
 	}
-	_, err = pending.Finalize(response)
-	return err
 }
 
 func benchToken(b *testing.B) (*Verifier, []byte, []byte) {

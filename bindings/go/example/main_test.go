@@ -10,29 +10,42 @@ import (
 
 const marker = "<!-- example/main.go -->"
 
-// The README's example is this program, byte for byte.
-func TestReadmeExampleIsThisProgram(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	program, err := os.ReadFile("main.go")
+// The READMEs that show the example: the binding's own and the repository's ("## Go and Python").
+var readmes = []string{"../README.md", "../../../README.md"}
+
+// readmeExample is the ```go block that follows the marker line in a README.
+func readmeExample(t *testing.T, path string) string {
+	t.Helper()
+	readme, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	text := string(readme)
 	at := strings.Index(text, marker+"\n```go\n")
 	if at < 0 {
-		t.Fatalf("README.md has no %q line followed by a ```go block", marker)
+		t.Fatalf("%s has no %q line followed by a ```go block", path, marker)
+	}
+	if strings.Count(text, marker) != 1 {
+		t.Fatalf("%s has %q more than once", path, marker)
 	}
 	block := text[at+len(marker)+len("\n```go\n"):]
 	end := strings.Index(block, "\n```\n")
 	if end < 0 {
-		t.Fatal("README.md's example block is not closed")
+		t.Fatalf("%s: the example block is not closed", path)
 	}
-	block = block[:end+1]
-	if block != string(program) {
-		t.Fatalf("README.md's example differs from example/main.go; copy main.go into the README.\nREADME block:\n%s", block)
+	return block[:end+1]
+}
+
+// Both READMEs' example is this program, byte for byte.
+func TestReadmeExampleIsThisProgram(t *testing.T) {
+	program, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range readmes {
+		if block := readmeExample(t, path); block != string(program) {
+			t.Errorf("%s's example differs from example/main.go; copy main.go into it.\nREADME block:\n%s", path, block)
+		}
 	}
 }
 

@@ -13,8 +13,9 @@ Failures raise a subclass of :class:`PrivacyPassError` (one per ``pp_result`` co
 Every handle is immutable and may be shared by any number of threads (the C library is
 reference-counted and lock-free for reading; ctypes releases the GIL during each call). Close a
 handle with ``close()`` or a ``with`` block; an object that is garbage-collected is closed too.
-Using a closed handle raises :class:`ClosedHandleError`; closing a handle while other threads
-are inside a call on it is safe (the C handle is freed when the last of those calls returns).
+Using a closed handle raises :class:`ClosedHandleError` (a PrivacyPassError); closing a handle
+while other threads are inside a call on it is safe (the C handle is freed when the last of
+those calls returns).
 """
 
 from __future__ import annotations
@@ -185,6 +186,8 @@ class _Handle:
 
     @property
     def closed(self) -> bool:
+        """True once the C handle is released (by close(), the end of a ``with`` block, or
+        garbage collection): every method then raises ClosedHandleError."""
         return getattr(self, "_ptr", None) is None
 
     def close(self) -> None:
@@ -285,9 +288,20 @@ class Verifier(_Handle):
 class Redeemer(_Handle):
     """A Verifier plus a spend store: :meth:`redeem` accepts each token once.
 
-    ``store_url``: ``memory:`` / ``memory:CAPACITY`` (this process only) or ``rocksdb:PATH``
-    (durable; one process at a time per PATH). The redeemer keeps its own reference to the
-    verifier's keys: the Verifier may be closed first.
+    ``store_url`` names the store:
+
+    - ``memory:`` / ``memory:CAPACITY``: this process only, bounded (default 1,000,000 spends;
+      when full, new spends raise StoreUnavailable, old ones are never forgotten);
+    - ``rocksdb:PATH``: embedded RocksDB, durable; one process at a time per PATH;
+    - ``redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`` or ``redis+cluster://H1:P1,H2:P2,...``, both
+      with optional ``?pool=N&timeout_ms=MS``: Redis or Valkey, standalone or cluster, shared
+      with every other redeemer on the same store (daemons, other hosts), so that a token is
+      spent once among all of them. Run Redis with ``appendonly yes`` and ``appendfsync always``
+      for spends to survive its crash.
+
+    Another form raises InvalidStoreUrl; a store that cannot be opened or reached raises
+    StoreUnavailable. The redeemer keeps its own reference to the verifier's keys: the Verifier
+    may be closed first.
     """
 
     _free = staticmethod(_lib.pp_redeemer_free)

@@ -83,23 +83,46 @@ class PrivacyPassError(Exception):
 
     @property
     def message(self) -> str:
+        """The library's description of ``code`` (``pp_result_str``): for the protocol errors
+        the meaning column of the error table, e.g. "token already spent"."""
         text: bytes = lib.pp_result_str(self.code)
         return text.decode("utf-8", "replace")
 
     @property
     def http_status(self) -> int:
+        """The HTTP status a service answers for this error (``pp_result_http_status``), e.g.
+        403 for AlreadySpent; 500 for the library's own codes."""
         return int(lib.pp_result_http_status(self.code))
 
     @property
     def jsonrpc_code(self) -> int:
+        """The JSON-RPC ``error.code`` a service answers (``pp_result_jsonrpc_code``): ``code``
+        itself for the protocol errors, -32603 (internal error) for the library's own codes."""
         return int(lib.pp_result_jsonrpc_code(self.code))
 
     def __reduce__(self) -> Tuple[object, ...]:  # picklable, e.g. across multiprocessing
         return (_rebuild, (self.code, self.detail, self.function))
 
 
-class ClosedHandleError(ValueError):
-    """A method was called on a handle (Verifier, Redeemer, ...) after its close()."""
+class ClosedHandleError(PrivacyPassError, ValueError):
+    """A method was called on a handle (Verifier, Redeemer, ...) after its close().
+
+    The C library was not called, so there is no ``pp_result`` of its own. It is a bug in the
+    calling program, and it answers a peer what the library's own misuse codes answer, an
+    internal error: ``code`` and ``jsonrpc_code`` are -32603, ``c_name`` is "PP_ERR_INTERNAL",
+    ``http_status`` is 500; ``message`` is "use of a closed handle", ``function`` is None and
+    ``detail`` names the handle's class. It is a PrivacyPassError, so that one ``except
+    PrivacyPassError`` maps every failure of the binding, and a ValueError (the object is in the
+    wrong state), but not an InternalError: the library did not fail.
+    """
+
+    @property
+    def message(self) -> str:
+        """Always "use of a closed handle" (``detail`` names the handle's class)."""
+        return "use of a closed handle"
+
+    def __reduce__(self) -> Tuple[object, ...]:
+        return (type(self), (self.detail,))
 
 
 _C_NAMES: Dict[int, str] = {value: c_name for _, c_name, value in RESULT_CODES}

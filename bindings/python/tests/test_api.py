@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import ctypes
 import gc
 import re
 from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Tuple
 
 import pytest
 
@@ -80,11 +81,116 @@ def test_exports_and_type_stubs_follow_the_table() -> None:
         assert classes[name] == runtime_bases, name
 
 
+def header_prototypes() -> Dict[str, Tuple[str, List[str]]]:
+    """Every ``pp_`` function of the header: its return type and its parameters' types, each
+    normalized to single spaces with the stars joined ("const uint8_t*", "struct pp_client**")."""
+    def normalize(c_type: str) -> str:
+        return re.sub(r"\s*\*", "*", " ".join(c_type.split()))
+
+    prototypes: Dict[str, Tuple[str, List[str]]] = {}
+    for match in re.finditer(r"^(?P<ret>[A-Za-z_][\w ]*?\s*\**)\s*\b(?P<name>pp_\w+)\((?P<params>[^)]*)\);",
+                             header_text(), re.M):
+        params = [p.strip() for p in match.group("params").split(",")]
+        if params == ["void"]:
+            params = []
+        types = []
+        for param in params:
+            typed = re.fullmatch(r"(?P<type>.*?[\s*])(?P<name>\w+)", param, re.S)
+            assert typed, f"{match.group('name')}: cannot read the parameter {param!r}"
+            types.append(normalize(typed.group("type")))
+        assert match.group("name") not in prototypes
+        prototypes[match.group("name")] = (normalize(match.group("ret")), types)
+    return prototypes
+
+
+def expected_ctype(c_type: str) -> Any:
+    """The ctypes type the binding must declare for a C type, by its conventions: inputs as
+    c_char_p (bytes or None), outputs as pointers to c_uint8 / c_char / c_size_t, handles as
+    pointers to their own struct type. An unknown C type fails: the table must grow with the
+    header."""
+    table = {
+        "size_t": ctypes.c_size_t,
+        "int": ctypes.c_int,
+        "uint16_t": ctypes.c_uint16,
+        "enum pp_result": ctypes.c_int,
+        "const uint8_t*": ctypes.c_char_p,  # input buffers, with a length
+        "const char*": ctypes.c_char_p,  # input text, with a length or NUL-terminated
+        "uint8_t*": ctypes.POINTER(ctypes.c_uint8),  # output buffers
+        "char*": ctypes.POINTER(ctypes.c_char),
+        "size_t*": ctypes.POINTER(ctypes.c_size_t),
+        "const uint64_t*": ctypes.POINTER(ctypes.c_uint64),
+    }
+    if c_type in table:
+        return table[c_type]
+    handle = re.fullmatch(r"(?:const )?struct (pp_\w+)(\*+)", c_type)
+    assert handle, f"no ctypes type for the C type {c_type!r}"
+    declared: Any = getattr(_native, handle.group(1))  # the opaque struct class of _native
+    for _ in handle.group(2):
+        declared = ctypes.POINTER(declared)
+    return declared
+
+
+def expected_restype(c_type: str) -> Any:
+    return None if c_type == "void" else expected_ctype(c_type)
+
+
+def declaration_mismatches(name: str, prototype: Tuple[str, List[str]], function: Any) -> List[str]:
+    """How a ctypes function's declaration differs from its C prototype (empty: it matches)."""
+    ret, params = prototype
+    problems = []
+    if function.restype is not expected_restype(ret):
+        problems.append(f"{name}: restype {function.restype} for {ret!r}")
+    argtypes = function.argtypes
+    if argtypes is None or len(argtypes) != len(params):
+        problems.append(f"{name}: {argtypes} declared for {len(params)} parameters {params}")
+        return problems
+    for index, (declared, c_type) in enumerate(zip(argtypes, params)):
+        if declared is not expected_ctype(c_type):
+            problems.append(f"{name}: parameter {index} is {declared}, {c_type!r} in the header")
+    return problems
+
+
 def test_every_header_function_is_declared() -> None:
-    functions = set(re.findall(r"^\S.*?\b(pp_\w+)\(", header_text(), re.M))
-    assert functions == set(_native._PROTOTYPES)
-    for name in functions:
-        assert getattr(_native.lib, name).argtypes is not None
+    prototypes = header_prototypes()
+    # The prototype parser saw every function the header declares.
+    assert set(prototypes) == set(re.findall(r"^\S.*?\b(pp_\w+)\(", header_text(), re.M))
+    assert set(prototypes) == set(_native._PROTOTYPES)
+    problems = []
+    for name, prototype in prototypes.items():
+        problems += declaration_mismatches(name, prototype, getattr(_native.lib, name))
+    assert problems == []
+
+
+class _Declared:
+    def __init__(self, restype: Any, argtypes: List[Any]) -> None:
+        self.restype, self.argtypes = restype, argtypes
+
+
+def test_declaration_check_catches_wrong_declarations() -> None:
+    name = "pp_issuer_issue"
+    prototype = header_prototypes()[name]
+    assert prototype == ("enum pp_result", ["const struct pp_issuer*", "const uint8_t*", "size_t",
+                                            "uint8_t*", "size_t", "size_t*"])
+    restype, argtypes = _native._PROTOTYPES[name]
+    assert declaration_mismatches(name, prototype, _Declared(restype, list(argtypes))) == []
+    wrong = [
+        (restype, argtypes[:-1]),  # a parameter missing
+        (restype, argtypes + [ctypes.c_size_t]),  # one too many
+        (None, argtypes),  # void for enum pp_result
+        (ctypes.c_char_p, argtypes),
+        (restype, [_native.ClientPtr] + argtypes[1:]),  # another handle type
+        (restype, [ctypes.c_void_p] + argtypes[1:]),  # an untyped handle
+        (restype, argtypes[:2] + [ctypes.c_uint32] + argtypes[3:]),  # uint32 for size_t
+        (restype, argtypes[:3] + [ctypes.c_char_p] + argtypes[4:]),  # input type for an output
+        (restype, argtypes[:5] + [ctypes.POINTER(ctypes.c_uint32)]),  # uint32_t * for size_t *
+    ]
+    for declared in wrong:
+        assert declaration_mismatches(name, prototype, _Declared(*declared)), declared
+    # Out-handles are pointers to the handle pointer; pp_version answers a const char *.
+    assert expected_ctype("struct pp_client**") is ctypes.POINTER(_native.ClientPtr)
+    assert expected_restype(header_prototypes()["pp_version"][0]) is ctypes.c_char_p
+    assert header_prototypes()["pp_client_free"] == ("void", ["struct pp_client*"])
+    assert header_prototypes()["pp_test_panic"] == ("enum pp_result", [])
 
 
 def test_constants_are_the_headers() -> None:
@@ -273,15 +379,71 @@ def test_context_managers_close(issuer: pp.Issuer) -> None:
             pass
 
 
-def test_garbage_collected_handles_are_freed(issuer: pp.Issuer, challenge: bytes) -> None:
+HANDLE_KINDS = ["Verifier", "Redeemer", "Issuer", "Client", "PendingToken"]
+
+
+@pytest.fixture()
+def frees(monkeypatch: pytest.MonkeyPatch) -> Dict[str, List[int]]:
+    """Each handle class's C free function, wrapped to record the address of every handle it
+    frees (by kind), then to free it."""
+    gc.collect()  # the garbage of earlier tests is freed before recording starts
+    freed: Dict[str, List[int]] = {kind: [] for kind in HANDLE_KINDS}
+    for kind in HANDLE_KINDS:
+        cls = getattr(pp, kind)
+
+        def recording(ptr: Any, kind: str = kind, free: Any = cls._free) -> None:
+            freed[kind].append(ctypes.cast(ptr, ctypes.c_void_p).value)
+            free(ptr)
+
+        monkeypatch.setattr(cls, "_free", staticmethod(recording))
+    return freed
+
+
+def new_handle(kind: str, issuer: pp.Issuer, challenge: bytes, pem: bytes) -> Any:
     spki = issuer.public_key
-    for _ in range(200):
-        verifier = pp.Verifier.from_spki(spki)
-        pp.Redeemer(verifier, "memory:")
-        client = pp.Client(spki)
-        client.request(challenge)
-        del verifier, client
+    if kind == "Verifier":
+        return pp.Verifier.from_spki(spki)
+    if kind == "Redeemer":
+        with pp.Verifier.from_spki(spki) as verifier:
+            return pp.Redeemer(verifier, "memory:")
+    if kind == "Issuer":
+        return pp.Issuer.from_pem(pem)
+    if kind == "Client":
+        return pp.Client(spki)
+    with pp.Client(spki) as client:
+        return client.request(challenge)
+
+
+@pytest.mark.parametrize("drop", ["forgotten", "in a cycle", "closed"])
+@pytest.mark.parametrize("kind", HANDLE_KINDS)
+def test_each_handle_is_freed_exactly_once(kind: str, drop: str, frees: Dict[str, List[int]],
+                                           issuer: pp.Issuer, challenge: bytes,
+                                           vectors: List[Dict[str, bytes]]) -> None:
+    """A handle dropped without close() is freed by the collector, once; a closed one by
+    close(), once, and never again when it is collected."""
+    handle = new_handle(kind, issuer, challenge, vectors[0]["skS"])
+    assert type(handle).__name__ == kind
+    address = ctypes.cast(handle._ptr, ctypes.c_void_p).value
+    assert address and frees[kind] == []
+    gc.disable()  # no collection but the ones below
+    try:
+        if drop == "closed":
+            handle.close()
+            assert frees[kind] == [address]
+            handle.close()
+            del handle
+        elif drop == "in a cycle":
+            handle.itself = handle  # only the cycle collector can free it now
+            del handle
+            assert frees[kind] == []
+        else:
+            del handle  # the last reference: freed at once
+            assert frees[kind] == [address]
+        gc.collect()
+    finally:
+        gc.enable()
     gc.collect()
+    assert frees[kind] == [address]
 
 
 def test_handles_are_not_constructed_directly_or_pickled(issuer: pp.Issuer) -> None:

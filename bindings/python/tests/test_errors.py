@@ -229,6 +229,17 @@ def test_store_urls(verifier: pp.Verifier, issuer: pp.Issuer, challenge: bytes,
         assert caught.value.http_status == 503
         with pytest.raises(pp.AlreadySpent):
             redeemer.redeem(token)
+    # Redis URLs are store URLs; one naming a port nothing listens on is unavailable.
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = "127.0.0.1:%d" % s.getsockname()[1]
+    for url in (f"redis://{address}?timeout_ms=500", f"redis://user:secret@{address}/2?timeout_ms=500",
+                f"redis+cluster://{address},{address}?timeout_ms=500"):
+        with pytest.raises(pp.StoreUnavailable):
+            pp.Redeemer(verifier, url)
+    with pytest.raises(pp.InvalidStoreUrl):
+        pp.Redeemer(verifier, "redis://")
 
 
 def test_python_type_errors(verifier: pp.Verifier, issuer: pp.Issuer, token: bytes) -> None:
@@ -306,6 +317,24 @@ def test_closed_handles(issuer: pp.Issuer, challenge: bytes, token: bytes) -> No
     for call in calls:
         with pytest.raises(pp.ClosedHandleError, match="is closed"):
             call()
+
+
+def test_closed_handle_error_is_a_privacypass_error(issuer: pp.Issuer) -> None:
+    import pickle
+    verifier = pp.Verifier.from_spki(issuer.public_key)
+    verifier.close()
+    # An integrator's one catch-all sees it, answering an internal error (no pp_result of its own).
+    with pytest.raises(pp.PrivacyPassError) as caught:
+        verifier.verify(b"")
+    err = caught.value
+    assert type(err) is pp.ClosedHandleError
+    assert isinstance(err, ValueError) and not isinstance(err, pp.InternalError)
+    assert (err.code, err.jsonrpc_code, err.http_status) == (-32603, -32603, 500)
+    assert err.c_name == "PP_ERR_INTERNAL" and err.function is None
+    assert err.message == "use of a closed handle"
+    assert str(err) == "use of a closed handle: Verifier is closed"
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is pp.ClosedHandleError and str(again) == str(err)
 
 
 def issuer_pem_of_vector0() -> bytes:

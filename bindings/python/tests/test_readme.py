@@ -1,4 +1,5 @@
-"""README.md's example, extracted and run exactly as written."""
+"""The README example, extracted from both READMEs that show it, required identical, and run
+exactly as written."""
 
 from __future__ import annotations
 
@@ -9,14 +10,29 @@ import sys
 from pathlib import Path
 
 import privacypass as pp
-from conftest import README
+from conftest import README, REPO_ROOT
+
+# The binding's README and the repository's (its "## Go and Python" section).
+READMES = [README, REPO_ROOT / "README.md"]
+
+
+def example_in(readme: Path) -> str:
+    text = readme.read_text(encoding="utf-8")
+    assert text.count("<!-- example.py -->") == 1, f"{readme}: one <!-- example.py --> block"
+    match = re.search(r"^<!-- example\.py -->\n```python\n(.*?)^```$", text, re.S | re.M)
+    assert match, f"{readme} has no <!-- example.py --> line followed by a ```python block"
+    return match.group(1)
 
 
 def readme_example() -> str:
-    text = README.read_text(encoding="utf-8")
-    match = re.search(r"^<!-- example\.py -->\n```python\n(.*?)^```$", text, re.S | re.M)
-    assert match, "README.md has no <!-- example.py --> block"
-    return match.group(1)
+    examples = [example_in(readme) for readme in READMES]
+    assert examples[1] == examples[0], f"{READMES[1]}'s example differs from {READMES[0]}'s"
+    return examples[0]
+
+
+def test_both_readmes_show_the_same_example() -> None:
+    example = readme_example()
+    assert example.startswith("import privacypass as pp\n") and example.endswith("\n")
 
 
 def test_readme_example_runs(tmp_path: Path) -> None:
