@@ -76,10 +76,37 @@ impl Redeemer {
         expected_challenges: &[&[u8]],
         now: u64,
     ) -> Result<Verified, RedeemError> {
-        self.unspent(self.verifier.verify(token, expected_challenges, now)?)
+        self.unspent(self.verify(token, expected_challenges, now)?)
     }
 
-    fn unspent(&self, verified: Verified) -> Result<Verified, RedeemError> {
+    /// Verification alone, for a caller that goes straight to `record`: the spend itself
+    /// answers `AlreadySpent`, which is cheaper than a separate check on a network store.
+    pub fn verify(
+        &self,
+        token: &[u8],
+        expected_challenges: &[&[u8]],
+        now: u64,
+    ) -> Result<Verified, RedeemError> {
+        Ok(self.verifier.verify(token, expected_challenges, now)?)
+    }
+
+    /// `verify` for a token whose exact bytes verified before (see
+    /// `Verifier::verify_token_seen_before`): no RSA operation.
+    pub fn verify_seen_before(
+        &self,
+        token: &[u8],
+        expected_challenges: &[&[u8]],
+        now: u64,
+    ) -> Result<Verified, RedeemError> {
+        Ok(self.verifier.verify_token_seen_before(
+            decode_token(token)?,
+            expected_challenges,
+            now,
+        )?)
+    }
+
+    /// Fails with `AlreadySpent` when the store holds the spend of a verified token (a read).
+    pub fn unspent(&self, verified: Verified) -> Result<Verified, RedeemError> {
         if self
             .store
             .is_spent(&verified.token.token_key_id, &verified.token.nonce)?
@@ -112,11 +139,7 @@ impl Redeemer {
         expected_challenges: &[&[u8]],
         now: u64,
     ) -> Result<Verified, RedeemError> {
-        self.unspent(self.verifier.verify_token_seen_before(
-            decode_token(token)?,
-            expected_challenges,
-            now,
-        )?)
+        self.unspent(self.verify_seen_before(token, expected_challenges, now)?)
     }
 
     /// The second half of `redeem`: records the spend of a verified token, durably and at

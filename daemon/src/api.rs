@@ -581,28 +581,26 @@ async fn redeem_inner(
     let digest: [u8; 32] = Sha256::digest(&token).into();
     let seen = app.seen_tokens.contains(&digest);
     let now = privacypass::unix_now();
-    let check = move |redeemer: &Redeemer, token: &[u8], challenges: &[Vec<u8>]| {
-        let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
-        if seen {
-            redeemer.verify_unspent_seen_before(token, &bindings, now)
-        } else {
-            redeemer.verify_unspent(token, &bindings, now)
-        }
-    };
-    let outcome = if redeemer.store().spend_with_blocks() {
-        // A store across the network (Redis): the spent check and the spend are round trips,
-        // both on the blocking pool.
-        tokio::task::spawn_blocking(move || {
-            let verified = check(&redeemer, &token, &challenges)?;
-            redeemer.record(&verified)
-        })
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
+    let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
+    // Verification is a public-key operation (or none, for bytes seen before): it runs here.
+    let verified = if seen {
+        redeemer.verify_seen_before(&token, &bindings, now)
     } else {
-        // Verification is a public-key operation and the spent check a local read: both run
-        // here, so an already-spent token is answered without leaving this thread. The spend
-        // waits for an fsync: the store's committer answers once it is durable.
-        match check(&redeemer, &token, &challenges) {
+        redeemer.verify(&token, &bindings, now)
+    };
+    let outcome = match verified {
+        Err(e) => Err(e),
+        Ok(verified) if redeemer.store().spend_with_blocks() => {
+            // A store across the network (Redis): its spend (SET NX) tells an already-spent
+            // token itself, so one round trip and no separate check, on the blocking pool.
+            tokio::task::spawn_blocking(move || redeemer.record(&verified))
+                .await
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
+        }
+        // A local store: the spent check is a local read, so an already-spent token is
+        // answered without leaving this thread. The spend waits for an fsync: the store's
+        // committer answers once it is durable.
+        Ok(verified) => match redeemer.unspent(verified) {
             Err(e) => Err(e),
             Ok(verified) => {
                 let (answer, answered) = tokio::sync::oneshot::channel();
@@ -616,7 +614,7 @@ async fn redeem_inner(
                     .await
                     .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
             }
-        }
+        },
     };
     match outcome {
         Ok(()) => {

@@ -144,6 +144,16 @@ fn exactly_once_through(url: &str, minter: &Minter) {
     }
 }
 
+/// How many times Redis ran `command` (INFO commandstats).
+fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:calls=");
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
 /// A token redeemed at one daemon is spent at the others.
 fn spent_everywhere(daemons: &[Daemon], minter: &Minter) {
     let agent = agent();
@@ -175,8 +185,13 @@ fn three_daemons_on_redis_spend_each_token_once() {
     let urls: Vec<&str> = daemons.iter().map(|d| d.url.as_str()).collect();
     let nginx = Nginx::start(&urls);
     let minter = Minter::new(daemons[0].issuer_key());
+    let (exists, sets) = (calls(&redis, "exists"), calls(&redis, "set"));
     exactly_once_through(&nginx.url, &minter);
     spent_everywhere(&daemons, &minter);
+    // One command per redemption: SET NX records the spend and tells a spent token; no
+    // separate spent check goes to Redis.
+    assert_eq!(calls(&redis, "exists"), exists);
+    assert_eq!(calls(&redis, "set") - sets, 20 * 64 + 3);
 
     // Redis killed under load: every redeem answers 503 / -32050, none succeeds; Redis back
     // (same append-only file): every acknowledged spend is still there and service resumes.
