@@ -2,15 +2,16 @@
 //! of SPEC §4 it maps to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use privacypass::issuer::IssueError;
 use privacypass::keys::KeyState;
 use privacypass::verifier::VerifyError;
-use privacypass::wire::DecodeError;
+use privacypass::wire::{DecodeError, NONCE_LEN};
 use privacypass::{
     Client, ErrorCode, Issuer, IssuerKey, KeyError, KeySet, KeyValidity, MemoryStore, RedeemError,
-    Redeemer, Token, TokenChallenge, Verifier,
+    Redeemer, SpendOutcome, SpendStore, StoreError, Token, TokenChallenge, TokenKeyId, Verifier,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -229,6 +230,63 @@ fn redeemer_spends_once() {
     assert_eq!(
         full.redeem(&other, &[], NOW).unwrap_err().code(),
         ErrorCode::StoreUnavailable
+    );
+}
+
+/// A store that counts what it is asked.
+#[derive(Default)]
+struct Counting {
+    inner: MemoryStore,
+    spends: AtomicUsize,
+    checks: AtomicUsize,
+}
+
+impl SpendStore for Counting {
+    fn spend(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+    ) -> Result<SpendOutcome, StoreError> {
+        self.spends.fetch_add(1, Ordering::SeqCst);
+        self.inner.spend(key_id, nonce, expires_at)
+    }
+
+    fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        self.inner.is_spent(key_id, nonce)
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        self.inner.purge_expired(now)
+    }
+}
+
+#[test]
+fn redeem_asks_the_store_once() {
+    // On a shared store every question is a round trip: the spend alone tells a spent token.
+    let (keys, key) = setup(KeyValidity::new(NOW - 10, NOW + 10).unwrap(), 0);
+    let store = Arc::new(Counting::default());
+    let redeemer = Redeemer::new(Verifier::new(keys.clone()), store.clone());
+    let token = token_for(&keys, &key, &challenge(), NOW);
+    assert!(redeemer.redeem(&token, &[], NOW).is_ok());
+    assert_eq!(
+        redeemer.redeem(&token, &[], NOW).unwrap_err(),
+        RedeemError::AlreadySpent
+    );
+    // A forgery is refused before the store is asked anything.
+    let mut forged = token_for(&keys, &key, &challenge(), NOW);
+    forged[150] ^= 1;
+    assert_eq!(
+        redeemer.redeem(&forged, &[], NOW).unwrap_err().code(),
+        ErrorCode::VerificationFailed
+    );
+    assert_eq!(
+        (
+            store.spends.load(Ordering::SeqCst),
+            store.checks.load(Ordering::SeqCst)
+        ),
+        (2, 0)
     );
 }
 
