@@ -36,7 +36,7 @@ NGX_BENCH_CONNECTIONS ?= 32
 # the venv and the Python binding (the tests' client) come from mk/python.mk
 NGX_PYTHON = $(PY_VENV_PYTHON)
 
-.PHONY: nginx-deps nginx-module test-nginx bench-nginx ngx-check-daemon
+.PHONY: nginx-deps nginx-module test-nginx bench-nginx ngx-check-daemon ngx-test-tools
 
 nginx-deps:
 	@missing=(); for p in $(NGX_PACKAGES) openssl; do \
@@ -70,8 +70,13 @@ ngx-check-daemon:
 
 NGX_ENV = NGINX_BINARY=$(NGX_BIN) PRIVACYPASS_NGINX_MODULE=$(NGX_MODULE_SO) PRIVACYPASSD=$(NGX_DAEMON)
 
+# The HTTP/2 client of the tests (httpx with h2), in the tests' venv.
+ngx-test-tools: python-venv
+	@$(NGX_PYTHON) -c 'import httpx, h2' 2>/dev/null || { echo "installing httpx[http2] into the venv"; \
+		$(NGX_PYTHON) -m pip install -q 'httpx[http2]'; }
+
 # pytest runs from the venv (outside the source tree) so that it imports the installed binding.
-test-nginx: nginx-module python-install ngx-check-daemon
+test-nginx: nginx-module python-install ngx-check-daemon ngx-test-tools
 	cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY $(NGX_ENV) \
 		$(NGX_PYTHON) -m pytest -p no:cacheprovider $(NGX_PYTEST_ARGS) $(NGX_DIR)/tests
 	@echo "test-nginx: the nginx module's tests passed"

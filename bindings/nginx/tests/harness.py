@@ -152,6 +152,8 @@ http {{
     server {{
         # reuseport: one listening socket per worker, so that connections spread over both
         listen 127.0.0.1:{port} reuseport;
+        # HTTP/2 without TLS (prior knowledge), for the multiplexed-streams test
+        listen 127.0.0.1:{h2_port} http2 reuseport;
         root {prefix}/html;
 
         privacypass_issuer_name {issuer};
@@ -230,6 +232,7 @@ class Nginx:
         self.daemon = daemon
         self.issuer = issuer
         self.port = free_port()
+        self.h2_port = free_port()
         self.nginx = binary("NGINX_BINARY", Path("/usr/sbin/nginx"))
         module = binary("PRIVACYPASS_NGINX_MODULE", Path("ngx_http_privacypass_module.so"))
         for sub in ("conf", "logs", "tmp", *(f"html/{p}" for p in PROTECTED)):
@@ -252,7 +255,8 @@ class Nginx:
             config = config.replace("worker_processes 2;", "worker_processes 1;")
         self.wrapper = wrapper
         (prefix / "conf" / "nginx.conf").write_text(config.format(
-            module=module, prefix=prefix, port=self.port, daemon_port=daemon.port,
+            module=module, prefix=prefix, port=self.port, h2_port=self.h2_port,
+            daemon_port=daemon.port,
             closed_port=free_port(), issuer=issuer, secret=secret_line,
             user="user root;" if os.geteuid() == 0 else "",
             access_buffer=" buffer=64k flush=1s" if access_buffer else ""))

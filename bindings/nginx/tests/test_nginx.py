@@ -4,6 +4,7 @@ closed, reload."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -15,6 +16,7 @@ import time
 import uuid
 from typing import List, Tuple
 
+import httpx
 import privacypass as pp
 import pytest
 from harness import Daemon, Minter, Nginx, b64url_decode, decode_challenge, read
@@ -191,6 +193,37 @@ def test_malformed_authorization_is_refused(nginx: Nginx, daemon: Daemon,
     assert_healthy(nginx)
     # none of these spent the good token
     assert nginx.get("/protected/", f"PrivateToken token={good_b64}")[0] == 200
+
+
+def test_http2_streams_of_one_connection_spend_a_token_once(nginx: Nginx, minter: Minter) -> None:
+    """HTTP/2 (prior knowledge): the challenge, then 16 streams multiplexed on one connection
+    presenting one token: exactly one 200, the others 401 with a fresh challenge; then a fresh
+    token passes and its replay is refused."""
+    async def run() -> None:
+        base = f"http://127.0.0.1:{nginx.h2_port}"
+        async with httpx.AsyncClient(http1=False, http2=True, base_url=base) as client:
+            first = await client.get("/protected/")
+            assert first.http_version == "HTTP/2"
+            assert first.status_code == 401
+            assert first.headers["www-authenticate"].startswith("PrivateToken challenge=")
+
+            authorization = fresh(nginx, minter)
+            answers = await asyncio.gather(*(
+                client.get(f"/protected/?h2-{i}", headers={"authorization": authorization})
+                for i in range(16)))
+            assert {a.http_version for a in answers} == {"HTTP/2"}
+            statuses = sorted(a.status_code for a in answers)
+            assert statuses == [200] + [401] * 15, statuses
+            assert all("www-authenticate" in a.headers for a in answers if a.status_code == 401)
+
+            authorization = fresh(nginx, minter)
+            ok = await client.get("/protected/", headers={"authorization": authorization})
+            assert (ok.status_code, ok.text) == (200, "protected\n")
+            again = await client.get("/protected/", headers={"authorization": authorization})
+            assert again.status_code == 401
+
+    asyncio.run(run())
+    assert_healthy(nginx)
 
 
 def test_daemon_unreachable_fails_closed(nginx: Nginx, minter: Minter) -> None:
