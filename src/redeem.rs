@@ -68,20 +68,9 @@ impl Redeemer {
         Ok(verified)
     }
 
-    /// The first half of `redeem`: verifies the token and checks that it has not been spent.
-    /// Cheap (a public-key operation and a read), so callers may run it where blocking is not
-    /// allowed; `record` must still follow, and is what makes the spend exactly once.
-    pub fn verify_unspent(
-        &self,
-        token: &[u8],
-        expected_challenges: &[&[u8]],
-        now: u64,
-    ) -> Result<Verified, RedeemError> {
-        self.unspent(self.verify(token, expected_challenges, now)?)
-    }
-
-    /// Verification alone, for a caller that goes straight to `record`: the spend itself
-    /// answers `AlreadySpent`, which is cheaper than a separate check on a network store.
+    /// The first half of `redeem`: verification alone (a public-key operation, no store), so
+    /// callers may run it where blocking is not allowed. `record` must follow, and is what makes
+    /// the spend exactly once: it answers `AlreadySpent` itself.
     pub fn verify(
         &self,
         token: &[u8],
@@ -106,7 +95,8 @@ impl Redeemer {
         )?)
     }
 
-    /// Fails with `AlreadySpent` when the store holds the spend of a verified token (a read).
+    /// Fails with `AlreadySpent` when the store holds the spend of a verified token: a read,
+    /// for a caller that answers a spent token without waiting for `record` (a local store).
     pub fn unspent(&self, verified: Verified) -> Result<Verified, RedeemError> {
         if self
             .store
@@ -130,17 +120,6 @@ impl Redeemer {
             verified.redeemable_until,
             Box::new(move |outcome| done(spent_once(outcome))),
         );
-    }
-
-    /// `verify_unspent` for a token whose exact bytes verified before (see
-    /// `Verifier::verify_token_seen_before`): no RSA operation.
-    pub fn verify_unspent_seen_before(
-        &self,
-        token: &[u8],
-        expected_challenges: &[&[u8]],
-        now: u64,
-    ) -> Result<Verified, RedeemError> {
-        self.unspent(self.verify_seen_before(token, expected_challenges, now)?)
     }
 
     /// The second half of `redeem`: records the spend of a verified token, durably and at

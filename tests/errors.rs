@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use privacypass::issuer::IssueError;
 use privacypass::keys::KeyState;
-use privacypass::verifier::VerifyError;
+use privacypass::verifier::{Verified, VerifyError};
 use privacypass::wire::{DecodeError, NONCE_LEN};
 use privacypass::{
     Client, ErrorCode, Issuer, IssuerKey, KeyError, KeySet, KeyValidity, MemoryStore, RedeemError,
@@ -15,6 +15,26 @@ use privacypass::{
 };
 
 const NOW: u64 = 1_700_000_000;
+
+/// What the daemon does before it records a spend: verify, then the spent check.
+fn verify_unspent(
+    redeemer: &Redeemer,
+    token: &[u8],
+    challenges: &[&[u8]],
+    now: u64,
+) -> Result<Verified, RedeemError> {
+    redeemer.unspent(redeemer.verify(token, challenges, now)?)
+}
+
+/// `verify_unspent` for bytes verified before.
+fn verify_unspent_seen_before(
+    redeemer: &Redeemer,
+    token: &[u8],
+    challenges: &[&[u8]],
+    now: u64,
+) -> Result<Verified, RedeemError> {
+    redeemer.unspent(redeemer.verify_seen_before(token, challenges, now)?)
+}
 
 fn setup(validity: KeyValidity, grace: u64) -> (Arc<KeySet>, Arc<IssuerKey>) {
     let mut set = KeySet::new(grace);
@@ -206,20 +226,19 @@ fn redeemer_spends_once() {
     // The two halves: a spent token fails the check before recording; a forged token with a
     // spent nonce still fails verification first.
     assert_eq!(
-        redeemer.verify_unspent(&token, &[], NOW).unwrap_err(),
+        verify_unspent(&redeemer, &token, &[], NOW).unwrap_err(),
         RedeemError::AlreadySpent
     );
     let mut forged = token.clone();
     forged[150] ^= 1;
     assert_eq!(
-        redeemer
-            .verify_unspent(&forged, &[], NOW)
+        verify_unspent(&redeemer, &forged, &[], NOW)
             .unwrap_err()
             .code(),
         ErrorCode::VerificationFailed
     );
     let fresh = token_for(&keys, &key, &challenge(), NOW);
-    let verified = redeemer.verify_unspent(&fresh, &[], NOW).unwrap();
+    let verified = verify_unspent(&redeemer, &fresh, &[], NOW).unwrap();
     redeemer.record(&verified).unwrap();
     assert_eq!(
         redeemer.record(&verified).unwrap_err(),
@@ -387,33 +406,25 @@ fn tokens_seen_before_keep_every_check_but_the_signature() {
         Arc::new(MemoryStore::default()),
     );
     let token = token_for(&keys, &key, &challenge(), NOW);
-    let verified = redeemer
-        .verify_unspent_seen_before(&token, &[], NOW)
-        .unwrap();
+    let verified = verify_unspent_seen_before(&redeemer, &token, &[], NOW).unwrap();
     redeemer.record(&verified).unwrap();
     assert_eq!(
-        redeemer
-            .verify_unspent_seen_before(&token, &[], NOW)
-            .unwrap_err(),
+        verify_unspent_seen_before(&redeemer, &token, &[], NOW).unwrap_err(),
         RedeemError::AlreadySpent
     );
     let other = TokenChallenge::new(2, b"elsewhere", &[], b"")
         .unwrap()
         .encode();
     assert_eq!(
-        redeemer
-            .verify_unspent_seen_before(&token, &[&other], NOW)
-            .unwrap_err(),
+        verify_unspent_seen_before(&redeemer, &token, &[&other], NOW).unwrap_err(),
         RedeemError::Verify(VerifyError::ChallengeMismatch)
     );
     assert_eq!(
-        redeemer
-            .verify_unspent_seen_before(&token, &[], NOW + 20)
-            .unwrap_err(),
+        verify_unspent_seen_before(&redeemer, &token, &[], NOW + 20).unwrap_err(),
         RedeemError::Verify(VerifyError::KeyNotValid)
     );
     assert!(matches!(
-        redeemer.verify_unspent_seen_before(&token[..10], &[], NOW),
+        verify_unspent_seen_before(&redeemer, &token[..10], &[], NOW),
         Err(RedeemError::Verify(VerifyError::Malformed(_)))
     ));
 }

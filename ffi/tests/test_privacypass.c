@@ -68,8 +68,8 @@ static int same(const uint8_t *a, size_t alen, const bytes *b) {
     return alen == b->len && memcmp(a, b->data, alen) == 0;
 }
 
-/* base64 (standard alphabet, +/) into out (NUL-terminated), with or without padding; returns
- * the length. */
+/* base64 of in, in the given 64-character alphabet, into out (NUL-terminated), with or without
+ * padding; returns the length. */
 static size_t b64_alphabet(const uint8_t *in, size_t n, int pad, char *out, const char *alphabet) {
     size_t i, o = 0;
     for (i = 0; i + 2 < n; i += 3) {
@@ -98,6 +98,7 @@ static size_t b64_alphabet(const uint8_t *in, size_t n, int pad, char *out, cons
     return o;
 }
 
+/* Standard base64 (+/), as PEM carries it. */
 static size_t b64std(const uint8_t *in, size_t n, int pad, char *out) {
     return b64_alphabet(in, n, pad, out,
                         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
