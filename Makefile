@@ -1,5 +1,5 @@
 # privacypass: `make run` starts the daemon, `make test` runs every test, `make bench` measures.
-# Everything a fresh Debian machine lacks is installed on first use.
+# Everything a fresh Debian machine lacks is installed on first use, from the lists in mk/deps.mk.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -11,9 +11,6 @@ CARGO ?= cargo
 # C++ of RocksDB is compiled once and never again because of a different invocation.
 CARGO_FLAGS := --release --workspace --all-targets --locked
 TARGET_RELEASE := $(CARGO_TARGET_DIR)/release
-
-# Debian packages the build and the tests need.
-SYSTEM_PACKAGES := libclang-dev libssl-dev pkg-config valgrind redis-server
 
 LISTEN ?= 127.0.0.1:8787
 DATA_DIR ?= ./data
@@ -27,17 +24,7 @@ help:
 	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
 	@echo "make bench  benchmarks (not part of the tests)"
 
-deps:
-	@missing=(); for p in $(SYSTEM_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing+=($$p); \
-	done; \
-	if [ $${#missing[@]} -gt 0 ]; then \
-	  echo "installing: $${missing[*]}"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}"; \
-	fi
-	@command -v cargo >/dev/null || { echo "cargo is required (rustup.rs)"; exit 1; }
-
-build: deps
+build: deps-build
 	$(CARGO) build $(CARGO_FLAGS)
 
 fmt:
@@ -46,28 +33,28 @@ fmt:
 fmt-check:
 	$(CARGO) fmt --all -- --check
 
-clippy: deps
+clippy: deps-build
 	$(CARGO) clippy $(CARGO_FLAGS) -- -D warnings
 
-cargo-test: build
+cargo-test: deps build
 	$(CARGO) test $(CARGO_FLAGS)
 
+include mk/deps.mk
 include mk/ffi.mk
 include mk/go.mk
 include mk/python.mk
 include mk/nginx.mk
 
 # A client written elsewhere (@cloudflare/privacypass-ts, from npm) against the real daemon.
-test-interop: build
-	@command -v npm >/dev/null || { echo "npm is required (Node.js)"; exit 1; }
+test-interop: deps build
 	PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd bash tests/interop/run.sh
 
-test-go test-python test-nginx: build
+test-c test-go test-python test-nginx: deps build
 
 # the module links libprivacypass.a: built first, so that it links the fresh one
 nginx-module: build
 
-test: fmt-check clippy cargo-test check-header test-c test-go test-python test-nginx test-interop
+test: deps check-deps fmt-check clippy cargo-test check-header test-c test-go test-python test-nginx test-interop
 	@echo "make test: all suites passed"
 
 run: build

@@ -90,7 +90,7 @@ ffi-test-asan: ffi | $(FFI_OUT)
 
 # The same program without sanitizers, under valgrind: no errors, no leaks.
 ffi-test-valgrind: ffi | $(FFI_OUT)
-	@command -v valgrind >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y valgrind)
+	@command -v valgrind >/dev/null || { echo "valgrind is required: make deps installs it" >&2; exit 1; }
 	$(FFI_CC) $(FFI_CFLAGS) -O1 $(FFI_TESTS)/test_privacypass.c -o $(FFI_OUT)/test_privacypass $(FFI_LINK)
 	@scratch=$$(mktemp -d) && trap 'rm -rf $$scratch' EXIT && \
 	RUST_BACKTRACE=0 PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \

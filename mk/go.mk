@@ -6,7 +6,7 @@
 # them prerequisites).
 #
 # Targets:
-#   test-go    install golang-go when `go` is missing, then gofmt check, go vet and
+#   test-go    gofmt check, go vet and
 #              go test -race with cgocheck=2 over bindings/go (vectors, full cycle, threads,
 #              finalizers, a live privacypassd, the README examples)
 #   bench-go   BenchmarkVerify and BenchmarkVerifyParallel through the binding
@@ -40,8 +40,8 @@ GO_CGOCHECK = $(shell case "$$($(GO_CMD) env GOVERSION 2>/dev/null)" in \
 .PHONY: test-go bench-go go-toolchain go-check-lib
 
 go-toolchain:
-	@command -v $(GO_CMD) >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y golang-go)
-	@command -v gcc >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y gcc)
+	@command -v $(GO_CMD) >/dev/null || { echo "go is required: make deps installs it (golang-go)" >&2; exit 1; }
+	@command -v gcc >/dev/null || { echo "gcc is required for cgo" >&2; exit 1; }
 
 go-check-lib:
 	@test -f $(TARGET_RELEASE)/libprivacypass.so || \

@@ -3,12 +3,12 @@
 #
 # Included by the top-level Makefile, which defines CARGO_TARGET_DIR and TARGET_RELEASE; the
 # defaults below only serve `make -f mk/nginx.mk` on its own (test-nginx and bench-nginx also
-# need mk/python.mk: `make -f mk/python.mk -f mk/nginx.mk test-nginx`). Nothing here runs cargo: the
+# need mk/deps.mk, which installs nginx and nginx-dev, and mk/python.mk:
+# `make -f mk/deps.mk -f mk/python.mk -f mk/nginx.mk test-nginx`). Nothing here runs cargo: the
 # module links the libprivacypass.a already in $(TARGET_RELEASE) (the top Makefile makes `build`
 # a prerequisite), and the tests use the privacypassd beside it.
 #
 # Targets:
-#   nginx-deps     install the Debian packages nginx and nginx-dev when missing
 #   nginx-module   $(NGX_MODULE_SO): Debian's way for third-party modules, i.e. the sources
 #                  of /usr/share/nginx/src copied to $(NGX_BUILD), `./configure` with the flags
 #                  of Debian's nginx (conf_flags, --with-compat) plus
@@ -23,7 +23,6 @@ TARGET_RELEASE ?= $(CARGO_TARGET_DIR)/release
 
 NGX_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 NGX_DIR := $(NGX_ROOT)/bindings/nginx
-NGX_PACKAGES := nginx nginx-dev
 NGX_SRC := /usr/share/nginx/src
 NGX_BIN ?= /usr/sbin/nginx
 NGX_BUILD := $(CARGO_TARGET_DIR)/nginx-module
@@ -33,21 +32,12 @@ NGX_DAEMON := $(TARGET_RELEASE)/privacypassd
 NGX_PYTEST_ARGS ?= -q -rs
 NGX_BENCH_TOKENS ?= 5000
 NGX_BENCH_CONNECTIONS ?= 32
-# the venv and the Python binding (the tests' client) come from mk/python.mk
+# the venv (with httpx for HTTP/2) comes from mk/deps.mk, the Python binding from mk/python.mk
 NGX_PYTHON = $(PY_VENV_PYTHON)
 
-.PHONY: nginx-deps nginx-module test-nginx bench-nginx ngx-check-daemon ngx-test-tools
+.PHONY: nginx-module test-nginx bench-nginx ngx-check-daemon
 
-nginx-deps:
-	@missing=(); for p in $(NGX_PACKAGES) openssl; do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing+=($$p); \
-	done; \
-	if [ $${#missing[@]} -gt 0 ]; then \
-	  echo "installing: $${missing[*]}"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$${missing[@]}"; \
-	fi
-
-nginx-module: nginx-deps
+nginx-module: deps-debian
 	@$(MAKE) --no-print-directory -f $(NGX_ROOT)/mk/nginx.mk $(NGX_MODULE_SO) \
 		CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) TARGET_RELEASE=$(TARGET_RELEASE)
 
@@ -70,13 +60,8 @@ ngx-check-daemon:
 
 NGX_ENV = NGINX_BINARY=$(NGX_BIN) PRIVACYPASS_NGINX_MODULE=$(NGX_MODULE_SO) PRIVACYPASSD=$(NGX_DAEMON)
 
-# The HTTP/2 client of the tests (httpx with h2), in the tests' venv.
-ngx-test-tools: python-venv
-	@$(NGX_PYTHON) -c 'import httpx, h2' 2>/dev/null || { echo "installing httpx[http2] into the venv"; \
-		$(NGX_PYTHON) -m pip install -q 'httpx[http2]'; }
-
 # pytest runs from the venv (outside the source tree) so that it imports the installed binding.
-test-nginx: nginx-module python-install ngx-check-daemon ngx-test-tools
+test-nginx: nginx-module python-install ngx-check-daemon
 	cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY $(NGX_ENV) \
 		$(NGX_PYTHON) -m pytest -p no:cacheprovider $(NGX_PYTEST_ARGS) $(NGX_DIR)/tests
 	@echo "test-nginx: the nginx module's tests passed"

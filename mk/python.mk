@@ -1,12 +1,13 @@
 # The Python binding (bindings/python) and its tests.
 #
 # Included by the top-level Makefile, which defines CARGO_TARGET_DIR and TARGET_RELEASE; the
-# defaults below only serve `make -f mk/python.mk` on its own. Nothing here runs cargo: the
-# library and the daemon must already be built (the top Makefile adds that dependency).
+# defaults below only serve `make -f mk/deps.mk -f mk/python.mk` on its own (the venv, PY_VENV,
+# comes from mk/deps.mk). Nothing here runs cargo: the library and the daemon must already be
+# built (the top Makefile adds that dependency).
 #
 # Targets:
-#   test-python   venv in $(CARGO_TARGET_DIR)/python-venv (pytest and mypy installed when
-#                 missing), libprivacypass.so copied into the package, `pip install
+#   test-python   the tests' venv (mk/deps.mk: tests/requirements.txt), libprivacypass.so
+#                 copied into the package, `pip install
 #                 bindings/python` exactly as the README says, `mypy --strict` on the package,
 #                 pytest on bindings/python/tests with PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd
 
@@ -18,23 +19,12 @@ PY_DIR := $(PY_ROOT)/bindings/python
 PY_PACKAGE_LIB := $(PY_DIR)/privacypass/libprivacypass.so
 PY_SO := $(TARGET_RELEASE)/libprivacypass.so
 PY_DAEMON := $(TARGET_RELEASE)/privacypassd
-PY_PYTHON ?= python3
-PY_VENV := $(CARGO_TARGET_DIR)/python-venv
-PY_VENV_PYTHON := $(PY_VENV)/bin/python
 PY_PYTEST_ARGS ?= -q -rs
 
 .PHONY: test-python python-venv python-install python-mypy
 
-# The venv, with the test tools: pytest, and mypy for the type check.
-python-venv:
-	@test -x $(PY_VENV_PYTHON) || $(PY_PYTHON) -m venv $(PY_VENV) || { \
-		echo "python3 -m venv failed: installing python3-venv"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv && \
-		rm -rf $(PY_VENV) && $(PY_PYTHON) -m venv $(PY_VENV); }
-	@$(PY_VENV_PYTHON) -c 'import pytest' 2>/dev/null || { echo "installing pytest into $(PY_VENV)"; \
-		$(PY_VENV_PYTHON) -m pip install -q pytest; }
-	@$(PY_VENV_PYTHON) -c 'import mypy' 2>/dev/null || { echo "installing mypy into $(PY_VENV)"; \
-		$(PY_VENV_PYTHON) -m pip install -q mypy; }
+# The venv and its test tools (pytest, mypy) come from mk/deps.mk.
+python-venv: deps-python
 
 # The library goes into the package without its debug info (the release .so carries ~400 MB of
 # it; the copy is ~14 MB), as `make install` does; a plain copy when strip is missing.

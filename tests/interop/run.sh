@@ -9,8 +9,8 @@
 # Usage: bash tests/interop/run.sh
 #   PRIVACYPASSD  daemon binary (default: $HOME/.cache/privacypass/target/release/privacypassd)
 #
-# Installs the pinned npm packages into tests/interop/node_modules when missing
-# or stale, runs one daemon on 127.0.0.1 with a throw-away data dir, and ends
+# Needs the pinned npm packages in tests/interop/node_modules (`make deps`
+# installs them), runs one daemon on 127.0.0.1 with a throw-away data dir, and ends
 # with "interop: N passed, M failed" (exit 1 when M > 0 or nothing ran).
 set -uo pipefail
 
@@ -88,16 +88,10 @@ if [ "$node_major" -lt 20 ]; then
     finish
 fi
 
-# npm ci when node_modules is absent, or older than package-lock.json
-# (npm ci rewrites node_modules/.package-lock.json, so it is fresh afterwards).
-stamp="$here/node_modules/.package-lock.json"
-if [ ! -f "$stamp" ] || [ ! -d "$here/node_modules/@cloudflare/privacypass-ts" ] ||
-    [ "$here/package-lock.json" -nt "$stamp" ] || [ "$here/package.json" -nt "$stamp" ]; then
-    echo "# installing npm packages: npm ci --prefix tests/interop"
-    if ! npm ci --prefix "$here" --no-audit --no-fund --loglevel=error >&2; then
-        fail "npm ci --prefix $here"
-        finish
-    fi
+# The pinned npm packages are installed by `make deps` (mk/deps.mk: npm ci --prefix tests/interop).
+if [ ! -d "$here/node_modules/@cloudflare/privacypass-ts" ]; then
+    fail "npm packages installed in tests/interop/node_modules (make deps installs them)"
+    finish
 fi
 
 if ! "$PRIVACYPASSD" --version >/dev/null 2>&1; then

@@ -28,7 +28,7 @@ pub fn require_redis() {
         assert!(
             found,
             "{tool} not found: these tests need Debian's redis-server package \
-             (`make deps` installs it, or: apt-get install redis-server)"
+             (`make deps` installs it)"
         );
     }
 }

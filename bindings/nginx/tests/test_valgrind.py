@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import shutil
 
-import pytest
 from harness import Daemon, Minter, Nginx, http_request, parse_www_authenticate, read
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind is not installed")
 def test_module_under_valgrind(daemon: Daemon, minter: Minter, tmp_path) -> None:
+    assert shutil.which("valgrind"), "valgrind is not installed: make deps installs it"
     log = tmp_path / "valgrind.log"
     nginx = Nginx(tmp_path / "nginx", daemon, wrapper=(
         "valgrind", "--error-exitcode=99", "--leak-check=no", f"--log-file={log}"))
