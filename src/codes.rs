@@ -59,7 +59,11 @@ impl ErrorCode {
             ),
             ErrorCode::AlreadySpent => (-32021, 403, "token already spent"),
             ErrorCode::UnsupportedToken => {
-                (-32022, 400, "redeem: unsupported token type or parameters")
+                (
+                -32022,
+                400,
+                "redeem: token type or parameters not served here (another token type, compressed tokens)",
+            )
             }
             ErrorCode::UnknownIssuanceKey => {
                 (-32023, 404, "issue: key-id unknown or not active for issuance")
@@ -90,7 +94,11 @@ impl ErrorCode {
             ),
             ErrorCode::InvalidRequest => (-32600, 400, "invalid JSON-RPC request"),
             ErrorCode::MethodNotFound => (-32601, 400, "method not found"),
-            ErrorCode::InvalidParams => (-32602, 400, "invalid params"),
+            ErrorCode::InvalidParams => (
+                -32602,
+                400,
+                "invalid params (also a malformed token of a served type: truncated, too long, trailing bytes)",
+            ),
             ErrorCode::Internal => (-32603, 500, "internal error"),
             ErrorCode::ParseError => (-32700, 400, "parse error"),
         }

@@ -58,12 +58,44 @@ pub trait SpendStore: Send + Sync {
     /// Whether the spend is recorded.
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError>;
 
-    /// Drops every spend whose key stopped being redeemable before `now`; returns how many
-    /// keys (or records, where the store keeps no per-key grouping) were dropped.
+    /// Keeps the spends of `key_id` at least until `until` (Unix seconds): the configuration in
+    /// force accepts that key's tokens until then. An end the store holds moves forward, never
+    /// back, and stays moved (a durable store persists it before answering `Ok`), so no later
+    /// purge drops a spend that any configuration loaded since could still accept. Callers
+    /// tell the store before they accept tokens under a new configuration.
+    fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError>;
+
+    /// Drops every spend whose key stopped being redeemable before `now` (the latest end the
+    /// store was given for it, by a spend or by `retain_until`); returns how many keys (or
+    /// records, where the store keeps no per-key grouping) were dropped. Callers pass a `now`
+    /// with a safety margin taken off: a clock that runs ahead must not drop live spends.
     fn purge_expired(&self, now: u64) -> Result<u64, StoreError>;
+
+    /// Whether a spend could be recorded now, as cheaply as the store can tell (health checks
+    /// call it): a small write, or the outcome of the last one.
+    fn probe_write(&self) -> Result<(), StoreError>;
 }
 
-type SpendMap = HashMap<(TokenKeyId, [u8; NONCE_LEN]), u64>;
+#[derive(Debug, Default)]
+struct SpendMap {
+    /// Each spend with the end it was recorded under.
+    spends: HashMap<(TokenKeyId, [u8; NONCE_LEN]), u64>,
+    /// The latest end `retain_until` gave each key.
+    key_ends: HashMap<TokenKeyId, u64>,
+}
+
+impl SpendMap {
+    /// Drops the spends that neither their own end nor their key's reaches past `now`.
+    fn purge(&mut self, now: u64) -> usize {
+        let before = self.spends.len();
+        let key_ends = &self.key_ends;
+        self.spends.retain(|(key_id, _), exp| {
+            *exp > now || key_ends.get(key_id).is_some_and(|end| *end > now)
+        });
+        self.key_ends.retain(|_, end| *end > now);
+        before - self.spends.len()
+    }
+}
 
 /// A process-local store with a bounded number of records. When full, expired records are
 /// purged; if it is still full the spend is refused rather than forgotten.
@@ -80,7 +112,7 @@ impl MemoryStore {
     pub fn new(capacity: usize) -> Self {
         MemoryStore {
             capacity,
-            spends: Mutex::new(HashMap::new()),
+            spends: Mutex::new(SpendMap::default()),
         }
     }
 
@@ -104,22 +136,21 @@ impl SpendStore for MemoryStore {
         nonce: &[u8; NONCE_LEN],
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError> {
-        let mut spends = self.lock()?;
+        let mut map = self.lock()?;
         let k = (*key_id, *nonce);
-        if spends.contains_key(&k) {
+        if map.spends.contains_key(&k) {
             return Ok(SpendOutcome::AlreadySpent);
         }
-        if spends.len() >= self.capacity {
-            let now = crate::unix_now();
-            spends.retain(|_, exp| *exp > now);
-            if spends.len() >= self.capacity {
+        if map.spends.len() >= self.capacity {
+            map.purge(crate::unix_now());
+            if map.spends.len() >= self.capacity {
                 return Err(StoreError(format!(
                     "memory store full ({} spends)",
                     self.capacity
                 )));
             }
         }
-        spends.insert(k, expires_at);
+        map.spends.insert(k, expires_at);
         Ok(SpendOutcome::Recorded)
     }
 
@@ -129,14 +160,22 @@ impl SpendStore for MemoryStore {
     }
 
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
-        Ok(self.lock()?.contains_key(&(*key_id, *nonce)))
+        Ok(self.lock()?.spends.contains_key(&(*key_id, *nonce)))
+    }
+
+    fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
+        let mut map = self.lock()?;
+        let end = map.key_ends.entry(*key_id).or_insert(until);
+        *end = (*end).max(until);
+        Ok(())
     }
 
     fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
-        let mut spends = self.lock()?;
-        let before = spends.len();
-        spends.retain(|_, exp| *exp > now);
-        Ok((before - spends.len()) as u64)
+        Ok(self.lock()?.purge(now) as u64)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        self.lock().map(drop)
     }
 }
 

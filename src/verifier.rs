@@ -29,11 +29,13 @@ pub enum VerifyError {
 }
 
 impl VerifyError {
+    /// A type this verifier does not serve is -32022; bytes that are not a token of a type it
+    /// serves (truncated, too long, trailing bytes) are invalid params, -32602; a well-formed
+    /// token that does not verify is -32020.
     pub fn code(&self) -> ErrorCode {
         match self {
-            VerifyError::UnsupportedTokenType(_) | VerifyError::Malformed(_) => {
-                ErrorCode::UnsupportedToken
-            }
+            VerifyError::UnsupportedTokenType(_) => ErrorCode::UnsupportedToken,
+            VerifyError::Malformed(_) => ErrorCode::InvalidParams,
             _ => ErrorCode::VerificationFailed,
         }
     }

@@ -197,12 +197,24 @@ fn verifier_errors() {
             ErrorCode::UnsupportedToken
         )
     );
-    let err = verifier.verify(&token[..300], &[], NOW).unwrap_err();
+    // Bytes that are not a token of the served type: invalid params, whatever the decoder
+    // found; a type this verifier does not serve stays -32022 (above).
+    let mut long = token.clone();
+    long.push(0);
+    for (bytes, what) in [
+        (&token[..300], "truncated"),
+        (&token[..1], "shorter than a type"),
+        (&[][..], "empty"),
+        (&long[..], "one byte too many"),
+    ] {
+        let err = verifier.verify(bytes, &[], NOW).unwrap_err();
+        assert!(matches!(err, VerifyError::Malformed(_)), "{what}: {err:?}");
+        assert_eq!(err.code(), ErrorCode::InvalidParams, "{what}");
+    }
     assert!(matches!(
-        err,
+        verifier.verify(&token[..300], &[], NOW).unwrap_err(),
         VerifyError::Malformed(DecodeError::Truncated { .. })
     ));
-    assert_eq!(err.code(), ErrorCode::UnsupportedToken);
     assert_eq!(
         VerifyError::BadAuthenticator.code(),
         ErrorCode::VerificationFailed
@@ -276,8 +288,16 @@ impl SpendStore for Counting {
         self.inner.is_spent(key_id, nonce)
     }
 
+    fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
+        self.inner.retain_until(key_id, until)
+    }
+
     fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.inner.purge_expired(now)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        self.inner.probe_write()
     }
 }
 

@@ -44,10 +44,24 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error for the client. A server-side failure's detail (a store's host or path, an
+    /// internal reason) goes to the log, inside the request's span with its id; the client
+    /// gets a generic detail.
     pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        if code.http_status() < 500 {
+            return ApiError { code, detail };
+        }
+        warn!(code = code.code(), error = %detail, "server-side failure");
+        let generic = match code {
+            ErrorCode::StoreUnavailable => {
+                "the spend store cannot record now; retry shortly (the server log has the detail under this response's Request-Id)"
+            }
+            _ => "internal error (the server log has the detail under this response's Request-Id)",
+        };
         ApiError {
             code,
-            detail: detail.into(),
+            detail: generic.into(),
         }
     }
 
@@ -208,6 +222,18 @@ enum Body {
     Native(Bytes),
 }
 
+impl Body {
+    /// Whether every call the body holds is an issuance (what Idempotency-Key applies to).
+    fn issuance_only(&self) -> bool {
+        let is_issue = |call: &Value| call.get("method").and_then(Value::as_str) == Some("issue");
+        match self {
+            Body::JsonRpc { value: Value::Array(calls), .. } => calls.iter().all(is_issue),
+            Body::JsonRpc { value, .. } => is_issue(value),
+            Body::Rest(_) | Body::Native(_) => true,
+        }
+    }
+}
+
 async fn guarded(
     app: &Arc<App>,
     req: Request<Incoming>,
@@ -259,6 +285,9 @@ async fn guarded(
         Route::Native => Body::Native(raw.clone()),
     };
     let ctx = Ctx { key, inflection };
+    // Idempotency is for issuance: a body holding any other call (a redeem above all, whose
+    // replay would be a second success for one token) is run for real, header or not.
+    let idempotency_key = idempotency_key.filter(|_| body.issuance_only());
     let Some(idempotency_key) = idempotency_key else {
         return dispatch(app, &ctx, body).await.map(|(resp, _)| resp);
     };

@@ -201,8 +201,16 @@ impl SpendStore for TimedStore {
         self.inner.is_spent(key_id, nonce)
     }
 
+    fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
+        self.inner.retain_until(key_id, until)
+    }
+
     fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.inner.purge_expired(now)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        self.inner.probe_write()
     }
 }
 

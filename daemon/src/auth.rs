@@ -6,11 +6,12 @@
 //! ```text
 //! # comment
 //! sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08 name=shop methods=issue
-//! sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 token-keys=3f0c,91aa
+//! sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752 token-keys=<64 hex>,<64 hex>
 //! ```
 //!
-//! `methods=` lists `issue` and/or `redeem` (default both), `token-keys=` lists token key ids or
-//! unique hex prefixes of them (default all), `name=` labels the key in logs. Keys are compared
+//! `methods=` lists `issue` and/or `redeem` (default both), `token-keys=` lists whole token key
+//! ids, 64 hex digits each (default all; a prefix is refused, as it could match a key added
+//! later), `name=` labels the key in logs. Keys are compared
 //! by digest in constant time, every configured key being compared whatever the input.
 
 use std::path::Path;
@@ -75,7 +76,7 @@ impl ApiKey {
     /// Refuses a token key this API key is not allowed.
     pub fn allow_token_key(&self, key_id: &TokenKeyId) -> Result<(), ApiError> {
         let hex_id = hex::encode(key_id);
-        if self.token_keys.is_empty() || self.token_keys.iter().any(|p| hex_id.starts_with(p)) {
+        if self.token_keys.is_empty() || self.token_keys.iter().any(|id| *id == hex_id) {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -171,17 +172,14 @@ impl ApiKeys {
                         }
                     }
                     "token-keys" => {
-                        for prefix in value.split(',') {
-                            let prefix = prefix.to_ascii_lowercase();
-                            if prefix.is_empty()
-                                || prefix.len() > 64
-                                || !prefix.bytes().all(|b| b.is_ascii_hexdigit())
-                            {
+                        for id in value.split(',') {
+                            let id = id.to_ascii_lowercase();
+                            if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
                                 return Err(format!(
-                                    "line {lineno}: token-keys holds hex token key ids"
+                                    "line {lineno}: token-keys holds whole token key ids, 64 hex digits each (a prefix could match a key added later)"
                                 ));
                             }
-                            key.token_keys.push(prefix);
+                            key.token_keys.push(id);
                         }
                     }
                     other => {
@@ -242,7 +240,8 @@ mod tests {
     fn keys_match_by_secret_or_digest_with_permissions() {
         let (secret, line) = new_key().unwrap();
         let text = format!(
-            "# keys\n{line} name=shop methods=issue token-keys=AB12\n\nplain-secret-key-0001\n"
+            "# keys\n{line} name=shop methods=issue token-keys=AB12{}\n\nplain-secret-key-0001\n",
+            "0".repeat(60)
         );
         let keys = ApiKeys::parse(&text).unwrap();
         assert_eq!(keys.len(), 2);
@@ -256,6 +255,12 @@ mod tests {
         id[0] = 0xab;
         id[1] = 0x12;
         assert!(shop.allow_token_key(&id).is_ok());
+        // Only the whole id: another key that shares its first bytes is refused.
+        id[31] = 1;
+        assert_eq!(
+            shop.allow_token_key(&id).unwrap_err().code,
+            ErrorCode::Forbidden
+        );
         assert_eq!(
             shop.allow_token_key(&[0; 32]).unwrap_err().code,
             ErrorCode::Forbidden
@@ -288,7 +293,8 @@ mod tests {
                 "line 2: unknown method",
             ),
             ("plain-secret-key-0001 colour=red", "unknown setting"),
-            ("plain-secret-key-0001 token-keys=xyz", "hex token key ids"),
+            ("plain-secret-key-0001 token-keys=xyz", "whole token key ids"),
+            ("plain-secret-key-0001 token-keys=ab12", "a prefix could match"),
             (
                 "plain-secret-key-0001\nplain-secret-key-0001",
                 "listed twice",

@@ -184,10 +184,17 @@ pub struct ServeArgs {
     /// Seconds an Idempotency-Key and its response are kept [default: 86400].
     #[arg(long, env = "PRIVACYPASS_IDEMPOTENCY_TTL")]
     pub idempotency_ttl: Option<u64>,
+    /// Seconds between purges of the spends of keys no longer redeemable [default: 60].
+    #[arg(long, env = "PRIVACYPASS_PURGE_INTERVAL")]
+    pub purge_interval: Option<u64>,
+    /// Seconds past a key's end of redemption before its spends may be purged: how far the
+    /// wall clock may run ahead without live spends being dropped [default: 86400].
+    #[arg(long, env = "PRIVACYPASS_PURGE_MARGIN")]
+    pub purge_margin: Option<u64>,
 }
 
-/// The resolved settings of `serve`.
-#[derive(Clone, Debug)]
+/// The resolved settings of `serve`. Its `Debug` shows the store URL without a password.
+#[derive(Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
@@ -210,6 +217,34 @@ pub struct Settings {
     pub environment_id: Option<String>,
     pub organization_id: Option<String>,
     pub idempotency_ttl: u64,
+    pub purge_interval: Duration,
+    pub purge_margin: u64,
+}
+
+/// Purges run at least this long apart.
+const MIN_PURGE_INTERVAL: u64 = 1;
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("keys_dir", &self.keys_dir)
+            .field("store", &self.store_display())
+            .field("redemption_grace", &self.redemption_grace)
+            .field("api_keys", &self.api_keys)
+            .field("rate_limit", &self.rate_limit)
+            .field("purge_interval", &self.purge_interval)
+            .field("purge_margin", &self.purge_margin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Settings {
+    /// The store URL as logs, errors and `Debug` show it: any password replaced.
+    pub fn store_display(&self) -> String {
+        privacypass_stores::redact(&self.store)
+    }
 }
 
 impl ServeArgs {
@@ -296,7 +331,16 @@ impl ServeArgs {
                 .idempotency_ttl
                 .or(file.idempotency_ttl)
                 .unwrap_or(24 * 3600),
+            purge_interval: Duration::from_secs(
+                self.purge_interval.or(file.purge_interval).unwrap_or(60),
+            ),
+            purge_margin: self.purge_margin.or(file.purge_margin).unwrap_or(86_400),
         };
+        if settings.purge_interval < Duration::from_secs(MIN_PURGE_INTERVAL) {
+            return Err(format!(
+                "purge-interval must be at least {MIN_PURGE_INTERVAL} s"
+            ));
+        }
         for (name, value) in [
             ("environment-id", &settings.environment_id),
             ("organization-id", &settings.organization_id),

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod keydir;
 pub mod metrics;
 pub mod policy;
+pub mod purge;
 pub mod server;
 
 use std::io::{IsTerminal, Write};
@@ -21,8 +22,6 @@ use tracing::{error, info, warn};
 use crate::app::App;
 use crate::config::{KeysCommand, Settings, WindowArgs};
 
-/// How often spends of keys that can no longer be redeemed are dropped.
-const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 /// Lifetime of the development key `--generate-key-if-missing` creates.
 const DEV_KEY_LIFETIME: u64 = 30 * 24 * 3600;
 
@@ -66,6 +65,9 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     };
     check_exposure(&settings, &api_keys)?;
     let backends = privacypass_stores::open_backends(&settings.store).map_err(|e| e.to_string())?;
+    // The store keeps each key's spends as long as this configuration accepts its tokens.
+    purge::retain_keys(backends.spends.as_ref(), &keys)
+        .map_err(|e| format!("recording how long the keys' spends are kept: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("privacypassd")
@@ -93,7 +95,7 @@ async fn run(app: Arc<App>) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     info!(
         %addr,
-        store = %app.settings.store,
+        store = %app.settings.store_display(),
         keys = app.keys().entries().len(),
         api_keys = app.api_keys().len(),
         rate_limit = %app.settings.rate_limit.map_or("off".into(), |l| l.to_string()),
@@ -103,7 +105,11 @@ async fn run(app: Arc<App>) -> Result<(), String> {
     let _ = std::io::stdout().flush();
 
     tokio::spawn(reload_on_sighup(app.clone()));
-    tokio::spawn(purge_expired(app.clone()));
+    tokio::spawn(purge::run(
+        app.store.clone(),
+        app.settings.purge_interval,
+        app.settings.purge_margin,
+    ));
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let shutdown = async move {
         tokio::select! {
@@ -124,7 +130,15 @@ async fn reload_on_sighup(app: Arc<App>) {
     while hup.recv().await.is_some() {
         let dir = app.settings.keys_dir.clone();
         let grace = app.settings.redemption_grace;
-        match tokio::task::spawn_blocking(move || keydir::key_set(&dir, grace)).await {
+        let store = app.store.clone();
+        // The store learns the new ends of redemption before any token is accepted under them.
+        let load = move || {
+            let keys = keydir::key_set(&dir, grace).map_err(|e| e.to_string())?;
+            purge::retain_keys(store.as_ref(), &keys)
+                .map_err(|e| format!("recording how long the keys' spends are kept: {e}"))?;
+            Ok::<_, String>(keys)
+        };
+        match tokio::task::spawn_blocking(load).await {
             Ok(Ok(keys)) => {
                 info!(keys = keys.entries().len(), "keys reloaded");
                 app.replace_keys(keys);
@@ -170,25 +184,6 @@ pub fn api_keys(command: config::ApiKeysCommand) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-async fn purge_expired(app: Arc<App>) {
-    let mut tick = tokio::time::interval(PURGE_INTERVAL);
-    loop {
-        tick.tick().await;
-        let store = app.store.clone();
-        match tokio::task::spawn_blocking(move || store.purge_expired(privacypass::unix_now()))
-            .await
-        {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => info!(
-                dropped = n,
-                "dropped the spends of keys no longer redeemable"
-            ),
-            Ok(Err(e)) => warn!(error = %e, "purging expired spends failed"),
-            Err(e) => warn!(error = %e, "purging expired spends failed"),
-        }
-    }
 }
 
 fn window(args: &WindowArgs) -> Result<KeyValidity, String> {

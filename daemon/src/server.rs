@@ -41,7 +41,9 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
     let request_id = app.next_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut resp = route(&app, req).await;
+    // Everything logged while the request runs carries its id.
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let mut resp = tracing::Instrument::instrument(route(&app, req), span).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("request-id", v);
     }

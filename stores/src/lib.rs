@@ -122,7 +122,11 @@ fn is_redis(url: &str) -> bool {
     url.starts_with("redis://") || url.starts_with("redis+cluster://")
 }
 
-/// A URL as it may appear in messages: without a password.
+/// A store URL as it may appear in logs and messages: any password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    redacted(url)
+}
+
 fn redacted(url: &str) -> String {
     #[cfg(feature = "redis")]
     return redis::redact(url);

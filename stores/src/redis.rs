@@ -82,8 +82,9 @@ use crate::OpenError;
 pub const DEFAULT_POOL: usize = 4;
 /// Connect, read and write timeout unless the URL says `timeout_ms=MS`.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Spends outlive their key's end of redemption by this much (clock skew between hosts).
-pub const EXPIRY_MARGIN_SECS: u64 = 600;
+/// Spends outlive their key's end of redemption by this much: clocks of the hosts and of Redis
+/// may differ by up to this much without a spend expiring while a host still accepts its token.
+pub const EXPIRY_MARGIN_SECS: u64 = 86_400;
 /// Most commands in one pipeline.
 const MAX_PIPELINE: usize = 1024;
 const MAX_POOL: usize = 64;
@@ -91,11 +92,27 @@ const MAX_POOL: usize = 64;
 const MAX_EXPIRY: u64 = 253_402_300_799;
 
 const SPEND_PREFIX: &str = "pp:spend:";
+const END_PREFIX: &str = "pp:end:";
+const PROBE_KEY: &str = "pp:probe";
+/// Keys asked for per SCAN when a key's spends are moved forward.
+const SCAN_COUNT: usize = 1000;
 const IDEM_PREFIX: &str = "pp:idem:";
 const RATE_PREFIX: &str = "pp:rate:";
 
 const IN_FLIGHT: u8 = b'F';
 const COMPLETED: u8 = b'C';
+
+/// KEYS[1] the spend, ARGV[1] when it expires (Unix seconds, or 0 for never). Records the spend
+/// unless it exists: `OK` for a first spend, nil for an earlier one. An expiry that is not in
+/// the future by Redis's own clock is refused (Redis would answer `OK` to `SET ... EXAT` in the
+/// past and keep nothing, so the token could be spent again).
+const SPEND_SCRIPT: &str = "\
+local at = tonumber(ARGV[1])
+if at == 0 then return redis.call('SET', KEYS[1], '1', 'NX') end
+if at <= tonumber(redis.call('TIME')[1]) then
+  return redis.error_reply('PPEXPIRED spend expiry is not in the future by the clock of Redis')
+end
+return redis.call('SET', KEYS[1], '1', 'NX', 'EXAT', at)";
 
 /// KEYS[1] the record, ARGV[1] the in-flight value, ARGV[2] the lease in seconds. Claims a free
 /// key (nil reply) or returns what holds it.
@@ -143,7 +160,9 @@ fn store_error(context: &str, e: impl std::fmt::Display) -> StoreError {
 /// Where the store connects, and how.
 enum Target {
     Standalone(redis::Client),
-    Cluster(ClusterClient),
+    /// The client, and the URL's `user:password@` (or nothing) for direct connections to
+    /// each primary.
+    Cluster(ClusterClient, String),
 }
 
 enum Conn {
@@ -256,7 +275,8 @@ impl RedisStore {
     pub fn open(url: &str) -> Result<Self, OpenError> {
         let (base, options) = parse_options(url)?;
         let target = if let Some(rest) = base.strip_prefix("redis+cluster://") {
-            Target::Cluster(cluster_client(url, rest, options.timeout)?)
+            let (client, userinfo) = cluster_client(url, rest, options.timeout)?;
+            Target::Cluster(client, userinfo)
         } else if base.starts_with("redis://") {
             let info = connection_info(url, base)?;
             Target::Standalone(redis::Client::open(info).map_err(|e| invalid(url, e.to_string()))?)
@@ -295,7 +315,7 @@ impl RedisStore {
                     .map_err(|e| store_error("connect", e))?;
                 Ok(Conn::Standalone(conn))
             }
-            Target::Cluster(client) => {
+            Target::Cluster(client, _) => {
                 let conn = client
                     .get_connection()
                     .map_err(|e| store_error("connect to cluster", e))?;
@@ -305,6 +325,50 @@ impl RedisStore {
                 Ok(Conn::Cluster(Box::new(conn)))
             }
         }
+    }
+
+    /// A direct connection to each primary (the one server when standalone), for commands
+    /// that see only the keys of the node they run on (SCAN).
+    fn primaries(&self) -> Result<Vec<redis::Connection>, StoreError> {
+        let client = match &self.target {
+            Target::Standalone(client) => client,
+            Target::Cluster(client, userinfo) => {
+                let mut conn = client
+                    .get_connection()
+                    .map_err(|e| store_error("connect to cluster", e))?;
+                let nodes: String = redis::cmd("CLUSTER")
+                    .arg("NODES")
+                    .query(&mut conn)
+                    .map_err(|e| store_error("cluster nodes", e))?;
+                let mut conns = Vec::new();
+                for line in nodes.lines() {
+                    let fields: Vec<&str> = line.split(' ').collect();
+                    let (Some(address), Some(flags)) = (fields.get(1), fields.get(2)) else {
+                        continue;
+                    };
+                    if !flags.split(',').any(|f| f == "master") || flags.contains("fail") {
+                        continue;
+                    }
+                    let host = address.split('@').next().unwrap_or_default();
+                    let node = redis::Client::open(format!("redis://{userinfo}{host}"))
+                        .map_err(|e| store_error("primary address", e))?;
+                    conns.push(self.direct(&node)?);
+                }
+                return Ok(conns);
+            }
+        };
+        Ok(vec![self.direct(client)?])
+    }
+
+    fn direct(&self, client: &redis::Client) -> Result<redis::Connection, StoreError> {
+        let conn = client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| store_error("connect", e))?;
+        let timeout = Some(self.timeout);
+        conn.set_read_timeout(timeout)
+            .and_then(|()| conn.set_write_timeout(timeout))
+            .map_err(|e| store_error("connect", e))?;
+        Ok(conn)
     }
 
     /// Pipelines sent so far and the commands they carried: how much callers shared round
@@ -444,7 +508,11 @@ impl RedisStore {
     }
 }
 
-fn cluster_client(url: &str, rest: &str, timeout: Duration) -> Result<ClusterClient, OpenError> {
+fn cluster_client(
+    url: &str,
+    rest: &str,
+    timeout: Duration,
+) -> Result<(ClusterClient, String), OpenError> {
     let authority_end = rest.find('/').unwrap_or(rest.len());
     let (authority, path) = rest.split_at(authority_end);
     if !matches!(path, "" | "/" | "/0") {
@@ -461,13 +529,14 @@ fn cluster_client(url: &str, rest: &str, timeout: Duration) -> Result<ClusterCli
         }
         nodes.push(connection_info(url, &format!("redis://{userinfo}{host}"))?);
     }
-    ClusterClient::builder(nodes)
+    let client = ClusterClient::builder(nodes)
         .connection_timeout(timeout)
         .response_timeout(timeout)
         // Redirections (MOVED, ASK) and a short wait through a failover; no long retry loops.
         .retries(2)
         .build()
-        .map_err(|e| invalid(url, e.to_string()))
+        .map_err(|e| invalid(url, e.to_string()))?;
+    Ok((client, userinfo.to_owned()))
 }
 
 /// An error for a reply of the wrong type; names the type only (a stored response is no
@@ -491,12 +560,8 @@ impl SpendStore for RedisStore {
         nonce: &[u8; NONCE_LEN],
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(spend_key(key_id, nonce)).arg(1).arg("NX");
-        let expiry = expires_at.saturating_add(EXPIRY_MARGIN_SECS);
-        if expiry <= MAX_EXPIRY {
-            cmd.arg("EXAT").arg(expiry);
-        }
+        let mut cmd = eval(SPEND_SCRIPT, spend_key(key_id, nonce));
+        cmd.arg(spend_expiry(expires_at));
         match self.call(cmd)? {
             Value::Okay => Ok(SpendOutcome::Recorded),
             Value::SimpleString(s) if s == "OK" => Ok(SpendOutcome::Recorded),
@@ -514,9 +579,90 @@ impl SpendStore for RedisStore {
         }
     }
 
+    /// Moves the expiry of every spend of `key_id` forward to `until` plus the margin when
+    /// `until` is later than the end recorded for the key (`pp:end:<key id>`), then records
+    /// it. The spends are found with SCAN on every primary and moved with `EXPIREAT ... GT`;
+    /// the end is written last, so an interrupted move is done again on the next call.
+    fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
+        let end_key = format!("{END_PREFIX}{}", hex::encode(key_id));
+        let mut get = redis::cmd("GET");
+        get.arg(&end_key);
+        let recorded = match self.call(get)? {
+            Value::Nil => None,
+            Value::BulkString(b) => std::str::from_utf8(&b).ok().and_then(|t| t.parse().ok()),
+            other => return Err(unexpected("GET", &other)),
+        };
+        if recorded.is_some_and(|end: u64| end >= until) {
+            return Ok(());
+        }
+        let expiry = spend_expiry(until);
+        let pattern = format!("{SPEND_PREFIX}{}:*", hex::encode(key_id));
+        for mut conn in self.primaries()? {
+            let mut cursor = 0u64;
+            loop {
+                let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(SCAN_COUNT)
+                    .query(&mut conn)
+                    .map_err(|e| store_error("scan spends", e))?;
+                if !keys.is_empty() {
+                    let mut pipe = redis::pipe();
+                    for key in &keys {
+                        if expiry == 0 {
+                            pipe.cmd("PERSIST").arg(key).ignore();
+                        } else {
+                            pipe.cmd("EXPIREAT").arg(key).arg(expiry).arg("GT").ignore();
+                        }
+                    }
+                    pipe.query::<()>(&mut conn)
+                        .map_err(|e| store_error("move spends forward", e))?;
+                }
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        let mut set = redis::cmd("SET");
+        set.arg(&end_key).arg(until);
+        if expiry != 0 {
+            set.arg("EXAT").arg(expiry);
+        }
+        match self.call(set)? {
+            Value::Okay => Ok(()),
+            Value::SimpleString(s) if s == "OK" => Ok(()),
+            other => Err(unexpected("SET", &other)),
+        }
+    }
+
     /// Redis expires spends itself (each key carries its expiry): nothing to do.
     fn purge_expired(&self, _now: u64) -> Result<u64, StoreError> {
         Ok(0)
+    }
+
+    /// A write that expires by itself, through the pipeline like any spend.
+    fn probe_write(&self) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(PROBE_KEY).arg(1).arg("EX").arg(60);
+        match self.call(cmd)? {
+            Value::Okay => Ok(()),
+            Value::SimpleString(s) if s == "OK" => Ok(()),
+            other => Err(unexpected("SET", &other)),
+        }
+    }
+}
+
+/// The `EXAT` of a spend whose key is redeemable until `until`: the margin added, or 0 (no
+/// expiry) past what Redis accepts.
+fn spend_expiry(until: u64) -> u64 {
+    let expiry = until.saturating_add(EXPIRY_MARGIN_SECS);
+    if expiry <= MAX_EXPIRY {
+        expiry
+    } else {
+        0
     }
 }
 

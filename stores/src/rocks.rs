@@ -42,6 +42,8 @@ const EXPIRY_PREFIX: &[u8] = b"expiry/";
 /// expiry as `idem-expiry/<u64 BE expiry><key>` so that purging reads only what expired.
 const IDEM_PREFIX: &[u8] = b"idem/";
 const IDEM_EXPIRY_PREFIX: &[u8] = b"idem-expiry/";
+/// Written by health checks to learn whether RocksDB still takes writes.
+const PROBE_KEY: &[u8] = b"probe";
 
 fn idem_key(key: &str) -> Vec<u8> {
     [IDEM_PREFIX, key.as_bytes()].concat()
@@ -117,8 +119,12 @@ struct State {
     queued: Vec<(SpendKey, u64)>,
     queued_batch: Arc<Batch>,
     committing: bool,
-    /// Column families known to exist, with their expiry.
+    /// Column families known to exist, with the latest end of redemption recorded for each
+    /// (`u64::MAX` when its expiry record was missing or unreadable: kept for good).
     families: HashMap<TokenKeyId, u64>,
+    /// Set by the first failed write: RocksDB then refuses writes until the store is opened
+    /// again, so every spend fails closed (and health says so) until a restart.
+    failed: Option<String>,
     /// Whether the committer thread of `spend_with` runs, and whether it must stop.
     committer_started: bool,
     stopping: bool,
@@ -137,6 +143,9 @@ pub struct RocksStore {
 struct Inner {
     db: Db,
     state: Mutex<State>,
+    /// Held while column families are created or dropped and while a batch is written, so a
+    /// purge never drops a family under a batch in flight.
+    ddl: Mutex<()>,
     committed: Condvar,
     cf_options: Options,
     /// Idempotency-Key claims in flight (completed records are in the database).
@@ -201,6 +210,17 @@ impl RocksStore {
                 }
             }
         }
+        // A family whose expiry record is missing or unreadable still holds spends: it is
+        // checked like any other and never purged (fail closed).
+        for name in &existing {
+            let id = name
+                .strip_prefix(CF_PREFIX)
+                .and_then(|hex_id| hex::decode(hex_id).ok())
+                .and_then(|b| TokenKeyId::try_from(b).ok());
+            if let Some(id) = id {
+                families.entry(id).or_insert(u64::MAX);
+            }
+        }
         Ok(RocksStore {
             inner: Arc::new(Inner {
                 db,
@@ -208,6 +228,7 @@ impl RocksStore {
                     families,
                     ..State::default()
                 }),
+                ddl: Mutex::new(()),
                 committed: Condvar::new(),
                 cf_options,
                 claims: MemoryState::new(),
@@ -326,39 +347,32 @@ impl Inner {
             return Ok(state);
         }
         state.committing = true;
-        // Column families are created (and their expiry recorded) before the spends that need
-        // them; creation is rare, once per key.
-        let mut result = Ok(());
-        let mut new_families = Vec::new();
-        for ((key_id, _), expiry) in &queued {
-            if !state.families.contains_key(key_id)
-                && !new_families.iter().any(|(k, _)| k == key_id)
-            {
-                new_families.push((*key_id, *expiry));
+        // Each key's latest end in this batch, where it moves the recorded one forward (or the
+        // key has no column family yet): written in the same synced batch as the spends.
+        let mut ends: Vec<(TokenKeyId, u64)> = Vec::new();
+        for ((key_id, _), end) in &queued {
+            match ends.iter_mut().find(|(k, _)| k == key_id) {
+                Some((_, e)) => *e = (*e).max(*end),
+                None => ends.push((*key_id, *end)),
             }
         }
+        ends.retain(|(key_id, end)| state.families.get(key_id).is_none_or(|e| end > e));
+        let failed = state.failed.clone();
         drop(state);
-        for (key_id, expiry) in &new_families {
-            let name = cf_name(key_id);
-            if self.db.cf_handle(&name).is_none() {
-                if let Err(e) = self.db.create_cf(&name, &self.cf_options) {
-                    result = Err(store_error("create column family", e));
-                    break;
+        let result = match failed {
+            Some(reason) => Err(failed_closed(&reason)),
+            None => self.write_spends(&queued, &ends),
+        };
+        let mut state = self.lock()?;
+        match &result {
+            Ok(()) => {
+                for (key_id, end) in ends {
+                    let e = state.families.entry(key_id).or_insert(end);
+                    *e = (*e).max(end);
                 }
             }
-            if let Err(e) = self.db.put(expiry_key(key_id), expiry.to_be_bytes()) {
-                result = Err(store_error("record expiry", e));
-                break;
-            }
-        }
-        if result.is_ok() {
-            result = self.write_spends(&queued);
-        }
-        let mut state = self.lock()?;
-        if result.is_ok() {
-            for (key_id, expiry) in new_families {
-                state.families.insert(key_id, expiry);
-            }
+            Err(e) if state.failed.is_none() => state.failed = Some(e.0.clone()),
+            Err(_) => {}
         }
         for (k, _) in &queued {
             state.in_flight.remove(k);
@@ -374,8 +388,41 @@ impl Inner {
         self.lock()
     }
 
-    fn write_spends(&self, queued: &[(SpendKey, u64)]) -> Result<(), StoreError> {
+    fn ddl(&self) -> Result<MutexGuard<'_, ()>, StoreError> {
+        self.ddl
+            .lock()
+            .map_err(|_| StoreError("rocksdb store lock poisoned".into()))
+    }
+
+    /// Creates the column family of `key_id` unless it exists. Under the ddl lock.
+    fn ensure_family(&self, key_id: &TokenKeyId) -> Result<(), StoreError> {
+        let name = cf_name(key_id);
+        if self.db.cf_handle(&name).is_none() {
+            self.db
+                .create_cf(&name, &self.cf_options)
+                .map_err(|e| store_error("create column family", e))?;
+        }
+        Ok(())
+    }
+
+    /// One synced batch: the spends, and the ends they move forward. Column families are
+    /// created first where missing, under the ddl lock that a purge takes too.
+    fn write_spends(
+        &self,
+        queued: &[(SpendKey, u64)],
+        ends: &[(TokenKeyId, u64)],
+    ) -> Result<(), StoreError> {
+        let _ddl = self.ddl()?;
+        let mut keys: Vec<&TokenKeyId> = queued.iter().map(|((key_id, _), _)| key_id).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for key_id in keys {
+            self.ensure_family(key_id)?;
+        }
         let mut write = WriteBatch::default();
+        for (key_id, end) in ends {
+            write.put(expiry_key(key_id), end.to_be_bytes());
+        }
         for ((key_id, nonce), _) in queued {
             let cf = self
                 .db
@@ -383,10 +430,8 @@ impl Inner {
                 .ok_or_else(|| StoreError("rocksdb column family missing".into()))?;
             write.put_cf(&cf, nonce, []);
         }
-        let mut opts = WriteOptions::default();
-        opts.set_sync(true);
         self.db
-            .write_opt(write, &opts)
+            .write_opt(write, &synced())
             .map_err(|e| store_error("write", e))
     }
 
@@ -420,8 +465,12 @@ impl Inner {
         if let Some(batch) = state.in_flight.get(&k) {
             return Ok(Enqueued::InFlight(batch.clone()));
         }
-        if state.families.contains_key(key_id) && self.durable_contains(key_id, nonce)? {
+        // Whatever the expiry records say: a family on disk is always looked in.
+        if self.durable_contains(key_id, nonce)? {
             return Ok(Enqueued::Spent);
+        }
+        if let Some(reason) = &state.failed {
+            return Err(failed_closed(reason));
         }
         let batch = state.queued_batch.clone();
         state.queued.push((k, expires_at));
@@ -450,27 +499,78 @@ impl Inner {
         self.durable_contains(key_id, nonce)
     }
 
-    fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+    /// Moves the recorded end of `key_id` forward to `until`, durably, before answering.
+    fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
+        let _ddl = self.ddl()?;
+        if let Some(reason) = &self.lock()?.failed {
+            return Err(failed_closed(reason));
+        }
+        if self.lock()?.families.get(key_id).is_some_and(|e| *e >= until) {
+            return Ok(());
+        }
+        self.ensure_family(key_id)?;
+        self.db
+            .put_opt(expiry_key(key_id), until.to_be_bytes(), &synced())
+            .map_err(|e| store_error("record expiry", e))?;
         let mut state = self.lock()?;
-        let expired: Vec<TokenKeyId> = state
-            .families
-            .iter()
-            .filter(|(_, &exp)| exp <= now)
-            .map(|(k, _)| *k)
-            .collect();
+        let e = state.families.entry(*key_id).or_insert(until);
+        *e = (*e).max(until);
+        Ok(())
+    }
+
+    /// Drops the families whose recorded end is before `now`, except those with a spend
+    /// queued or being written; under the ddl lock, so no batch is written meanwhile.
+    fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
+        let _ddl = self.ddl()?;
+        let expired: Vec<TokenKeyId> = {
+            let state = self.lock()?;
+            state
+                .families
+                .iter()
+                .filter(|(key_id, &end)| {
+                    end <= now && !state.in_flight.keys().any(|(k, _)| k == *key_id)
+                })
+                .map(|(k, _)| *k)
+                .collect()
+        };
         for key_id in &expired {
+            // The expiry record goes first: a crash in between leaves a family without one,
+            // which is kept for good rather than left unchecked.
+            self.db
+                .delete_opt(expiry_key(key_id), &synced())
+                .map_err(|e| store_error("delete expiry", e))?;
             self.db
                 .drop_cf(&cf_name(key_id))
                 .map_err(|e| store_error("drop column family", e))?;
-            self.db
-                .delete(expiry_key(key_id))
-                .map_err(|e| store_error("delete expiry", e))?;
-            state.families.remove(key_id);
+            self.lock()?.families.remove(key_id);
         }
-        drop(state);
         self.purge_idempotency(now)?;
         Ok(expired.len() as u64)
     }
+
+    /// Whether a write can be made now: a small unsynced write, which fails once RocksDB has
+    /// stopped taking writes.
+    fn probe_write(&self) -> Result<(), StoreError> {
+        if let Some(reason) = &self.lock()?.failed {
+            return Err(failed_closed(reason));
+        }
+        self.db
+            .put(PROBE_KEY, [])
+            .map_err(|e| store_error("write probe", e))
+    }
+}
+
+fn synced() -> WriteOptions {
+    let mut opts = WriteOptions::default();
+    opts.set_sync(true);
+    opts
+}
+
+/// The error of every spend after a failed write.
+fn failed_closed(reason: &str) -> StoreError {
+    StoreError(format!(
+        "rocksdb refuses writes since an earlier write failed ({reason}); restart to recover"
+    ))
 }
 
 impl Inner {
@@ -560,8 +660,16 @@ impl SpendStore for RocksStore {
         self.inner.is_spent(key_id, nonce)
     }
 
+    fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
+        self.inner.retain_until(key_id, until)
+    }
+
     fn purge_expired(&self, now: u64) -> Result<u64, StoreError> {
         self.inner.purge_expired(now)
+    }
+
+    fn probe_write(&self) -> Result<(), StoreError> {
+        self.inner.probe_write()
     }
 }
 

@@ -194,6 +194,19 @@ fn every_error_row_from_a_real_request() {
         rpc(&agent, &rpc_url, "redeem", redeem_params(&token)),
         (403, -32021),
     );
+    // -32602: the bytes of a served type, cut short or with a byte too many.
+    let whole = minter.token().encode();
+    for bytes in [&whole[..whole.len() - 1], &[whole.as_slice(), &[0]].concat()[..]] {
+        check(
+            rpc(
+                &agent,
+                &rpc_url,
+                "redeem",
+                json!({"token": b64::encode_url(bytes)}),
+            ),
+            (400, -32602),
+        );
+    }
     // -32022: unsupported token type; compressed.
     let mut typed = minter.token().encode();
     typed[1] = 9;

@@ -102,7 +102,8 @@ fn api_keys_permissions_rate_limits_and_persona_headers() {
     let dir = tempfile::tempdir().unwrap();
     let (full, full_line) = new_api_key(&["--name", "shop"]);
     let (redeemer, redeemer_line) = new_api_key(&["--methods", "redeem"]);
-    let (other_key, other_line) = new_api_key(&["--token-keys", "00ff"]);
+    let other_id = format!("00ff{}", "0".repeat(60));
+    let (other_key, other_line) = new_api_key(&["--token-keys", &other_id]);
     let plain = "plain-text-api-key-0001";
     let keys_file = dir.path().join("api-keys");
     std::fs::write(
