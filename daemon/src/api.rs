@@ -197,8 +197,37 @@ async fn count_calls(
     let Some(limit) = app.settings.rate_limit else {
         return Ok(());
     };
+    count_in(app, limit, format!("rate:{}:{limit}", key.id()), hits, rate).await
+}
+
+/// Counts `hits` issuance calls made without an API key against the one window all such
+/// clients share.
+async fn count_anonymous_issuance(
+    app: &Arc<App>,
+    hits: u64,
+    rate: &mut Option<RateState>,
+) -> Result<(), ApiError> {
+    let Some(limit) = app.settings.anonymous_issue_limit.filter(|_| hits > 0) else {
+        return Ok(());
+    };
+    count_in(
+        app,
+        limit,
+        format!("rate:anonymous-issue:{limit}"),
+        hits,
+        rate,
+    )
+    .await
+}
+
+async fn count_in(
+    app: &Arc<App>,
+    limit: policy::RateLimit,
+    bucket: String,
+    hits: u64,
+    rate: &mut Option<RateState>,
+) -> Result<(), ApiError> {
     let (start, reset_secs) = limit.window(privacypass::unix_now());
-    let bucket = format!("rate:{}:{limit}", key.id());
     let used = app
         .state_call(move |app| app.rate_limits.add(&bucket, start, limit.window_secs, hits))
         .await
@@ -222,17 +251,41 @@ enum Body {
     Native(Bytes),
 }
 
+fn is_issue(call: &Value) -> bool {
+    call.get("method").and_then(Value::as_str) == Some("issue")
+}
+
 impl Body {
     /// Whether every call the body holds is an issuance (what Idempotency-Key applies to).
     fn issuance_only(&self) -> bool {
-        let is_issue = |call: &Value| call.get("method").and_then(Value::as_str) == Some("issue");
         match self {
-            Body::JsonRpc { value: Value::Array(calls), .. } => calls.iter().all(is_issue),
+            Body::JsonRpc {
+                value: Value::Array(calls),
+                ..
+            } => calls.iter().all(is_issue),
             Body::JsonRpc { value, .. } => is_issue(value),
             Body::Rest(_) | Body::Native(_) => true,
         }
     }
+
+    /// How many issuance calls the body holds.
+    fn issuance_calls(&self) -> u64 {
+        match self {
+            Body::JsonRpc {
+                redeem_only: true, ..
+            } => 0,
+            Body::JsonRpc {
+                value: Value::Array(calls),
+                ..
+            } => calls.iter().filter(|c| is_issue(c)).count() as u64,
+            Body::JsonRpc { value, .. } => u64::from(is_issue(value)),
+            Body::Rest(_) | Body::Native(_) => 1,
+        }
+    }
 }
+
+/// Headers a reverse proxy adds: a request carrying one did not come from this host alone.
+const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
 
 async fn guarded(
     app: &Arc<App>,
@@ -268,6 +321,10 @@ async fn guarded(
     if let Some(key) = key {
         count_calls(app, key, 1, rate).await?;
     }
+    // A loopback bind protects nothing behind a local reverse proxy: without API keys,
+    // issuance is for clients of this host only, unless the operator opted out.
+    let proxied = PROXY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
+    let anonymous = key.is_none() && api_keys.is_empty();
     let raw = read_body(app, req).await?;
     let body = match route {
         Route::Rpc | Route::Redeem => {
@@ -284,6 +341,15 @@ async fn guarded(
         Route::Rest => Body::Rest(raw.clone()),
         Route::Native => Body::Native(raw.clone()),
     };
+    if anonymous && body.issuance_calls() > 0 {
+        if proxied && !app.settings.allow_unauthenticated {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "issuance without API keys is served to clients on this host only, and this request came through a proxy (Forwarded or X-Forwarded-For): configure --api-keys, or give --allow-unauthenticated",
+            ));
+        }
+        count_anonymous_issuance(app, body.issuance_calls(), rate).await?;
+    }
     let ctx = Ctx { key, inflection };
     // Idempotency is for issuance: a body holding any other call (a redeem above all, whose
     // replay would be a second success for one token) is run for real, header or not.
@@ -660,6 +726,9 @@ async fn redeem_inner(
     }
 }
 
+/// The longest JSON-RPC `id` (as JSON text) a call may carry.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// One JSON-RPC call. `None` for a notification.
 async fn call(
     app: &App,
@@ -690,6 +759,10 @@ async fn call(
     let id_value = id.clone().unwrap_or(Value::Null);
     if !matches!(id_value, Value::Null | Value::String(_) | Value::Number(_)) {
         return invalid(Value::Null, "id must be a string, a number or null");
+    }
+    // The id is echoed back: a large one would make every answer large.
+    if id_value.to_string().len() > MAX_ID_BYTES {
+        return invalid(Value::Null, &format!("id longer than {MAX_ID_BYTES} bytes"));
     }
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return invalid(id_value, "jsonrpc must be \"2.0\"");
@@ -917,16 +990,13 @@ pub fn directory(app: &App, req: &Request<Incoming>) -> Resp {
     resp
 }
 
-/// `GET /healthz`: ready when a key issues or redeems and the store answers.
+/// `GET /healthz`, readiness: 200 when a key issues and a spend could be recorded now (the
+/// store's write probe, at most one a second: a shared Redis is not asked on every hit).
 pub async fn healthz(app: &Arc<App>) -> Resp {
     let keys = app.keys();
     let now = privacypass::unix_now();
     let issuing = keys.issuing(now).count();
-    let app2 = app.clone();
-    let store_ok =
-        tokio::task::spawn_blocking(move || app2.store.is_spent(&[0; 32], &[0; 32]).is_ok())
-            .await
-            .unwrap_or(false);
+    let store_ok = app.store_writable().await;
     let ready = issuing > 0 && store_ok;
     let status = if ready {
         StatusCode::OK
@@ -937,6 +1007,11 @@ pub async fn healthz(app: &Arc<App>) -> Resp {
         status,
         &json!({"status": if ready {"ok"} else {"unavailable"}, "issuing-keys": issuing, "store": if store_ok {"ok"} else {"unavailable"}}),
     )
+}
+
+/// `GET /livez`, liveness: 200 while the process serves requests, whatever its store does.
+pub fn livez() -> Resp {
+    json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
 pub fn metrics(app: &App) -> Resp {

@@ -42,7 +42,12 @@ pub struct App {
     request_counter: AtomicU64,
     /// Digests of tokens this process verified and found spent or recorded.
     pub seen_tokens: SeenTokens,
+    /// The last write probe of the store: when, and whether it could write.
+    probed: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
+
+/// How long a write probe's outcome answers health checks.
+const PROBE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// SHA-256 digests of whole tokens (authenticator included) that verified, so that a replay of
 /// the same bytes skips the RSA verification: a forged token differs in its bytes and is
@@ -97,7 +102,31 @@ impl App {
             request_prefix: format!("req_{}", hex::encode(prefix)),
             request_counter: AtomicU64::new(0),
             seen_tokens: SeenTokens::default(),
+            probed: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Whether a spend could be recorded now: the store's write probe, run at most once per
+    /// `PROBE_FOR` (concurrent health checks wait for the one probe in progress).
+    pub async fn store_writable(self: &Arc<Self>) -> bool {
+        let mut probed = self.probed.lock().await;
+        if let Some((at, ok)) = *probed {
+            if at.elapsed() < PROBE_FOR {
+                return ok;
+            }
+        }
+        let app = self.clone();
+        let ok = tokio::task::spawn_blocking(move || app.store.probe_write())
+            .await
+            .map(|r| {
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "the store cannot record spends now");
+                }
+                r.is_ok()
+            })
+            .unwrap_or(false);
+        *probed = Some((Instant::now(), ok));
+        ok
     }
 
     /// The key set in force now.

@@ -76,7 +76,7 @@ impl ApiKey {
     /// Refuses a token key this API key is not allowed.
     pub fn allow_token_key(&self, key_id: &TokenKeyId) -> Result<(), ApiError> {
         let hex_id = hex::encode(key_id);
-        if self.token_keys.is_empty() || self.token_keys.iter().any(|id| *id == hex_id) {
+        if self.token_keys.is_empty() || self.token_keys.contains(&hex_id) {
             Ok(())
         } else {
             Err(ApiError::new(
@@ -293,8 +293,14 @@ mod tests {
                 "line 2: unknown method",
             ),
             ("plain-secret-key-0001 colour=red", "unknown setting"),
-            ("plain-secret-key-0001 token-keys=xyz", "whole token key ids"),
-            ("plain-secret-key-0001 token-keys=ab12", "a prefix could match"),
+            (
+                "plain-secret-key-0001 token-keys=xyz",
+                "whole token key ids",
+            ),
+            (
+                "plain-secret-key-0001 token-keys=ab12",
+                "a prefix could match",
+            ),
             (
                 "plain-secret-key-0001\nplain-secret-key-0001",
                 "listed twice",

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
-use crate::policy::{RateLimit, DEFAULT_RATE_LIMIT};
+use crate::policy::{RateLimit, DEFAULT_ANONYMOUS_ISSUE_LIMIT, DEFAULT_RATE_LIMIT};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -159,6 +159,12 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request body [default: 10].
     #[arg(long, env = "PRIVACYPASS_BODY_TIMEOUT")]
     pub body_timeout: Option<u64>,
+    /// Seconds a response write may wait for a client that does not read [default: 10].
+    #[arg(long, env = "PRIVACYPASS_WRITE_TIMEOUT")]
+    pub write_timeout: Option<u64>,
+    /// Seconds a connection may stay open without sending anything [default: 60].
+    #[arg(long, env = "PRIVACYPASS_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<u64>,
     /// Log format: text or json [default: text].
     #[arg(long, env = "PRIVACYPASS_LOG_FORMAT")]
     pub log_format: Option<String>,
@@ -184,6 +190,10 @@ pub struct ServeArgs {
     /// Seconds an Idempotency-Key and its response are kept [default: 86400].
     #[arg(long, env = "PRIVACYPASS_IDEMPOTENCY_TTL")]
     pub idempotency_ttl: Option<u64>,
+    /// Issuance calls that all clients together may make without an API key (when no API keys
+    /// are configured): N/SECONDS, or off [default: 6000/60].
+    #[arg(long, env = "PRIVACYPASS_ANONYMOUS_ISSUE_LIMIT")]
+    pub anonymous_issue_limit: Option<String>,
     /// Seconds between purges of the spends of keys no longer redeemable [default: 60].
     #[arg(long, env = "PRIVACYPASS_PURGE_INTERVAL")]
     pub purge_interval: Option<u64>,
@@ -208,6 +218,8 @@ pub struct Settings {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    pub write_timeout: Duration,
+    pub idle_timeout: Duration,
     pub json_logs: bool,
     pub api_keys: Option<PathBuf>,
     pub redeem_auth: bool,
@@ -219,6 +231,8 @@ pub struct Settings {
     pub idempotency_ttl: u64,
     pub purge_interval: Duration,
     pub purge_margin: u64,
+    /// None when off.
+    pub anonymous_issue_limit: Option<RateLimit>,
 }
 
 /// Purges run at least this long apart.
@@ -314,6 +328,12 @@ impl ServeArgs {
             body_timeout: Duration::from_secs(
                 self.body_timeout.or(file.body_timeout).unwrap_or(10),
             ),
+            write_timeout: Duration::from_secs(
+                self.write_timeout.or(file.write_timeout).unwrap_or(10),
+            ),
+            idle_timeout: Duration::from_secs(
+                self.idle_timeout.or(file.idle_timeout).unwrap_or(60),
+            ),
             json_logs,
             api_keys: self.api_keys.or(file.api_keys),
             redeem_auth: self.redeem_auth.or(file.redeem_auth).unwrap_or(false),
@@ -335,6 +355,10 @@ impl ServeArgs {
                 self.purge_interval.or(file.purge_interval).unwrap_or(60),
             ),
             purge_margin: self.purge_margin.or(file.purge_margin).unwrap_or(86_400),
+            anonymous_issue_limit: match self.anonymous_issue_limit.or(file.anonymous_issue_limit) {
+                None => Some(DEFAULT_ANONYMOUS_ISSUE_LIMIT),
+                Some(text) => RateLimit::parse(&text)?,
+            },
         };
         if settings.purge_interval < Duration::from_secs(MIN_PURGE_INTERVAL) {
             return Err(format!(
@@ -362,5 +386,40 @@ impl ServeArgs {
             );
         }
         Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn settings_never_show_a_store_password() {
+        let settings = ServeArgs {
+            store: Some("redis://user:hunter2-secret@127.0.0.1:6379/0".into()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redis://***@127.0.0.1:6379/0"), "{shown}");
+        assert_eq!(settings.store_display(), "redis://***@127.0.0.1:6379/0");
+        // The real URL is still what the store opens.
+        assert!(settings.store.contains("hunter2-secret"));
+    }
+
+    #[test]
+    fn purge_settings_have_safe_defaults() {
+        let settings = ServeArgs::default().resolve().unwrap();
+        assert_eq!(settings.purge_margin, 86_400);
+        assert_eq!(settings.purge_interval, Duration::from_secs(60));
+        assert!(ServeArgs {
+            purge_interval: Some(0),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .is_err());
     }
 }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod deadline;
 pub mod demo;
 pub mod keydir;
 pub mod metrics;
@@ -13,7 +14,6 @@ pub mod server;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
-use std::time::Duration;
 
 use privacypass::{IssuerKey, KeyValidity};
 use tokio::signal::unix::{signal, SignalKind};

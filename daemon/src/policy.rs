@@ -22,6 +22,12 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
     window_secs: 60,
 };
 
+/// Issuance calls all clients together may make per window when no API keys are configured.
+pub const DEFAULT_ANONYMOUS_ISSUE_LIMIT: RateLimit = RateLimit {
+    calls: 6000,
+    window_secs: 60,
+};
+
 impl RateLimit {
     /// `N/SECONDS`, or `off` for no limit.
     pub fn parse(text: &str) -> Result<Option<RateLimit>, String> {

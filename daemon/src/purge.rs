@@ -15,7 +15,10 @@ pub const CLOCK_TOLERANCE: Duration = Duration::from_secs(120);
 /// put in force; an error leaves the set out of force.
 pub fn retain_keys(store: &dyn SpendStore, keys: &KeySet) -> Result<(), StoreError> {
     for entry in keys.entries() {
-        store.retain_until(entry.public.token_key_id(), keys.redeemable_until(&entry.validity))?;
+        store.retain_until(
+            entry.public.token_key_id(),
+            keys.redeemable_until(&entry.validity),
+        )?;
     }
     Ok(())
 }
@@ -156,7 +159,47 @@ mod tests {
         assert_eq!(guard.check(1_086_670, at(240)).unwrap_err().0, 0);
         // The clock corrected back: a jump again, and the wait starts over.
         let (jump, resumes) = guard.check(1_000_300, at(300)).unwrap_err();
-        assert_eq!((jump, resumes), (-86_370, Duration::from_secs(3600)));
+        assert_eq!((jump, resumes), (-86_430, Duration::from_secs(3600)));
         assert!(guard.check(1_003_900, at(3900)).is_ok());
+    }
+
+    #[cfg(feature = "rocksdb")]
+    #[test]
+    fn a_clock_that_jumps_ahead_drops_nothing_on_the_real_store() {
+        use privacypass::SpendOutcome;
+        let dir = tempfile::tempdir().unwrap();
+        let store = privacypass_stores::rocks::RocksStore::open(dir.path()).unwrap();
+        let (wall, t0, margin) = (1_000_000u64, Instant::now(), 86_400u64);
+        let end = wall + 3600;
+        store.spend(&[1; 32], &[1; 32], end).unwrap();
+        let mut guard = ClockGuard::new(wall, t0, margin);
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        // Ten days ahead for one tick: refused, the spend stays.
+        let outcome = purge_once(&store, &mut guard, wall + 10 * 86_400, at(60), margin).unwrap();
+        assert!(matches!(outcome, PurgeOutcome::ClockJumped { jump, .. } if jump > 0));
+        // Corrected back: a jump again, still nothing dropped.
+        let outcome = purge_once(&store, &mut guard, wall + 120, at(120), margin).unwrap();
+        assert!(matches!(outcome, PurgeOutcome::ClockJumped { .. }));
+        assert_eq!(
+            store.spend(&[1; 32], &[1; 32], end).unwrap(),
+            SpendOutcome::AlreadySpent
+        );
+        // A steady clock past the key's end, but within the margin: kept.
+        let steady = |s: u64| (wall + 120 + s, at(120 + s));
+        let (w, m) = steady(margin + 1);
+        assert!(w > end);
+        assert_eq!(
+            purge_once(&store, &mut guard, w, m, margin).unwrap(),
+            PurgeOutcome::Purged {
+                dropped: 0,
+                cutoff: w - margin
+            }
+        );
+        // Past the end plus the margin: dropped.
+        let (w, m) = steady(margin + 3600 + 1);
+        assert!(matches!(
+            purge_once(&store, &mut guard, w, m, margin).unwrap(),
+            PurgeOutcome::Purged { dropped: 1, .. }
+        ));
     }
 }

@@ -2,9 +2,10 @@
 //! header-read timeout, routing, request ids and access logs, and a graceful stop that finishes
 //! the requests in flight.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
@@ -14,11 +15,12 @@ use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{info, warn};
 
 use crate::api::{self, Resp, Route};
 use crate::app::App;
+use crate::deadline::Deadline;
 
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,6 +33,7 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         "/token-request" => api::serve_api(app, req, Route::Native).await,
         "/.well-known/private-token-issuer-directory" => api::directory(app, &req),
         "/healthz" => api::healthz(app).await,
+        "/livez" => api::livez(),
         "/metrics" => api::metrics(app),
         other => api::not_found(other),
     }
@@ -59,10 +62,42 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
     resp
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and drains the connections.
+/// The open connections, oldest first, each with the signal that asks it to close once its
+/// request in flight (if any) is answered.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: BTreeMap<u64, Arc<Notify>>,
+}
+
+impl Connections {
+    fn add(&mut self) -> (u64, Arc<Notify>) {
+        let id = self.next;
+        self.next += 1;
+        let notify = Arc::new(Notify::new());
+        self.open.insert(id, notify.clone());
+        (id, notify)
+    }
+
+    /// Asks the oldest connection to close; false when none is left to ask.
+    fn shed_oldest(&mut self) -> bool {
+        match self.open.pop_first() {
+            Some((_, notify)) => {
+                notify.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then stops accepting and drains the connections. At the
+/// connection cap, a new connection makes the oldest one close (after answering its request
+/// in flight): idle keep-alive connections cannot lock new clients out.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let max = app.settings.max_connections;
     let permits = Arc::new(Semaphore::new(max));
+    let connections = Arc::new(Mutex::new(Connections::default()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut builder = http1::Builder::new();
     builder
@@ -71,10 +106,6 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         .keep_alive(true);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = &mut shutdown => break,
-        };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
@@ -87,7 +118,24 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             },
             () = &mut shutdown => break,
         };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                if let Ok(mut open) = connections.lock() {
+                    open.shed_oldest();
+                }
+                tokio::select! {
+                    p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                    () = &mut shutdown => break,
+                }
+            }
+        };
         let _ = stream.set_nodelay(true);
+        let stream = Deadline::new(
+            stream,
+            app.settings.write_timeout,
+            app.settings.idle_timeout,
+        );
         let app = app.clone();
         let service = service_fn(move |req| {
             let app = app.clone();
@@ -95,6 +143,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let mut stop = stop_rx.clone();
+        let registry = connections.clone();
+        let Ok((id, shed)) = connections.lock().map(|mut c| c.add()) else {
+            break;
+        };
         tokio::spawn(async move {
             tokio::pin!(conn);
             tokio::select! {
@@ -103,6 +155,13 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }
+                () = shed.notified() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            if let Ok(mut open) = registry.lock() {
+                open.open.remove(&id);
             }
             drop(permit);
         });

@@ -16,7 +16,9 @@
 //!
 //! - `pp:spend:<hex token_key_id>:<hex nonce>` = `1`, expiring at the key's end of redemption
 //!   plus [`EXPIRY_MARGIN_SECS`] (so that clock skew between hosts and Redis cannot drop a spend
-//!   that a host still accepts), or never when the key has no end. No hash tag: the spends of
+//!   that a host still accepts), or never when the key has no end. `retain_until` moves every
+//!   spend of a key forward when the key's end moves forward.
+//! - `pp:end:<hex token_key_id>` = the latest end `retain_until` was given for the key. No hash tag: the spends of
 //!   one key spread over every slot, hence every primary of a cluster.
 //! - `pp:idem:<Idempotency-Key>` = `F` + fingerprint while in flight (expiring with the lease),
 //!   `C` + fingerprint + response once completed (expiring with the record's TTL).
@@ -26,8 +28,9 @@
 //!
 //! # Exactly once
 //!
-//! A spend is `SET <key> 1 NX EXAT <expiry>`: `OK` is the first spend (`Recorded`), nil an
-//! earlier one (`AlreadySpent`). Anything else (an error reply, a broken connection, a timeout)
+//! A spend is `SET <key> 1 NX EXAT <expiry>`, run by a short script (`SPEND_SCRIPT`) that
+//! first refuses an expiry already past by Redis's own clock (Redis would answer `OK` and keep
+//! nothing): `OK` is the first spend (`Recorded`), nil an earlier one (`AlreadySpent`). Anything else (an error reply, a broken connection, a timeout)
 //! is a `StoreError`: nothing is acknowledged without the server's `OK`. Such an error leaves
 //! the outcome unknown (the server may have applied a write whose reply was lost): the token
 //! then answers `AlreadySpent` on a retry, so an error can cost a client its token but never

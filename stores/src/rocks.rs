@@ -505,7 +505,12 @@ impl Inner {
         if let Some(reason) = &self.lock()?.failed {
             return Err(failed_closed(reason));
         }
-        if self.lock()?.families.get(key_id).is_some_and(|e| *e >= until) {
+        if self
+            .lock()?
+            .families
+            .get(key_id)
+            .is_some_and(|e| *e >= until)
+        {
             return Ok(());
         }
         self.ensure_family(key_id)?;

@@ -398,3 +398,66 @@ fn a_three_node_cluster_spends_once() {
         Claim::Mismatch
     );
 }
+
+/// The expiry Redis holds for a spend.
+fn expire_time(node: &RedisServer, key: &str) -> i64 {
+    node.cli(&["expiretime", key]).trim().parse().unwrap()
+}
+
+/// A key's end of redemption moved forward: every spend of it, on every node that holds one,
+/// expires later; the other keys' spends are untouched; an earlier end changes nothing.
+fn retain_until_moves_every_spend_forward(store: &RedisStore, nodes: &[RedisServer]) {
+    let end = unix_now() + 1000;
+    for i in 0..200 {
+        store.spend(&[0x11; 32], &nonce(0, i), end).unwrap();
+    }
+    store.spend(&[0x22; 32], &nonce(0, 0), end).unwrap();
+    let later = end + 50_000;
+    store.retain_until(&[0x11; 32], later).unwrap();
+    store.retain_until(&[0x11; 32], end).unwrap();
+    let mut seen = 0;
+    for node in nodes {
+        for i in 0..200 {
+            let key = spend_key(&[0x11; 32], &nonce(0, i));
+            if node.cli(&["exists", &key]).trim() == "1" {
+                assert_eq!(expire_time(node, &key), (later + EXPIRY_MARGIN_SECS) as i64);
+                seen += 1;
+            }
+        }
+        let other = spend_key(&[0x22; 32], &nonce(0, 0));
+        if node.cli(&["exists", &other]).trim() == "1" {
+            assert_eq!(expire_time(node, &other), (end + EXPIRY_MARGIN_SECS) as i64);
+        }
+    }
+    assert_eq!(seen, 200);
+}
+
+#[test]
+fn a_key_whose_end_moved_forward_keeps_its_spends_longer() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start(dir.path(), free_port());
+    let store = open(&server.url());
+    retain_until_moves_every_spend_forward(&store, std::slice::from_ref(&server));
+}
+
+#[test]
+fn a_three_node_cluster_moves_a_keys_spends_forward_on_every_primary() {
+    let cluster = Cluster::start();
+    let store = open(&cluster.url());
+    retain_until_moves_every_spend_forward(&store, &cluster.nodes);
+}
+
+#[test]
+fn a_spend_that_redis_would_expire_at_once_is_refused() {
+    // SET ... EXAT in the past answers OK and keeps nothing: such a spend must fail closed.
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start(dir.path(), free_port());
+    let store = open(&server.url());
+    let past = unix_now() - EXPIRY_MARGIN_SECS - 10;
+    for _ in 0..2 {
+        let err = store.spend(&[0x33; 32], &[1; 32], past).unwrap_err();
+        assert!(err.to_string().contains("not in the future"), "{err}");
+    }
+    assert!(!store.is_spent(&[0x33; 32], &[1; 32]).unwrap());
+    store.probe_write().unwrap();
+}

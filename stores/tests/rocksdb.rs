@@ -251,3 +251,203 @@ fn spend_with_answers_from_the_committer_once_per_token() {
     assert!(store.is_spent(&[7; 32], &[9; 32]).unwrap());
     assert!(store.is_spent(&[7; 32], &[0; 32]).unwrap());
 }
+
+#[test]
+fn a_key_whose_end_moved_forward_keeps_its_spends() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        // Spent while the key was redeemable until 100; the configuration then said 500.
+        store.spend(&[5; 32], &[1; 32], 100).unwrap();
+        store.retain_until(&[5; 32], 500).unwrap();
+        // An earlier end never moves it back.
+        store.retain_until(&[5; 32], 50).unwrap();
+        assert_eq!(store.purge_expired(150).unwrap(), 0);
+        assert!(store.is_spent(&[5; 32], &[1; 32]).unwrap());
+        // A later spend's own end moves it forward too, in the same synced batch.
+        store.spend(&[6; 32], &[1; 32], 100).unwrap();
+        store.spend(&[6; 32], &[2; 32], 700).unwrap();
+    }
+    // The ends are on disk: a restart keeps them.
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(store.purge_expired(600).unwrap(), 1, "key 5 (end 500) only");
+    assert!(!store.is_spent(&[5; 32], &[1; 32]).unwrap());
+    assert!(store.is_spent(&[6; 32], &[1; 32]).unwrap());
+    assert_eq!(store.purge_expired(701).unwrap(), 1);
+}
+
+#[test]
+fn a_family_without_its_expiry_record_is_still_checked_and_never_purged() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = RocksStore::open(dir.path()).unwrap();
+        store.spend(&[7; 32], &[1; 32], 100).unwrap();
+    }
+    {
+        // The expiry record lost (or unreadable): delete it behind the store's back.
+        let db = rocksdb::DB::open_cf(
+            &rocksdb::Options::default(),
+            dir.path(),
+            ["default", &format!("spends-{}", hex::encode([7u8; 32]))],
+        )
+        .unwrap();
+        db.delete(format!("expiry/{}", hex::encode([7u8; 32])))
+            .unwrap();
+    }
+    let store = RocksStore::open(dir.path()).unwrap();
+    assert_eq!(
+        store.spend(&[7; 32], &[1; 32], 100).unwrap(),
+        SpendOutcome::AlreadySpent
+    );
+    assert_eq!(store.purge_expired(u64::MAX - 1).unwrap(), 0);
+    assert!(store.is_spent(&[7; 32], &[1; 32]).unwrap());
+}
+
+#[test]
+fn purges_racing_commits_never_fail_the_spends_of_other_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RocksStore::open(dir.path()).unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // One thread keeps making keys that expire at once and purging them ...
+    let purger = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut key = [0xee; 32];
+                key[..4].copy_from_slice(&n.to_be_bytes());
+                store.spend(&key, &[1; 32], 10).unwrap();
+                store.purge_expired(20).unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    // ... while others spend under live keys, through both paths.
+    let spenders: Vec<_> = (0..4u8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..300u16 {
+                    let mut nonce = [t; 32];
+                    nonce[30..].copy_from_slice(&i.to_be_bytes());
+                    if i % 2 == 0 {
+                        assert_eq!(
+                            store.spend(&[t; 32], &nonce, u64::MAX).unwrap(),
+                            SpendOutcome::Recorded
+                        );
+                    } else {
+                        let (tx, rx) = std::sync::mpsc::channel();
+                        store.spend_with(
+                            &[t; 32],
+                            &nonce,
+                            u64::MAX,
+                            Box::new(move |r| tx.send(r).unwrap()),
+                        );
+                        assert_eq!(rx.recv().unwrap().unwrap(), SpendOutcome::Recorded);
+                    }
+                }
+            })
+        })
+        .collect();
+    for s in spenders {
+        s.join().unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(purger.join().unwrap() > 0);
+    store.probe_write().unwrap();
+    for t in 0..4u8 {
+        for i in 0..300u16 {
+            let mut nonce = [t; 32];
+            nonce[30..].copy_from_slice(&i.to_be_bytes());
+            assert!(store.is_spent(&[t; 32], &nonce).unwrap());
+        }
+    }
+}
+
+/// A tmpfs of its own, unmounted when dropped: a disk that can really fill up.
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(megabytes: u32) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mount -t tmpfs failed: these tests run as root"
+        );
+        SmallDisk { path, _dir: dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_spends_closed_until_the_store_is_reopened() {
+    use std::io::Write as _;
+    let disk = SmallDisk::mount(24);
+    let db = disk.path.join("spends");
+    let store = RocksStore::open(&db).unwrap();
+    let mut acknowledged = Vec::new();
+    for i in 0..100u32 {
+        let mut nonce = [0u8; 32];
+        nonce[..4].copy_from_slice(&i.to_be_bytes());
+        store.spend(&[1; 32], &nonce, u64::MAX).unwrap();
+        acknowledged.push(nonce);
+    }
+    // Fill the disk.
+    let mut filler = std::fs::File::create(disk.path.join("filler")).unwrap();
+    let chunk = vec![0u8; 1 << 16];
+    while filler.write_all(&chunk).is_ok() {}
+    let _ = filler.sync_all();
+    drop(filler);
+    // Spend until a write fails (RocksDB may have room it reserved earlier).
+    let mut failed_at = None;
+    for i in 100..2_000_000u32 {
+        let mut nonce = [0u8; 32];
+        nonce[..4].copy_from_slice(&i.to_be_bytes());
+        match store.spend(&[1; 32], &nonce, u64::MAX) {
+            Ok(SpendOutcome::Recorded) => acknowledged.push(nonce),
+            Ok(SpendOutcome::AlreadySpent) => panic!("a new token answered AlreadySpent"),
+            Err(_) => {
+                failed_at = Some(i);
+                break;
+            }
+        }
+    }
+    assert!(failed_at.is_some(), "the disk never filled");
+    // Space again, but the store stays closed: every spend fails, health says so.
+    std::fs::remove_file(disk.path.join("filler")).unwrap();
+    assert!(store.probe_write().is_err());
+    let err = store.spend(&[1; 32], &[0xff; 32], u64::MAX).unwrap_err();
+    assert!(err.to_string().contains("restart"), "{err}");
+    // A spent token still answers AlreadySpent (reads work), never success.
+    assert_eq!(
+        store.spend(&[1; 32], &acknowledged[0], u64::MAX).unwrap(),
+        SpendOutcome::AlreadySpent
+    );
+    drop(store);
+    // Reopened: every acknowledged spend is there and writes work again.
+    let store = RocksStore::open(&db).unwrap();
+    for nonce in &acknowledged {
+        assert!(store.is_spent(&[1; 32], nonce).unwrap());
+    }
+    store.probe_write().unwrap();
+    assert_eq!(
+        store.spend(&[1; 32], &[0xff; 32], u64::MAX).unwrap(),
+        SpendOutcome::Recorded
+    );
+}

@@ -196,7 +196,10 @@ fn every_error_row_from_a_real_request() {
     );
     // -32602: the bytes of a served type, cut short or with a byte too many.
     let whole = minter.token().encode();
-    for bytes in [&whole[..whole.len() - 1], &[whole.as_slice(), &[0]].concat()[..]] {
+    for bytes in [
+        &whole[..whole.len() - 1],
+        &[whole.as_slice(), &[0]].concat()[..],
+    ] {
         check(
             rpc(
                 &agent,

@@ -98,6 +98,9 @@ fn start_daemon(
         "127.0.0.1:0",
         "--generate-key-if-missing",
         "true",
+        // The benchmark measures the signing ceiling, not the shared limit on anonymous issuance.
+        "--anonymous-issue-limit",
+        "off",
         "--data-dir",
     ])
     .arg(&dir)
