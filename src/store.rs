@@ -4,7 +4,7 @@
 //! by the daemon and the C library; each answers `Recorded` only once the spend is as durable
 //! as the store promises, and an error whenever it cannot be sure: callers fail closed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use crate::keys::TokenKeyId;
@@ -76,29 +76,140 @@ pub trait SpendStore: Send + Sync {
     fn probe_write(&self) -> Result<(), StoreError>;
 }
 
+type Nonce = [u8; NONCE_LEN];
+
+/// The spends of a `MemoryStore`, indexed so that a purge visits only what it may drop.
+///
+/// Every spend sits in exactly one of two places: under its own end in `by_end`, or, once a
+/// purge found its own end passed while its key's end (`retain_until`) was still ahead, under
+/// its key in `held`. A purge takes the ends that passed from the front of `by_end` and of
+/// `key_end_order`, so a spend is visited when its own end passes and at most once more when its
+/// key's end does; a purge that finds nothing to drop looks at two first entries and stops.
 #[derive(Debug, Default)]
 struct SpendMap {
-    /// Each spend with the end it was recorded under.
-    spends: HashMap<(TokenKeyId, [u8; NONCE_LEN]), u64>,
-    /// The latest end `retain_until` gave each key.
+    /// Each key's spends: every nonce with the end it was recorded under.
+    spends: HashMap<TokenKeyId, HashMap<Nonce, u64>>,
+    /// How many spends `spends` holds.
+    len: usize,
+    /// The spends no purge has yet found past their own end, under that end.
+    by_end: BTreeMap<u64, HashMap<TokenKeyId, Vec<Nonce>>>,
+    /// Spends past their own end that their key's end still keeps.
+    held: HashMap<TokenKeyId, Vec<Nonce>>,
+    /// The latest end `retain_until` gave each key, and the same ends in order.
     key_ends: HashMap<TokenKeyId, u64>,
+    key_end_order: BTreeSet<(u64, TokenKeyId)>,
+    /// Spends a purge has looked at.
+    #[cfg(test)]
+    visited: usize,
 }
 
 impl SpendMap {
+    fn contains(&self, key_id: &TokenKeyId, nonce: &Nonce) -> bool {
+        self.spends
+            .get(key_id)
+            .is_some_and(|nonces| nonces.contains_key(nonce))
+    }
+
+    fn insert(&mut self, key_id: &TokenKeyId, nonce: &Nonce, end: u64) {
+        self.spends.entry(*key_id).or_default().insert(*nonce, end);
+        self.by_end
+            .entry(end)
+            .or_default()
+            .entry(*key_id)
+            .or_default()
+            .push(*nonce);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, key_id: &TokenKeyId, nonce: &Nonce) {
+        if let Some(nonces) = self.spends.get_mut(key_id) {
+            if nonces.remove(nonce).is_some() {
+                self.len -= 1;
+            }
+            if nonces.is_empty() {
+                self.spends.remove(key_id);
+            }
+        }
+    }
+
+    fn retain_until(&mut self, key_id: &TokenKeyId, until: u64) {
+        match self.key_ends.get(key_id) {
+            Some(end) if *end >= until => {}
+            old => {
+                if let Some(old) = old {
+                    self.key_end_order.remove(&(*old, *key_id));
+                }
+                self.key_end_order.insert((until, *key_id));
+                self.key_ends.insert(*key_id, until);
+            }
+        }
+    }
+
+    fn kept_by_key(&self, key_id: &TokenKeyId, now: u64) -> bool {
+        self.key_ends.get(key_id).is_some_and(|end| *end > now)
+    }
+
     /// Drops the spends that neither their own end nor their key's reaches past `now`.
     fn purge(&mut self, now: u64) -> usize {
-        let before = self.spends.len();
-        let key_ends = &self.key_ends;
-        self.spends.retain(|(key_id, _), exp| {
-            *exp > now || key_ends.get(key_id).is_some_and(|end| *end > now)
-        });
-        self.key_ends.retain(|_, end| *end > now);
-        before - self.spends.len()
+        let before = self.len;
+        // Keys whose end passed: the spends they held go, or wait for their own end again.
+        while let Some(&(end, key_id)) = self.key_end_order.first() {
+            if end > now {
+                break;
+            }
+            self.key_end_order.remove(&(end, key_id));
+            self.key_ends.remove(&key_id);
+            let held = self.held.remove(&key_id).unwrap_or_default();
+            self.count_visits(held.len());
+            for nonce in held {
+                let own_end = self
+                    .spends
+                    .get(&key_id)
+                    .and_then(|n| n.get(&nonce))
+                    .copied();
+                match own_end {
+                    Some(own_end) if own_end > now => self
+                        .by_end
+                        .entry(own_end)
+                        .or_default()
+                        .entry(key_id)
+                        .or_default()
+                        .push(nonce),
+                    _ => self.remove(&key_id, &nonce),
+                }
+            }
+        }
+        // Spends whose own end passed: they go unless their key's end keeps them.
+        while let Some(entry) = self.by_end.first_entry() {
+            if *entry.key() > now {
+                break;
+            }
+            for (key_id, nonces) in entry.remove() {
+                self.count_visits(nonces.len());
+                if self.kept_by_key(&key_id, now) {
+                    self.held.entry(key_id).or_default().extend(nonces);
+                } else {
+                    for nonce in &nonces {
+                        self.remove(&key_id, nonce);
+                    }
+                }
+            }
+        }
+        before - self.len
     }
+
+    #[cfg(test)]
+    fn count_visits(&mut self, n: usize) {
+        self.visited += n;
+    }
+
+    #[cfg(not(test))]
+    fn count_visits(&mut self, _: usize) {}
 }
 
 /// A process-local store with a bounded number of records. When full, expired records are
-/// purged; if it is still full the spend is refused rather than forgotten.
+/// purged; if it is still full the spend is refused rather than forgotten. Purging costs
+/// amortized O(1) per record dropped, and a full store with nothing to drop refuses at once.
 #[derive(Debug)]
 pub struct MemoryStore {
     capacity: usize,
@@ -137,20 +248,19 @@ impl SpendStore for MemoryStore {
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError> {
         let mut map = self.lock()?;
-        let k = (*key_id, *nonce);
-        if map.spends.contains_key(&k) {
+        if map.contains(key_id, nonce) {
             return Ok(SpendOutcome::AlreadySpent);
         }
-        if map.spends.len() >= self.capacity {
+        if map.len >= self.capacity {
             map.purge(crate::unix_now());
-            if map.spends.len() >= self.capacity {
+            if map.len >= self.capacity {
                 return Err(StoreError(format!(
                     "memory store full ({} spends)",
                     self.capacity
                 )));
             }
         }
-        map.spends.insert(k, expires_at);
+        map.insert(key_id, nonce, expires_at);
         Ok(SpendOutcome::Recorded)
     }
 
@@ -160,13 +270,11 @@ impl SpendStore for MemoryStore {
     }
 
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
-        Ok(self.lock()?.spends.contains_key(&(*key_id, *nonce)))
+        Ok(self.lock()?.contains(key_id, nonce))
     }
 
     fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
-        let mut map = self.lock()?;
-        let end = map.key_ends.entry(*key_id).or_insert(until);
-        *end = (*end).max(until);
+        self.lock()?.retain_until(key_id, until);
         Ok(())
     }
 
@@ -182,6 +290,127 @@ impl SpendStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A nonce made of a number.
+    fn nonce(i: usize) -> [u8; NONCE_LEN] {
+        let mut n = [0u8; NONCE_LEN];
+        n[..8].copy_from_slice(&(i as u64).to_be_bytes());
+        n
+    }
+
+    fn visited(store: &MemoryStore) -> usize {
+        store.spends.lock().unwrap().visited
+    }
+
+    #[test]
+    fn a_full_store_refuses_then_accepts_once_spends_expire() {
+        let store = MemoryStore::new(3);
+        let now = crate::unix_now();
+        let (key, other) = ([1; 32], [2; 32]);
+        let recorded = Ok(SpendOutcome::Recorded);
+        assert_eq!(store.spend(&key, &nonce(1), now + 3600), recorded);
+        // Recorded under ends that have passed: a purge may drop them, unless their key's end
+        // (retain_until) is still ahead.
+        assert_eq!(store.spend(&key, &nonce(2), 1), recorded);
+        assert_eq!(store.spend(&other, &nonce(3), 2), recorded);
+        store.retain_until(&other, now + 3600).unwrap();
+
+        // Full: the spend purges what may go and is recorded.
+        assert_eq!(store.spend(&key, &nonce(4), now + 3600), recorded);
+        assert!(!store.is_spent(&key, &nonce(2)).unwrap());
+        assert!(store.is_spent(&other, &nonce(3)).unwrap());
+
+        // Full with nothing to drop: refused, and nothing forgotten.
+        for i in 5..10 {
+            let refused = store.spend(&key, &nonce(i), now + 3600);
+            assert!(matches!(refused, Err(StoreError(ref m)) if m.contains("full")));
+        }
+        assert_eq!(
+            store.spend(&key, &nonce(1), now + 3600),
+            Ok(SpendOutcome::AlreadySpent)
+        );
+        for (k, n) in [(key, 1), (other, 3), (key, 4)] {
+            assert!(store.is_spent(&k, &nonce(n)).unwrap());
+        }
+        assert!(!store.is_spent(&key, &nonce(5)).unwrap());
+
+        // Before the ends nothing goes; at them everything does, and the store takes spends
+        // again.
+        assert_eq!(store.purge_expired(now + 3599).unwrap(), 0);
+        assert_eq!(store.purge_expired(now + 3600).unwrap(), 3);
+        assert_eq!(store.spend(&key, &nonce(5), now + 3600), recorded);
+    }
+
+    #[test]
+    fn retain_until_keeps_spends_past_their_own_end() {
+        let store = MemoryStore::new(10);
+        let (key, other) = ([1; 32], [2; 32]);
+        store.spend(&key, &nonce(1), 100).unwrap();
+        store.spend(&other, &nonce(2), 100).unwrap();
+        store.retain_until(&key, 200).unwrap();
+        // An earlier end does not move the key's end back.
+        store.retain_until(&key, 150).unwrap();
+        assert_eq!(store.purge_expired(99).unwrap(), 0);
+        assert_eq!(store.purge_expired(100).unwrap(), 1);
+        assert!(!store.is_spent(&other, &nonce(2)).unwrap());
+        assert_eq!(store.purge_expired(199).unwrap(), 0);
+        assert!(store.is_spent(&key, &nonce(1)).unwrap());
+        // A spend recorded now under the key, with an end beyond the key's, outlives it.
+        store.spend(&key, &nonce(3), 300).unwrap();
+        assert_eq!(store.purge_expired(200).unwrap(), 1);
+        assert!(!store.is_spent(&key, &nonce(1)).unwrap());
+        assert!(store.is_spent(&key, &nonce(3)).unwrap());
+        assert_eq!(store.purge_expired(300).unwrap(), 1);
+        // A purge with an earlier `now` than a previous one drops nothing it should keep.
+        store.spend(&key, &nonce(4), 250).unwrap();
+        assert_eq!(store.purge_expired(249).unwrap(), 0);
+        assert!(store.is_spent(&key, &nonce(4)).unwrap());
+    }
+
+    /// A full store answers a spend without looking at the spends it holds: refusing costs
+    /// the same with 200,000 spends as with one.
+    #[test]
+    fn a_full_store_refuses_without_visiting_its_spends() {
+        const N: usize = 200_000;
+        let store = MemoryStore::new(N);
+        let now = crate::unix_now();
+        for i in 0..N {
+            store.spend(&[1; 32], &nonce(i), now + 3600).unwrap();
+        }
+        for i in N..N + 100 {
+            assert!(store.spend(&[1; 32], &nonce(i), now + 3600).is_err());
+        }
+        assert_eq!(visited(&store), 0);
+    }
+
+    /// Purging visits a spend when its own end passes and, if its key's end kept it, once
+    /// more when that passes: never on every spend of a full store.
+    #[test]
+    fn purging_visits_each_spend_at_most_twice() {
+        const N: usize = 200_000;
+        let store = MemoryStore::new(N);
+        let now = crate::unix_now();
+        let (a, b) = ([1; 32], [2; 32]);
+        store.retain_until(&b, now + 3600).unwrap();
+        for i in 0..N / 2 {
+            store.spend(&a, &nonce(i), 1).unwrap();
+            store.spend(&b, &nonce(i), 2).unwrap();
+        }
+        // Full: a's spends go, b's stay (its key's end is ahead).
+        assert_eq!(
+            store.spend(&a, &nonce(N), now + 3600),
+            Ok(SpendOutcome::Recorded)
+        );
+        for i in N + 1..N + N / 2 {
+            store.spend(&a, &nonce(i), now + 3600).unwrap();
+        }
+        for i in 0..100 {
+            assert!(store.spend(&a, &nonce(2 * N + i), now + 3600).is_err());
+        }
+        assert!(store.is_spent(&b, &nonce(7)).unwrap());
+        assert_eq!(store.purge_expired(now + 3600).unwrap(), N as u64);
+        assert!(visited(&store) <= 2 * N, "{} visits", visited(&store));
+    }
 
     #[test]
     fn memory_store_spends_once_and_stays_bounded() {
