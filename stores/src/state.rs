@@ -4,8 +4,8 @@
 //! RocksDB (idempotency records survive a restart), or in Redis, where every daemon behind a load
 //! balancer sees the same records and counters.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use privacypass::StoreError;
@@ -117,11 +117,89 @@ impl Record {
 /// Most records a process-local table holds before it drops expired ones.
 const MEMORY_STATE_SWEEP: usize = 100_000;
 
+/// A table of entries that each carry a time (an expiry, a window's start), kept in order of
+/// that time as well, so that dropping the entries older than some time visits only those: each
+/// entry is visited once when it goes, and a sweep that finds nothing to drop stops at the first.
+#[derive(Debug)]
+struct TimedTable<V> {
+    entries: HashMap<Arc<str>, (u64, V)>,
+    order: BTreeSet<(u64, Arc<str>)>,
+    /// Entries a sweep has looked at.
+    #[cfg(test)]
+    visited: usize,
+}
+
+impl<V> Default for TimedTable<V> {
+    fn default() -> Self {
+        TimedTable {
+            entries: HashMap::new(),
+            order: BTreeSet::new(),
+            #[cfg(test)]
+            visited: 0,
+        }
+    }
+}
+
+impl<V> TimedTable<V> {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The entry of `key`: its time and value.
+    fn get(&self, key: &str) -> Option<&(u64, V)> {
+        self.entries.get(key)
+    }
+
+    /// Sets `key` to `value` at `time`, replacing what it held.
+    fn insert(&mut self, key: &str, time: u64, value: V) {
+        let shared = match self.entries.get_key_value(key) {
+            Some((shared, (old, _))) => {
+                let shared = Arc::clone(shared);
+                if *old != time {
+                    self.order.remove(&(*old, Arc::clone(&shared)));
+                    self.order.insert((time, Arc::clone(&shared)));
+                }
+                shared
+            }
+            None => {
+                let shared: Arc<str> = Arc::from(key);
+                self.order.insert((time, Arc::clone(&shared)));
+                shared
+            }
+        };
+        self.entries.insert(shared, (time, value));
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((shared, (time, _))) = self.entries.remove_entry(key) {
+            self.order.remove(&(time, shared));
+        }
+    }
+
+    /// Drops the entries whose time is before `bound`.
+    fn drop_before(&mut self, bound: u64) {
+        while let Some((time, _)) = self.order.first() {
+            if *time >= bound {
+                break;
+            }
+            if let Some((_, key)) = self.order.pop_first() {
+                self.entries.remove(&key);
+                #[cfg(test)]
+                {
+                    self.visited += 1;
+                }
+            }
+        }
+    }
+}
+
 /// Idempotency records and rate-limit counters in process memory.
 #[derive(Debug, Default)]
 pub struct MemoryState {
-    records: Mutex<HashMap<String, Record>>,
-    counters: Mutex<HashMap<String, (u64, u64)>>,
+    /// Records by Idempotency-Key, timed by their expiry.
+    records: Mutex<TimedTable<Record>>,
+    /// Hits by rate-limit bucket, timed by the start of their window.
+    counters: Mutex<TimedTable<u64>>,
 }
 
 impl MemoryState {
@@ -129,7 +207,7 @@ impl MemoryState {
         Self::default()
     }
 
-    fn records(&self) -> Result<MutexGuard<'_, HashMap<String, Record>>, StoreError> {
+    fn records(&self) -> Result<MutexGuard<'_, TimedTable<Record>>, StoreError> {
         self.records
             .lock()
             .map_err(|_| StoreError("idempotency table lock poisoned".into()))
@@ -146,20 +224,23 @@ impl MemoryState {
         let now = unix_now();
         let mut records = self.records()?;
         if records.len() >= MEMORY_STATE_SWEEP {
-            records.retain(|_, r| r.expires_at > now);
+            // A record has expired once `expires_at <= now`: drop every time before `now + 1`.
+            records.drop_before(now.saturating_add(1));
         }
-        if let Some(record) = records.get(key).filter(|r| r.expires_at > now) {
+        if let Some((_, record)) = records.get(key).filter(|(_, r)| r.expires_at > now) {
             return Ok(record.claim_outcome(fingerprint));
         }
         if let Some(record) = persisted()?.filter(|r| r.expires_at > now) {
             return Ok(record.claim_outcome(fingerprint));
         }
+        let expires_at = now + lease_secs;
         records.insert(
-            key.to_owned(),
+            key,
+            expires_at,
             Record {
                 fingerprint: *fingerprint,
                 response: None,
-                expires_at: now + lease_secs,
+                expires_at,
             },
         );
         Ok(Claim::Claimed)
@@ -189,12 +270,14 @@ impl IdempotencyStore for MemoryState {
         response: &[u8],
         ttl_secs: u64,
     ) -> Result<(), StoreError> {
+        let expires_at = unix_now() + ttl_secs;
         self.records()?.insert(
-            key.to_owned(),
+            key,
+            expires_at,
             Record {
                 fingerprint: *fingerprint,
                 response: Some(response.to_vec()),
-                expires_at: unix_now() + ttl_secs,
+                expires_at,
             },
         );
         Ok(())
@@ -218,16 +301,14 @@ impl RateLimitStore for MemoryState {
             .lock()
             .map_err(|_| StoreError("rate-limit table lock poisoned".into()))?;
         if counters.len() >= MEMORY_STATE_SWEEP {
-            counters.retain(|_, (start, _)| *start >= window_start);
+            counters.drop_before(window_start);
         }
-        let entry = counters
-            .entry(bucket.to_owned())
-            .or_insert((window_start, 0));
-        if entry.0 != window_start {
-            *entry = (window_start, 0);
-        }
-        entry.1 = entry.1.saturating_add(hits);
-        Ok(entry.1)
+        let count = match counters.get(bucket) {
+            Some((start, count)) if *start == window_start => count.saturating_add(hits),
+            _ => hits,
+        };
+        counters.insert(bucket, window_start, count);
+        Ok(count)
     }
 }
 
@@ -261,6 +342,90 @@ mod tests {
         assert_eq!(state.add("key", 100, 10, 3).unwrap(), 4);
         assert_eq!(state.add("key", 110, 10, 1).unwrap(), 1);
         assert_eq!(state.add("other", 110, 10, 1).unwrap(), 1);
+    }
+
+    fn visited(state: &MemoryState) -> usize {
+        state.records.lock().unwrap().visited + state.counters.lock().unwrap().visited
+    }
+
+    /// A table past its sweep size answers without looking at every record it holds.
+    #[test]
+    fn a_full_table_does_not_rescan_its_records() {
+        let state = MemoryState::new();
+        let fp = [1u8; 32];
+        for i in 0..MEMORY_STATE_SWEEP {
+            assert_eq!(
+                state.claim(&format!("k{i}"), &fp, 3600).unwrap(),
+                Claim::Claimed
+            );
+        }
+        for i in 0..100 {
+            assert_eq!(
+                state.claim(&format!("n{i}"), &fp, 3600).unwrap(),
+                Claim::Claimed
+            );
+            assert_eq!(
+                state.claim(&format!("k{i}"), &fp, 3600).unwrap(),
+                Claim::InFlight
+            );
+        }
+        state.complete("k0", &fp, b"done", 3600).unwrap();
+        assert_eq!(
+            state.claim("k0", &fp, 3600).unwrap(),
+            Claim::Replay(b"done".to_vec())
+        );
+        assert_eq!(visited(&state), 0);
+
+        for i in 0..MEMORY_STATE_SWEEP {
+            assert_eq!(state.add(&format!("b{i}"), 100, 10, 1).unwrap(), 1);
+        }
+        for i in 0..100 {
+            assert_eq!(state.add(&format!("c{i}"), 100, 10, 1).unwrap(), 1);
+            assert_eq!(state.add(&format!("b{i}"), 100, 10, 1).unwrap(), 2);
+        }
+        assert_eq!(visited(&state), 0);
+    }
+
+    /// Expired records and counters of past windows are dropped, each visited about once.
+    #[test]
+    fn expired_records_are_dropped_once_each() {
+        let state = MemoryState::new();
+        let fp = [1u8; 32];
+        // A lease of 0 seconds has lapsed at once.
+        for i in 0..MEMORY_STATE_SWEEP {
+            assert_eq!(
+                state.claim(&format!("k{i}"), &fp, 0).unwrap(),
+                Claim::Claimed
+            );
+        }
+        state.complete("kept", &fp, b"r", 3600).unwrap();
+        for i in 0..100 {
+            assert_eq!(
+                state.claim(&format!("n{i}"), &fp, 3600).unwrap(),
+                Claim::Claimed
+            );
+        }
+        assert_eq!(
+            state.claim("kept", &fp, 60).unwrap(),
+            Claim::Replay(b"r".to_vec())
+        );
+        assert_eq!(state.claim("k7", &fp, 3600).unwrap(), Claim::Claimed);
+        let after_records = visited(&state);
+        assert!(
+            after_records <= MEMORY_STATE_SWEEP + 2,
+            "{after_records} visits"
+        );
+
+        for i in 0..MEMORY_STATE_SWEEP {
+            state.add(&format!("b{i}"), 100, 10, 1).unwrap();
+        }
+        // A later window: the counters of the earlier one go, the count starts again.
+        for i in 0..100 {
+            assert_eq!(state.add(&format!("b{i}"), 110, 10, 1).unwrap(), 1);
+        }
+        assert_eq!(state.add("b5", 110, 10, 1).unwrap(), 2);
+        let counters = visited(&state) - after_records;
+        assert!(counters <= MEMORY_STATE_SWEEP + 100, "{counters} visits");
     }
 
     #[test]
