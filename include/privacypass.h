@@ -132,8 +132,9 @@ typedef enum pp_result {
      */
     PP_ERR_ALREADY_SPENT = -32021,
     /**
-     * -32022, HTTP 400: redeem: unsupported token type or parameters (also a token of the
-     * wrong length).
+     * -32022, HTTP 400: redeem: a token type or parameters not served here (a token or
+     * challenge of another type than 2). Bytes of type 2 that are not a token are
+     * `PP_ERR_INVALID_PARAMS`.
      */
     PP_ERR_UNSUPPORTED_TOKEN = -32022,
     /**
@@ -190,8 +191,9 @@ typedef enum pp_result {
      */
     PP_ERR_METHOD_NOT_FOUND = -32601,
     /**
-     * -32602, HTTP 400: invalid params; from this library: a malformed `Authorization` value
-     * (not `PrivateToken token=...`, bad base64).
+     * -32602, HTTP 400: invalid params; from this library: a malformed token of type 2
+     * (truncated, too long, trailing bytes) or a malformed `Authorization` value (not
+     * `PrivateToken token=...`, bad base64).
      */
     PP_ERR_INVALID_PARAMS = -32602,
     /**
@@ -328,7 +330,8 @@ enum pp_result pp_challenge_www_authenticate(const uint8_t *challenge,
  * Writes the `Authorization` header value for an encoded Token (not NUL-terminated):
  * `PrivateToken token="<base64url>"`.
  *
- * Returns `PP_ERR_UNSUPPORTED_TOKEN` when `token` is not a well-formed Token.
+ * Returns `PP_ERR_INVALID_PARAMS` when `token` is not a well-formed Token (truncated, too
+ * long, trailing bytes) and `PP_ERR_UNSUPPORTED_TOKEN` for a token of another type than 2.
  */
 enum pp_result pp_authorization_encode(const uint8_t *token,
                                        size_t token_len,
@@ -567,7 +570,9 @@ void pp_verifier_free(struct pp_verifier *verifier);
  * (use a `pp_redeemer` to spend tokens once).
  *
  * Returns `PP_OK`, `PP_ERR_VERIFICATION_FAILED` (bad authenticator, other challenge, unknown
- * or not yet valid key) or `PP_ERR_UNSUPPORTED_TOKEN` (not a type 2 token of the right length).
+ * or not yet valid key), `PP_ERR_INVALID_PARAMS` (bytes that are not a well-formed token:
+ * truncated, too long, trailing bytes) or `PP_ERR_UNSUPPORTED_TOKEN` (a token of another type
+ * than 2).
  */
 enum pp_result pp_verifier_verify(const struct pp_verifier *verifier,
                                   const uint8_t *token,
@@ -580,7 +585,8 @@ enum pp_result pp_verifier_verify(const struct pp_verifier *verifier,
  * (`PrivateToken token="<base64url Token>"`, quoted or not, padded or not).
  *
  * Returns `PP_ERR_INVALID_PARAMS` when the value is not exactly one PrivateToken credential
- * with one valid base64url `token` parameter.
+ * with one valid base64url `token` parameter, or when that parameter is not a well-formed
+ * token, as `pp_verifier_verify` answers for the bytes.
  */
 enum pp_result pp_verifier_verify_authorization(const struct pp_verifier *verifier,
                                                 const char *authorization,

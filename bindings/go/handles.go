@@ -54,8 +54,9 @@ func NewVerifierFromDirectory(json []byte) (*Verifier, error) {
 
 // Verify checks an encoded Token at the current time. challenge is the encoded TokenChallenge
 // the token must be bound to, or nil to accept a token bound to any challenge. It answers nil,
-// ErrVerificationFailed (bad authenticator, other challenge, unknown or not yet valid key) or
-// ErrUnsupportedToken (not a type 2 token of the right length).
+// ErrVerificationFailed (bad authenticator, other challenge, unknown or not yet valid key),
+// ErrInvalidParams (bytes that are not a well-formed token: truncated, too long, trailing
+// bytes) or ErrUnsupportedToken (a token of another type than 2).
 func (v *Verifier) Verify(token, challenge []byte) error {
 	ptr := v.h.acquire()
 	if ptr == nil {
@@ -68,7 +69,8 @@ func (v *Verifier) Verify(token, challenge []byte) error {
 }
 
 // VerifyAuthorization is Verify for the value of an Authorization header
-// (PrivateToken token="..."); a malformed value answers ErrInvalidParams.
+// (PrivateToken token="..."); a malformed value answers ErrInvalidParams, as a malformed token
+// in a well-formed value does.
 func (v *Verifier) VerifyAuthorization(authorization string, challenge []byte) error {
 	ptr := v.h.acquire()
 	if ptr == nil {

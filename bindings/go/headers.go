@@ -86,7 +86,8 @@ func wwwAuthenticate(challenge, tokenKey []byte, maxAge *C.uint64_t) (string, er
 }
 
 // EncodeAuthorization answers the Authorization header value for an encoded Token:
-// PrivateToken token="<base64url>". A malformed token answers ErrUnsupportedToken.
+// PrivateToken token="<base64url>". A malformed token (truncated, too long, trailing bytes)
+// answers ErrInvalidParams, a token of another type than 2 ErrUnsupportedToken.
 func EncodeAuthorization(token []byte) (string, error) {
 	t, tn := inBytes(token)
 	out, code := output(2*len(token)+32, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {

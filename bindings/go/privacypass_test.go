@@ -550,6 +550,7 @@ func TestErrorPaths(t *testing.T) {
 	key := issuer.PublicKey()
 	challenge := defaultChallenge(t)
 	token := newToken(t, issuer, challenge)
+	otherType := append([]byte{0, 3}, token[2:]...) // a token type not served here
 	verifier, err := NewVerifier(key)
 	mustNoErr(t, err)
 	defer verifier.Close()
@@ -589,6 +590,8 @@ func TestErrorPaths(t *testing.T) {
 	_, err = WWWAuthenticate(challenge, nil)
 	wantErr(t, err, ErrInvalidInput)
 	_, err = EncodeAuthorization(token[:100])
+	wantErr(t, err, ErrInvalidParams)
+	_, err = EncodeAuthorization(otherType)
 	wantErr(t, err, ErrUnsupportedToken)
 	_, err = ParseAuthorization("Bearer abc")
 	wantErr(t, err, ErrInvalidParams)
@@ -627,9 +630,34 @@ func TestErrorPaths(t *testing.T) {
 	_, err = issuer.IssueBlinded(issuer.TokenKeyID(), pending.Request()[:10])
 	wantErr(t, err, ErrUnprocessableBlindedToken)
 
-	// Verification.
-	wantErr(t, verifier.Verify(token[:100], nil), ErrUnsupportedToken)
-	wantErr(t, verifier.Verify(nil, nil), ErrUnsupportedToken)
+	// Verification. Bytes of type 2 that are not a token: ErrInvalidParams (-32602); a token of
+	// another type: ErrUnsupportedToken (-32022).
+	wantErr(t, verifier.Verify(token[:100], nil), ErrInvalidParams)
+	wantErr(t, verifier.Verify(append(append([]byte(nil), token...), 0), nil), ErrInvalidParams)
+	wantErr(t, verifier.Verify(nil, nil), ErrInvalidParams)
+	wantErr(t, verifier.Verify(otherType, nil), ErrUnsupportedToken)
+	wantErr(t, verifier.Verify(otherType[:100], nil), ErrUnsupportedToken)
+	truncated, err := EncodeAuthorization(token)
+	mustNoErr(t, err)
+	truncated = truncated[:len(truncated)-20] + `"`
+	wantErr(t, verifier.VerifyAuthorization(truncated, nil), ErrInvalidParams)
+	func() {
+		redeemer, err := NewRedeemer(verifier, "memory:")
+		mustNoErr(t, err)
+		defer redeemer.Close()
+		err = redeemer.Redeem(token[:100], nil)
+		wantErr(t, err, ErrInvalidParams)
+		var e *Error
+		if !errors.As(err, &e) || e.Code().JSONRPCCode() != -32602 || e.HTTPStatus() != 400 {
+			t.Errorf("a truncated token: %v", err)
+		}
+		err = redeemer.Redeem(otherType, nil)
+		wantErr(t, err, ErrUnsupportedToken)
+		if !errors.As(err, &e) || e.Code().JSONRPCCode() != -32022 {
+			t.Errorf("a token of another type: %v", err)
+		}
+		wantErr(t, redeemer.RedeemAuthorization(truncated, nil), ErrInvalidParams)
+	}()
 	wantErr(t, verifier.VerifyAuthorization("Bearer abc", nil), ErrInvalidParams)
 	other, err := GenerateIssuer()
 	mustNoErr(t, err)

@@ -682,13 +682,21 @@ ngx_http_privacypass_finish(ngx_http_request_t *r,
                                                "token already spent");
         }
 
+        /*
+         * -32020: verification failed; -32022: a token type not served;
+         * -32602: not a well-formed token (the checks above let none through,
+         * but a redeemer that disagrees about a token's form still refuses a
+         * token, not a request this module could retry)
+         */
+
         if (ngx_http_privacypass_body_has(body, "-32020")
-            || ngx_http_privacypass_body_has(body, "-32022"))
+            || ngx_http_privacypass_body_has(body, "-32022")
+            || ngx_http_privacypass_body_has(body, "-32602"))
         {
             return ngx_http_privacypass_refuse(r, plcf, ctx,
                        NGX_HTTP_PRIVACYPASS_INVALID,
                        "the redeemer refused the token (unknown or expired "
-                       "key, or verification failed)");
+                       "key, verification failed, or malformed)");
         }
     }
 

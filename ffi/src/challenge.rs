@@ -7,7 +7,7 @@ use privacypass::header::{authorization, PrivateTokenChallenge};
 use privacypass::{Token, TokenChallenge};
 
 use crate::boundary::{ffi_panic_boundary, input, input_header, Output};
-use crate::result::pp_result;
+use crate::result::{pp_result, undecodable_token};
 
 /// Encodes a TokenChallenge (RFC 9577 §2.1) into a caller-owned buffer.
 ///
@@ -97,7 +97,8 @@ pub unsafe extern "C" fn pp_challenge_www_authenticate(
 /// Writes the `Authorization` header value for an encoded Token (not NUL-terminated):
 /// `PrivateToken token="<base64url>"`.
 ///
-/// Returns `PP_ERR_UNSUPPORTED_TOKEN` when `token` is not a well-formed Token.
+/// Returns `PP_ERR_INVALID_PARAMS` when `token` is not a well-formed Token (truncated, too
+/// long, trailing bytes) and `PP_ERR_UNSUPPORTED_TOKEN` for a token of another type than 2.
 #[no_mangle]
 pub unsafe extern "C" fn pp_authorization_encode(
     token: *const u8,
@@ -110,7 +111,7 @@ pub unsafe extern "C" fn pp_authorization_encode(
         // SAFETY: the caller passes valid buffers.
         let token = unsafe { input(token, token_len) }?;
         let output = Output::new(out.cast(), cap, out_len)?;
-        let token = Token::decode(token).map_err(|_| pp_result::PP_ERR_UNSUPPORTED_TOKEN)?;
+        let token = Token::decode(token).map_err(undecodable_token)?;
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
         unsafe { output.write(authorization(&token).as_bytes()) }
     }

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int, CStr};
 
-use privacypass::ErrorCode;
+use privacypass::{DecodeError, ErrorCode, VerifyError};
 
 use crate::boundary::ffi_panic_boundary;
 
@@ -30,8 +30,9 @@ pub enum pp_result {
     PP_ERR_VERIFICATION_FAILED = -32020,
     /// -32021, HTTP 403: token already spent.
     PP_ERR_ALREADY_SPENT = -32021,
-    /// -32022, HTTP 400: redeem: unsupported token type or parameters (also a token of the
-    /// wrong length).
+    /// -32022, HTTP 400: redeem: a token type or parameters not served here (a token or
+    /// challenge of another type than 2). Bytes of type 2 that are not a token are
+    /// `PP_ERR_INVALID_PARAMS`.
     PP_ERR_UNSUPPORTED_TOKEN = -32022,
     /// -32023, HTTP 404: issue: key-id unknown or not active for issuance.
     PP_ERR_UNKNOWN_ISSUANCE_KEY = -32023,
@@ -60,8 +61,9 @@ pub enum pp_result {
     PP_ERR_INVALID_REQUEST = -32600,
     /// -32601, HTTP 400: method not found (daemon only).
     PP_ERR_METHOD_NOT_FOUND = -32601,
-    /// -32602, HTTP 400: invalid params; from this library: a malformed `Authorization` value
-    /// (not `PrivateToken token=...`, bad base64).
+    /// -32602, HTTP 400: invalid params; from this library: a malformed token of type 2
+    /// (truncated, too long, trailing bytes) or a malformed `Authorization` value (not
+    /// `PrivateToken token=...`, bad base64).
     PP_ERR_INVALID_PARAMS = -32602,
     /// -32603, HTTP 500: internal error (the OS random generator or the crypto backend
     /// failed).
@@ -146,6 +148,17 @@ fn library_codes() -> [(pp_result, &'static CStr); 6] {
     ]
 }
 
+/// What bytes that do not decode as a Token answer, as the verifier classifies them: a token of
+/// another type `PP_ERR_UNSUPPORTED_TOKEN`, anything else (truncated, too long, trailing bytes)
+/// `PP_ERR_INVALID_PARAMS`.
+pub(crate) fn undecodable_token(e: DecodeError) -> pp_result {
+    let e = match e {
+        DecodeError::UnsupportedTokenType(t) => VerifyError::UnsupportedTokenType(t),
+        other => VerifyError::Malformed(other),
+    };
+    e.code().into()
+}
+
 impl From<ErrorCode> for pp_result {
     fn from(code: ErrorCode) -> Self {
         pp_result::from_code(code)
@@ -157,7 +170,7 @@ const fn meaning(code: ErrorCode) -> &'static CStr {
     match code {
         ErrorCode::VerificationFailed => c"token verification failed (bad authenticator, challenge binding mismatch, unknown or expired key)",
         ErrorCode::AlreadySpent => c"token already spent",
-        ErrorCode::UnsupportedToken => c"redeem: unsupported token type or parameters",
+        ErrorCode::UnsupportedToken => c"redeem: token type or parameters not served here (another token type, compressed tokens)",
         ErrorCode::UnknownIssuanceKey => c"issue: key-id unknown or not active for issuance",
         ErrorCode::UnprocessableBlindedToken => c"issue: blinded token unprocessable (bad base64, wrong length, wrong token type, value not below the modulus, truncated id mismatch)",
         ErrorCode::Unauthenticated => c"missing or invalid credentials",
@@ -171,7 +184,7 @@ const fn meaning(code: ErrorCode) -> &'static CStr {
         ErrorCode::StoreUnavailable => c"spend store unavailable: nothing was recorded, retry later",
         ErrorCode::InvalidRequest => c"invalid JSON-RPC request",
         ErrorCode::MethodNotFound => c"method not found",
-        ErrorCode::InvalidParams => c"invalid params",
+        ErrorCode::InvalidParams => c"invalid params (also a malformed token of a served type: truncated, too long, trailing bytes)",
         ErrorCode::Internal => c"internal error",
         ErrorCode::ParseError => c"parse error",
     }
@@ -242,6 +255,30 @@ mod tests {
             let text = unsafe { CStr::from_ptr(pp_result_str(r as c_int)) };
             assert_eq!(text.to_str().unwrap(), row.meaning(), "{row:?}");
         }
+    }
+
+    #[test]
+    fn a_malformed_token_is_invalid_params_and_another_type_unsupported() {
+        let truncated = DecodeError::Truncated {
+            what: "Token",
+            needed: 354,
+            got: 100,
+        };
+        assert_eq!(
+            undecodable_token(truncated),
+            pp_result::PP_ERR_INVALID_PARAMS
+        );
+        assert_eq!(
+            undecodable_token(DecodeError::TrailingBytes {
+                what: "Token",
+                extra: 1
+            }),
+            pp_result::PP_ERR_INVALID_PARAMS
+        );
+        assert_eq!(
+            undecodable_token(DecodeError::UnsupportedTokenType(1)),
+            pp_result::PP_ERR_UNSUPPORTED_TOKEN
+        );
     }
 
     #[test]

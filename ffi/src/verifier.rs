@@ -12,7 +12,7 @@ use crate::boundary::{
     borrow, c_str, ffi_panic_boundary, free, give, handle_out, input, input_header, input_str,
     optional_input,
 };
-use crate::result::pp_result;
+use crate::result::{pp_result, undecodable_token};
 
 /// A token verifier: the public keys of one or more issuers. Immutable once built; backed by an
 /// `Arc`, so one verifier may be shared by any number of threads without locking.
@@ -108,7 +108,7 @@ pub(crate) fn keys_from_directory(json: &[u8]) -> Result<KeySet, pp_result> {
 /// The token bytes of an `Authorization: PrivateToken token=...` value.
 fn token_of_authorization(value: &str) -> Result<Vec<u8>, pp_result> {
     parse_authorization(value).map_err(|e| match e {
-        HeaderError::Decode(_) => pp_result::PP_ERR_UNSUPPORTED_TOKEN,
+        HeaderError::Decode(e) => undecodable_token(e),
         _ => pp_result::PP_ERR_INVALID_PARAMS,
     })
 }
@@ -229,7 +229,9 @@ pub unsafe extern "C" fn pp_verifier_free(verifier: *mut pp_verifier) {
 /// (use a `pp_redeemer` to spend tokens once).
 ///
 /// Returns `PP_OK`, `PP_ERR_VERIFICATION_FAILED` (bad authenticator, other challenge, unknown
-/// or not yet valid key) or `PP_ERR_UNSUPPORTED_TOKEN` (not a type 2 token of the right length).
+/// or not yet valid key), `PP_ERR_INVALID_PARAMS` (bytes that are not a well-formed token:
+/// truncated, too long, trailing bytes) or `PP_ERR_UNSUPPORTED_TOKEN` (a token of another type
+/// than 2).
 #[no_mangle]
 pub unsafe extern "C" fn pp_verifier_verify(
     verifier: *const pp_verifier,
@@ -253,7 +255,8 @@ pub unsafe extern "C" fn pp_verifier_verify(
 /// (`PrivateToken token="<base64url Token>"`, quoted or not, padded or not).
 ///
 /// Returns `PP_ERR_INVALID_PARAMS` when the value is not exactly one PrivateToken credential
-/// with one valid base64url `token` parameter.
+/// with one valid base64url `token` parameter, or when that parameter is not a well-formed
+/// token, as `pp_verifier_verify` answers for the bytes.
 #[no_mangle]
 pub unsafe extern "C" fn pp_verifier_verify_authorization(
     verifier: *const pp_verifier,

@@ -287,6 +287,8 @@ static void test_version_and_codes(void) {
     CHECK(pp_result_http_status(PP_ERR_NULL_ARGUMENT) == 500);
     CHECK(pp_result_jsonrpc_code(PP_ERR_PANIC) == -32603);
     CHECK(strcmp(pp_result_str(PP_ERR_ALREADY_SPENT), "token already spent") == 0);
+    CHECK(strstr(pp_result_str(PP_ERR_INVALID_PARAMS), "malformed token") != NULL);
+    CHECK(strstr(pp_result_str(PP_ERR_UNSUPPORTED_TOKEN), "another token type") != NULL);
     CHECK(strcmp(pp_result_str(PP_OK), "success") == 0);
     CHECK(strcmp(pp_result_str(424242), "unknown result code") == 0);
     CHECK(strstr(pp_result_str(PP_ERR_BUFFER_TOO_SMALL), "too small") != NULL);
@@ -739,15 +741,28 @@ static void test_protocol_errors(const pp_issuer *issuer) {
     memcpy(bad, token, sizeof token);
     bad[10] ^= 1; /* the nonce: the signature no longer matches */
     EXPECT_RC(pp_verifier_verify(verifier, bad, sizeof token, NULL, 0), PP_ERR_VERIFICATION_FAILED);
-    EXPECT_RC(pp_verifier_verify(verifier, token, sizeof token - 1, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
+    /* Bytes of type 2 that are not a token (truncated, trailing bytes, empty) are invalid
+     * params (-32602); a token of another type is unsupported (-32022). */
+    EXPECT_RC(pp_verifier_verify(verifier, token, sizeof token - 1, NULL, 0), PP_ERR_INVALID_PARAMS);
+    EXPECT_RC(pp_verifier_verify(verifier, token, 100, NULL, 0), PP_ERR_INVALID_PARAMS);
+    EXPECT_RC(pp_redeemer_redeem(redeemer, token, 100, NULL, 0), PP_ERR_INVALID_PARAMS);
+    CHECK(pp_result_jsonrpc_code(PP_ERR_INVALID_PARAMS) == -32602);
+    CHECK(pp_result_http_status(PP_ERR_INVALID_PARAMS) == 400);
     memcpy(bad, token, sizeof token);
     bad[sizeof token] = 0;
-    EXPECT_RC(pp_verifier_verify(verifier, bad, sizeof token + 1, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
-    EXPECT_RC(pp_verifier_verify(verifier, token, 0, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
-    EXPECT_RC(pp_verifier_verify(verifier, NULL, 0, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_verifier_verify(verifier, bad, sizeof token + 1, NULL, 0), PP_ERR_INVALID_PARAMS);
+    EXPECT_RC(pp_redeemer_redeem(redeemer, bad, sizeof token + 1, NULL, 0), PP_ERR_INVALID_PARAMS);
+    EXPECT_RC(pp_verifier_verify(verifier, token, 0, NULL, 0), PP_ERR_INVALID_PARAMS);
+    EXPECT_RC(pp_verifier_verify(verifier, NULL, 0, NULL, 0), PP_ERR_INVALID_PARAMS);
     memcpy(bad, token, sizeof token);
     bad[1] = 7;
     EXPECT_RC(pp_verifier_verify(verifier, bad, sizeof token, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_redeemer_redeem(redeemer, bad, sizeof token, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
+    bad[1] = 3; /* also when truncated: the type decides first */
+    EXPECT_RC(pp_verifier_verify(verifier, bad, sizeof token, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_verifier_verify(verifier, bad, 100, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_redeemer_redeem(redeemer, bad, 100, NULL, 0), PP_ERR_UNSUPPORTED_TOKEN);
+    CHECK(pp_result_jsonrpc_code(PP_ERR_UNSUPPORTED_TOKEN) == -32022);
     EXPECT_RC(pp_verifier_verify(verifier, token, sizeof token, other, other_len),
               PP_ERR_VERIFICATION_FAILED);
     EXPECT_RC(pp_redeemer_redeem(redeemer, token, sizeof token, other, other_len),
@@ -791,14 +806,25 @@ static void test_protocol_errors(const pp_issuer *issuer) {
                                              &len),
                       PP_ERR_INVALID_PARAMS);
         }
-        /* Well-formed base64 of a token of the wrong length. */
+        /* Well-formed base64 of a type 2 token of the wrong length: invalid params, as for the
+         * bytes; of a token of type 3: unsupported. */
         EXPECT_RC(pp_verifier_verify_authorization(verifier, "PrivateToken token=AAIA", 23, NULL, 0),
+                  PP_ERR_INVALID_PARAMS);
+        EXPECT_RC(pp_redeemer_redeem_authorization(redeemer, "PrivateToken token=AAIA", 23, NULL, 0),
+                  PP_ERR_INVALID_PARAMS);
+        EXPECT_RC(pp_verifier_verify_authorization(verifier, "PrivateToken token=AAMA", 23, NULL, 0),
+                  PP_ERR_UNSUPPORTED_TOKEN);
+        EXPECT_RC(pp_redeemer_redeem_authorization(redeemer, "PrivateToken token=AAMA", 23, NULL, 0),
                   PP_ERR_UNSUPPORTED_TOKEN);
         /* Unpadded and unquoted is fine. */
         memcpy(header, "PrivateToken token=", 19);
         header_len = 19 + b64url(token, sizeof token, 0, header + 19);
         OK(pp_verifier_verify_authorization(verifier, header, header_len, challenge, challenge_len));
         EXPECT_RC(pp_authorization_encode(token, 100, header, sizeof header, &len),
+                  PP_ERR_INVALID_PARAMS);
+        memcpy(bad, token, sizeof token);
+        bad[1] = 3;
+        EXPECT_RC(pp_authorization_encode(bad, sizeof token, header, sizeof header, &len),
                   PP_ERR_UNSUPPORTED_TOKEN);
     }
 

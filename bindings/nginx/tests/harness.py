@@ -116,7 +116,8 @@ class Daemon:
 # ---------------------------------------------------------------------------------------------
 # nginx
 
-PROTECTED = ("protected", "fixed", "pem", "url", "url2", "short", "down")
+PROTECTED = ("protected", "fixed", "pem", "url", "url2", "short", "down", "malformed",
+             "unsupported")
 
 CONFIG = """\
 load_module {module};
@@ -177,6 +178,20 @@ http {{
             proxy_connect_timeout 2s;
         }}
 
+        # redeemers that refuse every token as privacypassd refuses a malformed one (-32602)
+        # or one of a type it does not serve (-32022)
+        location = /_privacypass/malformed {{
+            internal;
+            default_type application/json;
+            return 400 '{{"jsonrpc":"2.0","id":1,"error":{{"code":-32602,"message":"invalid params"}}}}';
+        }}
+
+        location = /_privacypass/unsupported {{
+            internal;
+            default_type application/json;
+            return 400 '{{"jsonrpc":"2.0","id":1,"error":{{"code":-32022,"message":"unsupported"}}}}';
+        }}
+
         location /protected/ {{
             privacypass on;
         }}
@@ -212,6 +227,16 @@ http {{
         location /down/ {{
             privacypass on;
             privacypass_redeem_url /_privacypass/nowhere;
+        }}
+
+        location /malformed/ {{
+            privacypass on;
+            privacypass_redeem_url /_privacypass/malformed;
+        }}
+
+        location /unsupported/ {{
+            privacypass on;
+            privacypass_redeem_url /_privacypass/unsupported;
         }}
 
         location / {{

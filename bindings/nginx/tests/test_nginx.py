@@ -238,6 +238,23 @@ def test_daemon_unreachable_fails_closed(nginx: Nginx, minter: Minter) -> None:
     assert nginx.get("/protected/", authorization)[0] == 200
 
 
+@pytest.mark.parametrize("path, code", [("/malformed/", -32602), ("/unsupported/", -32022)])
+def test_a_token_the_redeemer_refuses_is_challenged_again(nginx: Nginx, minter: Minter,
+                                                        path: str, code: int) -> None:
+    """A redeemer answering that the token is malformed (-32602, HTTP 400) or of a type it does
+    not serve (-32022, HTTP 400) refused the token: the client gets a 401 with a fresh
+    challenge, not a 503 that would invite it to present the same token again."""
+    authorization = fresh(nginx, minter, path)
+    m = mark()
+    status, headers, _ = nginx.get(f"{path}?{m}", authorization)
+    assert status == 401, (code, status)
+    assert headers["www-authenticate"].startswith("PrivateToken challenge="), headers
+    assert "retry-after" not in headers
+    assert wait_log(nginx, m, 1)[0][1:3] == (401, "invalid")
+    assert "the redeemer refused the token" in read(nginx.error_log)
+    assert_healthy(nginx)
+
+
 def test_redeem_url_shorthand(nginx: Nginx, daemon: Daemon, minter: Minter) -> None:
     """privacypass_redeem_url http://HOST:PORT/api/redeem: the module's own internal location,
     shared by the locations of one server that name the same URL."""

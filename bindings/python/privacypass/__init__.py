@@ -266,7 +266,9 @@ class Verifier(_Handle):
 
     def verify(self, token: BytesLike, challenge: Optional[BytesLike] = None) -> None:
         """Verifies an encoded Token now; ``challenge`` is the encoded TokenChallenge it must be
-        bound to (None: any). Raises VerificationFailed or UnsupportedToken."""
+        bound to (None: any). Raises VerificationFailed, InvalidParams for bytes that are not a
+        well-formed token (truncated, too long, trailing bytes) or UnsupportedToken for a token
+        of another type than 2."""
         data = _bytes(token, "token")
         expected = _optional_bytes(challenge, "challenge")
         with self._borrow() as ptr:
@@ -276,7 +278,7 @@ class Verifier(_Handle):
     def verify_authorization(self, authorization: Text,
                              challenge: Optional[BytesLike] = None) -> None:
         """As :meth:`verify`, for an ``Authorization`` value (``PrivateToken token="..."``);
-        a malformed value raises InvalidParams."""
+        a malformed value raises InvalidParams, as a malformed token in it does."""
         data = _text(authorization, "authorization")
         expected = _optional_bytes(challenge, "challenge")
         with self._borrow() as ptr:
@@ -323,7 +325,8 @@ class Redeemer(_Handle):
     def redeem(self, token: BytesLike, challenge: Optional[BytesLike] = None) -> None:
         """Verifies the token, then records its spend. Raises AlreadySpent for every attempt
         after the first accepted one, StoreUnavailable when nothing could be recorded (the
-        token may be redeemed later), VerificationFailed or UnsupportedToken."""
+        token may be redeemed later), VerificationFailed, InvalidParams (not a well-formed
+        token) or UnsupportedToken (a token of another type)."""
         data = _bytes(token, "token")
         expected = _optional_bytes(challenge, "challenge")
         with self._borrow() as ptr:
@@ -512,7 +515,8 @@ def www_authenticate(challenge: BytesLike, token_key: BytesLike,
 
 def encode_authorization(token: BytesLike) -> str:
     """The ``Authorization`` value for an encoded Token: ``PrivateToken token="..."``. Raises
-    UnsupportedToken when ``token`` is not a well-formed Token."""
+    InvalidParams when ``token`` is not a well-formed Token (truncated, too long, trailing
+    bytes) and UnsupportedToken for a token of another type than 2."""
     data = _bytes(token, "token")
     return _output("pp_authorization_encode",
                    lambda out, cap, n: _lib.pp_authorization_encode(data, len(data), out, cap, n),

@@ -110,17 +110,31 @@ def test_directory_not_before(issuer: pp.Issuer, token: bytes) -> None:
 
 
 def test_wrong_token_lengths(verifier: pp.Verifier, token: bytes) -> None:
-    for bad in (b"", token[:-1], token + b"\x00", b"\x00\x02" + token[2:100]):
-        with pytest.raises(pp.UnsupportedToken):
-            verifier.verify(bad)
-    with pytest.raises(pp.UnsupportedToken):
-        verifier.verify(b"\x00\x01" + token[2:])
+    # Bytes of type 2 that are not a token: InvalidParams (-32602, HTTP 400).
+    with pp.Redeemer(verifier, "memory:") as redeemer:
+        for bad in (b"", token[:-1], token + b"\x00", b"\x00\x02" + token[2:100]):
+            with pytest.raises(pp.InvalidParams) as caught:
+                verifier.verify(bad)
+            assert caught.value.jsonrpc_code == -32602 and caught.value.http_status == 400
+            with pytest.raises(pp.InvalidParams):
+                redeemer.redeem(bad)
+        # A token of another type: UnsupportedToken (-32022), whole or truncated.
+        for other in (b"\x00\x03" + token[2:], b"\x00\x03" + token[2:100]):
+            with pytest.raises(pp.UnsupportedToken) as unsupported:
+                verifier.verify(other)
+            assert unsupported.value.jsonrpc_code == -32022
+            with pytest.raises(pp.UnsupportedToken):
+                redeemer.redeem(other)
+        # None of these spent anything.
+        redeemer.redeem(token)
     tampered = bytearray(token)
     tampered[200] ^= 0x80
     with pytest.raises(pp.VerificationFailed):
         verifier.verify(bytes(tampered))
-    with pytest.raises(pp.UnsupportedToken):
+    with pytest.raises(pp.InvalidParams):
         pp.encode_authorization(token[:-1])
+    with pytest.raises(pp.UnsupportedToken):
+        pp.encode_authorization(b"\x00\x03" + token[2:])
 
 
 def test_wrong_challenge(verifier: pp.Verifier, token: bytes) -> None:
@@ -149,11 +163,16 @@ def test_bad_authorization(verifier: pp.Verifier, issuer: pp.Issuer, value: str)
         redeemer.redeem_authorization(value)
 
 
-def test_authorization_with_a_short_token(verifier: pp.Verifier) -> None:
-    # Well-formed header, base64url fine, but not a Token: UnsupportedToken, as for bytes.
-    value = f'PrivateToken token="{b64url(b"abc")}"'
-    with pytest.raises(pp.UnsupportedToken):
+def test_authorization_with_a_short_token(verifier: pp.Verifier, token: bytes) -> None:
+    # Well-formed header, base64url fine, but not a Token: as for the bytes, InvalidParams for a
+    # truncated token of type 2, UnsupportedToken for another type (b"ab" is type 0x6162).
+    value = f'PrivateToken token="{b64url(token[:100])}"'
+    with pytest.raises(pp.InvalidParams):
         verifier.verify_authorization(value)
+    with pp.Redeemer(verifier, "memory:") as redeemer, pytest.raises(pp.InvalidParams):
+        redeemer.redeem_authorization(value)
+    with pytest.raises(pp.UnsupportedToken):
+        verifier.verify_authorization(f'PrivateToken token="{b64url(b"abc")}"')
 
 
 def test_issuer_errors(issuer: pp.Issuer, challenge: bytes) -> None:
