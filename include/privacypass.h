@@ -16,8 +16,18 @@
  * - Input buffers come as (pointer, length): (NULL, 0) is empty, (NULL, n > 0) is
  *   PP_ERR_NULL_ARGUMENT. Header values are not NUL-terminated on the way in or out; store URLs
  *   are NUL-terminated strings.
- * - No global state, no threads, no runtime; randomness from the OS (getrandom), so handles
- *   made before fork() keep working in the child. Time comes from the system clock.
+ * - No global state and no runtime. Verifiers, issuers, clients and pending tokens start no
+ *   threads and draw their randomness from the OS (getrandom): made before fork(), they keep
+ *   working in the child. Time comes from the system clock.
+ * - A redeemer is what its store is (pp_redeemer_new):
+ *   memory:   the spends of the process that made it, and no threads. After fork() the child's
+ *             copy refuses every redeem with PP_ERR_STORE_UNAVAILABLE (it would accept each
+ *             token once more in every child): open the redeemer in the process that redeems.
+ *   rocksdb:  RocksDB runs background threads of its own, which fork() does not copy, and one
+ *             process at a time opens a PATH: open it after fork(), in the process that
+ *             redeems, and never use one made before fork() in the child.
+ *   redis://  no threads; connections are made on first use, by the process that redeems: a
+ *             redeemer made before fork() is safe to use in the child (it opens its own).
  * - No panic crosses this boundary: one would answer PP_ERR_PANIC.
  *
  * Safety (the contract of every function taking pointers): a non-NULL pointer points to as many
@@ -257,7 +267,9 @@ typedef struct pp_pending_token pp_pending_token;
 
 /**
  * A redeemer: a verifier plus a spend store, so that each token is accepted once. Safe to share
- * across threads (the store serializes what must be serialized); backed by an `Arc`.
+ * across threads (the store serializes what must be serialized); backed by an `Arc`. Whether
+ * one made before `fork()` may be used in the child depends on its store: see
+ * `pp_redeemer_new`.
  */
 typedef struct pp_redeemer pp_redeemer;
 
@@ -600,10 +612,14 @@ enum pp_result pp_verifier_verify_authorization(const struct pp_verifier *verifi
  *
  * - `memory:` or `memory:CAPACITY`: in this process only, bounded (default 1,000,000 spends;
  *   when full, expired spends are dropped, then new spends are refused with
- *   `PP_ERR_STORE_UNAVAILABLE`, never forgotten).
+ *   `PP_ERR_STORE_UNAVAILABLE`, never forgotten). No threads. The spends belong to the
+ *   process that made the redeemer: in a child of `fork()` its copy would accept each token
+ *   once more, so there every redeem answers `PP_ERR_STORE_UNAVAILABLE`. Open the redeemer in
+ *   the process that redeems (in each worker, after `fork()`).
  * - `rocksdb:PATH`: embedded RocksDB, durable (a spend is acknowledged once its write-ahead log
- *   is synced); one process at a time per PATH. RocksDB runs its own background threads: open
- *   it after `fork()`, in the process that uses it.
+ *   is synced); one process at a time per PATH. RocksDB runs its own background threads, which
+ *   `fork()` does not copy: open it after `fork()`, in the process that uses it, and never use
+ *   one made before `fork()` in the child.
  * - `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]` and `redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2,...`:
  *   Redis or Valkey, standalone or cluster, shared with every other redeemer (daemons, other
  *   hosts) on the same store: a token is spent once among all of them. Options
@@ -633,7 +649,8 @@ void pp_redeemer_free(struct pp_redeemer *redeemer);
  * Verifies an encoded Token as `pp_verifier_verify` does, then records its spend: `PP_OK` only
  * once the store has recorded it, `PP_ERR_ALREADY_SPENT` for every later attempt (concurrent
  * ones included), `PP_ERR_STORE_UNAVAILABLE` when the store could not record it (nothing was
- * recorded: the token may be redeemed again later).
+ * recorded: the token may be redeemed again later; a `memory:` redeemer used in a child of
+ * `fork()` answers it every time).
  */
 enum pp_result pp_redeemer_redeem(const struct pp_redeemer *redeemer,
                                   const uint8_t *token,

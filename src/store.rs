@@ -210,9 +210,15 @@ impl SpendMap {
 /// A process-local store with a bounded number of records. When full, expired records are
 /// purged; if it is still full the spend is refused rather than forgotten. Purging costs
 /// amortized O(1) per record dropped, and a full store with nothing to drop refuses at once.
+///
+/// The spends live in this process's memory only: a copy made by `fork()` would accept each
+/// token once more in every child, so a store used from any process but the one that made it
+/// answers `StoreError` for everything.
 #[derive(Debug)]
 pub struct MemoryStore {
     capacity: usize,
+    /// The process that made the store: the only one whose spends it holds.
+    pid: u32,
     spends: Mutex<SpendMap>,
 }
 
@@ -223,11 +229,21 @@ impl MemoryStore {
     pub fn new(capacity: usize) -> Self {
         MemoryStore {
             capacity,
+            pid: std::process::id(),
             spends: Mutex::new(SpendMap::default()),
         }
     }
 
+    /// The spends, in the process that made the store only.
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, SpendMap>, StoreError> {
+        let pid = std::process::id();
+        if pid != self.pid {
+            return Err(StoreError(format!(
+                "memory store made in process {} used in process {pid} (after fork()?): its \
+                 spends are the other process's; open the redeemer in the process that uses it",
+                self.pid
+            )));
+        }
         self.spends
             .lock()
             .map_err(|_| StoreError("memory store lock poisoned".into()))
@@ -410,6 +426,28 @@ mod tests {
         assert!(store.is_spent(&b, &nonce(7)).unwrap());
         assert_eq!(store.purge_expired(now + 3600).unwrap(), N as u64);
         assert!(visited(&store) <= 2 * N, "{} visits", visited(&store));
+    }
+
+    /// What fork() leaves a child: a copy of the store made in another process. It refuses
+    /// everything rather than accept tokens the parent (or another child) accepts too.
+    #[test]
+    fn a_store_used_from_another_process_fails_closed() {
+        let mut store = MemoryStore::new(10);
+        let now = crate::unix_now();
+        store.spend(&[1; 32], &nonce(1), now + 3600).unwrap();
+        store.pid = store.pid.wrapping_add(1);
+        let refused = store.spend(&[1; 32], &nonce(2), now + 3600).unwrap_err();
+        assert!(
+            refused
+                .0
+                .contains("open the redeemer in the process that uses it"),
+            "{refused}"
+        );
+        assert!(store.spend(&[1; 32], &nonce(1), now + 3600).is_err());
+        assert!(store.is_spent(&[1; 32], &nonce(1)).is_err());
+        assert!(store.retain_until(&[1; 32], now + 7200).is_err());
+        assert!(store.purge_expired(now).is_err());
+        assert!(store.probe_write().is_err());
     }
 
     #[test]

@@ -102,7 +102,8 @@ type Redeemer struct{ h handle }
 // v may be closed first) and records spends in the store storeURL names:
 //
 //   - "memory:" or "memory:CAPACITY": in this process only, bounded (default 1,000,000 spends;
-//     when full, new spends answer ErrStoreUnavailable, old ones are never forgotten).
+//     when full, new spends answer ErrStoreUnavailable, old ones are never forgotten). Used from
+//     another process than the one that made it, every redeem answers ErrStoreUnavailable.
 //   - "rocksdb:PATH": embedded RocksDB, durable; one process at a time per PATH.
 //   - "redis://[[USER]:PASSWORD@]HOST:PORT[/DB]" or "redis+cluster://H1:P1,H2:P2,...", both with
 //     optional "?pool=N&timeout_ms=MS": Redis or Valkey, standalone or cluster, shared with every

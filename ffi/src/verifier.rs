@@ -23,7 +23,9 @@ pub struct pp_verifier {
 }
 
 /// A redeemer: a verifier plus a spend store, so that each token is accepted once. Safe to share
-/// across threads (the store serializes what must be serialized); backed by an `Arc`.
+/// across threads (the store serializes what must be serialized); backed by an `Arc`. Whether
+/// one made before `fork()` may be used in the child depends on its store: see
+/// `pp_redeemer_new`.
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct pp_redeemer {
@@ -282,10 +284,14 @@ pub unsafe extern "C" fn pp_verifier_verify_authorization(
 ///
 /// - `memory:` or `memory:CAPACITY`: in this process only, bounded (default 1,000,000 spends;
 ///   when full, expired spends are dropped, then new spends are refused with
-///   `PP_ERR_STORE_UNAVAILABLE`, never forgotten).
+///   `PP_ERR_STORE_UNAVAILABLE`, never forgotten). No threads. The spends belong to the
+///   process that made the redeemer: in a child of `fork()` its copy would accept each token
+///   once more, so there every redeem answers `PP_ERR_STORE_UNAVAILABLE`. Open the redeemer in
+///   the process that redeems (in each worker, after `fork()`).
 /// - `rocksdb:PATH`: embedded RocksDB, durable (a spend is acknowledged once its write-ahead log
-///   is synced); one process at a time per PATH. RocksDB runs its own background threads: open
-///   it after `fork()`, in the process that uses it.
+///   is synced); one process at a time per PATH. RocksDB runs its own background threads, which
+///   `fork()` does not copy: open it after `fork()`, in the process that uses it, and never use
+///   one made before `fork()` in the child.
 /// - `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]` and `redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2,...`:
 ///   Redis or Valkey, standalone or cluster, shared with every other redeemer (daemons, other
 ///   hosts) on the same store: a token is spent once among all of them. Options
@@ -338,7 +344,8 @@ pub unsafe extern "C" fn pp_redeemer_free(redeemer: *mut pp_redeemer) {
 /// Verifies an encoded Token as `pp_verifier_verify` does, then records its spend: `PP_OK` only
 /// once the store has recorded it, `PP_ERR_ALREADY_SPENT` for every later attempt (concurrent
 /// ones included), `PP_ERR_STORE_UNAVAILABLE` when the store could not record it (nothing was
-/// recorded: the token may be redeemed again later).
+/// recorded: the token may be redeemed again later; a `memory:` redeemer used in a child of
+/// `fork()` answers it every time).
 #[no_mangle]
 pub unsafe extern "C" fn pp_redeemer_redeem(
     redeemer: *const pp_redeemer,

@@ -1,7 +1,8 @@
 /*
  * The C API of libprivacypass, tested from C: every RFC 9578 type 2 vector, the whole protocol
  * (issue -> finalize -> verify -> redeem -> double spend) with the memory and RocksDB stores,
- * every error path, 8 threads sharing one verifier and one redeemer, and fork().
+ * every error path, 8 threads sharing one verifier and one redeemer, and fork() (handles made
+ * before it, a memory: redeemer refusing in the child).
  *
  * Built by `make test-c` with -std=c99 -Wall -Wextra -Werror and ASan/UBSan, and again without
  * sanitizers under valgrind.
@@ -1087,8 +1088,9 @@ static void test_threads(const pp_issuer *issuer) {
     pp_verifier_free(verifier);
 }
 
-/* Handles made before fork() work in the child, and randomness is the OS's: parent and child
- * draw different nonces after the fork (a generator state copied by fork() would repeat them). */
+/* Verifiers, issuers and clients made before fork() work in the child, and randomness is the
+ * OS's: parent and child draw different nonces after the fork (a generator state copied by
+ * fork() would repeat them). */
 static void test_fork(const pp_issuer *issuer) {
     uint8_t spki[PP_PUBLIC_KEY_LEN], challenge[64], mine[PP_TOKEN_LEN], theirs[PP_TOKEN_LEN];
     size_t spki_len = 0, challenge_len, got = 0;
@@ -1138,6 +1140,59 @@ static void test_fork(const pp_issuer *issuer) {
     pp_verifier_free(verifier);
 }
 
+/* A memory: redeemer holds the spends of the process that made it. After fork() the child holds
+ * a copy, which would accept every token once more: there it refuses each redeem with
+ * PP_ERR_STORE_UNAVAILABLE, while the parent's keeps working. A redeemer the child opens itself
+ * is its own. */
+static void test_fork_memory_redeemer(const pp_issuer *issuer) {
+    uint8_t spki[PP_PUBLIC_KEY_LEN], challenge[64], spent[PP_TOKEN_LEN], fresh[PP_TOKEN_LEN];
+    size_t spki_len = 0, challenge_len;
+    pp_verifier *verifier = NULL;
+    pp_redeemer *redeemer = NULL;
+    pid_t pid;
+    int status = 0;
+    OK(pp_issuer_public_key(issuer, spki, sizeof spki, &spki_len));
+    OK(pp_verifier_new_from_spki(spki, spki_len, &verifier));
+    challenge_len = encode_challenge("issuer.example", NULL, 0, NULL, challenge, sizeof challenge);
+    make_token(issuer, challenge, challenge_len, spent);
+    make_token(issuer, challenge, challenge_len, fresh);
+    OK(pp_redeemer_new(verifier, "memory:", &redeemer));
+    OK(pp_redeemer_redeem(redeemer, spent, sizeof spent, challenge, challenge_len));
+    fflush(stderr);
+    pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        pp_redeemer *own = NULL;
+        int before = failures;
+        EXPECT_RC(pp_redeemer_redeem(redeemer, spent, sizeof spent, challenge, challenge_len),
+                  PP_ERR_STORE_UNAVAILABLE);
+        EXPECT_RC(pp_redeemer_redeem(redeemer, fresh, sizeof fresh, challenge, challenge_len),
+                  PP_ERR_STORE_UNAVAILABLE);
+        /* Verification needs no store: it works in the child. */
+        OK(pp_verifier_verify(verifier, fresh, sizeof fresh, challenge, challenge_len));
+        OK(pp_redeemer_new(verifier, "memory:", &own));
+        OK(pp_redeemer_redeem(own, fresh, sizeof fresh, challenge, challenge_len));
+        EXPECT_RC(pp_redeemer_redeem(own, fresh, sizeof fresh, challenge, challenge_len),
+                  PP_ERR_ALREADY_SPENT);
+        pp_redeemer_free(own);
+        pp_redeemer_free(redeemer);
+        pp_verifier_free(verifier);
+        free_vectors();
+        pp_issuer_free((pp_issuer *)issuer);
+        _exit(failures == before ? 0 : 1);
+    }
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The parent's spends are the parent's: nothing the child did reached them. */
+    EXPECT_RC(pp_redeemer_redeem(redeemer, spent, sizeof spent, challenge, challenge_len),
+              PP_ERR_ALREADY_SPENT);
+    OK(pp_redeemer_redeem(redeemer, fresh, sizeof fresh, challenge, challenge_len));
+    EXPECT_RC(pp_redeemer_redeem(redeemer, fresh, sizeof fresh, challenge, challenge_len),
+              PP_ERR_ALREADY_SPENT);
+    pp_redeemer_free(redeemer);
+    pp_verifier_free(verifier);
+}
+
 int main(int argc, char **argv) {
     pp_issuer *issuer = NULL;
     const bytes *sk;
@@ -1161,6 +1216,8 @@ int main(int argc, char **argv) {
      * does not copy, would show up as leaks in the child under valgrind. */
     fprintf(stderr, "fork\n");
     test_fork(issuer);
+    fprintf(stderr, "fork with a memory: redeemer\n");
+    test_fork_memory_redeemer(issuer);
     fprintf(stderr, "issue -> finalize -> verify -> redeem -> double spend\n");
     test_cycles(issuer, argv[2]);
     fprintf(stderr, "NULL arguments and buffers\n");

@@ -293,13 +293,20 @@ class Redeemer(_Handle):
     ``store_url`` names the store:
 
     - ``memory:`` / ``memory:CAPACITY``: this process only, bounded (default 1,000,000 spends;
-      when full, new spends raise StoreUnavailable, old ones are never forgotten);
-    - ``rocksdb:PATH``: embedded RocksDB, durable; one process at a time per PATH;
+      when full, new spends raise StoreUnavailable, old ones are never forgotten). The spends
+      belong to the process that made the redeemer: in a child of ``os.fork()`` (a
+      ``multiprocessing`` worker started by fork, a pre-forking server) every redeem raises
+      StoreUnavailable, since the child's copy would accept each token once more. Make the
+      redeemer in the process that redeems;
+    - ``rocksdb:PATH``: embedded RocksDB, durable; one process at a time per PATH. RocksDB runs
+      threads of its own, which fork does not copy: make the redeemer after forking, in the
+      process that redeems, and never use one made before the fork in a child;
     - ``redis://[[USER]:PASSWORD@]HOST:PORT[/DB]`` or ``redis+cluster://H1:P1,H2:P2,...``, both
       with optional ``?pool=N&timeout_ms=MS``: Redis or Valkey, standalone or cluster, shared
       with every other redeemer on the same store (daemons, other hosts), so that a token is
       spent once among all of them. Run Redis with ``appendonly yes`` and ``appendfsync always``
-      for spends to survive its crash.
+      for spends to survive its crash. Connections are made on first use, by the process that
+      redeems: a redeemer made before a fork works in the child.
 
     Another form raises InvalidStoreUrl; a store that cannot be opened or reached raises
     StoreUnavailable. The redeemer keeps its own reference to the verifier's keys: the Verifier
