@@ -290,7 +290,8 @@ class Verifier(_Handle):
 class Redeemer(_Handle):
     """A Verifier plus a spend store: :meth:`redeem` accepts each token once.
 
-    ``store_url`` names the store:
+    ``store_url`` names the store; there is no default, since the store decides whether a token
+    is spent once per process, per host or everywhere:
 
     - ``memory:`` / ``memory:CAPACITY``: this process only, bounded (default 1,000,000 spends;
       when full, new spends raise StoreUnavailable, old ones are never forgotten). The spends
@@ -315,7 +316,7 @@ class Redeemer(_Handle):
 
     _free = staticmethod(_lib.pp_redeemer_free)
 
-    def __init__(self, verifier: Verifier, store_url: str = "memory:") -> None:
+    def __init__(self, verifier: Verifier, store_url: str) -> None:
         if not isinstance(verifier, Verifier):
             raise TypeError(f"verifier must be a Verifier, not {type(verifier).__name__}")
         if not isinstance(store_url, str):

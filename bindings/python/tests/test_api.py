@@ -272,7 +272,8 @@ def test_vector(vectors: List[Dict[str, bytes]], index: int) -> None:
     assert pp.parse_authorization(authorization.encode()) == token
     assert pp.parse_authorization(f"PrivateToken token={b64url(token, pad=False)}") == token
 
-    with pp.Verifier.from_spki(v["pkS"]) as verifier, pp.Redeemer(verifier) as redeemer:
+    with pp.Verifier.from_spki(v["pkS"]) as verifier, \
+            pp.Redeemer(verifier, "memory:") as redeemer:
         verifier.verify_authorization(authorization, v["token_challenge"])
         redeemer.redeem(token, v["token_challenge"])
         with pytest.raises(pp.AlreadySpent):

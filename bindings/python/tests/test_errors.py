@@ -159,7 +159,7 @@ def test_bad_authorization(verifier: pp.Verifier, issuer: pp.Issuer, value: str)
     assert caught.value.code == -32602 and caught.value.http_status == 400
     with pytest.raises(pp.InvalidParams):
         verifier.verify_authorization(value)
-    with pp.Redeemer(verifier) as redeemer, pytest.raises(pp.InvalidParams):
+    with pp.Redeemer(verifier, "memory:") as redeemer, pytest.raises(pp.InvalidParams):
         redeemer.redeem_authorization(value)
 
 
@@ -272,6 +272,9 @@ def test_python_type_errors(verifier: pp.Verifier, issuer: pp.Issuer, token: byt
         pp.Redeemer(issuer)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         pp.Redeemer(verifier, b"memory:")  # type: ignore[arg-type]
+    # No default store: which one decides where a token is spent once.
+    with pytest.raises(TypeError, match="store_url"):
+        pp.Redeemer(verifier)  # type: ignore[call-arg]
     with pytest.raises(TypeError):
         pp.encode_challenge(b"issuer.example")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -311,7 +314,7 @@ def test_buffer_too_small_protocol(issuer: pp.Issuer) -> None:
 def test_closed_handles(issuer: pp.Issuer, challenge: bytes, token: bytes) -> None:
     spki = issuer.public_key
     verifier = pp.Verifier.from_spki(spki)
-    redeemer = pp.Redeemer(verifier)
+    redeemer = pp.Redeemer(verifier, "memory:")
     client = pp.Client(spki)
     pending = client.request(challenge)
     own_issuer = pp.Issuer.from_pem(issuer_pem_of_vector0())
@@ -321,7 +324,7 @@ def test_closed_handles(issuer: pp.Issuer, challenge: bytes, token: bytes) -> No
     calls = [
         lambda: verifier.verify(token),
         lambda: verifier.verify_authorization(pp.encode_authorization(token)),
-        lambda: pp.Redeemer(verifier),
+        lambda: pp.Redeemer(verifier, "memory:"),
         lambda: redeemer.redeem(token),
         lambda: redeemer.redeem_authorization(pp.encode_authorization(token)),
         lambda: client.request(challenge),
