@@ -1014,8 +1014,23 @@ pub fn livez() -> Resp {
     json_response(StatusCode::OK, &json!({"status": "ok"}))
 }
 
-pub fn metrics(app: &App) -> Resp {
-    let text = app.metrics.render(&app.keys(), privacypass::unix_now());
+/// `GET /metrics`, with whether the store can record a spend now (the health probe's outcome).
+pub async fn metrics(app: &Arc<App>) -> Resp {
+    let writable = app.store_writable().await;
+    let mut text = app.metrics.render(&app.keys(), privacypass::unix_now());
+    text.push_str(
+        "# HELP privacypass_store_writable 1 when a spend can be recorded now, else 0.
+",
+    );
+    text.push_str(
+        "# TYPE privacypass_store_writable gauge
+",
+    );
+    text.push_str(&format!(
+        "privacypass_store_writable {}
+",
+        u8::from(writable)
+    ));
     respond(StatusCode::OK, "text/plain; version=0.0.4", text)
 }
 

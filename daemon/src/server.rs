@@ -34,7 +34,7 @@ async fn route(app: &Arc<App>, req: Request<Incoming>) -> Resp {
         "/.well-known/private-token-issuer-directory" => api::directory(app, &req),
         "/healthz" => api::healthz(app).await,
         "/livez" => api::livez(),
-        "/metrics" => api::metrics(app),
+        "/metrics" => api::metrics(app).await,
         other => api::not_found(other),
     }
 }
@@ -44,8 +44,9 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
     let request_id = app.next_request_id();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    // Everything logged while the request runs carries its id.
-    let span = tracing::info_span!("request", request_id = %request_id);
+    // Everything logged while the request runs carries its id, whatever the log level (a span
+    // at the highest level is never filtered out).
+    let span = tracing::error_span!("request", request_id = %request_id);
     let mut resp = tracing::Instrument::instrument(route(&app, req), span).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("request-id", v);

@@ -8,9 +8,11 @@
 //! - `redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2,...[?OPTIONS]` (the nodes to discover the
 //!   cluster from; any one reachable node is enough)
 //!
-//! with `OPTIONS` among `pool=N` (connections, 1 to 64, default 4) and `timeout_ms=MS`
-//! (connect, read and write timeout, default 2000): a dead or unreachable Redis fails a request
-//! within that time instead of hanging it.
+//! with `OPTIONS` among `pool=N` (connections, 1 to 64, default 4), `timeout_ms=MS`
+//! (connect, read and write timeout, default 2000: a dead or unreachable Redis fails a request
+//! within that time instead of hanging it), and, standalone only, `wait=N` with
+//! `wait_timeout_ms=MS` (default 100): a spend is acknowledged only once `WAIT` reports it on N
+//! replicas (see Durability).
 //!
 //! # Keys
 //!
@@ -65,7 +67,12 @@
 //! - Replication is asynchronous. A failover (Sentinel or Cluster promoting a replica) can lose
 //!   spends the old primary acknowledged but had not yet sent. This store does not issue `WAIT`
 //!   (which narrows that window but, as Redis documents, does not make failover lossless): if
-//!   failovers are automatic, a token spent just before one may be spent again once.
+//!   failovers are automatic, a token spent just before one may be spent again once. With
+//!   `wait=N` every pipeline that carries a spend ends with `WAIT N MS`: a spend is acknowledged
+//!   only if N replicas had it within MS, else it answers an error (-32050) though the primary
+//!   holds it (a retry there answers AlreadySpent; a promoted replica may not have it, which is
+//!   why it was not acknowledged). A replica promoted after a failover then holds every
+//!   acknowledged spend, unless it was one of fewer than N replicas that had it.
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -175,8 +182,9 @@ enum Conn {
 
 #[derive(Default)]
 struct Shared {
-    /// Requests waiting for a pipeline, with their tickets.
-    queue: VecDeque<(u64, Cmd)>,
+    /// Requests waiting for a pipeline, with their tickets and whether they are writes that
+    /// `wait` must see replicated.
+    queue: VecDeque<(u64, Cmd, bool)>,
     /// Replies not yet taken by their callers.
     replies: HashMap<u64, Result<Value, StoreError>>,
     next_ticket: u64,
@@ -200,6 +208,8 @@ pub struct RedisStore {
     display: String,
     pool: usize,
     timeout: Duration,
+    /// `wait=N` and `wait_timeout_ms=MS`: spends acknowledged only once N replicas have them.
+    wait: Option<(u64, Duration)>,
     shared: Mutex<Shared>,
     /// Signalled whenever a pipeline finishes.
     finished: Condvar,
@@ -219,7 +229,12 @@ impl std::fmt::Debug for RedisStore {
 struct Options {
     pool: usize,
     timeout: Duration,
+    wait: Option<u64>,
+    wait_timeout: Duration,
 }
+
+/// How long `WAIT` waits for replicas unless the URL says `wait_timeout_ms=MS`.
+pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(100);
 
 fn invalid(url: &str, reason: impl Into<String>) -> OpenError {
     OpenError::InvalidUrl {
@@ -232,6 +247,8 @@ fn parse_options(url: &str) -> Result<(&str, Options), OpenError> {
     let mut options = Options {
         pool: DEFAULT_POOL,
         timeout: DEFAULT_TIMEOUT,
+        wait: None,
+        wait_timeout: DEFAULT_WAIT_TIMEOUT,
     };
     let Some((base, query)) = url.split_once('?') else {
         return Ok((url, options));
@@ -250,13 +267,29 @@ fn parse_options(url: &str) -> Result<(&str, Options), OpenError> {
             ("timeout_ms", _) => {
                 return Err(invalid(url, "timeout_ms must be 1 to 600000 milliseconds"))
             }
+            ("wait", Some(n)) if (1..=16).contains(&n) => options.wait = Some(n),
+            ("wait", _) => return Err(invalid(url, "wait must be 1 to 16 replicas")),
+            ("wait_timeout_ms", Some(ms)) if (1..=60_000).contains(&ms) => {
+                options.wait_timeout = Duration::from_millis(ms);
+            }
+            ("wait_timeout_ms", _) => {
+                return Err(invalid(url, "wait_timeout_ms must be 1 to 60000 milliseconds"))
+            }
             _ => {
                 return Err(invalid(
                     url,
-                    format!("unknown option {name:?} (expected pool=N or timeout_ms=MS)"),
+                    format!(
+                        "unknown option {name:?} (expected pool=N, timeout_ms=MS, wait=N or wait_timeout_ms=MS)"
+                    ),
                 ))
             }
         }
+    }
+    if options.wait.is_some() && options.wait_timeout >= options.timeout {
+        return Err(invalid(
+            url,
+            "wait_timeout_ms must be shorter than timeout_ms (the reply to WAIT must arrive in time)",
+        ));
     }
     Ok((base, options))
 }
@@ -278,6 +311,12 @@ impl RedisStore {
     pub fn open(url: &str) -> Result<Self, OpenError> {
         let (base, options) = parse_options(url)?;
         let target = if let Some(rest) = base.strip_prefix("redis+cluster://") {
+            if options.wait.is_some() {
+                return Err(invalid(
+                    url,
+                    "wait is for a standalone primary with replicas, not for redis+cluster://",
+                ));
+            }
             let (client, userinfo) = cluster_client(url, rest, options.timeout)?;
             Target::Cluster(client, userinfo)
         } else if base.starts_with("redis://") {
@@ -291,6 +330,7 @@ impl RedisStore {
             display: redact(url),
             pool: options.pool,
             timeout: options.timeout,
+            wait: options.wait.map(|n| (n, options.wait_timeout)),
             shared: Mutex::new(Shared {
                 pid: std::process::id(),
                 ..Shared::default()
@@ -389,6 +429,12 @@ impl RedisStore {
 
     /// Runs one command, pipelined with whatever other callers are running at the same time.
     fn call(&self, cmd: Cmd) -> Result<Value, StoreError> {
+        self.call_as(cmd, false)
+    }
+
+    /// `call`; with `replicated`, under the URL's `wait=N` the reply stands only once `WAIT`
+    /// has seen the write on N replicas (else an error: not acknowledged).
+    fn call_as(&self, cmd: Cmd, replicated: bool) -> Result<Value, StoreError> {
         let mut shared = self.lock()?;
         let pid = std::process::id();
         if shared.pid != pid {
@@ -401,7 +447,7 @@ impl RedisStore {
         }
         let ticket = shared.next_ticket;
         shared.next_ticket += 1;
-        shared.queue.push_back((ticket, cmd));
+        shared.queue.push_back((ticket, cmd, replicated));
         loop {
             if let Some(reply) = shared.replies.remove(&ticket) {
                 return reply;
@@ -424,7 +470,14 @@ impl RedisStore {
         mut shared: MutexGuard<'a, Shared>,
     ) -> Result<MutexGuard<'a, Shared>, StoreError> {
         let count = shared.queue.len().min(MAX_PIPELINE);
-        let (tickets, cmds): (Vec<u64>, Vec<Cmd>) = shared.queue.drain(..count).unzip();
+        let mut tickets = Vec::with_capacity(count);
+        let mut cmds = Vec::with_capacity(count);
+        let mut replicated = Vec::with_capacity(count);
+        for (ticket, cmd, r) in shared.queue.drain(..count) {
+            tickets.push(ticket);
+            cmds.push(cmd);
+            replicated.push(r);
+        }
         let generation = shared.generation;
         let mut conn = None;
         while let Some((made_in, c)) = shared.idle.pop() {
@@ -438,7 +491,7 @@ impl RedisStore {
         shared.commands += cmds.len() as u64;
         drop(shared);
 
-        let outcome = catch_unwind(AssertUnwindSafe(|| self.run(conn, &cmds)))
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.run(conn, &cmds, &replicated)))
             .unwrap_or_else(|_| Err(StoreError("redis client panicked".into())));
 
         let mut shared = self.lock()?;
@@ -468,17 +521,27 @@ impl RedisStore {
         &self,
         conn: Option<Conn>,
         cmds: &[Cmd],
+        replicated: &[bool],
     ) -> Result<(Conn, Vec<Result<Value, StoreError>>), StoreError> {
         let mut conn = match conn {
             Some(conn) => conn,
             None => self.connect()?,
         };
-        let values: Vec<Value> = match &mut conn {
+        // Under `wait=N`, a pipeline that carries a spend ends with WAIT, which answers how
+        // many replicas have every write made before it on this connection.
+        let wait = self
+            .wait
+            .filter(|_| replicated.iter().any(|r| *r))
+            .map(|(replicas, timeout)| (replicas, timeout.as_millis() as u64));
+        let mut values: Vec<Value> = match &mut conn {
             Conn::Standalone(c) => {
                 let mut pipe = redis::pipe();
                 pipe.ignore_errors();
                 for cmd in cmds {
                     pipe.add_command(cmd.clone());
+                }
+                if let Some((replicas, timeout_ms)) = wait {
+                    pipe.cmd("WAIT").arg(replicas).arg(timeout_ms);
                 }
                 pipe.query(c)
             }
@@ -491,6 +554,13 @@ impl RedisStore {
             }
         }
         .map_err(|e| store_error("request", e))?;
+        let confirmed = match wait {
+            None => None,
+            Some((replicas, _)) => match values.pop() {
+                Some(Value::Int(n)) => Some((u64::try_from(n).unwrap_or(0), replicas)),
+                _ => Some((0, replicas)),
+            },
+        };
         if values.len() != cmds.len() {
             return Err(StoreError(format!(
                 "redis answered {} replies to {} commands",
@@ -500,9 +570,18 @@ impl RedisStore {
         }
         let replies = values
             .into_iter()
-            .map(|v| match v {
+            .zip(replicated)
+            .map(|(v, replicated)| match v {
                 Value::ServerError(e) => {
                     Err(store_error("error reply", e.details().unwrap_or(e.code())))
+                }
+                // Written on the primary, but not on enough replicas to be acknowledged: the
+                // spend stands there (a retry answers AlreadySpent while that primary serves).
+                _ if *replicated && confirmed.is_some_and(|(got, want)| got < want) => {
+                    let (got, want) = confirmed.unwrap_or_default();
+                    Err(StoreError(format!(
+                        "redis: WAIT saw the spend on {got} of {want} replicas; not acknowledged"
+                    )))
                 }
                 v => Ok(v),
             })
@@ -565,7 +644,7 @@ impl SpendStore for RedisStore {
     ) -> Result<SpendOutcome, StoreError> {
         let mut cmd = eval(SPEND_SCRIPT, spend_key(key_id, nonce));
         cmd.arg(spend_expiry(expires_at));
-        match self.call(cmd)? {
+        match self.call_as(cmd, true)? {
             Value::Okay => Ok(SpendOutcome::Recorded),
             Value::SimpleString(s) if s == "OK" => Ok(SpendOutcome::Recorded),
             Value::Nil => Ok(SpendOutcome::AlreadySpent),

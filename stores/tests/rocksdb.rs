@@ -1,6 +1,8 @@
 //! The RocksDB spend store on a real database in a temporary directory.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../tests/support/small_disk.rs"]
+mod small_disk;
 #[path = "../../tests/support/spends.rs"]
 mod spends;
 
@@ -365,40 +367,9 @@ fn purges_racing_commits_never_fail_the_spends_of_other_keys() {
     }
 }
 
-/// A tmpfs of its own, unmounted when dropped: a disk that can really fill up.
-struct SmallDisk {
-    path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(megabytes: u32) -> SmallDisk {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "mount -t tmpfs failed: these tests run as root"
-        );
-        SmallDisk { path, _dir: dir }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
-
 #[test]
 fn a_full_disk_fails_spends_closed_until_the_store_is_reopened() {
-    use std::io::Write as _;
-    let disk = SmallDisk::mount(24);
+    let disk = small_disk::SmallDisk::mount(24);
     let db = disk.path.join("spends");
     let store = RocksStore::open(&db).unwrap();
     let mut acknowledged = Vec::new();
@@ -408,12 +379,7 @@ fn a_full_disk_fails_spends_closed_until_the_store_is_reopened() {
         store.spend(&[1; 32], &nonce, u64::MAX).unwrap();
         acknowledged.push(nonce);
     }
-    // Fill the disk.
-    let mut filler = std::fs::File::create(disk.path.join("filler")).unwrap();
-    let chunk = vec![0u8; 1 << 16];
-    while filler.write_all(&chunk).is_ok() {}
-    let _ = filler.sync_all();
-    drop(filler);
+    disk.fill();
     // Spend until a write fails (RocksDB may have room it reserved earlier).
     let mut failed_at = None;
     for i in 100..2_000_000u32 {
@@ -429,8 +395,9 @@ fn a_full_disk_fails_spends_closed_until_the_store_is_reopened() {
         }
     }
     assert!(failed_at.is_some(), "the disk never filled");
+    eprintln!("the first spend refused on the full disk: number {failed_at:?}");
     // Space again, but the store stays closed: every spend fails, health says so.
-    std::fs::remove_file(disk.path.join("filler")).unwrap();
+    disk.free();
     assert!(store.probe_write().is_err());
     let err = store.spend(&[1; 32], &[0xff; 32], u64::MAX).unwrap_err();
     assert!(err.to_string().contains("restart"), "{err}");
