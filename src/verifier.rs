@@ -8,7 +8,7 @@ use subtle::{Choice, ConstantTimeEq};
 use crate::codes::ErrorCode;
 use crate::keys::{KeySet, KeyValidity, PublicKey};
 use crate::rsa_blind::RsaError;
-use crate::wire::{digest_of_encoded, DecodeError, Token};
+use crate::wire::{digest_of_encoded, DecodeError, Token, TokenType};
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
@@ -43,6 +43,14 @@ impl VerifyError {
 
 /// Decodes a token, with the errors of verification.
 pub(crate) fn decode_token(token: &[u8]) -> Result<Token, VerifyError> {
+    // The type is judged first: a token of a type this verifier does not serve is -32022
+    // whatever its length, even one the wire format knows (type 1, VOPRF P-384).
+    if let [high, low, ..] = *token {
+        let token_type = u16::from_be_bytes([high, low]);
+        if token_type != TokenType::BlindRsa2048.value() {
+            return Err(VerifyError::UnsupportedTokenType(token_type));
+        }
+    }
     Token::decode(token).map_err(|e| match e {
         DecodeError::UnsupportedTokenType(t) => VerifyError::UnsupportedTokenType(t),
         other => VerifyError::Malformed(other),

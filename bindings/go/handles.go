@@ -109,6 +109,8 @@ type Redeemer struct{ h handle }
 //     optional "?pool=N&timeout_ms=MS": Redis or Valkey, standalone or cluster, shared with every
 //     other redeemer on the same store (daemons, other hosts): a token is spent once among all of
 //     them. Run Redis with appendonly yes and appendfsync always for spends to survive its crash.
+//     On a standalone primary "&wait=N&wait_timeout_ms=MS" acknowledges a spend only once WAIT
+//     reports it on N replicas (else ErrStoreUnavailable).
 //
 // A URL of another form answers ErrInvalidStoreURL, a store that cannot be opened or reached
 // ErrStoreUnavailable.

@@ -295,7 +295,9 @@ pub unsafe extern "C" fn pp_verifier_verify_authorization(
 /// - `redis://[[USER]:PASSWORD@]HOST:PORT[/DB]` and `redis+cluster://[[USER]:PASSWORD@]H1:P1,H2:P2,...`:
 ///   Redis or Valkey, standalone or cluster, shared with every other redeemer (daemons, other
 ///   hosts) on the same store: a token is spent once among all of them. Options
-///   `?pool=N&timeout_ms=MS` (default 4 connections, 2000 ms connect/read/write timeout).
+///   `?pool=N&timeout_ms=MS` (default 4 connections, 2000 ms connect/read/write timeout), and
+///   for a standalone primary `&wait=N&wait_timeout_ms=MS` (default 100 ms): a spend is
+///   acknowledged only once `WAIT` reports it on N replicas, else `PP_ERR_STORE_UNAVAILABLE`.
 ///   Concurrent redemptions share pipelined round trips. A spend is acknowledged only on
 ///   Redis's reply; Redis must run with `appendonly yes` and `appendfsync always` for it to
 ///   survive a Redis crash. Opening checks that Redis answers (one connection, then closed:

@@ -306,7 +306,9 @@ class Redeemer(_Handle):
       with optional ``?pool=N&timeout_ms=MS``: Redis or Valkey, standalone or cluster, shared
       with every other redeemer on the same store (daemons, other hosts), so that a token is
       spent once among all of them. Run Redis with ``appendonly yes`` and ``appendfsync always``
-      for spends to survive its crash. Connections are made on first use, by the process that
+      for spends to survive its crash; on a standalone primary ``&wait=N&wait_timeout_ms=MS``
+      acknowledges a spend only once ``WAIT`` reports it on N replicas (else
+      StoreUnavailable). Connections are made on first use, by the process that
       redeems: a redeemer made before a fork works in the child.
 
     Another form raises InvalidStoreUrl; a store that cannot be opened or reached raises
