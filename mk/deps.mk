@@ -65,14 +65,18 @@ deps-python:
 	fi
 
 # npm ci when node_modules is absent or older than the lock file (npm ci rewrites
-# node_modules/.package-lock.json, so it is fresh afterwards).
+# node_modules/.package-lock.json, so it is fresh afterwards). npm runs as the CLI script of the
+# npm package installed beside node when there is one: an `npm` launcher that is a copy of that
+# script rather than a link to it (a bind mount, a copied /usr/bin) cannot find the rest of npm.
 deps-npm:
-	@command -v npm >/dev/null || { echo "npm is required (Node.js 20 or later)" >&2; exit 1; }
+	@command -v node >/dev/null || { echo "node is required (Node.js 20 or later, with npm)" >&2; exit 1; }
 	@stamp=$(DEPS_NPM_DIR)/node_modules/.package-lock.json; \
 	if [ ! -f $$stamp ] || [ $(DEPS_NPM_DIR)/package-lock.json -nt $$stamp ] || \
 	   [ $(DEPS_NPM_DIR)/package.json -nt $$stamp ]; then \
+	  cli=$$(dirname "$$(dirname "$$(readlink -f "$$(command -v node)")")")/lib/node_modules/npm/bin/npm-cli.js; \
+	  if [ -f "$$cli" ]; then npm=(node "$$cli"); else npm=(npm); fi; \
 	  echo "installing npm packages: npm ci --prefix tests/interop"; \
-	  npm ci --prefix $(DEPS_NPM_DIR) --no-audit --no-fund --loglevel=error; \
+	  "$${npm[@]}" ci --prefix $(DEPS_NPM_DIR) --no-audit --no-fund --loglevel=error; \
 	fi
 
 deps: deps-debian deps-python deps-npm

@@ -78,8 +78,8 @@ run_node() {
 
 # --- prerequisites -----------------------------------------------------------
 
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    fail "node and npm are on PATH"
+if ! command -v node >/dev/null; then
+    fail "node is on PATH"
     finish
 fi
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
