@@ -23,6 +23,7 @@ help:
 	@echo "make demo   the whole protocol as a client against the daemon of make run"
 	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
 	@echo "make bench  benchmarks (not part of the tests)"
+	@echo "make fuzz   every fuzz target for FUZZ_SECONDS (default 60) s (not part of the tests)"
 
 build: deps-build
 	$(CARGO) build $(CARGO_FLAGS)
@@ -44,6 +45,7 @@ include mk/ffi.mk
 include mk/go.mk
 include mk/python.mk
 include mk/nginx.mk
+include mk/fuzz.mk
 
 # A client written elsewhere (@cloudflare/privacypass-ts, from npm) against the real daemon.
 test-interop: deps build

@@ -1,0 +1,11 @@
+//! TokenChallenge::decode on any bytes: never panics, and what decodes encodes to the same bytes.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use privacypass::TokenChallenge;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(challenge) = TokenChallenge::decode(data) {
+        assert_eq!(challenge.encode(), data);
+    }
+});

@@ -1,0 +1,41 @@
+# Fuzzing with cargo-fuzz (libFuzzer) over the protocol's parsers (fuzz/fuzz_targets): the wire
+# decoders (Token, TokenChallenge, TokenRequest and TokenResponse, each checked to re-encode to
+# the bytes it decoded) and the WWW-Authenticate / Authorization parsers.
+#
+# Targets:
+#   fuzz   every target for $(FUZZ_SECONDS) s on its corpus (fuzz/corpus/<target>), then a line
+#          per target: executions, executions per second, coverage, crashes. Needs the nightly
+#          toolchain (rustup) for libFuzzer's instrumentation and cargo-fuzz (installed, pinned,
+#          when missing). Not part of `make test`.
+#
+# The fuzz crate is a workspace of its own with its own target directory (fuzz/target): its
+# flags never touch the main build's artifacts.
+
+FUZZ_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../fuzz)
+FUZZ_TARGETS := token token_challenge token_request headers
+FUZZ_SECONDS ?= 60
+CARGO_FUZZ_VERSION := 0.13.2
+
+.PHONY: fuzz fuzz-tools
+
+fuzz-tools:
+	@rustup toolchain list | grep -q '^nightly' || \
+		{ echo "make fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
+	@if [ "$$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $(CARGO_FUZZ_VERSION)" ]; then \
+		echo "installing cargo-fuzz $(CARGO_FUZZ_VERSION)"; \
+		env -u CARGO_TARGET_DIR cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --force; \
+	fi
+
+fuzz: fuzz-tools
+	@cd $(FUZZ_DIR) && env -u CARGO_TARGET_DIR cargo +nightly fuzz build -O
+	@summary=(); cd $(FUZZ_DIR) && for t in $(FUZZ_TARGETS); do \
+	  log=$$(mktemp); \
+	  env -u CARGO_TARGET_DIR cargo +nightly fuzz run -O $$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 >$$log 2>&1; rc=$$?; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
+	  rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $$log); \
+	  cov=$$(grep -o 'cov: [0-9]*' $$log | tail -n 1); \
+	  crashes=$$(ls artifacts/$$t 2>/dev/null | grep -c '^crash-' || true); \
+	  summary+=("$$t: $${execs:-0} execs, $${rate:-0} exec/s, $${cov:-cov: ?}, $$crashes crashes (exit $$rc)"); \
+	  [ $$rc -eq 0 ] || tail -n 30 $$log; rm -f $$log; \
+	done; printf '%s\n' "$${summary[@]}"
