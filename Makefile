@@ -56,7 +56,8 @@ test-c test-go test-python test-nginx: deps build
 # the module links libprivacypass.a: built first, so that it links the fresh one
 nginx-module: build
 
-test: deps check-deps fmt-check clippy cargo-test check-header test-c test-go test-python test-nginx test-interop
+test: deps check-deps fmt-check clippy cargo-test check-header test-c test-go test-python test-nginx test-interop \
+	fuzz-regress
 	@echo "make test: all suites passed"
 
 run: build
