@@ -341,14 +341,15 @@ async fn guarded(
         Route::Rest => Body::Rest(raw.clone()),
         Route::Native => Body::Native(raw.clone()),
     };
-    if anonymous && body.issuance_calls() > 0 {
+    let issuance_calls = body.issuance_calls();
+    if anonymous && issuance_calls > 0 {
         if proxied && !app.settings.allow_unauthenticated {
             return Err(ApiError::new(
                 ErrorCode::Forbidden,
                 "issuance without API keys is served to clients on this host only, and this request came through a proxy (Forwarded or X-Forwarded-For): configure --api-keys, or give --allow-unauthenticated",
             ));
         }
-        count_anonymous_issuance(app, body.issuance_calls(), rate).await?;
+        count_anonymous_issuance(app, issuance_calls, rate).await?;
     }
     let ctx = Ctx { key, inflection };
     // Idempotency is for issuance: a body holding any other call (a redeem above all, whose

@@ -42,8 +42,26 @@ fn expired(timer: &mut Option<Pin<Box<Sleep>>>, after: Duration, cx: &mut Contex
     timer.as_mut().poll(cx).is_ready()
 }
 
-fn timed_out(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
+/// What a poll of the inner stream becomes: ready disarms `timer`; pending arms it, and fails
+/// with `TimedOut` (naming `what`) once it has run for `after`.
+fn within<T>(
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    after: Duration,
+    what: &str,
+    cx: &mut Context<'_>,
+    polled: Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    match polled {
+        Poll::Ready(r) => {
+            *timer = None;
+            Poll::Ready(r)
+        }
+        Poll::Pending if expired(timer, after, cx) => Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("{what} timed out"),
+        ))),
+        Poll::Pending => Poll::Pending,
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
@@ -53,35 +71,30 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(r) => {
-                this.read_timer = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending if expired(&mut this.read_timer, this.idle_timeout, cx) => {
-                Poll::Ready(Err(timed_out("idle connection")))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        within(
+            &mut this.read_timer,
+            this.idle_timeout,
+            "idle connection",
+            cx,
+            polled,
+        )
     }
 }
 
-impl<S: AsyncWrite + Unpin> Deadline<S> {
+impl<S> Deadline<S> {
     fn track<T>(
         &mut self,
         cx: &mut Context<'_>,
         polled: Poll<io::Result<T>>,
     ) -> Poll<io::Result<T>> {
-        match polled {
-            Poll::Ready(r) => {
-                self.write_timer = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending if expired(&mut self.write_timer, self.write_timeout, cx) => {
-                Poll::Ready(Err(timed_out("write")))
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        within(
+            &mut self.write_timer,
+            self.write_timeout,
+            "write",
+            cx,
+            polled,
+        )
     }
 }
 

@@ -502,16 +502,14 @@ impl Inner {
     /// Moves the recorded end of `key_id` forward to `until`, durably, before answering.
     fn retain_until(&self, key_id: &TokenKeyId, until: u64) -> Result<(), StoreError> {
         let _ddl = self.ddl()?;
-        if let Some(reason) = &self.lock()?.failed {
-            return Err(failed_closed(reason));
-        }
-        if self
-            .lock()?
-            .families
-            .get(key_id)
-            .is_some_and(|e| *e >= until)
         {
-            return Ok(());
+            let state = self.lock()?;
+            if let Some(reason) = &state.failed {
+                return Err(failed_closed(reason));
+            }
+            if state.families.get(key_id).is_some_and(|e| *e >= until) {
+                return Ok(());
+            }
         }
         self.ensure_family(key_id)?;
         self.db

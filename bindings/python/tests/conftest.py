@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import subprocess
+import sys
 import threading
 import urllib.request
 from pathlib import Path
@@ -51,6 +52,19 @@ def issuer(vectors: List[Dict[str, bytes]]) -> Iterator[pp.Issuer]:
 @pytest.fixture(scope="session")
 def challenge() -> bytes:
     return pp.encode_challenge("issuer.example")
+
+
+def run_script(tmp_path: Path, name: str, source: str) -> subprocess.CompletedProcess:
+    """Runs `source` in a fresh interpreter that imports the package these tests import (also
+    when it comes from a relative PYTHONPATH); its output as text."""
+    script = tmp_path / name
+    script.write_text(source, encoding="utf-8")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(Path(pp.__file__).resolve().parent.parent)] +
+        [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
 
 
 def make_token(issuer: pp.Issuer, challenge: bytes) -> bytes:

@@ -4,14 +4,9 @@ parent. Run in a fresh interpreter, so that no thread of the test run is alive a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-import privacypass as pp
+from conftest import run_script
 
 SCRIPT = '''
 import os
@@ -66,16 +61,8 @@ print("parent:", outcome(lambda: redeemer.redeem(spent, challenge)),
 '''
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork on this platform")
 def test_memory_redeemer_refuses_in_a_forked_child(tmp_path: Path) -> None:
-    script = tmp_path / "fork.py"
-    script.write_text(SCRIPT, encoding="utf-8")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(pp.__file__).resolve().parent.parent)] +
-        [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = run_script(tmp_path, "fork.py", SCRIPT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines() == [
         "child status: 0",

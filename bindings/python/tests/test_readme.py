@@ -3,14 +3,10 @@ exactly as written."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-import privacypass as pp
-from conftest import README, REPO_ROOT
+from conftest import README, REPO_ROOT, run_script
 
 # The binding's README and the repository's (its "## Go and Python" section).
 READMES = [README, REPO_ROOT / "README.md"]
@@ -36,15 +32,7 @@ def test_both_readmes_show_the_same_example() -> None:
 
 
 def test_readme_example_runs(tmp_path: Path) -> None:
-    script = tmp_path / "example.py"
-    script.write_text(readme_example(), encoding="utf-8")
-    # The package these tests import, also when it comes from a relative PYTHONPATH.
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(pp.__file__).resolve().parent.parent)] +
-        [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = run_script(tmp_path, "example.py", readme_example())
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 4, lines
