@@ -16,7 +16,7 @@ LISTEN ?= 127.0.0.1:8787
 DATA_DIR ?= ./data
 
 .PHONY: help deps build test run demo bench fmt fmt-check clippy cargo-test bench-crypto bench-daemon \
-	bench-scaleout test-interop
+	bench-scaleout test-interop crash-soak
 
 help:
 	@echo "make run    build and start privacypassd on $(LISTEN) (RocksDB in $(DATA_DIR))"
@@ -24,6 +24,7 @@ help:
 	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
 	@echo "make bench  benchmarks (not part of the tests)"
 	@echo "make fuzz   every fuzz target for FUZZ_SECONDS (default 60) s (not part of the tests)"
+	@echo "make crash-soak  CRASH_SOAK_ROUNDS (default 200) power cuts under redeem load (not part of the tests)"
 
 build: deps-build
 	$(CARGO) build $(CARGO_FLAGS)
@@ -39,6 +40,14 @@ clippy: deps-build
 
 cargo-test: deps build
 	$(CARGO) test $(CARGO_FLAGS)
+
+# The power-loss test of `make test` (tests/daemon/powerloss.rs, 20 rounds) for many more rounds:
+# prints each round and then rounds, spends acknowledged, spends found spent, lost (must be 0).
+# POWERLOSS_SEED=N replays the cut moments of an earlier run.
+CRASH_SOAK_ROUNDS ?= 200
+crash-soak: deps build
+	POWERLOSS_ROUNDS=$(CRASH_SOAK_ROUNDS) $(CARGO) test $(CARGO_FLAGS) -- --exact \
+		every_acknowledged_spend_survives_power_loss_under_load --nocapture
 
 include mk/deps.mk
 include mk/ffi.mk

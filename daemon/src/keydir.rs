@@ -7,11 +7,11 @@
 //! ```
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use privacypass::{IssuerKey, KeyError, KeySet, KeyValidity, TokenKeyId};
+use privacypass_stores::durable;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyDirError {
@@ -59,7 +59,7 @@ fn meta_path(dir: &Path, id: &TokenKeyId) -> PathBuf {
 /// Creates the directory (mode 0700) if it is missing.
 pub fn ensure_dir(dir: &Path) -> Result<(), KeyDirError> {
     if !dir.exists() {
-        fs::create_dir_all(dir).map_err(io(dir))?;
+        durable::create_dir_all(dir).map_err(io(dir))?;
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(io(dir))?;
     }
     Ok(())
@@ -119,15 +119,9 @@ pub fn key_set(dir: &Path, redemption_grace: u64) -> Result<KeySet, KeyDirError>
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyDirError> {
     let tmp = path.with_extension("pem.tmp");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io(&tmp))?;
-    file.write_all(bytes).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true).mode(0o600);
+    durable::replace_file(&tmp, path, bytes, &options).map_err(io(path))
 }
 
 fn write_meta(dir: &Path, id: &TokenKeyId, validity: &KeyValidity) -> Result<(), KeyDirError> {
@@ -137,8 +131,9 @@ fn write_meta(dir: &Path, id: &TokenKeyId, validity: &KeyValidity) -> Result<(),
         path: path.clone(),
         reason: e.to_string(),
     })?;
-    fs::write(&tmp, text + "\n").map_err(io(&tmp))?;
-    fs::rename(&tmp, &path).map_err(io(&path))
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    durable::replace_file(&tmp, &path, (text + "\n").as_bytes(), &options).map_err(io(&path))
 }
 
 /// Adds a key to the directory after checking it against the keys already there (no duplicate,

@@ -43,7 +43,7 @@ pub fn init_tracing(json: bool) {
 /// `privacypassd serve`.
 pub fn serve(settings: Settings) -> Result<(), String> {
     init_tracing(settings.json_logs);
-    std::fs::create_dir_all(&settings.data_dir)
+    privacypass_stores::durable::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
     keydir::ensure_dir(&settings.keys_dir).map_err(|e| e.to_string())?;
     let now = privacypass::unix_now();
@@ -65,6 +65,13 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     };
     check_exposure(&settings, &api_keys)?;
     let backends = privacypass_stores::open_backends(&settings.store).map_err(|e| e.to_string())?;
+    #[cfg(feature = "rocksdb")]
+    if privacypass_stores::rocks::unsynced_wal() && settings.store.starts_with("rocksdb:") {
+        warn!(
+            variable = privacypass_stores::rocks::UNSYNCED_WAL_ENV,
+            "test-only: the spend log is not synced, a power cut loses acknowledged spends"
+        );
+    }
     // The store keeps each key's spends as long as this configuration accepts its tokens.
     purge::retain_keys(backends.spends.as_ref(), &keys)
         .map_err(|e| format!("recording how long the keys' spends are kept: {e}"))?;

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+pub mod durable;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(feature = "rocksdb")]

@@ -18,6 +18,7 @@ pub struct Daemon {
     args: Vec<String>,
     /// Where the daemon's info-level log goes, when the test reads it.
     log: Option<PathBuf>,
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -30,6 +31,24 @@ impl Daemon {
             data_dir: dir.to_owned(),
             args,
             log: None,
+            env: Vec::new(),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    /// Starts a daemon with these environment variables set.
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon {
+            child: None,
+            url: String::new(),
+            data_dir: dir.to_owned(),
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            log: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         daemon.spawn();
         daemon
@@ -43,6 +62,7 @@ impl Daemon {
             data_dir: dir.to_owned(),
             args: extra.iter().map(|s| s.to_string()).collect(),
             log: Some(log.to_owned()),
+            env: Vec::new(),
         };
         daemon.spawn();
         daemon
@@ -60,6 +80,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "PRIVACYPASS_LOG",
                 if self.log.is_some() { "info" } else { "warn" },
@@ -116,6 +137,12 @@ impl Daemon {
         if self.child.is_some() {
             self.stop();
         }
+        self.spawn();
+    }
+
+    /// Starts the daemon again after `kill9`.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the daemon is still running");
         self.spawn();
     }
 
