@@ -15,13 +15,16 @@
 //! by digest in constant time, every configured key being compared whatever the input.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use privacypass::keys::TokenKeyId;
 use privacypass::{b64, ErrorCode};
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
-use crate::api::ApiError;
+use privacypass_rpc::KeyCase;
+
+use crate::error::ApiError;
 
 /// A method an API key may be allowed to call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,10 +94,31 @@ impl ApiKey {
     }
 }
 
+/// Who makes a call and how its answer is spelled: what a route's handler is given.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// The API key that authenticated the request, when the route requires one.
+    pub key: Option<Arc<ApiKey>>,
+    /// `Key-Inflection`: the casing of the keys of the answer.
+    pub case: KeyCase,
+}
+
+impl Caller {
+    pub fn allow_method(&self, method: ApiMethod) -> Result<(), ApiError> {
+        self.key.as_ref().map_or(Ok(()), |k| k.allow_method(method))
+    }
+
+    pub fn allow_token_key(&self, key_id: &TokenKeyId) -> Result<(), ApiError> {
+        self.key
+            .as_ref()
+            .map_or(Ok(()), |k| k.allow_token_key(key_id))
+    }
+}
+
 /// The configured API keys.
 #[derive(Clone, Debug, Default)]
 pub struct ApiKeys {
-    keys: Vec<ApiKey>,
+    keys: Vec<Arc<ApiKey>>,
 }
 
 /// Prefix of keys made by `privacypassd api-keys new`.
@@ -189,17 +213,17 @@ impl ApiKeys {
                     }
                 }
             }
-            if keys.iter().any(|k: &ApiKey| k.digest == key.digest) {
+            if keys.iter().any(|k: &Arc<ApiKey>| k.digest == key.digest) {
                 return Err(format!("line {lineno}: the same API key is listed twice"));
             }
-            keys.push(key);
+            keys.push(Arc::new(key));
         }
         Ok(ApiKeys { keys })
     }
 
     /// The key an `Authorization: Bearer` header names. Every configured digest is compared, in
     /// constant time, whether or not an earlier one matched.
-    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<&ApiKey, ApiError> {
+    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<&Arc<ApiKey>, ApiError> {
         let unauthenticated = |m: &str| ApiError::new(ErrorCode::Unauthenticated, m);
         let header = authorization.ok_or_else(|| {
             unauthenticated("an API key is required: Authorization: Bearer <key>")
@@ -211,7 +235,7 @@ impl ApiKeys {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("Authorization must be Bearer <api key>"))?;
         let digest: [u8; 32] = Sha256::digest(token).into();
-        let mut found: Option<&ApiKey> = None;
+        let mut found: Option<&Arc<ApiKey>> = None;
         for key in &self.keys {
             let same: Choice = key.digest.ct_eq(&digest);
             if bool::from(same) {

@@ -2,14 +2,13 @@
 //! its flag, its `PRIVACYPASS_*` environment variable, the `--config` TOML file (same names as
 //! the flags), or its default.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
-
-use crate::policy::{RateLimit, DEFAULT_ANONYMOUS_ISSUE_LIMIT, DEFAULT_RATE_LIMIT};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -389,10 +388,80 @@ impl ServeArgs {
     }
 }
 
+/// `--rate-limit N/SECONDS`: at most N calls per API key in each window of SECONDS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub calls: u64,
+    pub window_secs: u64,
+}
+
+/// The default: 600 calls a minute per API key.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit {
+    calls: 600,
+    window_secs: 60,
+};
+
+/// Issuance calls all clients together may make per window when no API keys are configured.
+pub const DEFAULT_ANONYMOUS_ISSUE_LIMIT: RateLimit = RateLimit {
+    calls: 6000,
+    window_secs: 60,
+};
+
+impl RateLimit {
+    /// `N/SECONDS`, or `off` for no limit.
+    pub fn parse(text: &str) -> Result<Option<RateLimit>, String> {
+        if text == "off" {
+            return Ok(None);
+        }
+        let parsed = text.split_once('/').and_then(|(n, s)| {
+            Some(RateLimit {
+                calls: n.trim().parse().ok()?,
+                window_secs: s.trim().parse().ok()?,
+            })
+        });
+        match parsed {
+            Some(limit) if limit.calls > 0 && limit.window_secs > 0 => Ok(Some(limit)),
+            _ => Err(format!(
+                "rate limit {text:?}: expected N/SECONDS with both positive (e.g. 600/60), or off"
+            )),
+        }
+    }
+
+    /// The window holding `now`: (its start, seconds until it ends).
+    pub fn window(&self, now: u64) -> (u64, u64) {
+        let start = now - now % self.window_secs;
+        (start, start + self.window_secs - now)
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.calls, self.window_secs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn rate_limits_parse_and_windows_align() {
+        assert_eq!(
+            RateLimit::parse("10/60").unwrap(),
+            Some(RateLimit {
+                calls: 10,
+                window_secs: 60
+            })
+        );
+        assert_eq!(RateLimit::parse("off").unwrap(), None);
+        for bad in ["10", "0/60", "10/0", "x/1", "10/60s"] {
+            assert!(RateLimit::parse(bad).is_err(), "{bad}");
+        }
+        let limit = RateLimit::parse("5/60").unwrap().unwrap();
+        assert_eq!(limit.window(125), (120, 55));
+        assert_eq!(limit.window(120), (120, 60));
+    }
 
     #[test]
     fn settings_never_show_a_store_password() {

@@ -134,7 +134,7 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
     let pending = client.request(&challenge).map_err(|e| e.to_string())?;
     let native_url = format!("{base}/token-request");
     let mut resp = post(&agent, &native_url, api_key)
-        .header("content-type", crate::api::TOKEN_REQUEST_TYPE)
+        .header("content-type", crate::http::TOKEN_REQUEST_TYPE)
         .send(&pending.request().encode()[..])
         .map_err(|e| format!("{native_url}: {e}"))?;
     if resp.status() != 200 {

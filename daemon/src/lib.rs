@@ -1,15 +1,21 @@
 //! privacypassd: the Privacy Pass issuer and redeemer daemon, as a library that `main` calls.
 
-pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod deadline;
 pub mod demo;
+pub mod error;
+pub mod guard;
+pub mod headers;
+pub mod http;
+pub mod idempotency;
+pub mod jsonrpc;
 pub mod keydir;
 pub mod metrics;
-pub mod policy;
 pub mod purge;
+pub mod ratelimit;
+pub mod routes;
 pub mod server;
 
 use std::io::{IsTerminal, Write};

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hyper::body::Incoming;
+use hyper::body::{Body, Incoming};
 use hyper::header::HeaderValue;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,28 +18,22 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
 use tracing::{info, warn};
 
-use crate::api::{self, Resp, Route};
 use crate::app::App;
 use crate::deadline::Deadline;
+use crate::http::Resp;
+use crate::routes::Router;
 
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-async fn route(app: &Arc<App>, req: Request<Incoming>) -> Resp {
-    match req.uri().path() {
-        "/rpc" => api::serve_api(app, req, Route::Rpc).await,
-        "/api/redeem" => api::serve_api(app, req, Route::Redeem).await,
-        "/api/v1/privacy-passes" => api::serve_api(app, req, Route::Rest).await,
-        "/token-request" => api::serve_api(app, req, Route::Native).await,
-        "/.well-known/private-token-issuer-directory" => api::directory(app, &req),
-        "/healthz" => api::healthz(app).await,
-        "/livez" => api::livez(),
-        "/metrics" => api::metrics(app).await,
-        other => api::not_found(other),
-    }
-}
-
-async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
+/// A request through the whole stack, in process: the route table, then the request id and
+/// the access log every answer gets.
+pub async fn handle<B>(router: &Router, req: Request<B>) -> Resp
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let app = router.app();
     let started = Instant::now();
     let request_id = app.next_request_id();
     let method = req.method().clone();
@@ -47,7 +41,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Resp {
     // Everything logged while the request runs carries its id, whatever the log level (a span
     // at the highest level is never filtered out).
     let span = tracing::error_span!("request", request_id = %request_id);
-    let mut resp = tracing::Instrument::instrument(route(&app, req), span).await;
+    let mut resp = tracing::Instrument::instrument(router.serve(req), span).await;
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("request-id", v);
     }
@@ -96,6 +90,7 @@ impl Connections {
 /// connection cap, a new connection makes the oldest one close (after answering its request
 /// in flight): idle keep-alive connections cannot lock new clients out.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let router = Router::new(app.clone());
     let max = app.settings.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     let connections = Arc::new(Mutex::new(Connections::default()));
@@ -137,10 +132,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             app.settings.write_timeout,
             app.settings.idle_timeout,
         );
-        let app = app.clone();
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            async move { Ok::<_, Infallible>(handle(app, req).await) }
+        let router = router.clone();
+        let service = service_fn(move |req: Request<Incoming>| {
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(handle(&router, req).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
         let mut stop = stop_rx.clone();

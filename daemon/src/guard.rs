@@ -1,0 +1,264 @@
+//! The checks every call of an API route passes, in order, before its handler runs: headers
+//! (`Persona-Version`, `Key-Inflection`, `Idempotency-Key`), the API key (before a byte of the
+//! body is read), its rate limit, the body limit, the batch bound and each call of a batch
+//! counted, anonymous issuance (its window, and no issuance through a proxy), then the
+//! handler, once per Idempotency-Key; and the headers every answer carries.
+//!
+//! The guard knows no route: the route table gives it the route's form and its handler.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use hyper::body::Body;
+use hyper::header::{
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use hyper::{Request, StatusCode};
+use privacypass::ErrorCode;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::headers;
+use crate::http::{
+    json_response, method_not_allowed, read_body, rest_error_response, text_response, Resp,
+    TOKEN_REQUEST_TYPE,
+};
+use crate::idempotency::{self, Record};
+use crate::jsonrpc::Calls;
+use crate::ratelimit::{count_anonymous_issuance, count_calls, RateState};
+
+/// How an API route takes its body and answers its errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// JSON-RPC; `redeem_only` for the redemption route (no issuance, no Idempotency-Key).
+    JsonRpc { redeem_only: bool },
+    /// A JSON body and a REST errors body.
+    Rest,
+    /// RFC 9578 bytes, errors as text.
+    Native,
+}
+
+impl Form {
+    /// Whether the route issues (API keys always apply, Idempotency-Key is honoured).
+    pub fn issuance(self) -> bool {
+        self != Form::JsonRpc { redeem_only: true }
+    }
+
+    /// What idempotency records of this route are told apart by.
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Form::JsonRpc { redeem_only: false } => b"rpc",
+            Form::JsonRpc { redeem_only: true } => b"redeem",
+            Form::Rest => b"rest",
+            Form::Native => b"native",
+        }
+    }
+
+    /// The refusal of a body whose Content-Type this route does not take, checked before the
+    /// body is read: RFC 9578 issuance takes only `application/private-token-request`.
+    fn refuse_content_type(self, headers: &HeaderMap) -> Option<Resp> {
+        if self != Form::Native {
+            return None;
+        }
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let first = content_type.split(';').next().unwrap_or("").trim();
+        (!first.eq_ignore_ascii_case(TOKEN_REQUEST_TYPE)).then(|| {
+            text_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                &format!("Content-Type must be {TOKEN_REQUEST_TYPE}"),
+            )
+        })
+    }
+
+    /// An error in the form of this route: JSON-RPC, REST errors body, or text.
+    pub fn error(self, e: &ApiError) -> Resp {
+        match self {
+            Form::JsonRpc { .. } => json_response(
+                e.status(),
+                &serde_json::json!({"jsonrpc": "2.0", "id": null, "error": e.to_jsonrpc()}),
+            ),
+            Form::Rest => rest_error_response(e),
+            Form::Native => text_response(e.status(), &e.detail),
+        }
+    }
+}
+
+/// A request body as the handler takes it.
+#[derive(Debug)]
+pub enum Parsed {
+    Calls(Calls),
+    Bytes(Bytes),
+}
+
+impl Parsed {
+    /// How many calls count against a rate limit.
+    fn calls(&self) -> u64 {
+        match self {
+            Parsed::Calls(calls) => calls.len() as u64,
+            Parsed::Bytes(_) => 1,
+        }
+    }
+
+    /// How many issuance calls the body holds, on a route of `form`.
+    fn issuance_calls(&self, form: Form) -> u64 {
+        match self {
+            _ if !form.issuance() => 0,
+            Parsed::Calls(calls) => calls.issue_calls(),
+            Parsed::Bytes(_) => 1,
+        }
+    }
+
+    /// Whether every call the body holds is an issuance (what Idempotency-Key applies to).
+    fn issuance_only(&self) -> bool {
+        match self {
+            Parsed::Calls(calls) => calls.issue_only(),
+            Parsed::Bytes(_) => true,
+        }
+    }
+}
+
+/// `Retry-After` of a 503: the spend store could not record, so the client may try again.
+const RETRY_UNAVAILABLE_SECS: &str = "1";
+
+/// Headers a reverse proxy adds: a request carrying one did not come from this host alone.
+const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// An API request: the checks, then `handler` with the caller and the body, then the headers
+/// every answer carries. The handler answers a response and whether a call of a batch failed
+/// on the server's side.
+/// `allow` lists the HTTP methods the route serves (`POST`): any other answers 405 / -32041.
+pub async fn serve<B, H, F>(
+    app: &Arc<App>,
+    req: Request<B>,
+    form: Form,
+    allow: &'static str,
+    handler: H,
+) -> Resp
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: FnOnce(Caller, Parsed) -> F,
+    F: Future<Output = Result<(Resp, bool), ApiError>>,
+{
+    let mut rate = None;
+    let allowed = allow.split(", ").any(|m| m == req.method().as_str());
+    let mut resp = if !allowed {
+        let refused = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{} is not allowed here; use {allow}", req.method()),
+        );
+        method_not_allowed(allow, form.error(&refused))
+    } else if let Some(refused) = form.refuse_content_type(req.headers()) {
+        refused
+    } else {
+        match checked(app, req, form, &mut rate, handler).await {
+            Ok(resp) => resp,
+            Err(e) => form.error(&e),
+        }
+    };
+    let status = resp.status();
+    let headers = resp.headers_mut();
+    if let Some(state) = rate {
+        state.write_headers(headers);
+    }
+    if status == StatusCode::UNAUTHORIZED {
+        headers.insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"privacypass\""),
+        );
+    }
+    // A store that cannot record: nothing was done, the same call may be repeated shortly.
+    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(RETRY_AFTER) {
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from_static(RETRY_UNAVAILABLE_SECS),
+        );
+    }
+    for (name, value) in [
+        ("persona-environment-id", &app.settings.environment_id),
+        ("persona-organization-id", &app.settings.organization_id),
+    ] {
+        if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert(name, v);
+        }
+    }
+    resp
+}
+
+async fn checked<B, H, F>(
+    app: &Arc<App>,
+    req: Request<B>,
+    form: Form,
+    rate: &mut Option<RateState>,
+    handler: H,
+) -> Result<Resp, ApiError>
+where
+    B: Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H: FnOnce(Caller, Parsed) -> F,
+    F: Future<Output = Result<(Resp, bool), ApiError>>,
+{
+    let header = |name: &str| req.headers().get(name).map(HeaderValue::as_bytes);
+    headers::check_persona_version(header("persona-version"))?;
+    let case = headers::key_inflection(header("key-inflection"))?;
+    let idempotency_key = header("idempotency-key")
+        .filter(|_| form.issuance())
+        .map(|v| headers::idempotency_key(v).map(str::to_owned))
+        .transpose()?;
+    // Credentials are checked before a byte of the body is read.
+    let api_keys = app.api_keys();
+    let key = if !api_keys.is_empty() && (form.issuance() || app.settings.redeem_auth) {
+        Some(
+            api_keys
+                .authenticate(header(AUTHORIZATION.as_str()))?
+                .clone(),
+        )
+    } else {
+        None
+    };
+    if let Some(key) = &key {
+        count_calls(app, key, 1, rate).await?;
+    }
+    // A loopback bind protects nothing behind a local reverse proxy: without API keys,
+    // issuance is for clients of this host only, unless the operator opted out.
+    let proxied = PROXY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
+    let anonymous = key.is_none() && api_keys.is_empty();
+    let raw = read_body(app, req).await?;
+    let body = match form {
+        Form::JsonRpc { .. } => Parsed::Calls(Calls::parse(&raw, app.settings.max_batch)?),
+        Form::Rest | Form::Native => Parsed::Bytes(raw.clone()),
+    };
+    if let (Some(key), true) = (&key, body.calls() > 1) {
+        // Each call of a batch counts.
+        count_calls(app, key, body.calls() - 1, rate).await?;
+    }
+    let issuance_calls = body.issuance_calls(form);
+    if anonymous && issuance_calls > 0 {
+        if proxied && !app.settings.allow_unauthenticated {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "issuance without API keys is served to clients on this host only, and this request came through a proxy (Forwarded or X-Forwarded-For): configure --api-keys, or give --allow-unauthenticated",
+            ));
+        }
+        count_anonymous_issuance(app, issuance_calls, rate).await?;
+    }
+    // Idempotency is for issuance: a body holding any other call (a redeem above all, whose
+    // replay would be a second success for one token) is run for real, header or not.
+    let idempotency_key = idempotency_key.filter(|_| body.issuance_only());
+    let key_id = key.as_ref().map(|k| k.id()).unwrap_or_default();
+    let caller = Caller { key, case };
+    let Some(idempotency_key) = idempotency_key else {
+        return handler(caller, body).await.map(|(resp, _)| resp);
+    };
+    let record = Record::new(
+        &key_id,
+        &idempotency_key,
+        &[form.tag(), case.name().as_bytes(), &raw],
+    );
+    idempotency::run_once(app, record, handler(caller, body), |e| form.error(e)).await
+}

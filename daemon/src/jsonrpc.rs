@@ -1,0 +1,534 @@
+//! JSON-RPC 2.0 on `/rpc` and `/api/redeem`: the methods of `privacypass_rpc::PrivacyPass`,
+//! served by jsonrpsee's `RpcModule` inside the daemon's own HTTP stack.
+//!
+//! jsonrpsee decodes the params, runs the method and writes its answer; this module reads the
+//! envelope, so that what SPEC §3/§4 promise holds where jsonrpsee's server differs: a batch
+//! is bounded (`--max-batch`) before any call runs and its calls run in order, a single call
+//! answers the HTTP status of its error, an `id` may be any JSON-RPC id (a negative or
+//! fractional number too) of at most [`MAX_ID_BYTES`], and params must be an object.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use privacypass::ErrorCode;
+use privacypass_rpc::jsonrpsee::core::async_trait;
+use privacypass_rpc::jsonrpsee::core::server::{
+    ConnectionId, Extensions, MethodCallback, MethodResponse, Methods,
+};
+use privacypass_rpc::jsonrpsee::core::RpcResult;
+use privacypass_rpc::jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Id, Params};
+use privacypass_rpc::{
+    IssueResult, PrivacyPassServer, RedeemParams, RedeemParamsError, Redeemed, ISSUE,
+};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+use crate::app::App;
+use crate::auth::Caller;
+use crate::error::{status_of_jsonrpc, ApiError};
+use crate::http::{respond, Resp};
+use crate::routes::{issuance, redemption};
+
+/// The longest JSON-RPC `id` (as JSON text) a call may carry: it is echoed in the answer.
+pub const MAX_ID_BYTES: usize = 256;
+
+/// The server side of the trait: what each method does, given the caller the request's
+/// checks established (in the call's extensions).
+#[derive(Clone, Debug)]
+pub struct Rpc {
+    app: Arc<App>,
+}
+
+/// The caller of a call; a call that reaches a method without one is refused.
+fn caller(ext: &Extensions) -> Result<&Caller, ApiError> {
+    ext.get::<Caller>()
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "a call without its caller"))
+}
+
+#[async_trait]
+impl PrivacyPassServer for Rpc {
+    async fn issue(
+        &self,
+        ext: &Extensions,
+        blinded_token: String,
+        key_id: String,
+    ) -> RpcResult<IssueResult> {
+        let caller = caller(ext)?;
+        Ok(issuance::issue(&self.app, caller, &blinded_token, &key_id).await?)
+    }
+
+    async fn redeem(
+        &self,
+        ext: &Extensions,
+        token: Option<String>,
+        challenge: Option<String>,
+        data: Option<Vec<String>>,
+        bindings: Option<Vec<String>>,
+        compressed: Option<bool>,
+    ) -> RpcResult<Redeemed> {
+        let caller = caller(ext)?;
+        let params = RedeemParams::from_fields(token, challenge, data, bindings, compressed)
+            .map_err(|e| match e {
+                RedeemParamsError::Invalid(m) => ApiError::new(ErrorCode::InvalidParams, m),
+                RedeemParamsError::Compressed => ApiError::new(
+                    ErrorCode::UnsupportedToken,
+                    "compressed tokens are not supported",
+                ),
+            });
+        Ok(redemption::redeem(&self.app, caller, params).await?)
+    }
+}
+
+/// The methods each JSON-RPC route serves.
+#[derive(Clone, Debug)]
+pub struct Modules {
+    /// `/rpc`: every method.
+    pub all: Methods,
+    /// `/api/redeem`: `redeem`; `issue` answers -32040.
+    pub redeem_only: Methods,
+}
+
+impl Modules {
+    pub fn new(app: Arc<App>) -> Modules {
+        let rpc = Rpc { app };
+        let all: Methods = rpc.clone().into_rpc().into();
+        let mut redeem_only = rpc.into_rpc();
+        redeem_only.remove_method(ISSUE);
+        // Registering a name the module just gave up cannot fail.
+        let _ = redeem_only.register_method(ISSUE, |_, _, _| {
+            Err::<(), ErrorObjectOwned>(
+                ApiError::new(
+                    ErrorCode::IssueAtRedemptionRoute,
+                    "issue is not served at the redemption route; use /rpc",
+                )
+                .into(),
+            )
+        });
+        Modules {
+            all,
+            redeem_only: redeem_only.into(),
+        }
+    }
+}
+
+/// The `id` an answer echoes. jsonrpsee's `Id` holds null, strings and unsigned integers; any
+/// other number is written back as it came.
+#[derive(Clone, Debug)]
+enum ReplyId {
+    Plain(Id<'static>),
+    Verbatim(Box<str>),
+}
+
+impl ReplyId {
+    fn null() -> ReplyId {
+        ReplyId::Plain(Id::Null)
+    }
+
+    fn id(&self) -> Id<'static> {
+        match self {
+            ReplyId::Plain(id) => id.clone(),
+            ReplyId::Verbatim(_) => Id::Null,
+        }
+    }
+
+    /// `answer` (written by jsonrpsee for `self.id()`) with this id.
+    fn into_answer(self, answer: &RawValue) -> String {
+        // jsonrpsee writes `{"jsonrpc":"2.0","id":<id>,...}`: a null id is replaced in place.
+        const NULL_ID: &str = r#"{"jsonrpc":"2.0","id":null"#;
+        match self {
+            ReplyId::Plain(_) => answer.get().to_owned(),
+            ReplyId::Verbatim(raw) => match answer.get().strip_prefix(NULL_ID) {
+                Some(rest) => format!(r#"{{"jsonrpc":"2.0","id":{raw}{rest}"#),
+                None => answer.get().to_owned(),
+            },
+        }
+    }
+}
+
+/// One item of a body, checked as far as the envelope goes.
+#[derive(Debug)]
+enum Item {
+    /// Refused before any method runs; answered even without an id.
+    Refused { id: ReplyId, error: ApiError },
+    /// A call; `id` is `None` for a notification, `params` is `None` unless an object.
+    Call {
+        id: Option<ReplyId>,
+        method: String,
+        params: Option<Box<RawValue>>,
+    },
+}
+
+/// The members of a request object, as written.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+}
+
+/// A member that is present, `null` included (which `Option` alone would read as absent).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+impl Item {
+    fn parse(raw: &RawValue) -> Item {
+        let invalid = |id: ReplyId, m: &str| Item::Refused {
+            id,
+            error: ApiError::new(ErrorCode::InvalidRequest, m),
+        };
+        let text = raw.get();
+        if !text.starts_with('{') {
+            return invalid(ReplyId::null(), "a request must be an object");
+        }
+        let Ok(envelope) = serde_json::from_str::<Envelope>(text) else {
+            return invalid(
+                ReplyId::null(),
+                "a request must be an object without repeated members",
+            );
+        };
+        let id = match envelope.id {
+            None => None,
+            Some(raw) => match reply_id(raw) {
+                Ok(id) => Some(id),
+                Err(m) => return invalid(ReplyId::null(), &m),
+            },
+        };
+        let answer_id = id.clone().unwrap_or_else(ReplyId::null);
+        if envelope.jsonrpc.map(RawValue::get) != Some(r#""2.0""#) {
+            return invalid(answer_id, "jsonrpc must be \"2.0\"");
+        }
+        let Some(Ok(method)) = envelope
+            .method
+            .map(|m| serde_json::from_str::<Cow<str>>(m.get()))
+        else {
+            return invalid(answer_id, "method must be a string");
+        };
+        Item::Call {
+            id,
+            method: method.into_owned(),
+            params: envelope
+                .params
+                .filter(|p| p.get().starts_with('{'))
+                .map(ToOwned::to_owned),
+        }
+    }
+
+    fn is_issue(&self) -> bool {
+        matches!(self, Item::Call { method, .. } if method == ISSUE)
+    }
+}
+
+/// The id of a call, or why it is refused.
+fn reply_id(raw: &RawValue) -> Result<ReplyId, String> {
+    let text = raw.get();
+    // The id is echoed back: a large one would make every answer large.
+    if text.len() > MAX_ID_BYTES {
+        return Err(format!("id longer than {MAX_ID_BYTES} bytes"));
+    }
+    let not_an_id = || "id must be a string, a number or null".to_owned();
+    match text.as_bytes().first() {
+        Some(b'n') => Ok(ReplyId::null()),
+        Some(b'"') => serde_json::from_str::<String>(text)
+            .map(|s| ReplyId::Plain(Id::Str(s.into())))
+            .map_err(|_| not_an_id()),
+        Some(b'-' | b'0'..=b'9') => Ok(match text.parse::<u64>() {
+            Ok(n) => ReplyId::Plain(Id::Number(n)),
+            Err(_) => ReplyId::Verbatim(text.into()),
+        }),
+        _ => Err(not_an_id()),
+    }
+}
+
+/// A JSON-RPC body, parsed and bounded: one call or a batch.
+#[derive(Debug)]
+pub struct Calls {
+    items: Vec<Item>,
+    batch: bool,
+}
+
+impl Calls {
+    /// Parses a body; refuses one that is not JSON, an empty batch and a batch of more than
+    /// `max_batch` calls, before any call runs.
+    pub fn parse(body: &[u8], max_batch: usize) -> Result<Calls, ApiError> {
+        let top: &RawValue = serde_json::from_slice(body)
+            .map_err(|e| ApiError::new(ErrorCode::ParseError, e.to_string()))?;
+        if !top.get().starts_with('[') {
+            return Ok(Calls {
+                items: vec![Item::parse(top)],
+                batch: false,
+            });
+        }
+        let raw: Vec<&RawValue> = serde_json::from_str(top.get())
+            .map_err(|e| ApiError::new(ErrorCode::ParseError, e.to_string()))?;
+        if raw.is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "empty batch"));
+        }
+        if raw.len() > max_batch {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "batch of {} calls; at most {max_batch} are allowed",
+                    raw.len()
+                ),
+            ));
+        }
+        Ok(Calls {
+            items: raw.into_iter().map(Item::parse).collect(),
+            batch: true,
+        })
+    }
+
+    /// How many calls the body holds (each counts against a rate limit).
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// How many of them are `issue`.
+    pub fn issue_calls(&self) -> u64 {
+        self.items.iter().filter(|i| i.is_issue()).count() as u64
+    }
+
+    /// Whether every call is `issue` (what an Idempotency-Key applies to).
+    pub fn issue_only(&self) -> bool {
+        self.items.iter().all(Item::is_issue)
+    }
+}
+
+/// Runs the calls with `methods` for `caller`, in order. The flag says whether a call of a
+/// batch (answered 200 as a whole) failed on the server's side (store, internal): a single
+/// call's failure shows in the HTTP status.
+pub async fn answer(methods: &Methods, caller: Caller, calls: Calls) -> (Resp, bool) {
+    let mut ext = Extensions::new();
+    ext.insert(caller);
+    if !calls.batch {
+        let Some(item) = calls.items.into_iter().next() else {
+            return (no_content(), false);
+        };
+        return match run(methods, item, &ext).await {
+            None => (no_content(), false),
+            Some((text, code)) => {
+                let status = code.map_or(StatusCode::OK, status_of_jsonrpc);
+                (respond(status, "application/json", text), false)
+            }
+        };
+    }
+    let mut body = String::from("[");
+    let mut item_failed = false;
+    for item in calls.items {
+        if let Some((text, code)) = run(methods, item, &ext).await {
+            item_failed |= code.is_some_and(|c| status_of_jsonrpc(c).is_server_error());
+            if body.len() > 1 {
+                body.push(',');
+            }
+            body.push_str(&text);
+        }
+    }
+    if body.len() == 1 {
+        return (no_content(), item_failed);
+    }
+    body.push(']');
+    (
+        respond(StatusCode::OK, "application/json", body),
+        item_failed,
+    )
+}
+
+fn no_content() -> Resp {
+    respond(StatusCode::NO_CONTENT, "application/json", "")
+}
+
+/// The largest answer a method may write.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// One call: its answer and error code, or `None` for a notification.
+async fn run(methods: &Methods, item: Item, ext: &Extensions) -> Option<(String, Option<i32>)> {
+    let (id, method, params) = match item {
+        Item::Refused { id, error } => {
+            let answer = MethodResponse::error(id.id(), error.to_jsonrpc());
+            return Some(finish(id, answer));
+        }
+        Item::Call { id, method, params } => (id, method, params),
+    };
+    let call_id = id.as_ref().map_or(Id::Null, ReplyId::id);
+    let refuse = |code: ErrorCode, m: String| {
+        MethodResponse::error(call_id.clone(), ApiError::new(code, m).to_jsonrpc())
+    };
+    let answer = match (methods.method(&method), params) {
+        (None, _) => refuse(ErrorCode::MethodNotFound, format!("no method {method:?}")),
+        (Some(_), None) => refuse(ErrorCode::InvalidParams, "params must be an object".into()),
+        (Some(MethodCallback::Async(callback)), Some(params)) => {
+            let params = Params::new(Some(params.get())).into_owned();
+            callback(
+                call_id.clone(),
+                params,
+                ConnectionId(0),
+                MAX_RESPONSE_BYTES,
+                ext.clone(),
+            )
+            .await
+        }
+        (Some(MethodCallback::Sync(callback)), Some(params)) => callback(
+            call_id.clone(),
+            Params::new(Some(params.get())),
+            MAX_RESPONSE_BYTES,
+            ext.clone(),
+        ),
+        (Some(_), Some(_)) => refuse(ErrorCode::MethodNotFound, format!("no method {method:?}")),
+    };
+    id.map(|id| finish(id, in_table_form(answer, call_id)))
+}
+
+/// An error jsonrpsee wrote itself (params it could not decode into the method's types) in the
+/// form of the daemon's own: the table's message, and jsonrpsee's text as the detail.
+fn in_table_form(answer: MethodResponse, id: Id<'static>) -> MethodResponse {
+    #[derive(Deserialize)]
+    struct Failed<'a> {
+        #[serde(borrow)]
+        error: ErrorObject<'a>,
+    }
+    let Some(code) = answer.as_error_code().and_then(ErrorCode::from_code) else {
+        return answer;
+    };
+    let Ok(Failed { error }) = serde_json::from_str::<Failed>(answer.as_json().get()) else {
+        return answer;
+    };
+    if error.message() == code.meaning() {
+        return answer;
+    }
+    let detail = error
+        .data()
+        .and_then(|d| serde_json::from_str::<String>(d.get()).ok())
+        .unwrap_or_else(|| error.message().to_owned());
+    MethodResponse::error(id, ApiError::new(code, detail).to_jsonrpc())
+}
+
+fn finish(id: ReplyId, answer: MethodResponse) -> (String, Option<i32>) {
+    let code = answer.as_error_code();
+    (id.into_answer(answer.as_json()), code)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn item(text: &str) -> Item {
+        let raw: Box<RawValue> = serde_json::from_str(text).unwrap();
+        Item::parse(&raw)
+    }
+
+    #[test]
+    fn envelopes_are_checked_in_order() {
+        let refused = |text: &str| match item(text) {
+            Item::Refused { id, error } => (format!("{id:?}"), error.code),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(refused("5").1, ErrorCode::InvalidRequest);
+        assert_eq!(
+            refused(r#"{"jsonrpc":"1.0","id":3,"method":"redeem"}"#),
+            (
+                format!("{:?}", ReplyId::Plain(Id::Number(3))),
+                ErrorCode::InvalidRequest
+            )
+        );
+        let long = format!(
+            r#"{{"jsonrpc":"2.0","id":"{}","method":"x"}}"#,
+            "i".repeat(300)
+        );
+        assert_eq!(refused(&long).0, format!("{:?}", ReplyId::null()));
+        assert_eq!(
+            refused(r#"{"jsonrpc":"2.0","id":true,"method":"x"}"#).1,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            refused(r#"{"jsonrpc":"2.0","id":1,"method":7}"#).1,
+            ErrorCode::InvalidRequest
+        );
+        // A null id is an id, not a notification.
+        assert!(matches!(
+            item(r#"{"jsonrpc":"2.0","id":null,"method":"redeem","params":{}}"#),
+            Item::Call {
+                id: Some(_),
+                params: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            item(r#"{"jsonrpc":"2.0","method":"redeem","params":[1]}"#),
+            Item::Call {
+                id: None,
+                params: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn ids_jsonrpsee_cannot_hold_are_echoed_as_written() {
+        for raw in ["-1", "1.5", "1e3"] {
+            let id = reply_id(&serde_json::from_str::<Box<RawValue>>(raw).unwrap()).unwrap();
+            let answer = MethodResponse::error(
+                id.id(),
+                ApiError::new(ErrorCode::MethodNotFound, "x").to_jsonrpc(),
+            );
+            let text = id.into_answer(answer.as_json());
+            let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                value["id"].to_string(),
+                raw.replace("1e3", "1000.0"),
+                "{text}"
+            );
+            assert_eq!(value["error"]["code"], -32601);
+        }
+    }
+
+    #[test]
+    fn errors_jsonrpsee_writes_take_the_form_of_the_table() {
+        let raw = MethodResponse::error(
+            Id::Number(4),
+            ErrorObjectOwned::owned(-32602, "Invalid params", Some("missing field `key-id`")),
+        );
+        let answer = in_table_form(raw, Id::Number(4));
+        let value: serde_json::Value = serde_json::from_str(answer.as_json().get()).unwrap();
+        assert_eq!(value["id"], 4);
+        assert_eq!(
+            value["error"]["message"],
+            ErrorCode::InvalidParams.meaning()
+        );
+        assert_eq!(value["error"]["data"]["detail"], "missing field `key-id`");
+    }
+
+    #[test]
+    fn batches_are_bounded_before_anything_runs() {
+        let call = r#"{"jsonrpc":"2.0","id":1,"method":"issue","params":{}}"#;
+        let batch = format!("[{call},{call},{call}]");
+        assert_eq!(
+            Calls::parse(batch.as_bytes(), 2).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+        let calls = Calls::parse(batch.as_bytes(), 3).unwrap();
+        assert_eq!(
+            (calls.len(), calls.issue_calls(), calls.issue_only()),
+            (3, 3, true)
+        );
+        assert_eq!(
+            Calls::parse(b"[]", 3).unwrap_err().code,
+            ErrorCode::InvalidRequest
+        );
+        assert_eq!(
+            Calls::parse(b"{not json", 3).unwrap_err().code,
+            ErrorCode::ParseError
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! `GET /.well-known/private-token-issuer-directory`: the RFC 9578 directory of the keys
+//! issuing now, with `Cache-Control` and an `ETag` (304 on `If-None-Match`).
+
+use bytes::Bytes;
+use hyper::header::{HeaderValue, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
+use hyper::{Method, Request, StatusCode};
+use privacypass::b64;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::app::App;
+use crate::http::{method_not_allowed, respond, Resp};
+
+/// `GET /.well-known/private-token-issuer-directory`.
+/// `allow` lists the methods served (GET, HEAD), as the route table has them.
+pub fn directory<B>(app: &App, req: &Request<B>, allow: &'static str) -> Resp {
+    if !allow.split(", ").any(|m| m == req.method().as_str()) {
+        let resp = respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n");
+        return method_not_allowed(allow, resp);
+    }
+    let keys = app.keys();
+    let now = privacypass::unix_now();
+    let token_keys: Vec<Value> = keys
+        .issuing(now)
+        .map(|e| {
+            json!({
+                "token-type": 2,
+                "token-key": b64::encode_url(e.public.spki()),
+                "not-before": e.validity.not_before,
+            })
+        })
+        .collect();
+    let body =
+        json!({"issuer-request-uri": app.settings.issuer_request_uri, "token-keys": token_keys})
+            .to_string();
+    let etag = format!(
+        "\"{}\"",
+        hex::encode(&Sha256::digest(body.as_bytes())[..16])
+    );
+    let matches = req
+        .headers()
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut resp = if matches {
+        respond(
+            StatusCode::NOT_MODIFIED,
+            "application/private-token-issuer-directory",
+            Bytes::new(),
+        )
+    } else if req.method() == Method::HEAD {
+        respond(
+            StatusCode::OK,
+            "application/private-token-issuer-directory",
+            Bytes::new(),
+        )
+    } else {
+        respond(
+            StatusCode::OK,
+            "application/private-token-issuer-directory",
+            body,
+        )
+    };
+    let headers = resp.headers_mut();
+    headers.insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300, must-revalidate"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.insert(ETAG, v);
+    }
+    resp
+}

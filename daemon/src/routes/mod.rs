@@ -1,0 +1,165 @@
+//! The route table: every path the daemon serves, the HTTP methods it takes, whether the API
+//! checks apply (and how its body is taken), and its handler. The server reads this table
+//! alone; handlers live in one module per route family.
+
+pub mod directory;
+pub mod issuance;
+pub mod native;
+pub mod ops;
+pub mod redemption;
+
+use std::sync::Arc;
+
+use hyper::body::Body;
+use hyper::Request;
+
+use crate::app::App;
+use crate::guard::{self, Form, Parsed};
+use crate::http::Resp;
+use crate::jsonrpc::{self, Modules};
+
+/// What answers a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    /// JSON-RPC with every method.
+    Rpc,
+    /// JSON-RPC with `redeem` only.
+    RedeemRpc,
+    Rest,
+    Native,
+    Directory,
+    Healthz,
+    Livez,
+    Metrics,
+}
+
+/// A row of the table.
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub path: &'static str,
+    /// The HTTP methods served, as an `Allow` header lists them; `None` for any.
+    pub methods: Option<&'static str>,
+    /// For the API routes: how the body is taken and errors answered (the checks of
+    /// `guard` apply: API keys, rate limits, body limit, Idempotency-Key).
+    pub api: Option<Form>,
+    pub handler: Handler,
+}
+
+pub const ROUTES: [Route; 8] = [
+    Route {
+        path: "/rpc",
+        methods: Some("POST"),
+        api: Some(Form::JsonRpc { redeem_only: false }),
+        handler: Handler::Rpc,
+    },
+    Route {
+        path: "/api/redeem",
+        methods: Some("POST"),
+        api: Some(Form::JsonRpc { redeem_only: true }),
+        handler: Handler::RedeemRpc,
+    },
+    Route {
+        path: "/api/v1/privacy-passes",
+        methods: Some("POST"),
+        api: Some(Form::Rest),
+        handler: Handler::Rest,
+    },
+    Route {
+        path: "/token-request",
+        methods: Some("POST"),
+        api: Some(Form::Native),
+        handler: Handler::Native,
+    },
+    Route {
+        path: "/.well-known/private-token-issuer-directory",
+        methods: Some("GET, HEAD"),
+        api: None,
+        handler: Handler::Directory,
+    },
+    Route {
+        path: "/healthz",
+        methods: None,
+        api: None,
+        handler: Handler::Healthz,
+    },
+    Route {
+        path: "/livez",
+        methods: None,
+        api: None,
+        handler: Handler::Livez,
+    },
+    Route {
+        path: "/metrics",
+        methods: None,
+        api: None,
+        handler: Handler::Metrics,
+    },
+];
+
+/// The route of a path.
+pub fn find(path: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.path == path)
+}
+
+/// The routes with what their handlers share: the app and the JSON-RPC modules.
+#[derive(Clone, Debug)]
+pub struct Router {
+    app: Arc<App>,
+    modules: Modules,
+}
+
+impl Router {
+    pub fn new(app: Arc<App>) -> Router {
+        let modules = Modules::new(app.clone());
+        Router { app, modules }
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+
+    /// Answers a request, in process: no socket, any body type.
+    pub async fn serve<B>(&self, req: Request<B>) -> Resp
+    where
+        B: Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let app = &self.app;
+        let Some(route) = find(req.uri().path()) else {
+            return ops::not_found(req.uri().path());
+        };
+        if let (Some(form), Some(allow)) = (route.api, route.methods) {
+            return guard::serve(app, req, form, allow, |caller, body| async move {
+                match (route.handler, body) {
+                    (Handler::Rpc, Parsed::Calls(calls)) => {
+                        Ok(jsonrpc::answer(&self.modules.all, caller, calls).await)
+                    }
+                    (Handler::RedeemRpc, Parsed::Calls(calls)) => {
+                        Ok(jsonrpc::answer(&self.modules.redeem_only, caller, calls).await)
+                    }
+                    (Handler::Rest, Parsed::Bytes(raw)) => {
+                        Ok((issuance::rest(app, &caller, &raw).await?, false))
+                    }
+                    (Handler::Native, Parsed::Bytes(raw)) => {
+                        Ok((native::token_request(app, &caller, raw).await?, false))
+                    }
+                    (handler, _) => Err(crate::error::ApiError::new(
+                        privacypass::ErrorCode::Internal,
+                        format!("route {handler:?} was given a body it does not take"),
+                    )),
+                }
+            })
+            .await;
+        }
+        match route.handler {
+            Handler::Directory => directory::directory(app, &req, route.methods.unwrap_or("GET")),
+            Handler::Healthz => ops::healthz(app).await,
+            Handler::Livez => ops::livez(),
+            Handler::Metrics => ops::metrics(app).await,
+            // The API routes are answered above.
+            Handler::Rpc | Handler::RedeemRpc | Handler::Rest | Handler::Native => {
+                ops::not_found(route.path)
+            }
+        }
+    }
+}

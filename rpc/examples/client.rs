@@ -1,0 +1,30 @@
+//! Issues and redeems one token against `make run`:
+//! `cargo run --release -p privacypass-rpc --features client --example client [URL]`.
+use std::{error::Error, sync::Arc};
+
+use privacypass::{b64, Client, PublicKey, TokenChallenge};
+use privacypass_rpc::{PrivacyPassClient, RedeemToken, Redeemed};
+
+pub async fn issue_and_redeem(url: &str) -> Result<Redeemed, Box<dyn Error>> {
+    let dir = format!("{url}/.well-known/private-token-issuer-directory");
+    let dir: serde_json::Value = ureq::get(&dir).call()?.body_mut().read_json()?;
+    let spki = dir["token-keys"][0]["token-key"].as_str().ok_or("no key")?;
+    let key = Arc::new(PublicKey::from_spki(&b64::decode_any(spki).ok_or("bad")?)?);
+    let key_id = hex::encode(key.token_key_id());
+    let rpc = privacypass_rpc::client(format!("{url}/rpc"))?;
+    let challenge = TokenChallenge::new(2, b"example.com", &[], b"")?;
+    let pending = Client::new(key).request(&challenge)?;
+    let blinded = b64::encode_url(&pending.request().encode());
+    let signed = rpc.issue(blinded, key_id).await?;
+    let token = pending.finalize(&b64::decode_any(&signed.blind_sig).ok_or("bad")?)?;
+    let token = b64::encode_url(&token.encode());
+    Ok(rpc.redeem_token(token, None).await?)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let url = std::env::args().nth(1);
+    let url = url.as_deref().unwrap_or("http://127.0.0.1:8787");
+    println!("{:?}", issue_and_redeem(url).await?);
+    Ok(())
+}
