@@ -1,0 +1,262 @@
+//! The daemon's whole HTTP stack in process, without sockets: the route table, the checks of
+//! every API call and the JSON-RPC envelope, driven with in-memory bodies. The real-daemon
+//! tests (e2e, persona, edges) prove the deployment; these cover the envelope's edges fast.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use privacypass::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge};
+use privacypassd::app::App;
+use privacypassd::auth::ApiKeys;
+use privacypassd::config::ServeArgs;
+use privacypassd::routes::Router;
+use privacypassd::server;
+use serde_json::{json, Value};
+
+struct Stack {
+    router: Router,
+    key: Arc<IssuerKey>,
+}
+
+fn stack() -> Stack {
+    let settings = ServeArgs {
+        store: Some("memory:".into()),
+        max_batch: Some(3),
+        max_body_bytes: Some(2048),
+        ..ServeArgs::default()
+    }
+    .resolve()
+    .unwrap();
+    let mut keys = KeySet::new(0);
+    let key = keys
+        .generate(KeyValidity::new(0, u64::MAX / 2).unwrap())
+        .unwrap();
+    let backends = privacypass_stores::open_backends("memory:").unwrap();
+    let app = Arc::new(App::new(settings, keys, backends, ApiKeys::default()));
+    Stack {
+        router: Router::new(app),
+        key,
+    }
+}
+
+struct Answer {
+    status: u16,
+    allow: Option<String>,
+    body: Value,
+    empty: bool,
+}
+
+impl Stack {
+    async fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+        let mut req = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+        let resp = server::handle(&self.router, req).await;
+        assert!(resp.headers()["request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_"));
+        let status = resp.status().as_u16();
+        let allow = resp
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            allow,
+            empty: bytes.is_empty(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send("POST", path, &[], &body.to_string()).await
+    }
+
+    fn issue_call(&self, id: Value) -> Value {
+        let pending = Client::new(self.key.public_key().clone())
+            .request(&TokenChallenge::new(2, b"example", &[], b"").unwrap())
+            .unwrap();
+        json!({"jsonrpc": "2.0", "id": id, "method": "issue", "params": {
+            "blinded-token": b64::encode_url(&pending.request().encode()),
+            "key-id": hex::encode(self.key.public_key().token_key_id())}})
+    }
+
+    fn token(&self) -> String {
+        let pending = Client::new(self.key.public_key().clone())
+            .request(&TokenChallenge::new(2, b"example", &[], b"").unwrap())
+            .unwrap();
+        let response = Issuer::new(self.router.app().keys())
+            .issue_request(&pending.request().encode(), 1)
+            .unwrap();
+        b64::encode_url(&pending.finalize(&response.encode()).unwrap().encode())
+    }
+}
+
+fn redeem_call(id: Value, token: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "redeem", "params": {"token": token}})
+}
+
+fn code(body: &Value) -> Option<i64> {
+    body.pointer("/error/code").and_then(Value::as_i64)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_of_every_json_rpc_type_are_echoed() {
+    let s = stack();
+    for id in [json!("abc"), json!(7), json!(-1), json!(1.5), json!(null)] {
+        let a = s
+            .post(
+                "/rpc",
+                &json!({"jsonrpc": "2.0", "id": id, "method": "mint", "params": {}}),
+            )
+            .await;
+        assert_eq!((a.status, code(&a.body)), (400, Some(-32601)), "{}", a.body);
+        assert_eq!(a.body["id"], id, "{}", a.body);
+        assert_eq!(a.body["jsonrpc"], "2.0");
+    }
+    for id in [
+        json!(true),
+        json!([1]),
+        json!({"a": 1}),
+        json!("i".repeat(300)),
+    ] {
+        let a = s
+            .post(
+                "/rpc",
+                &json!({"jsonrpc": "2.0", "id": id, "method": "mint"}),
+            )
+            .await;
+        assert_eq!((a.status, code(&a.body)), (400, Some(-32600)), "{}", a.body);
+        assert_eq!(a.body["id"], Value::Null);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_answer_nothing_and_batches_answer_200() {
+    let s = stack();
+    let token = s.token();
+    let note = json!({"jsonrpc": "2.0", "method": "redeem", "params": {"token": token}});
+    let a = s.post("/rpc", &note).await;
+    assert_eq!((a.status, a.empty), (204, true));
+    // The notification ran: the token is spent.
+    let a = s.post("/rpc", &redeem_call(json!(1), &token)).await;
+    assert_eq!((a.status, code(&a.body)), (403, Some(-32021)), "{}", a.body);
+    let a = s.post("/rpc", &json!([note, note])).await;
+    assert_eq!((a.status, a.empty), (204, true));
+    // A batch: 200, answers in order, errors per call, the notification unanswered.
+    let fresh = s.token();
+    let batch = json!([
+        redeem_call(json!("a"), &fresh),
+        redeem_call(json!("b"), &fresh),
+        {"jsonrpc": "2.0", "method": "redeem", "params": {"token": s.token()}},
+    ]);
+    let a = s.post("/rpc", &batch).await;
+    assert_eq!(a.status, 200);
+    let answers = a.body.as_array().unwrap();
+    assert_eq!(answers.len(), 2, "{}", a.body);
+    assert_eq!(
+        (&answers[0]["id"], &answers[0]["result"]),
+        (&json!("a"), &json!("success"))
+    );
+    assert_eq!(
+        (&answers[1]["id"], code(&answers[1])),
+        (&json!("b"), Some(-32021))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_refuse_before_any_call_runs() {
+    let s = stack();
+    let token = s.token();
+    let call = redeem_call(json!(1), &token);
+    let a = s.post("/rpc", &json!([call, call, call, call])).await;
+    assert_eq!((a.status, code(&a.body)), (413, Some(-32042)), "{}", a.body);
+    // Nothing of the refused batch ran.
+    let a = s.post("/rpc", &call).await;
+    assert_eq!(
+        (a.status, &a.body["result"]),
+        (200, &json!("success")),
+        "{}",
+        a.body
+    );
+    let big = format!(r#"{{"pad":"{}"}}"#, "x".repeat(3000));
+    let a = s.send("POST", "/rpc", &[], &big).await;
+    assert_eq!((a.status, code(&a.body)), (413, Some(-32042)), "{}", a.body);
+    let a = s.send("POST", "/rpc", &[], "[]").await;
+    assert_eq!((a.status, code(&a.body)), (400, Some(-32600)));
+    let a = s.send("POST", "/rpc", &[], "{not json").await;
+    assert_eq!((a.status, code(&a.body)), (400, Some(-32700)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn methods_params_and_routes() {
+    let s = stack();
+    for method in ["GET", "PUT", "DELETE"] {
+        for path in ["/rpc", "/api/redeem", "/api/v1/privacy-passes"] {
+            let a = s.send(method, path, &[], "").await;
+            assert_eq!(
+                (a.status, a.allow.as_deref()),
+                (405, Some("POST")),
+                "{method} {path}"
+            );
+            assert_eq!(
+                a.body
+                    .pointer("/error/code")
+                    .or(a.body.pointer("/errors/0/code")),
+                Some(&json!(-32041))
+            );
+        }
+    }
+    let a = s
+        .send(
+            "POST",
+            "/.well-known/private-token-issuer-directory",
+            &[],
+            "",
+        )
+        .await;
+    assert_eq!((a.status, a.allow.as_deref()), (405, Some("GET, HEAD")));
+    // issue at the redemption route; params not an object; a missing param.
+    let a = s.post("/api/redeem", &s.issue_call(json!(1))).await;
+    assert_eq!((a.status, code(&a.body)), (400, Some(-32040)), "{}", a.body);
+    let a = s
+        .post(
+            "/rpc",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "issue", "params": ["x", "y"]}),
+        )
+        .await;
+    assert_eq!((a.status, code(&a.body)), (400, Some(-32602)), "{}", a.body);
+    let a = s
+        .post(
+            "/rpc",
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "issue", "params": {"key-id": "00"}}),
+        )
+        .await;
+    assert_eq!((a.status, code(&a.body)), (400, Some(-32602)), "{}", a.body);
+    assert!(a.body["error"]["data"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("blinded-token"));
+    // Issuance in every casing of the answer.
+    for (case, field) in [
+        ("kebab", "blind-sig"),
+        ("camel", "blindSig"),
+        ("snake", "blind_sig"),
+    ] {
+        let body = s.issue_call(json!(2)).to_string();
+        let a = s
+            .send("POST", "/rpc", &[("key-inflection", case)], &body)
+            .await;
+        assert_eq!(a.status, 200, "{}", a.body);
+        assert!(a.body["result"][field].is_string(), "{}", a.body);
+    }
+    let a = s.send("GET", "/nowhere", &[], "").await;
+    assert_eq!(a.status, 404);
+}
