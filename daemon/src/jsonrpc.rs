@@ -1,5 +1,5 @@
-//! JSON-RPC 2.0 on `/rpc` and `/api/redeem`: the methods of `privacypass_rpc::PrivacyPass`,
-//! served by jsonrpsee's `RpcModule` inside the daemon's own HTTP stack.
+//! JSON-RPC 2.0 envelopes, for jsonrpsee's `Methods` (the route table gives each JSON-RPC
+//! route its module, `routes::rpc`) inside the daemon's own HTTP stack.
 //!
 //! jsonrpsee decodes the params, runs the method and writes its answer; this module reads the
 //! envelope, so that what SPEC §3/§4 promise holds where jsonrpsee's server differs: a batch
@@ -8,109 +8,23 @@
 //! fractional number too) of at most [`MAX_ID_BYTES`], and params must be an object.
 
 use std::borrow::Cow;
-use std::sync::Arc;
 
 use hyper::StatusCode;
 use privacypass::ErrorCode;
-use privacypass_rpc::jsonrpsee::core::async_trait;
 use privacypass_rpc::jsonrpsee::core::server::{
     ConnectionId, Extensions, MethodCallback, MethodResponse, Methods,
 };
-use privacypass_rpc::jsonrpsee::core::RpcResult;
-use privacypass_rpc::jsonrpsee::types::{ErrorObject, ErrorObjectOwned, Id, Params};
-use privacypass_rpc::{
-    IssueResult, PrivacyPassServer, RedeemParams, RedeemParamsError, Redeemed, ISSUE,
-};
+use privacypass_rpc::jsonrpsee::types::{ErrorObject, Id, Params};
+use privacypass_rpc::ISSUE;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use crate::app::App;
 use crate::auth::Caller;
 use crate::error::{status_of_jsonrpc, ApiError};
 use crate::http::{respond, Resp};
-use crate::routes::{issuance, redemption};
 
 /// The longest JSON-RPC `id` (as JSON text) a call may carry: it is echoed in the answer.
 pub const MAX_ID_BYTES: usize = 256;
-
-/// The server side of the trait: what each method does, given the caller the request's
-/// checks established (in the call's extensions).
-#[derive(Clone, Debug)]
-pub struct Rpc {
-    app: Arc<App>,
-}
-
-/// The caller of a call; a call that reaches a method without one is refused.
-fn caller(ext: &Extensions) -> Result<&Caller, ApiError> {
-    ext.get::<Caller>()
-        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "a call without its caller"))
-}
-
-#[async_trait]
-impl PrivacyPassServer for Rpc {
-    async fn issue(
-        &self,
-        ext: &Extensions,
-        blinded_token: String,
-        key_id: String,
-    ) -> RpcResult<IssueResult> {
-        let caller = caller(ext)?;
-        Ok(issuance::issue(&self.app, caller, &blinded_token, &key_id).await?)
-    }
-
-    async fn redeem(
-        &self,
-        ext: &Extensions,
-        token: Option<String>,
-        challenge: Option<String>,
-        data: Option<Vec<String>>,
-        bindings: Option<Vec<String>>,
-        compressed: Option<bool>,
-    ) -> RpcResult<Redeemed> {
-        let caller = caller(ext)?;
-        let params = RedeemParams::from_fields(token, challenge, data, bindings, compressed)
-            .map_err(|e| match e {
-                RedeemParamsError::Invalid(m) => ApiError::new(ErrorCode::InvalidParams, m),
-                RedeemParamsError::Compressed => ApiError::new(
-                    ErrorCode::UnsupportedToken,
-                    "compressed tokens are not supported",
-                ),
-            });
-        Ok(redemption::redeem(&self.app, caller, params).await?)
-    }
-}
-
-/// The methods each JSON-RPC route serves.
-#[derive(Clone, Debug)]
-pub struct Modules {
-    /// `/rpc`: every method.
-    pub all: Methods,
-    /// `/api/redeem`: `redeem`; `issue` answers -32040.
-    pub redeem_only: Methods,
-}
-
-impl Modules {
-    pub fn new(app: Arc<App>) -> Modules {
-        let rpc = Rpc { app };
-        let all: Methods = rpc.clone().into_rpc().into();
-        let mut redeem_only = rpc.into_rpc();
-        redeem_only.remove_method(ISSUE);
-        // Registering a name the module just gave up cannot fail.
-        let _ = redeem_only.register_method(ISSUE, |_, _, _| {
-            Err::<(), ErrorObjectOwned>(
-                ApiError::new(
-                    ErrorCode::IssueAtRedemptionRoute,
-                    "issue is not served at the redemption route; use /rpc",
-                )
-                .into(),
-            )
-        });
-        Modules {
-            all,
-            redeem_only: redeem_only.into(),
-        }
-    }
-}
 
 /// The `id` an answer echoes. jsonrpsee's `Id` holds null, strings and unsigned integers; any
 /// other number is written back as it came.
@@ -422,6 +336,7 @@ fn finish(id: ReplyId, answer: MethodResponse) -> (String, Option<i32>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use privacypass_rpc::jsonrpsee::types::ErrorObjectOwned;
 
     fn item(text: &str) -> Item {
         let raw: Box<RawValue> = serde_json::from_str(text).unwrap();

@@ -7,6 +7,7 @@ pub mod issuance;
 pub mod native;
 pub mod ops;
 pub mod redemption;
+pub mod rpc;
 
 use std::sync::Arc;
 
@@ -16,7 +17,8 @@ use hyper::Request;
 use crate::app::App;
 use crate::guard::{self, Form, Parsed};
 use crate::http::Resp;
-use crate::jsonrpc::{self, Modules};
+use crate::jsonrpc;
+use crate::routes::rpc::Modules;
 
 /// What answers a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
