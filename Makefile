@@ -16,13 +16,14 @@ LISTEN ?= 127.0.0.1:8787
 DATA_DIR ?= ./data
 
 .PHONY: help deps build test run demo bench fmt fmt-check clippy cargo-test bench-crypto bench-daemon \
-	bench-scaleout test-interop crash-soak
+	bench-scaleout bench-compare test-interop crash-soak
 
 help:
 	@echo "make run    build and start privacypassd on $(LISTEN) (RocksDB in $(DATA_DIR))"
 	@echo "make demo   the whole protocol as a client against the daemon of make run"
 	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
 	@echo "make bench  benchmarks (not part of the tests)"
+	@echo "make bench-compare BASE=<rev>  the daemon benchmark on BASE and on the working tree, with the ratios"
 	@echo "make fuzz   every fuzz target for FUZZ_SECONDS (default 60) s (not part of the tests)"
 	@echo "make crash-soak  CRASH_SOAK_ROUNDS (default 200) power cuts under redeem load (not part of the tests)"
 
@@ -91,6 +92,12 @@ bench-crypto:
 # issue and redeem over HTTP against a daemon on 127.0.0.1, beside the in-process ceilings.
 bench-daemon:
 	$(TARGET_RELEASE)/privacypass-load --daemon $(TARGET_RELEASE)/privacypassd --seconds 3
+
+# The daemon benchmark on BASE (a git rev) and on the working tree, interleaved, with each row's
+# ratio: make bench-compare BASE=main [ROUNDS=2]. BASE is built in a git worktree into this target
+# directory (its dependencies are the ones already built).
+bench-compare: build
+	BASE=$(BASE) ROUNDS=$(or $(ROUNDS),2) scripts/bench-compare
 
 # Durable redeems with 1 and then 3 daemons sharing one Redis (appendfsync always) on 127.0.0.1.
 bench-scaleout: build
