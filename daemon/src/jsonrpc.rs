@@ -5,7 +5,7 @@
 //! envelope, so that what SPEC §3/§4 promise holds where jsonrpsee's server differs: a batch
 //! is bounded (`--max-batch`) before any call runs and its calls run in order, a single call
 //! answers the HTTP status of its error, an `id` may be any JSON-RPC id (a negative or
-//! fractional number too) of at most [`MAX_ID_BYTES`], and params must be an object.
+//! fractional number too) of at most [`MAX_ID_BYTES`], and params, when given, an object.
 
 use std::borrow::Cow;
 
@@ -65,11 +65,12 @@ impl ReplyId {
 enum Item {
     /// Refused before any method runs; answered even without an id.
     Refused { id: ReplyId, error: ApiError },
-    /// A call; `id` is `None` for a notification, `params` is `None` unless an object.
+    /// A call; `id` is `None` for a notification; `params` is `Ok(None)` when absent and
+    /// `Err(())` when not an object.
     Call {
         id: Option<ReplyId>,
         method: String,
-        params: Option<Box<RawValue>>,
+        params: Result<Option<Box<RawValue>>, ()>,
     },
 }
 
@@ -127,10 +128,11 @@ impl Item {
         Item::Call {
             id,
             method: method.into_owned(),
-            params: envelope
-                .params
-                .filter(|p| p.get().starts_with('{'))
-                .map(ToOwned::to_owned),
+            params: match envelope.params {
+                None => Ok(None),
+                Some(p) if p.get().starts_with('{') => Ok(Some(p.to_owned())),
+                Some(_) => Err(()),
+            },
         }
     }
 
@@ -280,9 +282,9 @@ async fn run(methods: &Methods, item: Item, ext: &Extensions) -> Option<(String,
     };
     let answer = match (methods.method(&method), params) {
         (None, _) => refuse(ErrorCode::MethodNotFound, format!("no method {method:?}")),
-        (Some(_), None) => refuse(ErrorCode::InvalidParams, "params must be an object".into()),
-        (Some(MethodCallback::Async(callback)), Some(params)) => {
-            let params = Params::new(Some(params.get())).into_owned();
+        (Some(_), Err(())) => refuse(ErrorCode::InvalidParams, "params must be an object".into()),
+        (Some(MethodCallback::Async(callback)), Ok(params)) => {
+            let params = Params::new(params.as_deref().map(RawValue::get)).into_owned();
             callback(
                 call_id.clone(),
                 params,
@@ -292,13 +294,13 @@ async fn run(methods: &Methods, item: Item, ext: &Extensions) -> Option<(String,
             )
             .await
         }
-        (Some(MethodCallback::Sync(callback)), Some(params)) => callback(
+        (Some(MethodCallback::Sync(callback)), Ok(params)) => callback(
             call_id.clone(),
-            Params::new(Some(params.get())),
+            Params::new(params.as_deref().map(RawValue::get)),
             MAX_RESPONSE_BYTES,
             ext.clone(),
         ),
-        (Some(_), Some(_)) => refuse(ErrorCode::MethodNotFound, format!("no method {method:?}")),
+        (Some(_), Ok(_)) => refuse(ErrorCode::MethodNotFound, format!("no method {method:?}")),
     };
     id.map(|id| finish(id, in_table_form(answer, call_id)))
 }
@@ -375,7 +377,7 @@ mod tests {
             item(r#"{"jsonrpc":"2.0","id":null,"method":"redeem","params":{}}"#),
             Item::Call {
                 id: Some(_),
-                params: Some(_),
+                params: Ok(Some(_)),
                 ..
             }
         ));
@@ -383,7 +385,7 @@ mod tests {
             item(r#"{"jsonrpc":"2.0","method":"redeem","params":[1]}"#),
             Item::Call {
                 id: None,
-                params: None,
+                params: Err(()),
                 ..
             }
         ));

@@ -32,6 +32,100 @@ pub const ISSUE: &str = "issue";
 pub const REDEEM: &str = "redeem";
 /// Every method of [`PrivacyPassServer`], as the daemon serves them.
 pub const METHODS: [&str; 2] = [ISSUE, REDEEM];
+/// The OpenRPC service-discovery method: the document of [`openrpc`].
+pub const DISCOVER: &str = "rpc.discover";
+
+/// A named param of a method, as the trait below declares it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+    /// The JSON Schema of its value.
+    pub schema: &'static str,
+}
+
+const STRING: &str = r#"{"type":"string"}"#;
+const STRINGS: &str = r#"{"type":"array","items":{"type":"string"}}"#;
+
+/// The params of each method, in the order of the trait's arguments.
+pub const PARAMS: [(&str, &[Param]); 2] = [
+    (
+        ISSUE,
+        &[
+            Param {
+                name: "blinded-token",
+                required: true,
+                schema: STRING,
+            },
+            Param {
+                name: "key-id",
+                required: true,
+                schema: STRING,
+            },
+        ],
+    ),
+    (
+        REDEEM,
+        &[
+            Param {
+                name: "token",
+                required: false,
+                schema: STRING,
+            },
+            Param {
+                name: "challenge",
+                required: false,
+                schema: STRING,
+            },
+            Param {
+                name: "data",
+                required: false,
+                schema: STRINGS,
+            },
+            Param {
+                name: "bindings",
+                required: false,
+                schema: STRINGS,
+            },
+            Param {
+                name: "compressed",
+                required: false,
+                schema: r#"{"type":"boolean"}"#,
+            },
+        ],
+    ),
+];
+
+/// The OpenRPC 1.2 document of `methods` (of [`METHODS`]) and the error codes they answer.
+pub fn openrpc(methods: &[&str], errors: &[(i32, &str)]) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let schema = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::Null);
+    let errors: Vec<Value> = errors
+        .iter()
+        .map(|(code, message)| json!({"code": code, "message": message}))
+        .collect();
+    let result = |method: &str| match method {
+        ISSUE => json!({"name": "issued", "schema": {"type": "object",
+            "properties": {"blind-sig": {"type": "string"}}, "required": ["blind-sig"]}}),
+        _ => json!({"name": "redeemed", "schema": {"const": "success"}}),
+    };
+    let methods: Vec<Value> = PARAMS
+        .iter()
+        .filter(|(name, _)| methods.contains(name))
+        .map(|(name, params)| {
+            let params: Vec<Value> = params
+                .iter()
+                .map(
+                    |p| json!({"name": p.name, "required": p.required, "schema": schema(p.schema)}),
+                )
+                .collect();
+            json!({"name": name, "paramStructure": "by-name", "params": params,
+                "result": result(name), "errors": errors})
+        })
+        .collect();
+    json!({"openrpc": "1.2.6", "info": {"title": "privacypassd", "version": env!("CARGO_PKG_VERSION")},
+        "methods": methods})
+}
 
 /// The casing of the keys of a JSON object: `blind-sig`, `blindSig` or `blind_sig`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

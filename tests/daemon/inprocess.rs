@@ -260,3 +260,62 @@ async fn methods_params_and_routes() {
     let a = s.send("GET", "/nowhere", &[], "").await;
     assert_eq!(a.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_discover_names_every_method_param_and_code() {
+    let s = stack();
+    let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "rpc.discover"});
+    let a = s.post("/rpc", &discover).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let doc = &a.body["result"];
+    assert_eq!(doc["openrpc"], "1.2.6");
+    let methods: Vec<&str> = doc["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, privacypass_rpc::METHODS);
+    for method in doc["methods"].as_array().unwrap() {
+        let codes: Vec<i64> = method["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["code"].as_i64().unwrap())
+            .collect();
+        for code in privacypass::ErrorCode::ALL {
+            assert!(codes.contains(&i64::from(code.code())), "{code:?}");
+        }
+    }
+    // The params it names are the ones the methods take.
+    let issue = &doc["methods"][0]["params"];
+    let names: Vec<&str> = issue
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let call = s.issue_call(json!(2));
+    let mut taken: Vec<&str> = call["params"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    taken.sort();
+    assert_eq!(names, taken);
+    let a = s.post("/rpc", &call).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let redeem = &doc["methods"][1]["params"];
+    assert_eq!(redeem[0]["name"], "token");
+    let a = s.post("/rpc", &redeem_call(json!(3), &s.token())).await;
+    assert_eq!(a.body["result"], "success", "{}", a.body);
+    // The redemption route describes what it serves.
+    let a = s.post("/api/redeem", &discover).await;
+    assert_eq!(
+        a.body["result"]["methods"][0]["name"], "redeem",
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["result"]["methods"].as_array().unwrap().len(), 1);
+}

@@ -10,7 +10,8 @@ use privacypass_rpc::jsonrpsee::core::server::{Extensions, Methods};
 use privacypass_rpc::jsonrpsee::core::RpcResult;
 use privacypass_rpc::jsonrpsee::types::ErrorObjectOwned;
 use privacypass_rpc::{
-    IssueResult, PrivacyPassServer, RedeemParams, RedeemParamsError, Redeemed, ISSUE,
+    openrpc, IssueResult, PrivacyPassServer, RedeemParams, RedeemParamsError, Redeemed, DISCOVER,
+    ISSUE, METHODS, REDEEM,
 };
 
 use crate::app::App;
@@ -64,7 +65,8 @@ impl PrivacyPassServer for Rpc {
     }
 }
 
-/// The methods each JSON-RPC route serves.
+/// The methods each JSON-RPC route serves, with `rpc.discover` answering their OpenRPC
+/// document.
 #[derive(Clone, Debug)]
 pub struct Modules {
     /// `/rpc`: every method.
@@ -76,9 +78,18 @@ pub struct Modules {
 impl Modules {
     pub fn new(app: Arc<App>) -> Modules {
         let rpc = Rpc { app };
-        let all: Methods = rpc.clone().into_rpc().into();
+        let mut all = rpc.clone().into_rpc();
         let mut redeem_only = rpc.into_rpc();
         redeem_only.remove_method(ISSUE);
+        let errors: Vec<(i32, &str)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.code(), c.meaning()))
+            .collect();
+        for (module, methods) in [(&mut all, &METHODS[..]), (&mut redeem_only, &[REDEEM][..])] {
+            let document = openrpc(methods, &errors);
+            // The names are the trait's, which never include the discovery method.
+            let _ = module.register_method(DISCOVER, move |_, _, _| document.clone());
+        }
         // Registering a name the module just gave up cannot fail.
         let _ = redeem_only.register_method(ISSUE, |_, _, _| {
             Err::<(), ErrorObjectOwned>(
@@ -90,7 +101,7 @@ impl Modules {
             )
         });
         Modules {
-            all,
+            all: all.into(),
             redeem_only: redeem_only.into(),
         }
     }
