@@ -146,7 +146,13 @@ fn store_unavailable(e: privacypass::StoreError) -> ApiError {
 
 /// An API route: the checks every call passes (method, headers, API key, rate limit, body
 /// limits, Idempotency-Key), then the route itself, then the headers every response carries.
-pub async fn serve_api(app: &Arc<App>, req: Request<Incoming>, route: Route) -> Resp {
+/// Any body will do: hyper's `Incoming` when served, one held in memory in-process (the fuzz
+/// targets drive the routes without a socket).
+pub async fn serve_api<B>(app: &Arc<App>, req: Request<B>, route: Route) -> Resp
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let mut rate = None;
     let mut resp = match guarded(app, req, route, &mut rate).await {
         Ok(resp) => resp,
@@ -287,12 +293,16 @@ impl Body {
 /// Headers a reverse proxy adds: a request carrying one did not come from this host alone.
 const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
 
-async fn guarded(
+async fn guarded<B>(
     app: &Arc<App>,
-    req: Request<Incoming>,
+    req: Request<B>,
     route: Route,
     rate: &mut Option<RateState>,
-) -> Result<Resp, ApiError> {
+) -> Result<Resp, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if req.method() != Method::POST {
         return Ok(method_not_allowed(
             "POST",
@@ -495,7 +505,11 @@ fn not_post(method: &Method) -> ApiError {
 }
 
 /// Reads the body, refusing it as soon as it is known to exceed the limit.
-async fn read_body(app: &App, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+async fn read_body<B>(app: &App, req: Request<B>) -> Result<Bytes, ApiError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let limit = app.settings.max_body_bytes;
     let too_large = || {
         ApiError::new(
@@ -885,7 +899,7 @@ fn text_response(status: StatusCode, message: &str) -> Resp {
 
 /// The content type `POST /token-request` requires, checked before the body is read: the
 /// refusal when it is another.
-fn refuse_token_request_type(req: &Request<Incoming>) -> Option<Resp> {
+fn refuse_token_request_type<B>(req: &Request<B>) -> Option<Resp> {
     let content_type = req
         .headers()
         .get(CONTENT_TYPE)
