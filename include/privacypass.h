@@ -327,7 +327,8 @@ enum pp_result pp_challenge_encode(uint16_t token_type,
  * number of seconds the challenge may be cached, or NULL to leave it out. Several challenges
  * share one header when their values are joined with `", "`.
  *
- * Returns `PP_ERR_INVALID_INPUT` for a malformed challenge or an empty key.
+ * Returns `PP_ERR_INVALID_INPUT` for a malformed challenge, an empty key, or a value longer
+ * than 16 KiB, the longest header value this library's parsers accept.
  */
 enum pp_result pp_challenge_www_authenticate(const uint8_t *challenge,
                                              size_t challenge_len,

@@ -16,13 +16,14 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <privacypass.h>
+
+#include "ngx_http_privacypass_parse.h"
 
 
 #define NGX_HTTP_PRIVACYPASS_CONTEXT_PER_REQUEST  0
@@ -31,31 +32,8 @@
 /* keys offered in one WWW-Authenticate header */
 #define NGX_HTTP_PRIVACYPASS_MAX_KEYS             8
 
-/* an Authorization value longer than this is refused unparsed */
-#define NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION    2048
-
 #define NGX_HTTP_PRIVACYPASS_MAX_FILE             (1024 * 1024)
 #define NGX_HTTP_PRIVACYPASS_SECRET_LEN           32
-#define NGX_HTTP_PRIVACYPASS_DIGEST_LEN           32
-
-/* RFC 9578 Token: token_type(2) nonce(32) challenge_digest(32)
- * token_key_id(32) authenticator(256) */
-#define NGX_HTTP_PRIVACYPASS_DIGEST_OFFSET        34
-#define NGX_HTTP_PRIVACYPASS_KEY_ID_OFFSET        66
-
-#define NGX_HTTP_PRIVACYPASS_RSA_PREFIX_LEN       24
-#define NGX_HTTP_PRIVACYPASS_PSS_PREFIX_LEN       72
-#define NGX_HTTP_PRIVACYPASS_RSA_SPKI_LEN         294
-
-
-typedef enum {
-    NGX_HTTP_PRIVACYPASS_NONE = 0,
-    NGX_HTTP_PRIVACYPASS_MISSING,
-    NGX_HTTP_PRIVACYPASS_INVALID,
-    NGX_HTTP_PRIVACYPASS_SPENT,
-    NGX_HTTP_PRIVACYPASS_VALID,
-    NGX_HTTP_PRIVACYPASS_ERROR
-} ngx_http_privacypass_status_e;
 
 
 static ngx_str_t  ngx_http_privacypass_status_names[] = {
@@ -177,25 +155,6 @@ static void *ngx_http_privacypass_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_privacypass_merge_loc_conf(ngx_conf_t *cf,
     void *parent, void *child);
 static ngx_int_t ngx_http_privacypass_init(ngx_conf_t *cf);
-
-
-/* SubjectPublicKeyInfo headers: rsaEncryption and RFC 9578's RSASSA-PSS
- * (SHA-384, MGF1-SHA-384, salt 48) for a 2048-bit modulus; the
- * RSAPublicKey that follows is the same in both. */
-
-static const u_char  ngx_http_privacypass_rsa_prefix[] = {
-    0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-    0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00, 0x03, 0x82, 0x01, 0x0f, 0x00
-};
-
-static const u_char  ngx_http_privacypass_pss_prefix[] = {
-    0x30, 0x82, 0x01, 0x52, 0x30, 0x3d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
-    0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30, 0x30, 0xa0, 0x0d, 0x30, 0x0b, 0x06,
-    0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0xa1, 0x1a,
-    0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
-    0x08, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
-    0x02, 0x02, 0xa2, 0x03, 0x02, 0x01, 0x30, 0x03, 0x82, 0x01, 0x0f, 0x00
-};
 
 
 static ngx_conf_enum_t  ngx_http_privacypass_contexts[] = {
@@ -382,12 +341,11 @@ static ngx_int_t
 ngx_http_privacypass_check(ngx_http_request_t *r,
     ngx_http_privacypass_loc_conf_t *plcf, ngx_http_privacypass_ctx_t *ctx)
 {
-    size_t                             len;
-    u_char                            *digest;
     ngx_int_t                          rc;
-    ngx_uint_t                         i, match;
+    ngx_uint_t                         match;
     pp_result                          res;
     ngx_table_elt_t                   *h;
+    ngx_http_privacypass_token_e       parsed;
     ngx_http_privacypass_main_conf_t  *pmcf;
     ngx_http_privacypass_challenges_t *ch;
     u_char                             token[PP_TOKEN_LEN];
@@ -408,58 +366,29 @@ ngx_http_privacypass_check(ngx_http_request_t *r,
                                            NGX_HTTP_PRIVACYPASS_MISSING, NULL);
     }
 
-    if (h->value.len > NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION) {
-        return ngx_http_privacypass_refuse(r, plcf, ctx,
-                                           NGX_HTTP_PRIVACYPASS_INVALID,
-                                           "Authorization header too long");
-    }
-
-    res = pp_authorization_parse((const char *) h->value.data, h->value.len,
-                                 token, sizeof(token), &len);
-
-    if (res != PP_OK) {
-        return ngx_http_privacypass_refuse(r, plcf, ctx,
-                   NGX_HTTP_PRIVACYPASS_INVALID,
-                   res == PP_ERR_BUFFER_TOO_SMALL
-                   ? "token of the wrong length"
-                   : "not one PrivateToken credential with one base64url token");
-    }
-
-    if (len != PP_TOKEN_LEN
-        || token[0] != 0
-        || token[1] != PP_TOKEN_TYPE_BLIND_RSA)
-    {
-        return ngx_http_privacypass_refuse(r, plcf, ctx,
-                                           NGX_HTTP_PRIVACYPASS_INVALID,
-                                           "not a token of type 2");
-    }
-
-    ngx_memcpy(ctx->key_id, token + NGX_HTTP_PRIVACYPASS_KEY_ID_OFFSET,
-               PP_TOKEN_KEY_ID_LEN);
-    ctx->has_key_id = 1;
-
-    /* is it bound to a challenge this location issued? (constant time) */
+    /* the token, and whether a challenge this location issued is its own */
 
     ch = plcf->challenges;
-    digest = token + NGX_HTTP_PRIVACYPASS_DIGEST_OFFSET;
-    match = ch->n;
 
-    for (i = 0; i < ch->n; i++) {
-        if (CRYPTO_memcmp(digest, ch->digest[i],
-                          NGX_HTTP_PRIVACYPASS_DIGEST_LEN)
-            == 0)
-        {
-            match = i;
-        }
+    parsed = ngx_http_privacypass_parse_token(h->value.data, h->value.len,
+                                              ch->digest, ch->n, token,
+                                              &match);
+
+    if (parsed == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+        || parsed == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
+    {
+        ngx_memcpy(ctx->key_id, token + NGX_HTTP_PRIVACYPASS_KEY_ID_OFFSET,
+                   PP_TOKEN_KEY_ID_LEN);
+        ctx->has_key_id = 1;
     }
 
-    if (match == ch->n) {
+    if (parsed != NGX_HTTP_PRIVACYPASS_TOKEN_BOUND) {
         return ngx_http_privacypass_refuse(r, plcf, ctx,
                    NGX_HTTP_PRIVACYPASS_INVALID,
-                   "token not bound to a current challenge of this location");
+                   ngx_http_privacypass_token_reason(parsed));
     }
 
-    res = pp_verifier_verify(plcf->keys->verifier, token, len,
+    res = pp_verifier_verify(plcf->keys->verifier, token, PP_TOKEN_LEN,
                              ch->challenge[match].data,
                              ch->challenge[match].len);
 
@@ -471,7 +400,7 @@ ngx_http_privacypass_check(ngx_http_request_t *r,
                                            NGX_HTTP_PRIVACYPASS_INVALID, NULL);
     }
 
-    rc = ngx_http_privacypass_redeem(r, plcf, ctx, token, len,
+    rc = ngx_http_privacypass_redeem(r, plcf, ctx, token, PP_TOKEN_LEN,
                                      &ch->challenge[match]);
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -636,68 +565,46 @@ ngx_http_privacypass_redeem_done(ngx_http_request_t *r, void *data,
 }
 
 
-static ngx_int_t
-ngx_http_privacypass_body_has(ngx_str_t *body, char *s)
-{
-    size_t  len;
-
-    len = ngx_strlen(s);
-
-    if (body->len < len) {
-        return 0;
-    }
-
-    return ngx_strlcasestrn(body->data, body->data + body->len, (u_char *) s,
-                            len - 1)
-           != NULL;
-}
-
-
 /* the daemon answered: map its JSON-RPC answer onto the request's fate */
 
 static ngx_int_t
 ngx_http_privacypass_finish(ngx_http_request_t *r,
     ngx_http_privacypass_loc_conf_t *plcf, ngx_http_privacypass_ctx_t *ctx)
 {
-    ngx_str_t  *body;
+    ngx_http_privacypass_status_e  outcome;
 
     ctx->redeemed = 0;
-    body = &ctx->redeem_body;
 
-    if (ctx->redeem_status == NGX_HTTP_OK
-        && ngx_http_privacypass_body_has(body, "\"success\"")
-        && !ngx_http_privacypass_body_has(body, "\"error\""))
-    {
+    outcome = ngx_http_privacypass_redeem_outcome(ctx->redeem_status,
+                                                  ctx->redeem_body.data,
+                                                  ctx->redeem_body.len);
+
+    switch (outcome) {
+
+    case NGX_HTTP_PRIVACYPASS_VALID:
         ctx->status = NGX_HTTP_PRIVACYPASS_VALID;
         return NGX_OK;
-    }
 
-    if (ctx->redeem_status == NGX_HTTP_FORBIDDEN
-        || ctx->redeem_status == NGX_HTTP_BAD_REQUEST
-        || ctx->redeem_status == NGX_HTTP_OK)
-    {
-        if (ngx_http_privacypass_body_has(body, "-32021")) {
-            return ngx_http_privacypass_refuse(r, plcf, ctx,
-                                               NGX_HTTP_PRIVACYPASS_SPENT,
-                                               "token already spent");
-        }
+    case NGX_HTTP_PRIVACYPASS_SPENT:
+        return ngx_http_privacypass_refuse(r, plcf, ctx,
+                                           NGX_HTTP_PRIVACYPASS_SPENT,
+                                           "token already spent");
+
+    case NGX_HTTP_PRIVACYPASS_INVALID:
 
         /*
-         * -32020: verification failed; -32022: a token type not served;
-         * -32602: not a well-formed token (the checks above let none through,
-         * but a redeemer that disagrees about a token's form still refuses a
-         * token, not a request this module could retry)
+         * the checks above let no malformed token through, but a redeemer
+         * that disagrees about a token's form still refuses a token, not a
+         * request this module could retry
          */
 
-        if (ngx_http_privacypass_body_has(body, "-32020")
-            || ngx_http_privacypass_body_has(body, "-32022")
-            || ngx_http_privacypass_body_has(body, "-32602"))
-        {
-            return ngx_http_privacypass_refuse(r, plcf, ctx,
-                       NGX_HTTP_PRIVACYPASS_INVALID,
-                       "the redeemer refused the token (unknown or expired "
-                       "key, verification failed, or malformed)");
-        }
+        return ngx_http_privacypass_refuse(r, plcf, ctx,
+                   NGX_HTTP_PRIVACYPASS_INVALID,
+                   "the redeemer refused the token (unknown or expired "
+                   "key, verification failed, or malformed)");
+
+    default:
+        break;
     }
 
     /* fail closed: nothing was recorded, the client may retry later */
@@ -1192,25 +1099,7 @@ ngx_http_privacypass_add_spki(ngx_conf_t *cf,
 
     spki = keys->spki[keys->nkeys];
 
-    if (der->len == PP_PUBLIC_KEY_LEN
-        && ngx_memcmp(der->data, ngx_http_privacypass_pss_prefix,
-                      NGX_HTTP_PRIVACYPASS_PSS_PREFIX_LEN)
-           == 0)
-    {
-        ngx_memcpy(spki, der->data, PP_PUBLIC_KEY_LEN);
-
-    } else if (der->len == NGX_HTTP_PRIVACYPASS_RSA_SPKI_LEN
-               && ngx_memcmp(der->data, ngx_http_privacypass_rsa_prefix,
-                             NGX_HTTP_PRIVACYPASS_RSA_PREFIX_LEN)
-                  == 0)
-    {
-        ngx_memcpy(spki, ngx_http_privacypass_pss_prefix,
-                   NGX_HTTP_PRIVACYPASS_PSS_PREFIX_LEN);
-        ngx_memcpy(spki + NGX_HTTP_PRIVACYPASS_PSS_PREFIX_LEN,
-                   der->data + NGX_HTTP_PRIVACYPASS_RSA_PREFIX_LEN,
-                   PP_PUBLIC_KEY_LEN - NGX_HTTP_PRIVACYPASS_PSS_PREFIX_LEN);
-
-    } else {
+    if (ngx_http_privacypass_spki(der, spki) != NGX_OK) {
         /* not an RSA-2048 key (e.g. a token type 1 key): skipped */
         return NGX_DECLINED;
     }
@@ -1244,15 +1133,12 @@ ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_privacypass_loc_conf_t *plcf = conf;
 
-    u_char                       *p, *last, *q, *end;
-    ngx_str_t                    *value, name, text, enc, der;
-    pp_result                     res;
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_privacypass_keys_t  *keys;
-
-    static u_char  begin[] = "-----BEGIN PUBLIC KEY-----";
-    static u_char  endm[] = "-----END PUBLIC KEY-----";
-    static u_char  field[] = "\"token-key\"";
+    u_char                           *buf;
+    ngx_str_t                        *value, name, text, der;
+    pp_result                         res;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_privacypass_keys_t      *keys;
+    ngx_http_privacypass_key_scan_t   scan;
 
     if (plcf->keys != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
@@ -1282,18 +1168,17 @@ ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_privacypass_keys_cleanup;
     cln->data = keys;
 
-    for (p = text.data; p < text.data + text.len; p++) {
-        if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-            break;
-        }
+    buf = ngx_pnalloc(cf->temp_pool, text.len);
+    if (buf == NULL) {
+        return NGX_CONF_ERROR;
     }
 
-    last = text.data + text.len;
+    ngx_http_privacypass_key_scan_init(&scan, text.data, text.len, buf);
 
-    if (p < last && *p == '{') {
+    /* libprivacypass reads the keys it verifies with, the module those it
+     * offers */
 
-        /* an RFC 9578 issuer directory */
-
+    if (scan.directory) {
         res = pp_verifier_new_from_directory((const char *) text.data,
                                              text.len, &keys->verifier);
         if (res != PP_OK) {
@@ -1303,59 +1188,7 @@ ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        while ((p = ngx_strlcasestrn(p, last, field, sizeof(field) - 2))
-               != NULL)
-        {
-            p += sizeof(field) - 1;
-
-            while (p < last && (*p == ' ' || *p == '\t' || *p == '\r'
-                                || *p == '\n' || *p == ':'))
-            {
-                p++;
-            }
-
-            if (p == last || *p != '"') {
-                continue;
-            }
-
-            q = ++p;
-
-            while (p < last && *p != '"') {
-                p++;
-            }
-
-            if (p == last) {
-                break;
-            }
-
-            enc.data = q;
-            enc.len = p - q;
-
-            /* base64url, padded or not */
-
-            while (enc.len && enc.data[enc.len - 1] == '=') {
-                enc.len--;
-            }
-
-            der.data = ngx_pnalloc(cf->temp_pool,
-                                   ngx_base64_decoded_length(enc.len));
-            if (der.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_decode_base64url(&der, &enc) != NGX_OK
-                && ngx_decode_base64(&der, &enc) != NGX_OK)
-            {
-                continue;
-            }
-
-            (void) ngx_http_privacypass_add_spki(cf, keys, &der);
-        }
-
     } else {
-
-        /* PEM: every PUBLIC KEY block */
-
         res = pp_verifier_new_from_pem((const char *) text.data, text.len,
                                        &keys->verifier);
         if (res != PP_OK) {
@@ -1364,44 +1197,10 @@ ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "KEY block: %s", &name, pp_result_str(res));
             return NGX_CONF_ERROR;
         }
+    }
 
-        p = text.data;
-
-        while ((p = ngx_strlcasestrn(p, last, begin, sizeof(begin) - 2))
-               != NULL)
-        {
-            p += sizeof(begin) - 1;
-
-            end = ngx_strlcasestrn(p, last, endm, sizeof(endm) - 2);
-            if (end == NULL) {
-                break;
-            }
-
-            enc.data = ngx_pnalloc(cf->temp_pool, end - p);
-            if (enc.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            enc.len = 0;
-
-            for (q = p; q < end; q++) {
-                if (*q != ' ' && *q != '\t' && *q != '\r' && *q != '\n') {
-                    enc.data[enc.len++] = *q;
-                }
-            }
-
-            der.data = ngx_pnalloc(cf->temp_pool,
-                                   ngx_base64_decoded_length(enc.len));
-            if (der.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            if (ngx_decode_base64(&der, &enc) == NGX_OK) {
-                (void) ngx_http_privacypass_add_spki(cf, keys, &der);
-            }
-
-            p = end + sizeof(endm) - 1;
-        }
+    while (ngx_http_privacypass_key_scan_next(&scan, &der) == NGX_OK) {
+        (void) ngx_http_privacypass_add_spki(cf, keys, &der);
     }
 
     if (keys->nkeys == 0) {

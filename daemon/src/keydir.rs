@@ -90,27 +90,34 @@ pub fn load(dir: &Path) -> Result<Vec<StoredKey>, KeyDirError> {
         })?;
         let meta = meta_path(dir, key.public_key().token_key_id());
         let text = fs::read_to_string(&meta).map_err(io(&meta))?;
-        let validity: KeyValidity =
-            serde_json::from_str(&text).map_err(|e| KeyDirError::Metadata {
-                path: meta.clone(),
-                reason: e.to_string(),
-            })?;
-        if validity.not_before >= validity.expires {
-            return Err(KeyDirError::Metadata {
-                path: meta,
-                reason: "not-before must be earlier than expires".into(),
-            });
-        }
+        let validity =
+            parse_validity(&text).map_err(|reason| KeyDirError::Metadata { path: meta, reason })?;
         keys.push(StoredKey { key, validity });
     }
     keys.sort_by_key(|k| (k.validity.not_before, *k.key.public_key().token_key_id()));
     Ok(keys)
 }
 
+/// The validity window a key's JSON sidecar holds. `load` reads the files; this and
+/// `IssuerKey::from_pem` parse them, `key_set_of` checks the keys together.
+pub fn parse_validity(text: &str) -> Result<KeyValidity, String> {
+    let validity: KeyValidity = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if validity.not_before >= validity.expires {
+        return Err("not-before must be earlier than expires".into());
+    }
+    Ok(validity)
+}
+
 /// The key set of a directory, for an issuer and redeemer.
 pub fn key_set(dir: &Path, redemption_grace: u64) -> Result<KeySet, KeyDirError> {
+    key_set_of(load(dir)?, redemption_grace)
+}
+
+/// The key set of keys as `load` returns them: each checked against those before it (no
+/// duplicate, no truncated-id collision between overlapping issuance windows).
+pub fn key_set_of(keys: Vec<StoredKey>, redemption_grace: u64) -> Result<KeySet, KeyDirError> {
     let mut set = KeySet::new(redemption_grace);
-    for stored in load(dir)? {
+    for stored in keys {
         set.insert_issuer_key(stored.key, stored.validity)
             .map_err(KeyDirError::Refused)?;
     }

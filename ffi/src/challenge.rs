@@ -56,7 +56,8 @@ pub unsafe extern "C" fn pp_challenge_encode(
 /// number of seconds the challenge may be cached, or NULL to leave it out. Several challenges
 /// share one header when their values are joined with `", "`.
 ///
-/// Returns `PP_ERR_INVALID_INPUT` for a malformed challenge or an empty key.
+/// Returns `PP_ERR_INVALID_INPUT` for a malformed challenge, an empty key, or a value longer
+/// than 16 KiB, the longest header value this library's parsers accept.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn pp_challenge_www_authenticate(
@@ -89,6 +90,10 @@ pub unsafe extern "C" fn pp_challenge_www_authenticate(
             max_age,
         }
         .to_header_value();
+        // A client parsing it (with this library or another) would refuse it.
+        if value.len() > privacypass::header::MAX_HEADER_LEN {
+            return Err(pp_result::PP_ERR_INVALID_INPUT);
+        }
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
         unsafe { output.write(value.as_bytes()) }
     }

@@ -152,6 +152,58 @@ mod tests {
         shareable::<pp_pending_token>();
     }
 
+    /// A value no header parser of the library would take is refused, not written (found by
+    /// the fuzz target ffi).
+    #[test]
+    fn a_www_authenticate_value_too_long_to_parse_is_refused() {
+        // SAFETY: every pointer below is valid for the call.
+        unsafe {
+            let encode = |name: &[u8]| {
+                let mut challenge = vec![0u8; name.len() + 64];
+                let mut len = 0;
+                assert_eq!(
+                    pp_challenge_encode(
+                        PP_TOKEN_TYPE_BLIND_RSA,
+                        name.as_ptr().cast(),
+                        name.len(),
+                        std::ptr::null(),
+                        0,
+                        std::ptr::null(),
+                        0,
+                        challenge.as_mut_ptr(),
+                        challenge.len(),
+                        &mut len
+                    ),
+                    pp_result::PP_OK
+                );
+                challenge.truncate(len);
+                challenge
+            };
+            let key = [1u8; PP_PUBLIC_KEY_LEN];
+            let mut out = vec![0u8; 64 * 1024];
+            let mut len = 0;
+            for (name_len, expected) in [
+                (1000, pp_result::PP_OK),
+                (20_000, pp_result::PP_ERR_INVALID_INPUT),
+            ] {
+                let challenge = encode(&vec![b'a'; name_len]);
+                assert_eq!(
+                    pp_challenge_www_authenticate(
+                        challenge.as_ptr(),
+                        challenge.len(),
+                        key.as_ptr(),
+                        key.len(),
+                        std::ptr::null(),
+                        out.as_mut_ptr().cast(),
+                        out.len(),
+                        &mut len
+                    ),
+                    expected
+                );
+            }
+        }
+    }
+
     /// The whole protocol through the exported functions, as C calls them.
     #[test]
     fn issue_finalize_verify_redeem_through_the_exports() {

@@ -1,0 +1,1960 @@
+
+/*
+ * The sanitizer harness of ngx_http_privacypass_parse.c: the module's parsers
+ * of untrusted bytes, compiled with -fsanitize=address,undefined
+ * -fno-sanitize-recover=all and driven with generated input (mk/nginx.mk:
+ * make test-nginx runs 10^6 inputs, make fuzz-nginx more).
+ *
+ * Input number i is generated from its own seed, made of the run's seed
+ * (PRIVACYPASS_FUZZ_SEED, "random" for a fresh one) and i, so that any
+ * failure names the input and PRIVACYPASS_FUZZ_INPUT=i runs it alone.
+ * An input is one of
+ *
+ *   - an Authorization value: a valid header built from known token bytes
+ *     (the scheme's and the parameter's case, spacing around "=", quoting,
+ *     escapes, padding, other parameters before and after, commas), or one
+ *     broken in a known way (another scheme, two tokens, no token, two
+ *     credentials, the standard base64 alphabet, a control byte anywhere, a
+ *     truncation, a value past the 2048-byte limit); on a third of them
+ *     random byte mutations besides (bit flips, NULs, quotes, commas, long
+ *     runs, cut and repeated ranges, case changes, invalid UTF-8);
+ *   - privacypassd's answer to a redeem call: an HTTP status and a body
+ *     (success, each JSON-RPC error, error pages, empty), mutated or not;
+ *   - a key file: an RFC 9578 issuer directory or PEM, holding the key of
+ *     RFC 9578's test vectors, both SPKI forms with other moduli and other
+ *     blobs, encoded in every accepted way, mutated or not.
+ *
+ * Checked, besides the sanitizers: every answer is the same twice; a header
+ * built from known bytes yields exactly those bytes and the verdict of a
+ * reference decision written here; a header broken in a known way is refused
+ * as it should be; whatever parses as a token re-parses from its canonical
+ * header (as written here and as libprivacypass writes it, which must agree)
+ * to the same token and challenge, and is bound to the challenge a plain
+ * comparison finds; a redeem answer decides what a reference search decides
+ * (and what the answer means, for unmutated ones); a key file yields its keys
+ * in order, and any key read from a mutated one is the decoding of text
+ * found in it; SPKI conversion agrees with OpenSSL's encoding of the key.
+ */
+
+#include "ngx_http_privacypass_parse.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <sanitizer/common_interface_defs.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+
+#define DEFAULT_SEED       1
+#define DEFAULT_INPUTS     1000000
+
+#define TOKEN_MAX          600
+#define PSS_PREFIX_LEN     72
+#define RSA_PREFIX_LEN     24
+#define RSA_SPKI_LEN       294
+#define MODULUS_PART_LEN   (PP_PUBLIC_KEY_LEN - PSS_PREFIX_LEN)
+#define FILE_KEYS_MAX      10
+#define BLOB_MAX           400
+
+#define nelts(a)           (sizeof(a) / sizeof((a)[0]))
+
+
+/* expectations of an Authorization value */
+enum {
+    EXPECT_NOTHING = 0,     /* mutated: only the invariants */
+    EXPECT_VERDICT,         /* the reference verdict of the token's bytes */
+    EXPECT_MALFORMED,
+    EXPECT_REFUSED,         /* anything but a token */
+    EXPECT_TOO_LONG
+};
+
+
+typedef struct {
+    uint64_t   s;
+} rng_t;
+
+
+typedef struct {
+    u_char    *p;
+    size_t     len;
+    size_t     cap;
+} buf_t;
+
+
+/* GUARDED_MAX bytes followed by a page that cannot be read */
+typedef struct {
+    u_char    *end;
+} guarded_t;
+
+#define GUARDED_MAX        (64 * 1024)
+
+
+/* what the failure report names */
+static struct {
+    uint64_t        seed;
+    uint64_t        index;
+    const char     *kind;
+    const u_char   *input;
+    size_t          len;
+    const char     *program;
+} current;
+
+
+static struct {
+    uint64_t   auth, redeem, keys;
+    uint64_t   verdict[NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE + 1];
+    uint64_t   expected[EXPECT_TOO_LONG + 1];
+    uint64_t   outcome[NGX_HTTP_PRIVACYPASS_ERROR + 1];
+    uint64_t   meant;
+    uint64_t   files_exact, keys_read, spki_ok;
+} stats;
+
+
+/* the issuer key of RFC 9578's type 2 test vectors (pkS: RSASSA-PSS
+ * SubjectPublicKeyInfo), and as rsaEncryption (written by OpenSSL) */
+static const char  rfc9578_pks[] =
+    "30820152303d06092a864886f70d01010a3030a00d300b060960864801650304"
+    "0202a11a301806092a864886f70d010108300b0609608648016503040202a203"
+    "0201300382010f003082010a0282010100cb1aed6b6a95f5b1ce013a4cfcab25"
+    "b94b2e64a23034e4250a7eab43c0df3a8c12993af12b111908d4b471bec31d4b"
+    "6c9ad9cdda90612a2ee903523e6de5a224d6b02f09e5c374d0cfe01d8f529c50"
+    "0a78a2f67908fa682b5a2b430c81eaf1af72d7b5e794fc98a3139276879757ce"
+    "453b526ef9bf6ceb99979b8423b90f4461a22af37aab0cf5733f7597abe44d31"
+    "c732db68a181c6cbbe607d8c0e52e0655fd9996dc584eca0be87afbcd78a337d"
+    "17b1dba9e828bbd81e291317144e7ff89f55619709b096cbb9ea474cead264c2"
+    "073fe49740c01f00e109106066983d21e5f83f086e2e823c879cd43cef700d2a"
+    "352a9babd612d03cad02db134b7e225a5f0203010001";
+
+static u_char  real_pss[PP_PUBLIC_KEY_LEN];
+static u_char  real_rsa[RSA_SPKI_LEN];
+
+static const char  b64_std[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+static const char  b64_url[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char  tchars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    "!#$%&'*+-.^_`|~";
+
+
+/* failure reports */
+
+static void
+dump_current(void)
+{
+    size_t  i, n;
+
+    fprintf(stderr, "fuzz_parse: input %llu of seed %llu (%s), %zu bytes: \"",
+            (unsigned long long) current.index,
+            (unsigned long long) current.seed,
+            current.kind ? current.kind : "-", current.len);
+
+    n = current.len < 4096 ? current.len : 4096;
+
+    for (i = 0; current.input != NULL && i < n; i++) {
+        u_char  c = current.input[i];
+
+        if (c == '"' || c == '\\') {
+            fprintf(stderr, "\\%c", c);
+
+        } else if (c >= 0x20 && c < 0x7f) {
+            fputc(c, stderr);
+
+        } else {
+            fprintf(stderr, "\\x%02x", c);
+        }
+    }
+
+    fprintf(stderr, "\"%s\n", n < current.len ? "..." : "");
+    fprintf(stderr, "fuzz_parse: to run it alone: PRIVACYPASS_FUZZ_SEED=%llu "
+            "PRIVACYPASS_FUZZ_INPUT=%llu %s\n",
+            (unsigned long long) current.seed,
+            (unsigned long long) current.index, current.program);
+}
+
+
+/*
+ * After a report: AddressSanitizer calls back, UndefinedBehaviorSanitizer
+ * (a runtime of its own with gcc) aborts, as its defaults below ask.
+ */
+
+static void
+on_sanitizer_report(void)
+{
+    static int  reported;
+
+    if (!reported) {
+        reported = 1;
+        fprintf(stderr, "fuzz_parse: sanitizer report\n");
+        dump_current();
+    }
+}
+
+
+static void
+on_abort(int signo)
+{
+    on_sanitizer_report();
+    signal(signo, SIG_DFL);
+    raise(signo);
+}
+
+
+/* the sanitizers' defaults, so that a run by hand stops as make's does
+ * (ASAN_OPTIONS and UBSAN_OPTIONS still apply over them) */
+
+const char *__asan_default_options(void);
+const char *__ubsan_default_options(void);
+
+const char *
+__asan_default_options(void)
+{
+    return "detect_leaks=1:halt_on_error=1";
+}
+
+
+const char *
+__ubsan_default_options(void)
+{
+    return "print_stacktrace=1:halt_on_error=1:abort_on_error=1";
+}
+
+
+static void
+fail(const char *fmt, ...)
+{
+    va_list  args;
+
+    fprintf(stderr, "fuzz_parse: check failed: ");
+    va_start(args, fmt);
+    vfprintf(stderr, fmt, args);
+    va_end(args);
+    fputc('\n', stderr);
+
+    dump_current();
+    exit(1);
+}
+
+
+/* splitmix64: one stream per input */
+
+static uint64_t
+rng_next(rng_t *r)
+{
+    uint64_t  z;
+
+    z = (r->s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+
+    return z ^ (z >> 31);
+}
+
+
+static size_t
+rng_below(rng_t *r, size_t n)
+{
+    return n ? (size_t) (rng_next(r) % n) : 0;
+}
+
+
+static int
+rng_chance(rng_t *r, unsigned percent)
+{
+    return rng_below(r, 100) < percent;
+}
+
+
+static void
+rng_bytes(rng_t *r, u_char *p, size_t n)
+{
+    size_t    k;
+    uint64_t  v;
+
+    while (n) {
+        v = rng_next(r);
+        k = n < 8 ? n : 8;
+        memcpy(p, &v, k);
+        p += k;
+        n -= k;
+    }
+}
+
+
+/* growing buffers */
+
+static void
+buf_reserve(buf_t *b, size_t n)
+{
+    if (b->len + n <= b->cap) {
+        return;
+    }
+
+    b->cap = (b->len + n) * 2 + 64;
+    b->p = realloc(b->p, b->cap);
+
+    if (b->p == NULL) {
+        fail("out of memory");
+    }
+}
+
+
+static void
+buf_add(buf_t *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+
+    if (n) {
+        memcpy(b->p + b->len, p, n);
+    }
+
+    b->len += n;
+}
+
+
+static void
+buf_str(buf_t *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+
+static void
+buf_byte(buf_t *b, u_char c)
+{
+    if (b->len == b->cap) {
+        buf_reserve(b, 1);
+    }
+
+    b->p[b->len++] = c;
+}
+
+
+static void
+buf_insert(buf_t *b, size_t at, const void *p, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+
+    buf_reserve(b, n);
+    memmove(b->p + at + n, b->p + at, b->len - at);
+    memcpy(b->p + at, p, n);
+    b->len += n;
+}
+
+
+static void
+buf_erase(buf_t *b, size_t at, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+
+    memmove(b->p + at, b->p + at + n, b->len - at - n);
+    b->len -= n;
+}
+
+
+/* exactly n bytes on the heap, so that a read past them is reported */
+
+static u_char *
+exact_copy(const u_char *p, size_t n)
+{
+    u_char  *q;
+
+    q = malloc(n);
+
+    if (q == NULL && n) {
+        fail("out of memory");
+    }
+
+    if (n) {
+        memcpy(q, p, n);
+    }
+
+    return q;
+}
+
+
+/*
+ * n bytes that end where an unreadable page begins: reading past them faults
+ * even in the code the sanitizers do not instrument (libprivacypass's Rust,
+ * OpenSSL's CRYPTO_memcmp), which AddressSanitizer's redzones cannot catch
+ */
+
+static u_char *
+guarded(guarded_t *g, const u_char *p, size_t n)
+{
+    long     page;
+    u_char  *base;
+
+    if (g->end == NULL) {
+        page = sysconf(_SC_PAGESIZE);
+        base = mmap(NULL, GUARDED_MAX + page, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+        if (base == MAP_FAILED
+            || mprotect(base + GUARDED_MAX, page, PROT_NONE) != 0)
+        {
+            fail("no guarded memory");
+        }
+
+        g->end = base + GUARDED_MAX;
+    }
+
+    if (n > GUARDED_MAX) {
+        fail("%zu bytes do not fit the guarded area", n);
+    }
+
+    if (n && p != NULL) {
+        memcpy(g->end - n, p, n);
+    }
+
+    return g->end - n;
+}
+
+
+/* the reference base64 encoder */
+
+static void
+b64_encode(buf_t *b, const u_char *p, size_t n, int url, int pad)
+{
+    size_t       i;
+    u_char      *d;
+    uint32_t     v;
+    const char  *a;
+
+    a = url ? b64_url : b64_std;
+
+    buf_reserve(b, (n + 2) / 3 * 4);
+    d = b->p + b->len;
+
+    for (i = 0; i + 3 <= n; i += 3) {
+        v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8 | p[i + 2];
+        *d++ = a[v >> 18];
+        *d++ = a[(v >> 12) & 63];
+        *d++ = a[(v >> 6) & 63];
+        *d++ = a[v & 63];
+    }
+
+    if (n - i == 1) {
+        v = (uint32_t) p[i] << 16;
+        *d++ = a[v >> 18];
+        *d++ = a[(v >> 12) & 63];
+
+        if (pad) {
+            *d++ = '=';
+            *d++ = '=';
+        }
+
+    } else if (n - i == 2) {
+        v = (uint32_t) p[i] << 16 | (uint32_t) p[i + 1] << 8;
+        *d++ = a[v >> 18];
+        *d++ = a[(v >> 12) & 63];
+        *d++ = a[(v >> 6) & 63];
+
+        if (pad) {
+            *d++ = '=';
+        }
+    }
+
+    b->len = d - b->p;
+}
+
+
+static void
+random_case(rng_t *r, buf_t *b, const char *s, unsigned percent)
+{
+    for ( /* void */ ; *s; s++) {
+        u_char  c = (u_char) *s;
+
+        if (((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+            && rng_chance(r, percent))
+        {
+            c ^= 0x20;
+        }
+
+        buf_byte(b, c);
+    }
+}
+
+
+static void
+spaces(rng_t *r, buf_t *b, size_t min, size_t max)
+{
+    size_t  n;
+
+    n = min + rng_below(r, max - min + 1);
+
+    while (n--) {
+        buf_byte(b, rng_chance(r, 75) ? ' ' : '\t');
+    }
+}
+
+
+/* random byte mutations, with words of the format */
+
+static void
+havoc(rng_t *r, buf_t *b, const char *const *words, size_t nwords)
+{
+    u_char   c;
+    size_t   n, i, at, len, k;
+
+    static const u_char  interesting[] = {
+        '"', '\\', ',', '=', ' ', '\t', '\0', 0xff, 0xc3, 0x80, 'A', '-',
+        '_', '+', '/', '\r', '\n', '{', '}', ':', 0x7f, 0x01
+    };
+
+    n = 1 + rng_below(r, 6);
+
+    for (i = 0; i < n; i++) {
+
+        at = rng_below(r, b->len + 1);
+
+        switch (rng_below(r, 11)) {
+
+        case 0:
+            if (b->len) {
+                b->p[rng_below(r, b->len)] ^= (u_char) (1 << rng_below(r, 8));
+            }
+            break;
+
+        case 1:
+            if (b->len) {
+                b->p[rng_below(r, b->len)] = (u_char) rng_next(r);
+            }
+            break;
+
+        case 2:
+            c = interesting[rng_below(r, sizeof(interesting))];
+            buf_insert(b, at, &c, 1);
+            break;
+
+        case 3:
+            if (at < b->len) {
+                buf_erase(b, at, 1);
+            }
+            break;
+
+        case 4:
+            len = rng_below(r, b->len - at + 1);
+            len = rng_chance(r, 80) && len > 16 ? rng_below(r, 17) : len;
+            buf_erase(b, at, len);
+            break;
+
+        case 5:
+            if (b->len && b->len < 32768) {
+                k = rng_below(r, b->len);
+                len = 1 + rng_below(r, b->len - k);
+                len = len > 600 ? 600 : len;
+
+                {
+                    u_char  copy[600];
+
+                    memcpy(copy, b->p + k, len);
+                    buf_insert(b, at, copy, len);
+                }
+            }
+            break;
+
+        case 6:
+            for (k = 0; k < b->len; k++) {
+                c = b->p[(at + k) % b->len];
+
+                if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+                    b->p[(at + k) % b->len] ^= 0x20;
+                    break;
+                }
+            }
+            break;
+
+        case 7:
+            b->len = at;
+            break;
+
+        case 8:
+            k = rng_below(r, nwords);
+            buf_insert(b, at, words[k], strlen(words[k]));
+            break;
+
+        case 9:
+            if (b->len < 32768) {
+                u_char  run[3000];
+
+                c = interesting[rng_below(r, sizeof(interesting))];
+                len = 1 + rng_below(r, rng_chance(r, 50) ? 16 : sizeof(run));
+                memset(run, c, len);
+                buf_insert(b, at, run, len);
+            }
+            break;
+
+        default:
+            len = rng_below(r, b->len - at + 1);
+            len = len > 32 ? 32 : len;
+
+            if (len) {
+                rng_bytes(r, b->p + at, len);
+            }
+            break;
+        }
+    }
+}
+
+
+/* Authorization values */
+
+typedef struct {
+    u_char      digest[2][NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
+    ngx_uint_t  n;
+    u_char      token[TOKEN_MAX];
+    size_t      token_len;
+} auth_case_t;
+
+
+/* the verdict the module should reach for a token's bytes */
+
+static ngx_http_privacypass_token_e
+reference_verdict(const auth_case_t *a, const u_char *token, size_t len,
+    ngx_uint_t *match)
+{
+    ngx_uint_t  i;
+
+    if (len > PP_TOKEN_LEN) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_LENGTH;
+    }
+
+    if (len != PP_TOKEN_LEN || token[0] != 0x00 || token[1] != 0x02) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE;
+    }
+
+    for (i = 0; i < a->n; i++) {
+        if (memcmp(token + 34, a->digest[i], 32) == 0) {
+            *match = i;
+            return NGX_HTTP_PRIVACYPASS_TOKEN_BOUND;
+        }
+    }
+
+    return NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND;
+}
+
+
+/*
+ * The value, the digests and the token's room either each in exactly sized
+ * heap blocks (AddressSanitizer's redzones on both sides, for the module's
+ * code), or each against an unreadable page (for the code it calls)
+ */
+
+static ngx_http_privacypass_token_e
+parse_token(const auth_case_t *a, const u_char *in, size_t len,
+    u_char *token_out, ngx_uint_t *match, int guard)
+{
+    size_t                         dlen;
+    u_char                        *value, *token;
+    u_char                       (*digest)[NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
+    ngx_http_privacypass_token_e   rc;
+
+    static guarded_t  gvalue, gdigest, gtoken;
+
+    dlen = a->n * NGX_HTTP_PRIVACYPASS_DIGEST_LEN;
+
+    if (guard) {
+        value = guarded(&gvalue, in, len);
+        digest = (void *) guarded(&gdigest, (u_char *) a->digest, dlen);
+        token = guarded(&gtoken, NULL, PP_TOKEN_LEN);
+
+    } else {
+        value = exact_copy(in, len);
+        digest = (void *) exact_copy((u_char *) a->digest, dlen);
+        token = malloc(PP_TOKEN_LEN);
+    }
+
+    *match = (ngx_uint_t) -1;
+
+    rc = ngx_http_privacypass_parse_token(value, len, digest, a->n, token,
+                                          match);
+
+    if (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+        || rc == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
+    {
+        memcpy(token_out, token, PP_TOKEN_LEN);
+    }
+
+    if (!guard) {
+        free(token);
+        free(digest);
+        free(value);
+    }
+
+    return rc;
+}
+
+
+static void
+make_token(rng_t *r, auth_case_t *a)
+{
+    size_t  k;
+
+    static const size_t  odd_lengths[] = {
+        0, 1, 2, 3, 4, 98, 352, 353, 355, 356, 357, 400
+    };
+
+    /* the current and the previous window's digests, the second one byte
+     * off the first, so that comparing fewer bytes than all shows */
+
+    rng_bytes(r, a->digest[0], sizeof(a->digest[0]));
+    memcpy(a->digest[1], a->digest[0], sizeof(a->digest[1]));
+    a->digest[1][rng_below(r, 32)] ^= (u_char) (1 + rng_below(r, 255));
+    a->n = rng_chance(r, 70) ? 2 : 1;
+
+    if (rng_chance(r, 88)) {
+        a->token_len = PP_TOKEN_LEN;
+
+    } else if (rng_chance(r, 60)) {
+        a->token_len = odd_lengths[rng_below(r, nelts(odd_lengths))];
+    } else {
+        a->token_len = rng_below(r, TOKEN_MAX + 1);
+    }
+
+    rng_bytes(r, a->token, a->token_len);
+
+    if (a->token_len >= 2 && rng_chance(r, 92)) {
+        a->token[0] = 0x00;
+        a->token[1] = 0x02;
+    }
+
+    if (a->token_len >= 66) {
+        k = rng_below(r, 10);
+
+        if (k < 4) {
+            memcpy(a->token + 34, a->digest[0], 32);
+
+        } else if (k < 7) {
+            memcpy(a->token + 34, a->digest[1], 32);
+        }
+    }
+}
+
+
+/* one Authorization value: what it should come to in *expect */
+
+static void
+make_authorization(rng_t *r, auth_case_t *a, buf_t *h, int *expect)
+{
+    int          quoted, scheme_ok, tokens, changed;
+    size_t       i, k, nparams, slot, value_end, target, fill;
+    unsigned     op;
+
+    static buf_t  v;
+
+    static const char *const  leads[] = {
+        "", "", "", "", " ", ",", ", ", " , ,"
+    };
+    static const char *const  trails[] = {
+        "", "", "", "", ",", ", ", " , ,", " ", "\t"
+    };
+    static const char *const  schemes[] = {
+        "Bearer", "Basic", "PrivateTokens", "PrivateToke", "Private-Token",
+        "Private Token", "Digest", "PrivateToken2"
+    };
+    static const char *const  names[] = {
+        "realm", "foo", "max-age", "challenge", "token-key", "tokens", "toke",
+        "x-token", "a", "tokenx"
+    };
+    static const char *const  others[] = {
+        "PrivateToken token=AAAA", "Basic realm=\"x\"", "Bearer abc==",
+        "PrivateToken", "Basic", "PrivateToken challenge=\"AAAA\""
+    };
+
+    make_token(r, a);
+
+    /* what is broken, if anything */
+
+    op = rng_chance(r, 35) ? 1 + (unsigned) rng_below(r, 8) : 0;
+
+    /* the token's base64url, padded or not; or the standard alphabet */
+
+    v.len = 0;
+    b64_encode(&v, a->token, a->token_len, 1, rng_chance(r, 50));
+
+    *expect = EXPECT_VERDICT;
+
+    if (op == 1) {
+        changed = 0;
+
+        for (i = 0; i < v.len; i++) {
+            if (v.p[i] == '-' || v.p[i] == '_') {
+                v.p[i] = v.p[i] == '-' ? '+' : '/';
+                changed = 1;
+            }
+        }
+
+        if (changed) {
+            *expect = EXPECT_MALFORMED;
+        }
+    }
+
+    quoted = a->token_len == 0 || rng_chance(r, 60);
+    scheme_ok = op != 2;
+    tokens = op == 3 ? 2 : op == 4 ? 0 : 1;
+
+    if (op == 2 || op == 3 || op == 4) {
+        *expect = EXPECT_MALFORMED;
+    }
+
+    h->len = 0;
+
+    buf_str(h, leads[rng_below(r, nelts(leads))]);
+
+    if (scheme_ok) {
+        random_case(r, h, "PrivateToken", rng_chance(r, 50) ? 0 : 30);
+
+    } else {
+        buf_str(h, schemes[rng_below(r, nelts(schemes))]);
+    }
+
+    spaces(r, h, 1, 3);
+
+    nparams = rng_chance(r, 60) ? 0 : 1 + rng_below(r, 3);
+    slot = rng_below(r, nparams + 1);
+    value_end = 0;
+
+    for (i = 0; i < nparams + (size_t) tokens; i++) {
+
+        if (i > 0) {
+            spaces(r, h, 0, 2);
+            buf_byte(h, ',');
+
+            if (rng_chance(r, 10)) {
+                buf_byte(h, ',');
+            }
+
+            spaces(r, h, 0, 2);
+        }
+
+        if (tokens > 0 && (i == slot || (tokens == 2 && i == slot + 1))) {
+
+            random_case(r, h, "token", rng_chance(r, 60) ? 0 : 40);
+
+            if (rng_chance(r, 20)) {
+                spaces(r, h, 0, 2);
+                buf_byte(h, '=');
+                spaces(r, h, 0, 2);
+
+            } else {
+                buf_byte(h, '=');
+            }
+
+            if (quoted) {
+                buf_byte(h, '"');
+
+                if (rng_chance(r, 80)) {
+                    buf_add(h, v.p, v.len);
+
+                } else {
+
+                    /* quoted-pairs: \A stands for A */
+
+                    for (k = 0; k < v.len; k++) {
+                        if (rng_chance(r, 5)) {
+                            buf_byte(h, '\\');
+                        }
+
+                        buf_byte(h, v.p[k]);
+                    }
+                }
+
+                buf_byte(h, '"');
+
+            } else {
+                buf_add(h, v.p, v.len);
+            }
+
+            value_end = h->len;
+            continue;
+        }
+
+        /* another parameter: a token, or a quoted string with commas,
+         * spaces, equal signs and escapes */
+
+        buf_str(h, names[rng_below(r, nelts(names))]);
+        buf_byte(h, '=');
+
+        if (rng_chance(r, 40)) {
+            k = 1 + rng_below(r, 12);
+
+            while (k--) {
+                buf_byte(h, tchars[rng_below(r, sizeof(tchars) - 1)]);
+            }
+
+        } else {
+            buf_byte(h, '"');
+            k = rng_below(r, 40);
+
+            while (k--) {
+                u_char  c = (u_char) (0x20 + rng_below(r, 0x5f));
+
+                if (c == '"' || c == '\\') {
+                    buf_byte(h, '\\');
+                }
+
+                buf_byte(h, c);
+            }
+
+            buf_byte(h, '"');
+        }
+    }
+
+    buf_str(h, trails[rng_below(r, nelts(trails))]);
+
+    switch (op) {
+
+    case 5:
+        /* a second credential */
+        buf_str(h, ", ");
+        buf_str(h, others[rng_below(r, nelts(others))]);
+        *expect = EXPECT_MALFORMED;
+        break;
+
+    case 6:
+        /* a control byte (not whitespace) anywhere, where no other
+         * parameter's quoted string could hold it */
+        if (nparams == 0) {
+            static const u_char  controls[] = {
+                0x00, 0x01, 0x02, 0x07, 0x08, 0x0e, 0x1b, 0x1f, 0x7f
+            };
+
+            u_char  c = controls[rng_below(r, sizeof(controls))];
+
+            buf_insert(h, rng_below(r, h->len + 1), &c, 1);
+            *expect = EXPECT_MALFORMED;
+        }
+        break;
+
+    case 7:
+        /* cut before the end of a type 2 token's value */
+        if (a->token_len == PP_TOKEN_LEN) {
+            h->len = rng_below(r, value_end);
+            *expect = EXPECT_REFUSED;
+        }
+        break;
+
+    case 8:
+        /* another parameter up to a length around the limit */
+        k = rng_below(r, 4);
+        target = k == 0 ? NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION
+                 : k == 1 ? NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION + 1
+                 : k == 2 ? h->len + 6 + rng_below(r, 1500)
+                 : NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION + 1
+                   + rng_below(r, 6000);
+
+        if (h->len + 6 <= target) {
+            fill = target - h->len - 6;
+            buf_str(h, ", x=\"");
+
+            while (fill--) {
+                buf_byte(h, "a ,="[rng_below(r, 4)]);
+            }
+
+            buf_byte(h, '"');
+
+            if (h->len > NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION) {
+                *expect = EXPECT_TOO_LONG;
+            }
+        }
+        break;
+    }
+}
+
+
+static void
+check_authorization(rng_t *r)
+{
+    int                            expect;
+    size_t                         out_len;
+    ngx_uint_t                     match, match2, ref_match;
+    auth_case_t                    a;
+    ngx_http_privacypass_token_e   rc, rc2, ref;
+    u_char                         token[PP_TOKEN_LEN], token2[PP_TOKEN_LEN];
+    char                           encoded[1024];
+
+    static buf_t  h, canon;
+
+    static const char *const  words[] = {
+        "PrivateToken", "PrivateToken token=", "token=", "token", "\"", ",",
+        "=", "==", "\\", " ", "\t", "\\\"", "\xc3\xa9", "\xe2\x80\xa8"
+    };
+
+    make_authorization(r, &a, &h, &expect);
+
+    if (rng_chance(r, 33)) {
+        havoc(r, &h, words, nelts(words));
+        expect = EXPECT_NOTHING;
+    }
+
+    current.kind = "Authorization value";
+    current.input = h.p;
+    current.len = h.len;
+
+    rc = parse_token(&a, h.p, h.len, token, &match, 1);
+
+    if (rc > NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE) {
+        fail("verdict %d is none of the module's", (int) rc);
+    }
+
+    stats.auth++;
+    stats.verdict[rc]++;
+    stats.expected[expect]++;
+
+    /* the same answer twice (from heap blocks this time) */
+
+    rc2 = parse_token(&a, h.p, h.len, token2, &match2, 0);
+
+    if (rc2 != rc) {
+        fail("verdict %d, then %d", (int) rc, (int) rc2);
+    }
+
+    if ((h.len > NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION)
+        != (rc == NGX_HTTP_PRIVACYPASS_TOKEN_TOO_LONG))
+    {
+        fail("%zu bytes, verdict %d", h.len, (int) rc);
+    }
+
+    switch (expect) {
+
+    case EXPECT_VERDICT:
+        ref_match = (ngx_uint_t) -1;
+        ref = reference_verdict(&a, a.token, a.token_len, &ref_match);
+
+        if (rc != ref) {
+            fail("a header built from a %zu-byte token: verdict %d, not %d",
+                 a.token_len, (int) rc, (int) ref);
+        }
+
+        if ((rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+             || rc == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
+            && memcmp(token, a.token, PP_TOKEN_LEN) != 0)
+        {
+            fail("a header built from known bytes yields other bytes");
+        }
+
+        if (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != ref_match) {
+            fail("bound to challenge %lu, not %lu", (unsigned long) match,
+                 (unsigned long) ref_match);
+        }
+        break;
+
+    case EXPECT_MALFORMED:
+        if (rc != NGX_HTTP_PRIVACYPASS_TOKEN_MALFORMED) {
+            fail("a broken header: verdict %d, not malformed", (int) rc);
+        }
+        break;
+
+    case EXPECT_REFUSED:
+        if (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+            || rc == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
+        {
+            fail("a truncated header yields a token");
+        }
+        break;
+
+    case EXPECT_TOO_LONG:
+        if (rc != NGX_HTTP_PRIVACYPASS_TOKEN_TOO_LONG) {
+            fail("a header over the limit: verdict %d", (int) rc);
+        }
+        break;
+    }
+
+    if (rc != NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+        && rc != NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
+    {
+        goto done;
+    }
+
+    /* a token, whatever the input: the same twice, bound as a plain
+     * comparison says, and the same from its canonical header (every time
+     * the bytes were not known, one time in eight otherwise) */
+
+    if (memcmp(token, token2, PP_TOKEN_LEN) != 0
+        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != match2))
+    {
+        fail("the same header read twice gives two tokens");
+    }
+
+    ref_match = (ngx_uint_t) -1;
+    ref = reference_verdict(&a, token, PP_TOKEN_LEN, &ref_match);
+
+    if (ref != rc
+        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != ref_match))
+    {
+        fail("the token read is %d (challenge %lu), the reference says %d "
+             "(challenge %lu)", (int) rc, (unsigned long) match, (int) ref,
+             (unsigned long) ref_match);
+    }
+
+    canon.len = 0;
+    if (expect == EXPECT_VERDICT && !rng_chance(r, 12)) {
+        goto done;
+    }
+
+    buf_str(&canon, "PrivateToken token=\"");
+    b64_encode(&canon, token, PP_TOKEN_LEN, 1, 1);
+    buf_byte(&canon, '"');
+
+    if (pp_authorization_encode(token, PP_TOKEN_LEN, encoded, sizeof(encoded),
+                                &out_len)
+        != PP_OK
+        || out_len != canon.len || memcmp(encoded, canon.p, out_len) != 0)
+    {
+        fail("libprivacypass writes the token's header otherwise");
+    }
+
+    rc2 = parse_token(&a, canon.p, canon.len, token2, &match2, 1);
+
+    if (rc2 != rc || memcmp(token, token2, PP_TOKEN_LEN) != 0
+        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != match2))
+    {
+        fail("the token's canonical header reads otherwise");
+    }
+
+done:
+
+    return;
+}
+
+
+/* privacypassd's answers */
+
+static int
+reference_has(const u_char *body, size_t len, const char *needle)
+{
+    size_t   i, n;
+    u_char  *low;
+    int      found;
+
+    n = strlen(needle);
+
+    if (len < n) {
+        return 0;
+    }
+
+    low = malloc(len);
+
+    for (i = 0; i < len; i++) {
+        low[i] = (body[i] >= 'A' && body[i] <= 'Z') ? body[i] + 32 : body[i];
+    }
+
+    found = memmem(low, len, needle, n) != NULL;
+    free(low);
+
+    return found;
+}
+
+
+/* the module's table: "success" with 200 passes, the codes of a refused
+ * token with 200, 400 or 403 refuse it, anything else fails closed */
+
+static ngx_http_privacypass_status_e
+reference_outcome(ngx_uint_t status, const u_char *body, size_t len)
+{
+    if (status == 200 && reference_has(body, len, "\"success\"")
+        && !reference_has(body, len, "\"error\""))
+    {
+        return NGX_HTTP_PRIVACYPASS_VALID;
+    }
+
+    if (status == 200 || status == 400 || status == 403) {
+
+        if (reference_has(body, len, "-32021")) {
+            return NGX_HTTP_PRIVACYPASS_SPENT;
+        }
+
+        if (reference_has(body, len, "-32020")
+            || reference_has(body, len, "-32022")
+            || reference_has(body, len, "-32602"))
+        {
+            return NGX_HTTP_PRIVACYPASS_INVALID;
+        }
+    }
+
+    return NGX_HTTP_PRIVACYPASS_ERROR;
+}
+
+
+static void
+check_redeem_answer(rng_t *r)
+{
+    int                             meant;
+    char                            line[256];
+    u_char                         *body;
+    long                            code;
+    ngx_uint_t                      status;
+    ngx_http_privacypass_status_e   rc, ref;
+
+    static buf_t  b;
+
+    static const ngx_uint_t  statuses[] = {
+        200, 200, 200, 200, 200, 400, 403, 0, 401, 404, 500, 502, 503, 504
+    };
+    static const long  codes[] = {
+        -32021, -32020, -32022, -32602, -32050, -32600, -32601, -32603,
+        -32000, -32010, -3202, -320210
+    };
+    static const char *const  messages[] = {
+        "token already spent", "verification failed", "invalid params",
+        "store unavailable", "internal error", ""
+    };
+    static const char *const  words[] = {
+        "\"success\"", "\"error\"", "-32021", "-32020", "-32022", "-32602",
+        "success", "error", "\"", "-3202", "SUCCESS", "\"Error\""
+    };
+
+    status = rng_chance(r, 95)
+             ? statuses[rng_below(r, nelts(statuses))]
+             : rng_below(r, 1000);
+
+    meant = -1;
+    b.len = 0;
+
+    switch (rng_below(r, 6)) {
+
+    case 0:
+        buf_str(&b, rng_chance(r, 50)
+                    ? "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\"}"
+                    : "{ \"jsonrpc\": \"2.0\",\n  \"id\": 1,\n"
+                      "  \"result\": \"success\" }\n");
+        meant = status == 200 ? NGX_HTTP_PRIVACYPASS_VALID
+                              : NGX_HTTP_PRIVACYPASS_ERROR;
+        break;
+
+    case 1:
+    case 2:
+        code = codes[rng_below(r, nelts(codes))];
+        snprintf(line, sizeof(line),
+                 rng_chance(r, 50)
+                 ? "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":%ld,"
+                   "\"message\":\"%s\"}}"
+                 : "{\"jsonrpc\": \"2.0\", \"error\": {\"message\": \"%2$s\", "
+                   "\"code\": %1$ld}, \"id\": 1}",
+                 code,
+                 messages[rng_below(r, nelts(messages))]);
+        buf_str(&b, line);
+
+        if (status != 200 && status != 400 && status != 403) {
+            meant = NGX_HTTP_PRIVACYPASS_ERROR;
+
+        } else if (code == -32021) {
+            meant = NGX_HTTP_PRIVACYPASS_SPENT;
+
+        } else if (code == -32020 || code == -32022 || code == -32602) {
+            meant = NGX_HTTP_PRIVACYPASS_INVALID;
+
+        } else if (code == -320210) {
+            /* holds "-32021": the substring search takes it for that code */
+            meant = -1;
+
+        } else {
+            meant = NGX_HTTP_PRIVACYPASS_ERROR;
+        }
+        break;
+
+    case 3:
+        buf_str(&b, "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n"
+                    "<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+                    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n");
+        meant = NGX_HTTP_PRIVACYPASS_ERROR;
+        break;
+
+    case 4:
+        meant = NGX_HTTP_PRIVACYPASS_ERROR;
+        break;
+
+    default:
+        buf_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\","
+                    "\"error\":{\"code\":-32021}}");
+        break;
+    }
+
+    if (rng_chance(r, 35)) {
+        havoc(r, &b, words, nelts(words));
+        meant = -1;
+    }
+
+    current.kind = "redeem answer";
+    current.input = b.p;
+    current.len = b.len;
+
+    /* an empty body may come as NULL */
+
+    body = b.len == 0 && rng_chance(r, 50) ? NULL : exact_copy(b.p, b.len);
+
+    rc = ngx_http_privacypass_redeem_outcome(status, body, b.len);
+    free(body);
+
+    if (rc != NGX_HTTP_PRIVACYPASS_VALID && rc != NGX_HTTP_PRIVACYPASS_SPENT
+        && rc != NGX_HTTP_PRIVACYPASS_INVALID
+        && rc != NGX_HTTP_PRIVACYPASS_ERROR)
+    {
+        fail("outcome %d is none of the four", (int) rc);
+    }
+
+    ref = reference_outcome(status, b.p, b.len);
+
+    if (rc != ref) {
+        fail("status %lu: outcome %d, the reference says %d",
+             (unsigned long) status, (int) rc, (int) ref);
+    }
+
+    if (meant >= 0) {
+        stats.meant++;
+
+        if ((int) rc != meant) {
+            fail("status %lu: outcome %d, the answer means %d",
+                 (unsigned long) status, (int) rc, meant);
+        }
+    }
+
+    stats.redeem++;
+    stats.outcome[rc]++;
+
+}
+
+
+/* key files */
+
+typedef struct {
+    size_t   n;
+    size_t   len[FILE_KEYS_MAX];
+    u_char   der[FILE_KEYS_MAX][BLOB_MAX];
+} key_list_t;
+
+
+static void
+make_key(rng_t *r, u_char *der, size_t *len)
+{
+    size_t  k;
+
+    switch (rng_below(r, 7)) {
+
+    case 0:
+        memcpy(der, real_pss, PP_PUBLIC_KEY_LEN);
+        *len = PP_PUBLIC_KEY_LEN;
+        break;
+
+    case 1:
+        memcpy(der, real_rsa, RSA_SPKI_LEN);
+        *len = RSA_SPKI_LEN;
+        break;
+
+    case 2:
+        /* the RFC 9578 header, another modulus */
+        memcpy(der, real_pss, PSS_PREFIX_LEN);
+        rng_bytes(r, der + PSS_PREFIX_LEN, MODULUS_PART_LEN);
+        *len = PP_PUBLIC_KEY_LEN;
+        break;
+
+    case 3:
+        memcpy(der, real_rsa, RSA_PREFIX_LEN);
+        rng_bytes(r, der + RSA_PREFIX_LEN, MODULUS_PART_LEN);
+        *len = RSA_SPKI_LEN;
+        break;
+
+    case 4:
+        /* a header with one byte off, or a length off by one */
+        k = rng_chance(r, 50);
+        memcpy(der, k ? real_pss : real_rsa,
+               k ? PP_PUBLIC_KEY_LEN : RSA_SPKI_LEN);
+        *len = k ? PP_PUBLIC_KEY_LEN : RSA_SPKI_LEN;
+
+        if (rng_chance(r, 50)) {
+            der[rng_below(r, k ? PSS_PREFIX_LEN : RSA_PREFIX_LEN)] ^= 0x01;
+
+        } else if (rng_chance(r, 50)) {
+            der[*len] = (u_char) rng_next(r);
+            *len += 1;
+
+        } else {
+            *len -= 1;
+        }
+        break;
+
+    default:
+        *len = rng_below(r, BLOB_MAX + 1);
+        rng_bytes(r, der, *len);
+        break;
+    }
+}
+
+
+static void
+make_key_file(rng_t *r, key_list_t *keys, buf_t *t)
+{
+    int          url, pad;
+    size_t       i, k, width, start;
+    const char  *eol;
+
+    static buf_t  e;
+
+    /* mostly a few keys, as issuers publish; up to past the 8 offered */
+
+    keys->n = rng_chance(r, 80) ? rng_below(r, 4)
+                                : rng_below(r, FILE_KEYS_MAX + 1);
+
+    for (i = 0; i < keys->n; i++) {
+        make_key(r, keys->der[i], &keys->len[i]);
+    }
+
+    t->len = 0;
+
+    if (rng_chance(r, 60)) {
+
+        /* an RFC 9578 issuer directory */
+
+        spaces(r, t, 0, 2);
+        buf_str(t, "{");
+        spaces(r, t, 0, 1);
+        buf_str(t, "\"issuer-request-uri\":");
+        spaces(r, t, 0, 1);
+        buf_str(t, "\"/token-request\",");
+
+        if (rng_chance(r, 20)) {
+            buf_str(t, "\"note\":\"token-key\",\"x-token-key\":\"AAAA\",");
+        }
+
+        buf_str(t, rng_chance(r, 50) ? "\n  \"token-keys\": ["
+                                     : "\"token-keys\":[");
+
+        for (i = 0; i < keys->n; i++) {
+            url = rng_chance(r, 60);
+            pad = rng_chance(r, 50);
+
+            if (i > 0) {
+                buf_byte(t, ',');
+            }
+
+            k = rng_below(r, 3);
+
+            buf_str(t, "{");
+
+            if (k == 1) {
+                buf_str(t, "\"token-type\":2,");
+            }
+
+            random_case(r, t, "\"token-key\"", rng_chance(r, 70) ? 0 : 30);
+
+            {
+                static const char *const  colons[] = {
+                    ":", ": ", " : ", ":\t", ":\r\n    "
+                };
+
+                buf_str(t, colons[rng_below(r, 5)]);
+            }
+
+            buf_byte(t, '"');
+            b64_encode(t, keys->der[i], keys->len[i], url, pad);
+            buf_byte(t, '"');
+
+            if (k != 1) {
+                buf_str(t, ",\"token-type\":2");
+            }
+
+            if (k == 2) {
+                buf_str(t, ",\"not-before\":1700000000");
+            }
+
+            buf_str(t, "}");
+        }
+
+        buf_str(t, "]}");
+        spaces(r, t, 0, 1);
+
+        if (rng_chance(r, 50)) {
+            buf_byte(t, '\n');
+        }
+
+    } else {
+
+        /* PEM, with other blocks and text between the keys */
+
+        eol = rng_chance(r, 70) ? "\n" : "\r\n";
+
+        if (rng_chance(r, 30)) {
+            buf_str(t, "# the issuer's keys");
+            buf_str(t, eol);
+        }
+
+        for (i = 0; i < keys->n; i++) {
+
+            if (rng_chance(r, 15)) {
+                buf_str(t, "-----BEGIN CERTIFICATE-----");
+                buf_str(t, eol);
+                buf_str(t, "MIIBszCCAVmgAwIBAgIUQ0VSVElGSUNBVEU=");
+                buf_str(t, eol);
+                buf_str(t, "-----END CERTIFICATE-----");
+                buf_str(t, eol);
+            }
+
+            random_case(r, t, "-----BEGIN PUBLIC KEY-----",
+                        rng_chance(r, 80) ? 0 : 20);
+            buf_str(t, eol);
+
+            e.len = 0;
+            b64_encode(&e, keys->der[i], keys->len[i], 0, rng_chance(r, 80));
+
+            width = rng_chance(r, 70) ? 64
+                    : rng_chance(r, 50) ? 76 : 1 + rng_below(r, 100);
+
+            if (rng_chance(r, 10)) {
+                width = e.len + 1;
+            }
+
+            for (start = 0; start < e.len; start += width) {
+                k = e.len - start < width ? e.len - start : width;
+                buf_add(t, e.p + start, k);
+                buf_str(t, eol);
+            }
+
+            random_case(r, t, "-----END PUBLIC KEY-----",
+                        rng_chance(r, 80) ? 0 : 20);
+            buf_str(t, eol);
+
+            if (rng_chance(r, 20)) {
+                buf_str(t, eol);
+            }
+        }
+    }
+}
+
+
+/* is the key the decoding of text found in the file (its last character
+ * aside, whose unused bits the decoder ignores)? */
+
+static int
+key_in_text(const u_char *text, size_t len, int directory, const u_char *der,
+    size_t der_len)
+{
+    int     found;
+    size_t  i, n;
+
+    static buf_t  e, compact;
+
+    if (der_len < 2) {
+        return 1;
+    }
+
+    e.len = 0;
+    compact.len = 0;
+
+    if (!directory) {
+        for (i = 0; i < len; i++) {
+            if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r'
+                && text[i] != '\n')
+            {
+                buf_byte(&compact, text[i]);
+            }
+        }
+
+        text = compact.p;
+        len = compact.len;
+    }
+
+    b64_encode(&e, der, der_len, directory, 0);
+    n = e.len - 1;
+    found = len >= n && memmem(text, len, e.p, n) != NULL;
+
+    if (!found && directory && len >= n) {
+        e.len = 0;
+        b64_encode(&e, der, der_len, 0, 0);
+        found = memmem(text, len, e.p, n) != NULL;
+    }
+
+
+    return found;
+}
+
+
+/* the keys of one scan, concatenated, with their lengths */
+
+static void
+scan_keys(const u_char *in, size_t len, buf_t *out, size_t *count,
+    int *directory)
+{
+    size_t                           n;
+    u_char                          *text, *buf;
+    ngx_str_t                        der;
+    ngx_http_privacypass_key_scan_t  scan;
+
+    text = exact_copy(in, len);
+    buf = malloc(len);
+
+    ngx_http_privacypass_key_scan_init(&scan, text, len, buf);
+    *directory = scan.directory;
+
+    out->len = 0;
+    n = 0;
+
+    while (ngx_http_privacypass_key_scan_next(&scan, &der) == NGX_OK) {
+
+        if (++n > len + 1) {
+            fail("the scan does not end");
+        }
+
+        if (der.len > len || (der.len && der.data != buf)) {
+            fail("a key of %zu bytes outside the scan's buffer", der.len);
+        }
+
+        buf_add(out, &der.len, sizeof(der.len));
+        buf_add(out, der.data, der.len);
+    }
+
+    *count = n;
+
+    free(buf);
+    free(text);
+}
+
+
+static void
+check_key_file(rng_t *r)
+{
+    int          mutated, directory, directory2, ref_directory;
+    size_t       i, n, n2, at, len;
+    u_char      *der, *spki, want[PP_PUBLIC_KEY_LEN];
+    ngx_int_t    rc, ref;
+    ngx_str_t    s;
+    key_list_t   keys;
+
+    static buf_t  t, got, again;
+
+    static const char *const  words[] = {
+        "\"token-key\"", "\"token-key\":\"", ":", "\"", "=", "==", "{", "}",
+        "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----", "\n", "\r\n",
+        "+", "/", "-", "_", " "
+    };
+
+    make_key_file(r, &keys, &t);
+
+    mutated = rng_chance(r, 35);
+
+    if (mutated) {
+        havoc(r, &t, words, nelts(words));
+    }
+
+    current.kind = "key file";
+    current.input = t.p;
+    current.len = t.len;
+
+    scan_keys(t.p, t.len, &got, &n, &directory);
+
+    /* the same twice, where the keys read are not known */
+
+    if (mutated) {
+        scan_keys(t.p, t.len, &again, &n2, &directory2);
+
+        if (n != n2 || directory != directory2 || got.len != again.len
+            || (got.len && memcmp(got.p, again.p, got.len) != 0))
+        {
+            fail("the same file read twice gives other keys");
+        }
+    }
+
+    for (i = 0; i < t.len; i++) {
+        if (t.p[i] != ' ' && t.p[i] != '\t' && t.p[i] != '\r'
+            && t.p[i] != '\n')
+        {
+            break;
+        }
+    }
+
+    ref_directory = i < t.len && t.p[i] == '{';
+
+    if (directory != ref_directory) {
+        fail("taken for %s", directory ? "a directory" : "PEM");
+    }
+
+    if (!mutated && n != keys.n) {
+        fail("%zu keys read, %zu written", n, keys.n);
+    }
+
+    stats.keys++;
+    stats.keys_read += n;
+
+    for (at = 0, i = 0; i < n; i++) {
+        memcpy(&len, got.p + at, sizeof(len));
+        der = got.p + at + sizeof(len);
+        at += sizeof(len) + len;
+
+        if (!mutated
+            && (len != keys.len[i] || memcmp(der, keys.der[i], len) != 0))
+        {
+            fail("key %zu read otherwise than written", i);
+        }
+
+        if (mutated && !key_in_text(t.p, t.len, directory, der, len)) {
+            fail("key %zu (%zu bytes) is no text of the file", i, len);
+        }
+
+        /* the form the module offers */
+
+        s.data = exact_copy(der, len);
+        s.len = len;
+        spki = malloc(PP_PUBLIC_KEY_LEN);
+
+        rc = ngx_http_privacypass_spki(&s, spki);
+
+        ref = NGX_DECLINED;
+
+        if (len == PP_PUBLIC_KEY_LEN
+            && memcmp(der, real_pss, PSS_PREFIX_LEN) == 0)
+        {
+            memcpy(want, der, PP_PUBLIC_KEY_LEN);
+            ref = NGX_OK;
+
+        } else if (len == RSA_SPKI_LEN
+                   && memcmp(der, real_rsa, RSA_PREFIX_LEN) == 0)
+        {
+            memcpy(want, real_pss, PSS_PREFIX_LEN);
+            memcpy(want + PSS_PREFIX_LEN, der + RSA_PREFIX_LEN,
+                   MODULUS_PART_LEN);
+            ref = NGX_OK;
+        }
+
+        if (rc != ref
+            || (rc == NGX_OK && memcmp(spki, want, PP_PUBLIC_KEY_LEN) != 0))
+        {
+            fail("key %zu (%zu bytes): SPKI conversion %ld, reference %ld", i,
+                 len, (long) rc, (long) ref);
+        }
+
+        if (rc == NGX_OK) {
+            stats.spki_ok++;
+        }
+
+        free(spki);
+        free(s.data);
+    }
+
+    if (!mutated) {
+        stats.files_exact++;
+    }
+
+}
+
+
+/* the RFC's key in both forms: OpenSSL writes the rsaEncryption one, the
+ * module converts it back, libprivacypass takes the result */
+
+static void
+make_real_keys(void)
+{
+    size_t          i;
+    u_char         *p, spki[PP_PUBLIC_KEY_LEN];
+    ngx_str_t       s;
+    pp_verifier    *v;
+    EVP_PKEY       *pkey;
+    const u_char   *q;
+
+    current.kind = "setup";
+
+    for (i = 0; i < PP_PUBLIC_KEY_LEN; i++) {
+        sscanf(rfc9578_pks + 2 * i, "%2hhx", &real_pss[i]);
+    }
+
+    /* the RSAPublicKey that ends both forms */
+
+    q = real_pss + PSS_PREFIX_LEN;
+    pkey = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, MODULUS_PART_LEN);
+
+    if (pkey == NULL || i2d_PUBKEY(pkey, NULL) != RSA_SPKI_LEN) {
+        fail("OpenSSL does not read the key's RSAPublicKey");
+    }
+
+    p = real_rsa;
+    i2d_PUBKEY(pkey, &p);
+    EVP_PKEY_free(pkey);
+
+    s.data = real_rsa;
+    s.len = RSA_SPKI_LEN;
+
+    if (ngx_http_privacypass_spki(&s, spki) != NGX_OK
+        || memcmp(spki, real_pss, PP_PUBLIC_KEY_LEN) != 0)
+    {
+        fail("the rsaEncryption key converts to another SPKI");
+    }
+
+    v = NULL;
+
+    if (pp_verifier_new_from_spki(spki, PP_PUBLIC_KEY_LEN, &v) != PP_OK) {
+        fail("libprivacypass refuses the key");
+    }
+
+    pp_verifier_free(v);
+}
+
+
+static uint64_t
+env_number(const char *name, uint64_t otherwise)
+{
+    char  *s, *end;
+    uint64_t  n;
+
+    s = getenv(name);
+
+    if (s == NULL || *s == '\0') {
+        return otherwise;
+    }
+
+    n = strtoull(s, &end, 0);
+
+    if (*end != '\0') {
+        fprintf(stderr, "fuzz_parse: %s=%s is not a number\n", name, s);
+        exit(2);
+    }
+
+    return n;
+}
+
+
+static double
+now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    char      *s;
+    double     start, elapsed;
+    rng_t      r;
+    uint64_t   seed, inputs, seconds, first, i;
+
+    current.program = argv[0];
+
+    s = getenv("PRIVACYPASS_FUZZ_SEED");
+
+    if (s != NULL && strcmp(s, "random") == 0) {
+        if (RAND_bytes((u_char *) &seed, sizeof(seed)) != 1) {
+            return 2;
+        }
+
+        seed >>= 1;
+
+    } else {
+        seed = env_number("PRIVACYPASS_FUZZ_SEED", DEFAULT_SEED);
+    }
+
+    inputs = env_number("PRIVACYPASS_FUZZ_INPUTS", DEFAULT_INPUTS);
+    seconds = env_number("PRIVACYPASS_FUZZ_SECONDS", 0);
+    first = 0;
+
+    if (getenv("PRIVACYPASS_FUZZ_INPUT") != NULL) {
+        first = env_number("PRIVACYPASS_FUZZ_INPUT", 0);
+        inputs = 1;
+    }
+
+    current.seed = seed;
+    __sanitizer_set_death_callback(on_sanitizer_report);
+    signal(SIGABRT, on_abort);
+
+    make_real_keys();
+
+    printf("fuzz_parse: seed %llu, %s%llu inputs%s\n",
+           (unsigned long long) seed, seconds ? "up to " : "",
+           (unsigned long long) inputs, seconds ? " or the time set" : "");
+    fflush(stdout);
+
+    start = now();
+
+    for (i = first; i < first + inputs; i++) {
+
+        /* one stream per input: seed and index name it */
+
+        r.s = seed * 0xd1342543de582f3dULL ^ i;
+        (void) rng_next(&r);
+
+        current.index = i;
+        current.input = NULL;
+        current.len = 0;
+
+        switch (rng_below(&r, 10)) {
+
+        case 0:
+        case 1:
+            check_redeem_answer(&r);
+            break;
+
+        case 2:
+        case 3:
+            check_key_file(&r);
+            break;
+
+        default:
+            check_authorization(&r);
+            break;
+        }
+
+        if (seconds && (i & 1023) == 0 && now() - start >= (double) seconds) {
+            i++;
+            break;
+        }
+    }
+
+    elapsed = now() - start;
+
+    if (inputs == 1) {
+        dump_current();
+    }
+
+    printf("fuzz_parse: Authorization values: %llu (bound %llu, unbound %llu, "
+           "too long %llu, malformed %llu, wrong length %llu, wrong type %llu; "
+           "%llu with a known answer)\n",
+           (unsigned long long) stats.auth,
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_BOUND],
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND],
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_TOO_LONG],
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_MALFORMED],
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_LENGTH],
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE],
+           (unsigned long long) (stats.auth - stats.expected[EXPECT_NOTHING]));
+    printf("fuzz_parse: redeem answers: %llu (valid %llu, spent %llu, "
+           "invalid %llu, error %llu; %llu with a known meaning)\n",
+           (unsigned long long) stats.redeem,
+           (unsigned long long) stats.outcome[NGX_HTTP_PRIVACYPASS_VALID],
+           (unsigned long long) stats.outcome[NGX_HTTP_PRIVACYPASS_SPENT],
+           (unsigned long long) stats.outcome[NGX_HTTP_PRIVACYPASS_INVALID],
+           (unsigned long long) stats.outcome[NGX_HTTP_PRIVACYPASS_ERROR],
+           (unsigned long long) stats.meant);
+    printf("fuzz_parse: key files: %llu (%llu unmutated), %llu keys read, "
+           "%llu of them offered\n",
+           (unsigned long long) stats.keys,
+           (unsigned long long) stats.files_exact,
+           (unsigned long long) stats.keys_read,
+           (unsigned long long) stats.spki_ok);
+    printf("fuzz_parse: %llu inputs in %.1f s (seed %llu), "
+           "0 sanitizer reports, 0 failed checks\n",
+           (unsigned long long) (i - first), elapsed,
+           (unsigned long long) seed);
+
+    return 0;
+}
