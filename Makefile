@@ -24,6 +24,7 @@ help:
 	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
 	@echo "make bench  benchmarks (not part of the tests)"
 	@echo "make fuzz   every fuzz target for FUZZ_SECONDS (default 60) s (not part of the tests)"
+	@echo "make fuzz-nginx  the nginx module's parsers under ASan/UBSan for 300 s (not part of the tests)"
 	@echo "make crash-soak  CRASH_SOAK_ROUNDS (default 200) power cuts under redeem load (not part of the tests)"
 
 build: deps-build
