@@ -3,16 +3,17 @@
 //! its files' contents separated by NUL bytes, PEM and JSON sidecar in turn, parsed as
 //! `keydir::load` parses them (`IssuerKey::from_pem`, `keydir::parse_validity`) and checked
 //! together as `keydir::key_set` checks them (`keydir::key_set_of`). `$PEM1` to `$PEM4` stand
-//! for the test keys of fuzz/keys (the last two share a truncated token key id): a mutated
-//! key's RSA check costs milliseconds, so the corpus names real keys this way and spends its
-//! mutations on the directory around them.
+//! for the test keys of fuzz/keys (the last two share a truncated token key id), `$RSAPEM1` for
+//! the first as PKCS#1: OpenSSL's check of an RSA-2048 key takes about 35 ms here, so the corpus
+//! names real keys this way (each checked once per process) and spends its mutations on the
+//! directory around them, not on key bytes that parse and then fail that check.
 //!
 //! Checks. API keys: a file that loads holds one key per key line, each plain key authenticates
 //! as `Bearer <key>` with the methods its line allows; an error names a key line and never
 //! holds that line's key. Key directory: a validity that parses re-serializes to itself and
 //! starts before it ends; a key that loads re-encodes (PKCS#8) to the same token key id; a key
-//! set holds every key once, and no two keys whose issuance windows overlap share a truncated
-//! token key id.
+//! set takes the keys in order and refuses exactly the first that it already holds or whose
+//! truncated token key id an earlier key with an overlapping issuance window has.
 #![no_main]
 
 use std::collections::HashMap;
@@ -20,9 +21,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use openssl::pkey::PKey;
-use privacypass::IssuerKey;
+use privacypass::{IssuerKey, KeyError, KeyValidity, PublicKey};
 use privacypassd::auth::{ApiKeys, ApiMethod};
-use privacypassd::keydir::{self, StoredKey};
+use privacypassd::keydir::{self, KeyDirError, StoredKey};
 use sha2::{Digest, Sha256};
 
 fuzz_target!(|data: &[u8]| {
@@ -112,17 +113,30 @@ fn api_keys(text: &str) {
     }
 }
 
-/// Keys already checked, by the RSA key their PEM holds (its PKCS#1 DER), to be taken again by
-/// an input holding the same key: `IssuerKey::from_pem` is OpenSSL's PEM parse, then a function
-/// of the RSA key alone (size, exponent, consistency), whose RSA check costs milliseconds and
-/// would bound this target to a few hundred inputs a second. A key seen for the first time,
-/// and any PEM OpenSSL does not parse into an RSA key, goes through `from_pem` itself.
-static PARSED: Mutex<Option<HashMap<Vec<u8>, Vec<IssuerKey>>>> = Mutex::new(None);
-const PARSED_MAX: usize = 8;
+/// What is known of the RSA keys PEMs held, by the key (its PKCS#1 DER): whether
+/// `IssuerKey::from_pem` took it (with its public key), and checked instances to be handed to
+/// `key_set_of` again. `from_pem` is OpenSSL's PEM parse, then a function of the RSA key alone
+/// (size, exponent, consistency) whose RSA check takes about 35 ms here: repeated, it would
+/// bound this target to a few dozen inputs a second. A key seen for the first time, and any PEM
+/// OpenSSL does not parse into an RSA key, goes through `from_pem` itself (once per process).
+#[derive(Default)]
+struct Parsed {
+    /// The RSA key of PEM bytes seen before (OpenSSL 3's decoder setup alone takes about
+    /// 0.3 ms), or none.
+    der: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    outcome: HashMap<Vec<u8>, Option<Arc<PublicKey>>>,
+    instances: HashMap<Vec<u8>, Vec<IssuerKey>>,
+}
 
-fn parsed<T>(f: impl FnOnce(&mut HashMap<Vec<u8>, Vec<IssuerKey>>) -> T) -> T {
+static PARSED: Mutex<Option<Parsed>> = Mutex::new(None);
+/// Instances kept per key.
+const INSTANCES: usize = 8;
+/// Keys remembered.
+const OUTCOMES: usize = 4096;
+
+fn parsed<T>(f: impl FnOnce(&mut Parsed) -> T) -> T {
     let mut guard = PARSED.lock().unwrap_or_else(|e| e.into_inner());
-    f(guard.get_or_insert_with(HashMap::new))
+    f(guard.get_or_insert_with(Parsed::default))
 }
 
 /// The RSA key of a PEM, as `from_pem` first reads it (no check).
@@ -131,123 +145,200 @@ fn rsa_der(pem: &[u8]) -> Option<Vec<u8>> {
     pkey.rsa().ok()?.private_key_to_der().ok()
 }
 
-/// The key of these PEM bytes, as `keydir::load` reads it, and its RSA key's DER.
-fn key_of_pem(pem: &[u8]) -> Option<(Vec<u8>, IssuerKey)> {
-    let der = rsa_der(pem);
-    if let Some(der) = der {
-        if let Some(key) = parsed(|p| p.get_mut(&der).and_then(Vec::pop)) {
-            return Some((der, key));
+/// Whether `from_pem` takes these PEM bytes (the key's DER and public key when it does).
+fn load_pem(pem: &[u8]) -> Option<(Vec<u8>, Arc<PublicKey>)> {
+    let der = match parsed(|p| p.der.get(pem).cloned()) {
+        Some(der) => der,
+        None => {
+            let der = rsa_der(pem);
+            if der.is_none() {
+                assert!(
+                    IssuerKey::from_pem(pem).is_err(),
+                    "from_pem loaded a PEM that holds no RSA key"
+                );
+            }
+            parsed(|p| {
+                if p.der.len() < OUTCOMES {
+                    p.der.insert(pem.to_vec(), der.clone());
+                }
+            });
+            der
         }
-        let key = IssuerKey::from_pem(pem).ok()?;
-        if !parsed(|p| p.contains_key(&der)) {
-            // A key seen for the first time: its own PKCS#8 (as `keys import` writes it) loads.
-            let pkcs8 = key.to_pkcs8_pem().expect("a loaded key encodes");
-            let again = IssuerKey::from_pem(&pkcs8).expect("a key's own PKCS#8 loads");
-            assert_eq!(
-                again.public_key().token_key_id(),
-                key.public_key().token_key_id()
-            );
-        }
-        return Some((der, key));
+    };
+    let der = der?;
+    if let Some(outcome) = parsed(|p| p.outcome.get(&der).cloned()) {
+        return outcome.map(|public| (der, public));
     }
     let key = IssuerKey::from_pem(pem).ok();
-    assert!(key.is_none(), "from_pem loaded a PEM that holds no RSA key");
-    None
+    if let Some(key) = &key {
+        // A key seen for the first time: its own PKCS#8 (as `keys import` writes it) loads.
+        let pkcs8 = key.to_pkcs8_pem().expect("a loaded key encodes");
+        let again = IssuerKey::from_pem(&pkcs8).expect("a key's own PKCS#8 loads");
+        assert_eq!(
+            again.public_key().token_key_id(),
+            key.public_key().token_key_id()
+        );
+    }
+    let public = key.as_ref().map(|k| k.public_key().clone());
+    parsed(|p| {
+        if p.outcome.len() < OUTCOMES {
+            p.outcome.insert(der.clone(), public.clone());
+        }
+        if let Some(key) = key {
+            p.instances.entry(der.clone()).or_default().push(key);
+        }
+    });
+    public.map(|public| (der, public))
 }
 
-/// Keeps keys for the inputs to come.
+/// A checked instance of a key `load_pem` took.
+fn instance(der: &[u8]) -> IssuerKey {
+    if let Some(key) = parsed(|p| p.instances.get_mut(der).and_then(Vec::pop)) {
+        return key;
+    }
+    let pkey = openssl::rsa::Rsa::private_key_from_der(der).expect("a key's own DER");
+    let pem = pkey.private_key_to_pem().expect("a key as PEM");
+    IssuerKey::from_pem(&pem).expect("a key from_pem took before")
+}
+
+/// Keeps instances for the inputs to come.
 fn keep(keys: impl IntoIterator<Item = (Vec<u8>, IssuerKey)>) {
     parsed(|p| {
         for (der, key) in keys {
-            let kept = p.entry(der).or_default();
-            if kept.len() < PARSED_MAX {
+            let kept = p.instances.entry(der).or_default();
+            if kept.len() < INSTANCES {
                 kept.push(key);
             }
         }
     });
 }
 
-/// Test keys made by `privacypassd keys generate`, never used anywhere else.
+/// Test keys made by `privacypassd keys generate` (PKCS#8), never used anywhere else, and the
+/// first as PKCS#1 (`$RSAPEM1`).
 fn test_keys() -> &'static [(Vec<u8>, Vec<u8>)] {
     static KEYS: OnceLock<Vec<(Vec<u8>, Vec<u8>)>> = OnceLock::new();
     KEYS.get_or_init(|| {
-        [
-            (&b"$PEM1"[..], &include_bytes!("../keys/one.pem")[..]),
+        let one = include_bytes!("../keys/one.pem");
+        let pkcs1 = PKey::private_key_from_pem(one)
+            .and_then(|k| k.rsa())
+            .and_then(|k| k.private_key_to_pem())
+            .expect("a test key as PKCS#1");
+        let mut keys: Vec<(Vec<u8>, Vec<u8>)> = [
+            (&b"$PEM1"[..], &one[..]),
             (b"$PEM2", include_bytes!("../keys/two.pem")),
             (b"$PEM3", include_bytes!("../keys/collides-1.pem")),
             (b"$PEM4", include_bytes!("../keys/collides-2.pem")),
         ]
         .into_iter()
         .map(|(name, pem)| (name.to_vec(), pem.to_vec()))
-        .collect()
+        .collect();
+        keys.push((b"$RSAPEM1".to_vec(), pkcs1));
+        keys.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+        keys
+    })
+}
+
+/// How `KeySet::insert_issuer_key` must judge each key in turn: the index of the first key it
+/// refuses, and whether for a duplicate (else a truncated id shared with an earlier key whose
+/// issuance window overlaps).
+fn first_refused(keys: &[(Arc<PublicKey>, KeyValidity)]) -> Option<(usize, bool)> {
+    keys.iter().enumerate().find_map(|(i, (key, validity))| {
+        let earlier = &keys[..i];
+        if earlier
+            .iter()
+            .any(|(k, _)| k.token_key_id() == key.token_key_id())
+        {
+            return Some((i, true));
+        }
+        earlier
+            .iter()
+            .any(|(k, v)| {
+                k.truncated_token_key_id() == key.truncated_token_key_id()
+                    && v.not_before < validity.expires
+                    && validity.not_before < v.expires
+            })
+            .then_some((i, false))
     })
 }
 
 fn key_dir(data: &[u8]) {
     let data = privacypass_fuzz::expand(data, test_keys());
     let mut files = data.split(|&b| b == 0);
-    let mut keys = Vec::new();
-    let mut ders = Vec::new();
-    let complete = loop {
-        let Some(pem) = files.next() else {
-            break true;
+    // What load reads: every PEM and its sidecar, the first failure failing it all.
+    let mut loaded = Vec::new();
+    while let Some(pem) = files.next() {
+        let Some((der, public)) = load_pem(pem) else {
+            return;
         };
-        let Some((der, key)) = key_of_pem(pem) else {
-            break false;
-        };
-        let validity = files
+        // A missing or unreadable sidecar is an error of load, as is one that does not parse.
+        let Some(validity) = files
             .next()
             .and_then(|meta| std::str::from_utf8(meta).ok())
-            .and_then(|text| keydir::parse_validity(text).ok());
-        // A missing or unreadable sidecar is an error of load, as is one that does not parse.
-        let Some(validity) = validity else {
-            keep([(der, key)]);
-            break false;
+            .and_then(|text| keydir::parse_validity(text).ok())
+        else {
+            return;
         };
         assert!(validity.not_before < validity.expires);
         let written = serde_json::to_string(&validity).expect("a validity serializes");
         assert_eq!(keydir::parse_validity(&written), Ok(validity));
-        keys.push(StoredKey { key, validity });
-        ders.push(der);
-    };
-    if !complete {
-        keep(ders.into_iter().zip(keys.into_iter().map(|k| k.key)));
-        return;
+        loaded.push((der, public, validity));
     }
-    let ids: Vec<_> = keys
+    let judged: Vec<_> = loaded.iter().map(|(_, k, v)| (k.clone(), *v)).collect();
+    let refused = first_refused(&judged);
+    // key_set_of stops at the first key it refuses: the keys after it are never looked at.
+    let used = refused.map_or(loaded.len(), |(i, _)| i + 1);
+    let keys: Vec<StoredKey> = loaded[..used]
         .iter()
-        .map(|k| *k.key.public_key().token_key_id())
+        .map(|(der, _, validity)| StoredKey {
+            key: instance(der),
+            validity: *validity,
+        })
         .collect();
-    let Ok(set) = keydir::key_set_of(keys, 7 * 86_400) else {
-        return;
-    };
-    let entries = set.entries();
-    assert_eq!(entries.len(), ids.len());
-    for (i, a) in entries.iter().enumerate() {
-        assert_eq!(a.public.token_key_id(), &ids[i]);
-        assert!(
-            a.secret.is_some(),
-            "a key of the directory without its private half"
-        );
-        for b in &entries[i + 1..] {
-            assert_ne!(
-                a.public.token_key_id(),
-                b.public.token_key_id(),
-                "a key twice"
-            );
-            let overlap = a.validity.not_before < b.validity.expires
-                && b.validity.not_before < a.validity.expires;
-            assert!(
-                !overlap || a.public.truncated_token_key_id() != b.public.truncated_token_key_id(),
-                "two keys issuing at once share a truncated token key id"
+    match (keydir::key_set_of(keys, 7 * 86_400), refused) {
+        (Ok(set), None) => {
+            let entries = set.entries();
+            assert_eq!(entries.len(), loaded.len());
+            for (entry, (_, public, validity)) in entries.iter().zip(&loaded) {
+                assert_eq!(entry.public.token_key_id(), public.token_key_id());
+                assert_eq!(entry.validity, *validity);
+                assert!(
+                    entry.secret.is_some(),
+                    "a key of the directory without its private half"
+                );
+            }
+            let secrets: Vec<_> = entries.iter().filter_map(|e| e.secret.clone()).collect();
+            drop(set);
+            keep(
+                loaded
+                    .into_iter()
+                    .zip(secrets)
+                    .filter_map(|((der, _, _), key)| {
+                        Arc::try_unwrap(key).ok().map(|key| (der, key))
+                    }),
             );
         }
+        (Err(KeyDirError::Refused(e)), Some((_, duplicate))) => {
+            assert_eq!(
+                matches!(e, KeyError::Duplicate(_)),
+                duplicate,
+                "refused for {e:?}"
+            );
+            assert!(
+                matches!(
+                    e,
+                    KeyError::Duplicate(_) | KeyError::TruncatedIdCollision { .. }
+                ),
+                "refused for {e:?}"
+            );
+        }
+        (Ok(_), Some((i, duplicate))) => panic!(
+            "a key set took key {i}, which {}",
+            if duplicate {
+                "it already held"
+            } else {
+                "shares a truncated id with an overlapping key"
+            }
+        ),
+        (Err(e), _) => panic!("a key set refused keys it should take: {e}"),
     }
-    let secrets: Vec<_> = entries.iter().filter_map(|e| e.secret.clone()).collect();
-    drop(set);
-    keep(
-        ders.into_iter()
-            .zip(secrets)
-            .filter_map(|(pem, key)| Arc::try_unwrap(key).ok().map(|key| (pem, key))),
-    );
 }
