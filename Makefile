@@ -25,6 +25,7 @@ help:
 	@echo "make bench  benchmarks (not part of the tests)"
 	@echo "make bench-compare BASE=<rev>  the daemon benchmark on BASE and on the working tree, with the ratios"
 	@echo "make fuzz   every fuzz target for FUZZ_SECONDS (default 60) s (not part of the tests)"
+	@echo "make fuzz-nginx  the nginx module's parsers under ASan/UBSan for 300 s (not part of the tests)"
 	@echo "make crash-soak  CRASH_SOAK_ROUNDS (default 200) power cuts under redeem load (not part of the tests)"
 
 build: deps-build

@@ -1,6 +1,9 @@
-# Fuzzing with cargo-fuzz (libFuzzer) over the protocol's parsers (fuzz/fuzz_targets): the wire
+# Fuzzing with cargo-fuzz (libFuzzer) over what takes outside bytes (fuzz/fuzz_targets): the wire
 # decoders (Token, TokenChallenge, TokenRequest and TokenResponse, each checked to re-encode to
-# the bytes it decoded) and the WWW-Authenticate / Authorization parsers.
+# the bytes it decoded), the WWW-Authenticate / Authorization parsers, the daemon's API routes
+# in-process (rpc: JSON-RPC; rest: REST and /token-request), its API-keys and key-directory
+# loaders, and the C API's entry points (ffi). The fuzz crate builds the daemon and the C library
+# without RocksDB or Redis (memory store only): no C++ to compile.
 #
 # Targets:
 #   fuzz   every target for $(FUZZ_SECONDS) s on its corpus (fuzz/corpus/<target>), then a line
@@ -16,7 +19,7 @@
 # their flags never touch the main build's artifacts.
 
 FUZZ_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../fuzz)
-FUZZ_TARGETS := token token_challenge token_request headers
+FUZZ_TARGETS := token token_challenge token_request headers rpc rest loaders ffi
 FUZZ_SECONDS ?= 60
 CARGO_FUZZ_VERSION := 0.13.2
 FUZZ_REGRESS_TARGET := $(HOME)/.cache/privacypass/fuzz-target

@@ -1,0 +1,344 @@
+//! The daemon's API routes in-process: two `App`s on one memory store (one without API keys,
+//! one with them and `--redeem-auth`), three generated keys (issuing, in its redemption grace,
+//! pending), a token of each redeemable key, and the request headers a target's selector bytes
+//! choose. `serve_api` runs on a body held in memory, exactly as the server runs it on hyper's.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, StatusCode};
+use privacypass::{
+    b64, Client, IssuerKey, KeySet, KeyValidity, PublicKey, TokenChallenge, TokenRequest, TokenType,
+};
+use privacypass_stores::open_backends;
+use privacypassd::api::{serve_api, Route, TOKEN_REQUEST_TYPE};
+use privacypassd::app::App;
+use privacypassd::auth::ApiKeys;
+use privacypassd::config::ServeArgs;
+
+use crate::table::ErrorTable;
+
+/// API keys of the keyed `App`, by the selector's choice (index 0 sends none).
+pub const API_KEYS: [&str; 4] = [
+    "",
+    "fuzz-key-may-do-everything",
+    "fuzz-key-issues-with-grace-key-only",
+    "fuzz-key-redeems-only-000",
+];
+
+/// The request headers and route variant that the first two bytes of an input choose.
+#[derive(Clone, Copy, Debug)]
+pub struct Selector {
+    /// Bit 0 of the first byte: the target's second route.
+    pub alternate_route: bool,
+    /// The `App` with API keys (and `--redeem-auth`) instead of the one without.
+    pub keyed: bool,
+    /// Index into `API_KEYS` for `Authorization: Bearer`; 0 sends none.
+    pub api_key: usize,
+    /// `Key-Inflection`: none, camel, snake, or a value that is none of them.
+    pub inflection: u8,
+    pub idempotency_key: Option<u8>,
+    pub forwarded: bool,
+    /// GET instead of POST.
+    pub get: bool,
+    /// `Persona-Version`: none, the supported one, another.
+    pub persona_version: u8,
+    /// `Content-Type` of `/token-request`: the right one, with a parameter, another, none.
+    pub content_type: u8,
+}
+
+impl Selector {
+    /// The selector of the first two bytes and the body after them.
+    pub fn split(data: &[u8]) -> Option<(Selector, &[u8])> {
+        let [a, b, body @ ..] = data else {
+            return None;
+        };
+        let selector = Selector {
+            alternate_route: a & 1 != 0,
+            keyed: a & 2 != 0,
+            api_key: usize::from((a >> 2) & 3),
+            inflection: (a >> 4) & 3,
+            idempotency_key: (a & 0x40 != 0).then_some(b >> 5),
+            forwarded: a & 0x80 != 0,
+            get: b & 1 != 0,
+            persona_version: (b >> 1) & 3,
+            content_type: (b >> 3) & 3,
+        };
+        Some((selector, body))
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub struct Daemon {
+    runtime: tokio::runtime::Runtime,
+    anonymous: Arc<App>,
+    keyed: Arc<App>,
+    /// The key that issues now, in its grace, not yet issuing.
+    pub active: Arc<IssuerKey>,
+    pub grace: Arc<IssuerKey>,
+    pub pending: Arc<IssuerKey>,
+    /// A token of the active and of the grace key, both bound to `challenge`.
+    pub tokens: Vec<Vec<u8>>,
+    pub challenge: Vec<u8>,
+    /// Tokens (decoded bytes) a redeem answered success for.
+    pub redeemed: Mutex<HashSet<Vec<u8>>>,
+    placeholders: Vec<(Vec<u8>, Vec<u8>)>,
+    pub table: ErrorTable,
+    pub max_batch: usize,
+}
+
+/// A token of `key` bound to `challenge`, made as a client and an issuer make it.
+fn token(key: &IssuerKey, challenge: &TokenChallenge) -> Vec<u8> {
+    let client = Client::new(key.public_key().clone());
+    let pending = client.request(challenge).expect("blind a token request");
+    let sig = key
+        .blind_sign(&pending.request().blinded_msg)
+        .expect("sign the blinded message");
+    pending.finalize(&sig).expect("finalize the token").encode()
+}
+
+impl Daemon {
+    /// The one daemon of this process.
+    pub fn get() -> &'static Daemon {
+        static DAEMON: OnceLock<Daemon> = OnceLock::new();
+        DAEMON.get_or_init(Daemon::start)
+    }
+
+    fn start() -> Daemon {
+        let now = privacypass::unix_now();
+        let day = 86_400;
+        let mut keys = KeySet::new(7 * day);
+        let mut generate = |not_before, expires| {
+            let validity = KeyValidity::new(not_before, expires).expect("a validity window");
+            keys.generate(validity).expect("generate a key")
+        };
+        let active = generate(now - day, now + 30 * day);
+        let grace = generate(now - 30 * day, now - day);
+        let pending = generate(now + day, now + 30 * day);
+        let challenge = TokenChallenge::new(
+            TokenType::BlindRsa2048.value(),
+            b"issuer.example",
+            &[7; 32],
+            b"origin.example",
+        )
+        .expect("a challenge");
+        let tokens = vec![token(&active, &challenge), token(&grace, &challenge)];
+        let client = Client::new(active.public_key().clone());
+        let request = client
+            .request(&challenge)
+            .expect("a token request")
+            .request()
+            .encode();
+
+        let backends = open_backends("memory:").expect("a memory store");
+        privacypassd::purge::retain_keys(backends.spends.as_ref(), &keys)
+            .expect("the store keeps the keys' spends");
+        let settings = |redeem_auth| {
+            ServeArgs {
+                store: Some("memory:".into()),
+                redeem_auth: Some(redeem_auth),
+                ..ServeArgs::default()
+            }
+            .resolve()
+            .expect("settings")
+        };
+        let anonymous = App::new(
+            settings(false),
+            keys.clone(),
+            backends.clone(),
+            ApiKeys::default(),
+        );
+        let api_keys = ApiKeys::parse(&format!(
+            "{}\n{} methods=issue token-keys={}\n{} methods=redeem\n",
+            API_KEYS[1],
+            API_KEYS[2],
+            hex::encode(grace.public_key().token_key_id()),
+            API_KEYS[3],
+        ))
+        .expect("API keys");
+        let keyed = App::new(settings(true), keys, backends, api_keys);
+        let max_batch = anonymous.settings.max_batch;
+
+        let b64 = |bytes: &[u8]| b64::encode_url(bytes).into_bytes();
+        let id = |key: &IssuerKey| hex::encode(key.public_key().token_key_id()).into_bytes();
+        let mut placeholders: Vec<(Vec<u8>, Vec<u8>)> = vec![
+            (b"$KEY".to_vec(), id(&active)),
+            (b"$GRACEKEY".to_vec(), id(&grace)),
+            (b"$PENDINGKEY".to_vec(), id(&pending)),
+            (b"$TOKEN".to_vec(), b64(&tokens[0])),
+            (b"$GRACETOKEN".to_vec(), b64(&tokens[1])),
+            (b"$CHALLENGE".to_vec(), b64(&challenge.encode())),
+            (b"$REQUEST".to_vec(), b64(&request)),
+            (b"$BLINDED".to_vec(), b64(&request[3..])),
+            (b"$RAWREQUEST".to_vec(), request.clone()),
+        ];
+        placeholders.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+        Daemon {
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime"),
+            anonymous: Arc::new(anonymous),
+            keyed: Arc::new(keyed),
+            active,
+            grace,
+            pending,
+            tokens,
+            challenge: challenge.encode(),
+            redeemed: Mutex::new(HashSet::new()),
+            placeholders,
+            table: ErrorTable::from_readme(),
+            max_batch,
+        }
+    }
+
+    /// The body with this process's keys and tokens in place of the placeholders.
+    pub fn expand(&self, body: &[u8]) -> Vec<u8> {
+        crate::expand(body, &self.placeholders)
+    }
+
+    /// The public key of a token key id, when it is one of the daemon's keys.
+    pub fn key(&self, id: &[u8]) -> Option<&PublicKey> {
+        [&self.active, &self.grace, &self.pending]
+            .into_iter()
+            .map(|k| &**k.public_key())
+            .find(|k| k.token_key_id().as_slice() == id)
+    }
+
+    /// Sends `body` to a route with the selector's headers and reads the whole answer.
+    pub fn call(&self, route: Route, selector: &Selector, body: Vec<u8>) -> Answer {
+        let app = if selector.keyed {
+            &self.keyed
+        } else {
+            &self.anonymous
+        };
+        let path = match route {
+            Route::Rpc => "/rpc",
+            Route::Redeem => "/api/redeem",
+            Route::Rest => "/api/v1/privacy-passes",
+            Route::Native => "/token-request",
+        };
+        let method = if selector.get {
+            Method::GET
+        } else {
+            Method::POST
+        };
+        let mut req = Request::builder().method(method).uri(path);
+        let headers = req.headers_mut().expect("a request builder");
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let content_type = match route {
+            Route::Native => match selector.content_type {
+                0 => Some(TOKEN_REQUEST_TYPE.to_owned()),
+                1 => Some(format!(
+                    "{}; charset=binary",
+                    TOKEN_REQUEST_TYPE.to_uppercase()
+                )),
+                2 => Some("application/json".to_owned()),
+                _ => None,
+            },
+            _ => Some("application/json".to_owned()),
+        };
+        if let Some(t) = content_type {
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_str(&t).expect("a header value"),
+            );
+        }
+        if selector.api_key > 0 {
+            let value = format!("Bearer {}", API_KEYS[selector.api_key]);
+            headers.insert(
+                "authorization",
+                HeaderValue::from_str(&value).expect("a header value"),
+            );
+        }
+        let inflection = ["", "camel", "snake", "shouting"][usize::from(selector.inflection)];
+        if !inflection.is_empty() {
+            headers.insert("key-inflection", HeaderValue::from_static(inflection));
+        }
+        if let Some(k) = selector.idempotency_key {
+            headers.insert("idempotency-key", HeaderValue::from(u16::from(k) + 1000));
+        }
+        if selector.forwarded {
+            headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.7"));
+        }
+        match selector.persona_version {
+            1 => {
+                headers.insert("persona-version", HeaderValue::from_static("2023-01-05"));
+            }
+            2 => {
+                headers.insert("persona-version", HeaderValue::from_static("1999-12-31"));
+            }
+            _ => {}
+        }
+        let req = req.body(Full::new(Bytes::from(body))).expect("a request");
+        self.runtime.block_on(async {
+            let resp = serve_api(app, req, route).await;
+            let (parts, body) = resp.into_parts();
+            let body = body
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
+        })
+    }
+
+    /// Checks what every API route answers: the headers that go with a status.
+    pub fn check_common(&self, answer: &Answer) {
+        let has = |name: &str| answer.headers.contains_key(name);
+        match answer.status {
+            StatusCode::UNAUTHORIZED => {
+                assert!(has("www-authenticate"), "401 without WWW-Authenticate")
+            }
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
+                assert!(has("retry-after"), "{} without Retry-After", answer.status)
+            }
+            StatusCode::METHOD_NOT_ALLOWED => assert_eq!(
+                answer.headers.get("allow").map(HeaderValue::as_bytes),
+                Some(&b"POST"[..]),
+                "405 without Allow: POST"
+            ),
+            _ => {}
+        }
+    }
+
+    /// A redeem answered success for `token` (its base64 text): it must be a token issued
+    /// here, by a key that is still redeemable, answered success once.
+    pub fn redeemed(&self, token_text: &str) {
+        let token = b64::decode_any(token_text).unwrap_or_else(|| {
+            panic!("redeem succeeded for a token that is not base64: {token_text:?}")
+        });
+        assert!(
+            self.tokens.contains(&token),
+            "redeem succeeded for bytes that are no token issued here: {token_text:?}"
+        );
+        let first = self
+            .redeemed
+            .lock()
+            .map(|mut seen| seen.insert(token))
+            .unwrap_or(false);
+        assert!(first, "a token was redeemed twice: {token_text:?}");
+    }
+
+    /// The TokenRequest bytes a `/token-request` body must be to be signed: the active key's.
+    pub fn signable_request(&self, body: &[u8]) -> Option<TokenRequest> {
+        let request = TokenRequest::decode(body).ok()?;
+        (request.token_type == TokenType::BlindRsa2048
+            && request.truncated_token_key_id == self.active.public_key().truncated_token_key_id())
+        .then_some(request)
+    }
+}
