@@ -16,6 +16,7 @@ use privacypass_rpc::jsonrpsee::core::server::{
 };
 use privacypass_rpc::jsonrpsee::types::{ErrorObject, Id, Params};
 use privacypass_rpc::ISSUE;
+use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -74,22 +75,45 @@ enum Item {
     },
 }
 
-/// The members of a request object, as written.
-#[derive(Deserialize)]
+/// The members of a request object, as written; a member written twice counts as its last
+/// value, as any JSON object reader takes it.
 struct Envelope<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
     jsonrpc: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
     id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
     method: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
     params: Option<&'a RawValue>,
 }
 
-/// A member that is present, `null` included (which `Option` alone would read as absent).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON-RPC request object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope<'de>, A::Error> {
+                let mut e = Envelope {
+                    jsonrpc: None,
+                    id: None,
+                    method: None,
+                    params: None,
+                };
+                while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    match &*name {
+                        "jsonrpc" => e.jsonrpc = Some(value),
+                        "id" => e.id = Some(value),
+                        "method" => e.method = Some(value),
+                        "params" => e.params = Some(value),
+                        _ => {}
+                    }
+                }
+                Ok(e)
+            }
+        }
+        d.deserialize_map(Members)
+    }
 }
 
 impl Item {
@@ -103,10 +127,7 @@ impl Item {
             return invalid(ReplyId::null(), "a request must be an object");
         }
         let Ok(envelope) = serde_json::from_str::<Envelope>(text) else {
-            return invalid(
-                ReplyId::null(),
-                "a request must be an object without repeated members",
-            );
+            return invalid(ReplyId::null(), "a request must be an object");
         };
         let id = match envelope.id {
             None => None,
@@ -154,10 +175,14 @@ fn reply_id(raw: &RawValue) -> Result<ReplyId, String> {
         Some(b'"') => serde_json::from_str::<String>(text)
             .map(|s| ReplyId::Plain(Id::Str(s.into())))
             .map_err(|_| not_an_id()),
-        Some(b'-' | b'0'..=b'9') => Ok(match text.parse::<u64>() {
-            Ok(n) => ReplyId::Plain(Id::Number(n)),
-            Err(_) => ReplyId::Verbatim(text.into()),
-        }),
+        Some(b'-' | b'0'..=b'9') => match text.parse::<u64>() {
+            Ok(n) => Ok(ReplyId::Plain(Id::Number(n))),
+            // Any other number is echoed as written, once a double can hold it: an answer
+            // holding `1e400` is JSON that most clients' readers refuse.
+            Err(_) => serde_json::from_str::<serde_json::Number>(text)
+                .map(|_| ReplyId::Verbatim(text.into()))
+                .map_err(|_| "id is a number out of range".to_owned()),
+        },
         _ => Err(not_an_id()),
     }
 }
@@ -372,6 +397,23 @@ mod tests {
             refused(r#"{"jsonrpc":"2.0","id":1,"method":7}"#).1,
             ErrorCode::InvalidRequest
         );
+        // A number no JSON reader's double holds is refused, not echoed for the client to choke on.
+        assert_eq!(
+            refused(r#"{"jsonrpc":"2.0","id":1e400,"method":"redeem"}"#),
+            (format!("{:?}", ReplyId::null()), ErrorCode::InvalidRequest)
+        );
+        assert!(matches!(
+            item(r#"{"jsonrpc":"2.0","id":-1.5e3,"method":"redeem"}"#),
+            Item::Call {
+                id: Some(ReplyId::Verbatim(_)),
+                ..
+            }
+        ));
+        // A member written twice counts as its last value.
+        assert!(matches!(
+            item(r#"{"jsonrpc":"2.0","id":2,"method":"x","method":"redeem","params":{}}"#),
+            Item::Call { id: Some(ReplyId::Plain(Id::Number(2))), method, .. } if method == "redeem"
+        ));
         // A null id is an id, not a notification.
         assert!(matches!(
             item(r#"{"jsonrpc":"2.0","id":null,"method":"redeem","params":{}}"#),

@@ -15,9 +15,9 @@ use hyper::header::CONTENT_TYPE;
 use hyper::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use privacypass::b64;
-use privacypass_fuzz::daemon::{Answer, Daemon, Selector};
-use privacypassd::api::{Route, TOKEN_RESPONSE_TYPE};
-use privacypassd::policy::param;
+use privacypass_fuzz::daemon::{Answer, Daemon, Route, Selector};
+use privacypass_fuzz::param;
+use privacypassd::http::TOKEN_RESPONSE_TYPE;
 use serde_json::Value;
 
 fuzz_target!(|data: &[u8]| {

@@ -13,9 +13,9 @@
 use hyper::StatusCode;
 use libfuzzer_sys::fuzz_target;
 use privacypass::b64;
-use privacypass_fuzz::daemon::{Answer, Daemon, Selector};
-use privacypassd::api::{Route, MAX_ID_BYTES};
-use privacypassd::policy::param;
+use privacypass_fuzz::daemon::{Answer, Daemon, Route, Selector};
+use privacypass_fuzz::param;
+use privacypassd::jsonrpc::MAX_ID_BYTES;
 use serde_json::{Map, Value};
 
 fuzz_target!(|data: &[u8]| {
@@ -70,7 +70,11 @@ fn same_id(answer: &Value, call: &Value) -> bool {
 }
 
 fn check(daemon: &Daemon, route: Route, body: &[u8], answer: &Answer) {
-    let request: Option<Value> = serde_json::from_slice(body).ok();
+    let request: Option<Value> = match serde_json::from_slice(body) {
+        Ok(request) => Some(request),
+        Err(e) if beyond_value(&e) => return check_unread(daemon, answer),
+        Err(_) => None,
+    };
     if answer.status == StatusCode::NO_CONTENT {
         assert!(answer.body.is_empty(), "a 204 with a body");
         let calls = match &request {
@@ -109,6 +113,19 @@ fn check(daemon: &Daemon, route: Route, body: &[u8], answer: &Answer) {
                 envelope(daemon, a, Some(call), route);
             }
         }
+        (Value::Array(answers), None) => {
+            // A batch nested deeper than serde_json's Value reads (128 levels) is still a
+            // batch: its calls are refused one by one.
+            assert!(
+                body.trim_ascii_start().starts_with(b"["),
+                "a batch answer to a body that is not a batch"
+            );
+            assert_eq!(answer.status, StatusCode::OK);
+            assert!(!answers.is_empty() && answers.len() <= daemon.max_batch);
+            for a in answers {
+                envelope(daemon, a, None, route);
+            }
+        }
         (Value::Array(_), _) => panic!("a batch answer to a body that is not a batch"),
         (Value::Object(_), _) => {
             let single = match &request {
@@ -137,6 +154,44 @@ fn check(daemon: &Daemon, route: Route, body: &[u8], answer: &Answer) {
             );
         }
         _ => panic!("a JSON-RPC answer that is neither an object nor an array: {response}"),
+    }
+}
+
+/// Whether a body is JSON that serde_json's `Value` does not hold: nested deeper than 128
+/// levels, or with a number no double holds (`1e400`). The daemon reads a body as JSON text and
+/// looks only at the members it uses, so such a body may still be a call or a batch.
+fn beyond_value(e: &serde_json::Error) -> bool {
+    let m = e.to_string();
+    m.starts_with("recursion limit exceeded") || m.starts_with("number out of range")
+}
+
+/// Checks an answer to a body the checks cannot read as a `Value`: nothing (a notification),
+/// or well-formed answers with the statuses of their codes.
+fn check_unread(daemon: &Daemon, answer: &Answer) {
+    if answer.status == StatusCode::NO_CONTENT {
+        assert!(answer.body.is_empty(), "a 204 with a body");
+        return;
+    }
+    let response: Value = serde_json::from_slice(&answer.body)
+        .unwrap_or_else(|e| panic!("the answer is not JSON ({e}): {:?}", answer.body));
+    let answers = match &response {
+        Value::Array(answers) => {
+            assert_eq!(answer.status, StatusCode::OK);
+            assert!(!answers.is_empty() && answers.len() <= daemon.max_batch);
+            answers.iter().collect()
+        }
+        single => vec![single],
+    };
+    for a in answers {
+        let code = a.pointer("/error/code").and_then(Value::as_i64);
+        assert!(
+            code.is_none_or(|c| daemon.table.row(c).is_some()),
+            "an answer with a code not in the table: {a}"
+        );
+        if !response.is_array() {
+            let status = code.map_or(200, |c| daemon.table.row(c).map_or(0, |r| r.status));
+            assert_eq!(answer.status.as_u16(), status, "{a}");
+        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! The daemon's API routes in-process: two `App`s on one memory store (one without API keys,
 //! one with them and `--redeem-auth`), three generated keys (issuing, in its redemption grace,
 //! pending), a token of each redeemable key, and the request headers a target's selector bytes
-//! choose. `serve_api` runs on a body held in memory, exactly as the server runs it on hyper's.
+//! choose. `server::handle` runs on a body held in memory, exactly as the server runs it on hyper's.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,10 +14,12 @@ use privacypass::{
     b64, Client, IssuerKey, KeySet, KeyValidity, PublicKey, TokenChallenge, TokenRequest, TokenType,
 };
 use privacypass_stores::open_backends;
-use privacypassd::api::{serve_api, Route, TOKEN_REQUEST_TYPE};
 use privacypassd::app::App;
 use privacypassd::auth::ApiKeys;
 use privacypassd::config::ServeArgs;
+use privacypassd::http::TOKEN_REQUEST_TYPE;
+use privacypassd::routes::Router;
+use privacypassd::server;
 
 use crate::table::ErrorTable;
 
@@ -71,6 +73,19 @@ impl Selector {
     }
 }
 
+/// The API routes a target drives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `/rpc`: JSON-RPC with every method.
+    Rpc,
+    /// `/api/redeem`: JSON-RPC with `redeem` only.
+    Redeem,
+    /// `/api/v1/privacy-passes`.
+    Rest,
+    /// `/token-request`.
+    Native,
+}
+
 /// A response, read whole.
 #[derive(Debug)]
 pub struct Answer {
@@ -81,8 +96,8 @@ pub struct Answer {
 
 pub struct Daemon {
     runtime: tokio::runtime::Runtime,
-    anonymous: Arc<App>,
-    keyed: Arc<App>,
+    anonymous: Router,
+    keyed: Router,
     /// The key that issues now, in its grace, not yet issuing.
     pub active: Arc<IssuerKey>,
     pub grace: Arc<IssuerKey>,
@@ -188,8 +203,8 @@ impl Daemon {
                 .enable_all()
                 .build()
                 .expect("a runtime"),
-            anonymous: Arc::new(anonymous),
-            keyed: Arc::new(keyed),
+            anonymous: Router::new(Arc::new(anonymous)),
+            keyed: Router::new(Arc::new(keyed)),
             active,
             grace,
             pending,
@@ -217,7 +232,7 @@ impl Daemon {
 
     /// Sends `body` to a route with the selector's headers and reads the whole answer.
     pub fn call(&self, route: Route, selector: &Selector, body: Vec<u8>) -> Answer {
-        let app = if selector.keyed {
+        let router = if selector.keyed {
             &self.keyed
         } else {
             &self.anonymous
@@ -282,7 +297,7 @@ impl Daemon {
         }
         let req = req.body(Full::new(Bytes::from(body))).expect("a request");
         self.runtime.block_on(async {
-            let resp = serve_api(app, req, route).await;
+            let resp = server::handle(router, req).await;
             let (parts, body) = resp.into_parts();
             let body = body
                 .collect()

@@ -8,6 +8,29 @@ pub mod table;
 
 use openssl::bn::{BigNum, BigNumContext};
 use privacypass::PublicKey;
+use serde_json::{Map, Value};
+
+/// A param of a call or body in any casing the API takes (`key-id`, `key_id`, `keyId`), kebab
+/// first, as the API reads it.
+pub fn param<'a>(params: &'a Map<String, Value>, kebab: &str) -> Option<&'a Value> {
+    let snake = kebab.replace('-', "_");
+    let mut camel = String::new();
+    let mut upper = false;
+    for c in kebab.chars() {
+        match c {
+            '-' => upper = true,
+            c if upper => {
+                camel.extend(c.to_uppercase());
+                upper = false;
+            }
+            c => camel.push(c),
+        }
+    }
+    let found = [kebab, snake.as_str(), camel.as_str()]
+        .into_iter()
+        .find_map(|k| params.get(k));
+    found
+}
 
 /// Whether `sig` is the raw RSA signature of `msg` under `key`: sig^e mod n == msg, with msg
 /// below n (a signature of anything else is a signature the issuer should have refused).
