@@ -152,6 +152,9 @@ pub struct ServeArgs {
     /// Most open connections [default: 4096].
     #[arg(long, env = "PRIVACYPASS_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Most open WebSocket connections (JSON-RPC on /rpc and /api/redeem) [default: 1024].
+    #[arg(long, env = "PRIVACYPASS_MAX_WEBSOCKETS")]
+    pub max_websockets: Option<usize>,
     /// Seconds a client has to send its request headers [default: 10].
     #[arg(long, env = "PRIVACYPASS_HEADER_TIMEOUT")]
     pub header_timeout: Option<u64>,
@@ -215,6 +218,7 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_batch: usize,
     pub max_connections: usize,
+    pub max_websockets: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub write_timeout: Duration,
@@ -321,6 +325,7 @@ impl ServeArgs {
                 .max_connections
                 .or(file.max_connections)
                 .unwrap_or(4096),
+            max_websockets: self.max_websockets.or(file.max_websockets).unwrap_or(1024),
             header_timeout: Duration::from_secs(
                 self.header_timeout.or(file.header_timeout).unwrap_or(10),
             ),
@@ -378,9 +383,10 @@ impl ServeArgs {
         if settings.max_batch == 0
             || settings.max_body_bytes < 1024
             || settings.max_connections == 0
+            || settings.max_websockets == 0
         {
             return Err(
-                "max-batch and max-connections must be positive, max-body-bytes at least 1024"
+                "max-batch, max-connections and max-websockets must be positive, max-body-bytes at least 1024"
                     .into(),
             );
         }

@@ -16,9 +16,10 @@ use hyper::header::{
 };
 use hyper::{Request, StatusCode};
 use privacypass::ErrorCode;
+use privacypass_rpc::KeyCase;
 
 use crate::app::App;
-use crate::auth::Caller;
+use crate::auth::{ApiKey, Caller};
 use crate::error::ApiError;
 use crate::headers;
 use crate::http::{
@@ -161,6 +162,13 @@ where
             Err(e) => form.error(&e),
         }
     };
+    finish(app, &mut resp, rate);
+    resp
+}
+
+/// The headers every API answer carries: where the caller stands in its rate limit, the
+/// `WWW-Authenticate` of a 401, the `Retry-After` of a 503, and the Persona ids.
+pub fn finish(app: &App, resp: &mut Resp, rate: Option<RateState>) {
     let status = resp.status();
     let headers = resp.headers_mut();
     if let Some(state) = rate {
@@ -187,7 +195,70 @@ where
             headers.insert(name, v);
         }
     }
-    resp
+}
+
+/// The headers of an API request every route checks: `Persona-Version`, and `Key-Inflection`
+/// (the casing of the answer's keys).
+pub fn check_headers(headers: &HeaderMap) -> Result<KeyCase, ApiError> {
+    let header = |name: &str| headers.get(name).map(HeaderValue::as_bytes);
+    headers::check_persona_version(header("persona-version"))?;
+    headers::key_inflection(header("key-inflection"))
+}
+
+/// The API key of a request, when the route requires one (issuance whenever API keys are
+/// configured, redemption with `--redeem-auth`), counted as one call; checked before a byte
+/// of the body is read.
+pub async fn authenticate(
+    app: &Arc<App>,
+    headers: &HeaderMap,
+    form: Form,
+    rate: &mut Option<RateState>,
+) -> Result<Option<Arc<ApiKey>>, ApiError> {
+    let api_keys = app.api_keys();
+    if api_keys.is_empty() || !(form.issuance() || app.settings.redeem_auth) {
+        return Ok(None);
+    }
+    let key = api_keys
+        .authenticate(headers.get(AUTHORIZATION).map(HeaderValue::as_bytes))?
+        .clone();
+    count_calls(app, &key, 1, rate).await?;
+    Ok(Some(key))
+}
+
+/// Whether a request came through a reverse proxy (it carries a header one adds).
+pub fn proxied(headers: &HeaderMap) -> bool {
+    PROXY_HEADERS.iter().any(|h| headers.contains_key(*h))
+}
+
+/// Counts a body's calls against the caller's limits, `counted` of them counted already (at
+/// authentication), and holds issuance without API keys to its rules: clients of this host
+/// only (no proxy) unless the operator opted out, and the one window all such clients share.
+pub async fn count_body(
+    app: &Arc<App>,
+    form: Form,
+    key: Option<&ApiKey>,
+    counted: u64,
+    body: &Parsed,
+    proxied: bool,
+    rate: &mut Option<RateState>,
+) -> Result<(), ApiError> {
+    if let (Some(key), true) = (key, body.calls() > counted) {
+        // Each call of a batch counts.
+        count_calls(app, key, body.calls() - counted, rate).await?;
+    }
+    let issuance_calls = body.issuance_calls(form);
+    // A loopback bind protects nothing behind a local reverse proxy: without API keys,
+    // issuance is for clients of this host only, unless the operator opted out.
+    if key.is_none() && app.api_keys().is_empty() && issuance_calls > 0 {
+        if proxied && !app.settings.allow_unauthenticated {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "issuance without API keys is served to clients on this host only, and this request came through a proxy (Forwarded or X-Forwarded-For): configure --api-keys, or give --allow-unauthenticated",
+            ));
+        }
+        count_anonymous_issuance(app, issuance_calls, rate).await?;
+    }
+    Ok(())
 }
 
 async fn checked<B, H, F>(
@@ -203,50 +274,21 @@ where
     H: FnOnce(Caller, Parsed) -> F,
     F: Future<Output = Result<(Resp, bool), ApiError>>,
 {
-    let header = |name: &str| req.headers().get(name).map(HeaderValue::as_bytes);
-    headers::check_persona_version(header("persona-version"))?;
-    let case = headers::key_inflection(header("key-inflection"))?;
-    let idempotency_key = header("idempotency-key")
+    let case = check_headers(req.headers())?;
+    let idempotency_key = req
+        .headers()
+        .get("idempotency-key")
         .filter(|_| form.issuance())
-        .map(|v| headers::idempotency_key(v).map(str::to_owned))
+        .map(|v| headers::idempotency_key(v.as_bytes()).map(str::to_owned))
         .transpose()?;
-    // Credentials are checked before a byte of the body is read.
-    let api_keys = app.api_keys();
-    let key = if !api_keys.is_empty() && (form.issuance() || app.settings.redeem_auth) {
-        Some(
-            api_keys
-                .authenticate(header(AUTHORIZATION.as_str()))?
-                .clone(),
-        )
-    } else {
-        None
-    };
-    if let Some(key) = &key {
-        count_calls(app, key, 1, rate).await?;
-    }
-    // A loopback bind protects nothing behind a local reverse proxy: without API keys,
-    // issuance is for clients of this host only, unless the operator opted out.
-    let proxied = PROXY_HEADERS.iter().any(|h| req.headers().contains_key(*h));
-    let anonymous = key.is_none() && api_keys.is_empty();
+    let key = authenticate(app, req.headers(), form, rate).await?;
+    let proxied = proxied(req.headers());
     let raw = read_body(app, req).await?;
     let body = match form {
         Form::JsonRpc { .. } => Parsed::Calls(Calls::parse(&raw, app.settings.max_batch)?),
         Form::Rest | Form::Native => Parsed::Bytes(raw.clone()),
     };
-    if let (Some(key), true) = (&key, body.calls() > 1) {
-        // Each call of a batch counts.
-        count_calls(app, key, body.calls() - 1, rate).await?;
-    }
-    let issuance_calls = body.issuance_calls(form);
-    if anonymous && issuance_calls > 0 {
-        if proxied && !app.settings.allow_unauthenticated {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "issuance without API keys is served to clients on this host only, and this request came through a proxy (Forwarded or X-Forwarded-For): configure --api-keys, or give --allow-unauthenticated",
-            ));
-        }
-        count_anonymous_issuance(app, issuance_calls, rate).await?;
-    }
+    count_body(app, form, key.as_deref(), 1, &body, proxied, rate).await?;
     // Idempotency is for issuance: a body holding any other call (a redeem above all, whose
     // replay would be a second success for one token) is run for real, header or not.
     let idempotency_key = idempotency_key.filter(|_| body.issuance_only());

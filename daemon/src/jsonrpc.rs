@@ -250,19 +250,34 @@ impl Calls {
 /// batch (answered 200 as a whole) failed on the server's side (store, internal): a single
 /// call's failure shows in the HTTP status.
 pub async fn answer(methods: &Methods, caller: Caller, calls: Calls) -> (Resp, bool) {
+    let batch = calls.batch;
+    match answer_text(methods, caller, calls).await {
+        (None, failed) => (no_content(), failed),
+        (Some((text, code)), failed) => {
+            let status = match code {
+                Some(code) if !batch => status_of_jsonrpc(code),
+                _ => StatusCode::OK,
+            };
+            (respond(status, "application/json", text), failed)
+        }
+    }
+}
+
+/// Runs the calls with `methods` for `caller`, in order: the answer's text (none when every
+/// call is a notification) with the error code of a single call, and whether a call of a
+/// batch failed on the server's side.
+pub async fn answer_text(
+    methods: &Methods,
+    caller: Caller,
+    calls: Calls,
+) -> (Option<(String, Option<i32>)>, bool) {
     let mut ext = Extensions::new();
     ext.insert(caller);
     if !calls.batch {
         let Some(item) = calls.items.into_iter().next() else {
-            return (no_content(), false);
+            return (None, false);
         };
-        return match run(methods, item, &ext).await {
-            None => (no_content(), false),
-            Some((text, code)) => {
-                let status = code.map_or(StatusCode::OK, status_of_jsonrpc);
-                (respond(status, "application/json", text), false)
-            }
-        };
+        return (run(methods, item, &ext).await, false);
     }
     let mut body = String::from("[");
     let mut item_failed = false;
@@ -276,13 +291,10 @@ pub async fn answer(methods: &Methods, caller: Caller, calls: Calls) -> (Resp, b
         }
     }
     if body.len() == 1 {
-        return (no_content(), item_failed);
+        return (None, item_failed);
     }
     body.push(']');
-    (
-        respond(StatusCode::OK, "application/json", body),
-        item_failed,
-    )
+    (Some((body, None)), item_failed)
 }
 
 fn no_content() -> Resp {

@@ -17,6 +17,7 @@ pub mod purge;
 pub mod ratelimit;
 pub mod routes;
 pub mod server;
+pub mod websocket;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;

@@ -137,7 +137,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             let router = router.clone();
             async move { Ok::<_, Infallible>(handle(&router, req).await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
         let mut stop = stop_rx.clone();
         let registry = connections.clone();
         let Ok((id, shed)) = connections.lock().map(|mut c| c.add()) else {
@@ -168,5 +170,8 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
     let drained = tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(max as u32)).await;
     if drained.is_err() {
         warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+    }
+    if !router.websockets().close_all(DRAIN_TIMEOUT).await {
+        warn!("WebSocket connections still open after {DRAIN_TIMEOUT:?}; closing them");
     }
 }

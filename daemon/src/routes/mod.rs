@@ -19,6 +19,8 @@ use crate::guard::{self, Form, Parsed};
 use crate::http::Resp;
 use crate::jsonrpc;
 use crate::routes::rpc::Modules;
+use crate::websocket::{is_upgrade, Hub};
+use privacypass_rpc::jsonrpsee::core::server::Methods;
 
 /// What answers a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +46,8 @@ pub struct Route {
     /// For the API routes: how the body is taken and errors answered (the checks of
     /// `guard` apply: API keys, rate limits, body limit, Idempotency-Key).
     pub api: Option<Form>,
+    /// Whether a `GET` with `Upgrade: websocket` becomes a JSON-RPC WebSocket connection.
+    pub websocket: bool,
     pub handler: Handler,
 }
 
@@ -52,48 +56,56 @@ pub const ROUTES: [Route; 8] = [
         path: "/rpc",
         methods: Some("POST"),
         api: Some(Form::JsonRpc { redeem_only: false }),
+        websocket: true,
         handler: Handler::Rpc,
     },
     Route {
         path: "/api/redeem",
         methods: Some("POST"),
         api: Some(Form::JsonRpc { redeem_only: true }),
+        websocket: true,
         handler: Handler::RedeemRpc,
     },
     Route {
         path: "/api/v1/privacy-passes",
         methods: Some("POST"),
         api: Some(Form::Rest),
+        websocket: false,
         handler: Handler::Rest,
     },
     Route {
         path: "/token-request",
         methods: Some("POST"),
         api: Some(Form::Native),
+        websocket: false,
         handler: Handler::Native,
     },
     Route {
         path: "/.well-known/private-token-issuer-directory",
         methods: Some("GET, HEAD"),
         api: None,
+        websocket: false,
         handler: Handler::Directory,
     },
     Route {
         path: "/healthz",
         methods: None,
         api: None,
+        websocket: false,
         handler: Handler::Healthz,
     },
     Route {
         path: "/livez",
         methods: None,
         api: None,
+        websocket: false,
         handler: Handler::Livez,
     },
     Route {
         path: "/metrics",
         methods: None,
         api: None,
+        websocket: false,
         handler: Handler::Metrics,
     },
 ];
@@ -108,16 +120,35 @@ pub fn find(path: &str) -> Option<&'static Route> {
 pub struct Router {
     app: Arc<App>,
     modules: Modules,
+    websockets: Hub,
 }
 
 impl Router {
     pub fn new(app: Arc<App>) -> Router {
         let modules = Modules::new(app.clone());
-        Router { app, modules }
+        let websockets = Hub::new(app.settings.max_websockets);
+        Router {
+            app,
+            modules,
+            websockets,
+        }
     }
 
     pub fn app(&self) -> &Arc<App> {
         &self.app
+    }
+
+    /// The WebSocket connections of the JSON-RPC routes.
+    pub fn websockets(&self) -> &Hub {
+        &self.websockets
+    }
+
+    /// The JSON-RPC methods a route serves.
+    fn methods(&self, handler: Handler) -> &Methods {
+        match handler {
+            Handler::RedeemRpc => &self.modules.redeem_only,
+            _ => &self.modules.all,
+        }
     }
 
     /// Answers a request, in process: no socket, any body type.
@@ -130,6 +161,10 @@ impl Router {
         let Some(route) = find(req.uri().path()) else {
             return ops::not_found(req.uri().path());
         };
+        if let (Some(form), true) = (route.api, route.websocket && is_upgrade(&req)) {
+            let methods = self.methods(route.handler);
+            return self.websockets.upgrade(app, req, form, methods).await;
+        }
         if let (Some(form), Some(allow)) = (route.api, route.methods) {
             return guard::serve(app, req, form, allow, |caller, body| async move {
                 match (route.handler, body) {
