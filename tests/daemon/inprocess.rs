@@ -75,6 +75,25 @@ impl Stack {
         }
     }
 
+    /// A request through the stack: the status, headers and body of its answer.
+    async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (u16, hyper::HeaderMap, Bytes) {
+        let mut req = Request::builder().method(method).uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(Full::new(Bytes::from(body))).unwrap();
+        let resp = server::handle(&self.router, req).await;
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        (parts.status.as_u16(), parts.headers, bytes)
+    }
+
     async fn post(&self, path: &str, body: &Value) -> Answer {
         self.send("POST", path, &[], &body.to_string()).await
     }
@@ -318,4 +337,287 @@ async fn rpc_discover_names_every_method_param_and_code() {
         a.body
     );
     assert_eq!(a.body["result"]["methods"].as_array().unwrap().len(), 1);
+}
+
+/// The OpenAPI document of the repository (docs/openapi.json).
+fn openapi() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The schema `$ref` names, in `doc`.
+fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        Some(r) => {
+            let target = doc
+                .pointer(r.strip_prefix('#').unwrap())
+                .unwrap_or_else(|| panic!("{r} names nothing"));
+            resolve(doc, target)
+        }
+        None => schema,
+    }
+}
+
+/// Whether `value` is of the JSON Schema type `ty`.
+fn of_type(ty: &str, value: &Value) -> bool {
+    match ty {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "null" => value.is_null(),
+        "boolean" => value.is_boolean(),
+        other => panic!("a schema type {other} the check does not know"),
+    }
+}
+
+/// Checks `value` against the parts of JSON Schema the document uses.
+fn conforms(doc: &Value, schema: &Value, value: &Value) -> Result<(), String> {
+    let schema = resolve(doc, schema);
+    if let Some(options) = schema.get("oneOf").and_then(Value::as_array) {
+        let matching = options
+            .iter()
+            .filter(|s| conforms(doc, s, value).is_ok())
+            .count();
+        return (matching == 1)
+            .then_some(())
+            .ok_or_else(|| format!("{value} matches {matching} of oneOf"));
+    }
+    match &schema["type"] {
+        Value::String(ty) if !of_type(ty, value) => return Err(format!("{value} is not {ty}")),
+        Value::Array(types) if !types.iter().any(|t| of_type(t.as_str().unwrap(), value)) => {
+            return Err(format!("{value} is none of {types:?}"))
+        }
+        _ => {}
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            return Err(format!("{value} is not {c}"));
+        }
+    }
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.contains(value) {
+            return Err(format!("{value} is none of {options:?}"));
+        }
+    }
+    for name in schema["required"].as_array().into_iter().flatten() {
+        if value.get(name.as_str().unwrap()).is_none() {
+            return Err(format!("{value} has no {name}"));
+        }
+    }
+    if let (Some(props), Some(obj)) = (schema["properties"].as_object(), value.as_object()) {
+        for (name, sub) in props {
+            if let Some(v) = obj.get(name) {
+                conforms(doc, sub, v).map_err(|e| format!("{name}: {e}"))?;
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        let min = schema["minItems"].as_u64().unwrap_or(0) as usize;
+        if array.len() < min {
+            return Err(format!("{value} has fewer than {min} items"));
+        }
+        for v in array {
+            conforms(doc, items, v)?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_is_the_routes_served() {
+    use privacypassd::routes::ROUTES;
+    use std::collections::BTreeSet;
+
+    let doc = openapi();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."));
+    // The paths and methods are the route table's: a GET is documented on the JSON-RPC routes
+    // for their WebSocket upgrade, and on the routes that take any method.
+    let paths = doc["paths"].as_object().unwrap();
+    let documented: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
+    let served: BTreeSet<&str> = ROUTES.iter().map(|r| r.path).collect();
+    assert_eq!(documented, served);
+    for route in ROUTES {
+        let mut methods: BTreeSet<String> = match route.methods {
+            Some(m) => m.split(", ").map(str::to_lowercase).collect(),
+            None => ["get".to_owned()].into(),
+        };
+        if route.websocket {
+            methods.insert("get".to_owned());
+        }
+        let in_doc: BTreeSet<String> = paths[route.path]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(in_doc, methods, "{}", route.path);
+    }
+
+    // What each route answers is documented: the status for that operation, its media type,
+    // and a JSON body of its schema.
+    let stack = stack();
+    let key_id = hex::encode(stack.key.public_key().token_key_id());
+    let pending = Client::new(stack.key.public_key().clone())
+        .request(&TokenChallenge::new(2, b"example", &[], b"").unwrap())
+        .unwrap();
+    let request = pending.request().encode();
+    let blinded = b64::encode_url(&request);
+    let rest_issue = json!({"blinded-token": blinded, "key-id": key_id}).to_string();
+    let unknown_key = json!({"blinded-token": blinded, "key-id": "00".repeat(32)}).to_string();
+    let bad_blinded = json!({"blinded-token": "AAAA", "key-id": key_id}).to_string();
+    let spent = stack.token();
+    let _ = stack.post("/rpc", &redeem_call(json!(1), &spent)).await;
+    let big = "x".repeat(4096);
+    let native = [("content-type", "application/private-token-request")];
+    let upgrade = [
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let directory = "/.well-known/private-token-issuer-directory";
+    let etag = {
+        let (_, headers, _) = stack.exchange("GET", directory, &[], Vec::new()).await;
+        headers["etag"].to_str().unwrap().to_owned()
+    };
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+        (
+            "POST",
+            "/rpc",
+            vec![],
+            stack.issue_call(json!(2)).to_string().into(),
+            200,
+        ),
+        (
+            "POST",
+            "/rpc",
+            vec![],
+            br#"{"jsonrpc":"2.0","method":"x"}"#.to_vec(),
+            204,
+        ),
+        ("POST", "/rpc", vec![], b"{".to_vec(), 400),
+        (
+            "POST",
+            "/rpc",
+            vec![],
+            redeem_call(json!(3), &spent).to_string().into(),
+            403,
+        ),
+        ("POST", "/rpc", vec![], big.clone().into(), 413),
+        ("GET", "/rpc", vec![], Vec::new(), 405),
+        ("GET", "/rpc", upgrade.to_vec(), Vec::new(), 101),
+        (
+            "POST",
+            "/api/redeem",
+            vec![],
+            redeem_call(json!(4), &stack.token()).to_string().into(),
+            200,
+        ),
+        (
+            "POST",
+            "/api/redeem",
+            vec![],
+            stack.issue_call(json!(5)).to_string().into(),
+            400,
+        ),
+        ("GET", "/api/redeem", upgrade.to_vec(), Vec::new(), 101),
+        (
+            "POST",
+            "/api/v1/privacy-passes",
+            vec![],
+            rest_issue.into(),
+            201,
+        ),
+        (
+            "POST",
+            "/api/v1/privacy-passes",
+            vec![],
+            b"[]".to_vec(),
+            400,
+        ),
+        (
+            "POST",
+            "/api/v1/privacy-passes",
+            vec![],
+            unknown_key.into(),
+            404,
+        ),
+        (
+            "POST",
+            "/api/v1/privacy-passes",
+            vec![],
+            bad_blinded.into(),
+            422,
+        ),
+        (
+            "POST",
+            "/api/v1/privacy-passes",
+            vec![],
+            big.clone().into(),
+            413,
+        ),
+        (
+            "POST",
+            "/token-request",
+            native.to_vec(),
+            request.clone(),
+            200,
+        ),
+        ("POST", "/token-request", vec![], request.clone(), 415),
+        (
+            "POST",
+            "/token-request",
+            native.to_vec(),
+            b"\x00\x02".to_vec(),
+            422,
+        ),
+        ("POST", "/token-request", native.to_vec(), big.into(), 413),
+        ("GET", directory, vec![], Vec::new(), 200),
+        ("HEAD", directory, vec![], Vec::new(), 200),
+        (
+            "GET",
+            directory,
+            vec![("if-none-match", etag.as_str())],
+            Vec::new(),
+            304,
+        ),
+        ("GET", "/healthz", vec![], Vec::new(), 200),
+        ("GET", "/livez", vec![], Vec::new(), 200),
+        ("GET", "/metrics", vec![], Vec::new(), 200),
+    ];
+    for (method, path, headers, body, expected) in cases {
+        let (status, resp_headers, bytes) = stack.exchange(method, path, &headers, body).await;
+        let what = format!("{method} {path} answered {status}");
+        assert_eq!(
+            status,
+            expected,
+            "{what}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let op = &paths[path][method.to_lowercase()];
+        let documented = op["responses"]
+            .get(status.to_string())
+            .unwrap_or_else(|| panic!("{what}, which its document does not list"));
+        let Some(content) = documented.get("content").and_then(Value::as_object) else {
+            assert!(
+                bytes.is_empty(),
+                "{what} with a body its document does not have"
+            );
+            continue;
+        };
+        let media = resp_headers["content-type"].to_str().unwrap();
+        let media = media.split(';').next().unwrap().trim();
+        let schema = content
+            .get(media)
+            .unwrap_or_else(|| panic!("{what} as {media}, not {:?}", content.keys()))
+            .get("schema")
+            .unwrap();
+        if method == "HEAD" || !(media.ends_with("json") || media.ends_with("directory")) {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
+        conforms(&doc, schema, &value).unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
 }
