@@ -2,7 +2,8 @@
 //! (`Persona-Version`, `Key-Inflection`, `Idempotency-Key`), the API key (before a byte of the
 //! body is read), its rate limit, the body limit, the batch bound and each call of a batch
 //! counted, anonymous issuance (its window, and no issuance through a proxy), then the
-//! handler, once per Idempotency-Key; and the headers every answer carries.
+//! handler, once per Idempotency-Key; and where the caller stands in its rate limit, on the
+//! answer. The headers every API answer carries are the `AnswerHeaders` layer's.
 //!
 //! The guard knows no route: the route table gives it the route's form and its handler.
 
@@ -11,9 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::body::Body;
-use hyper::header::{
-    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
 use privacypass::ErrorCode;
 use privacypass_rpc::KeyCase;
@@ -123,9 +122,6 @@ impl Parsed {
     }
 }
 
-/// `Retry-After` of a 503: the spend store could not record, so the client may try again.
-const RETRY_UNAVAILABLE_SECS: &str = "1";
-
 /// Headers a reverse proxy adds: a request carrying one did not come from this host alone.
 const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
 
@@ -162,38 +158,16 @@ where
             Err(e) => form.error(&e),
         }
     };
-    finish(app, &mut resp, rate);
+    finish(&mut resp, rate);
     resp
 }
 
-/// The headers every API answer carries: where the caller stands in its rate limit, the
-/// `WWW-Authenticate` of a 401, the `Retry-After` of a 503, and the Persona ids.
-pub fn finish(app: &App, resp: &mut Resp, rate: Option<RateState>) {
-    let status = resp.status();
-    let headers = resp.headers_mut();
+/// Where the caller stands in its rate limit, on the answer (`RateLimit-*`, and
+/// `Retry-After` past the limit); the headers every API answer carries are the
+/// `AnswerHeaders` layer's.
+pub fn finish(resp: &mut Resp, rate: Option<RateState>) {
     if let Some(state) = rate {
-        state.write_headers(headers);
-    }
-    if status == StatusCode::UNAUTHORIZED {
-        headers.insert(
-            WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"privacypass\""),
-        );
-    }
-    // A store that cannot record: nothing was done, the same call may be repeated shortly.
-    if status == StatusCode::SERVICE_UNAVAILABLE && !headers.contains_key(RETRY_AFTER) {
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static(RETRY_UNAVAILABLE_SECS),
-        );
-    }
-    for (name, value) in [
-        ("persona-environment-id", &app.settings.environment_id),
-        ("persona-organization-id", &app.settings.organization_id),
-    ] {
-        if let Some(v) = value.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
-            headers.insert(name, v);
-        }
+        state.write_headers(resp.headers_mut());
     }
 }
 

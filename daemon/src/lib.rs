@@ -12,6 +12,7 @@ pub mod http;
 pub mod idempotency;
 pub mod jsonrpc;
 pub mod keydir;
+pub mod layers;
 pub mod metrics;
 pub mod purge;
 pub mod ratelimit;

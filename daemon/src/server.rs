@@ -1,60 +1,52 @@
 //! The HTTP server: accept loop with a connection cap, hyper HTTP/1.1 connections with a
-//! header-read timeout, routing, request ids and access logs, and a graceful stop that finishes
-//! the requests in flight.
+//! header-read timeout serving the stack (the route table inside the layers of `layers`), and
+//! a graceful stop that finishes the requests in flight.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use hyper::body::{Body, Incoming};
-use hyper::header::HeaderValue;
+use hyper::body::Body;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify, Semaphore};
+use tower::{ServiceBuilder, ServiceExt};
 use tracing::{info, warn};
 
 use crate::app::App;
 use crate::deadline::Deadline;
 use crate::http::Resp;
+use crate::layers::{AnswerHeaders, AppLayer, RequestLog, Wrapped};
 use crate::routes::Router;
 
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A request through the whole stack, in process: the route table, then the request id and
-/// the access log every answer gets.
+/// The whole stack: the route table inside the layers every request passes (request id and
+/// access log outermost, then the headers of every API answer).
+pub fn stack(router: Router) -> Wrapped<Wrapped<Router, AnswerHeaders>, RequestLog> {
+    let app = router.app().clone();
+    ServiceBuilder::new()
+        .layer(AppLayer::new(app.clone(), RequestLog))
+        .layer(AppLayer::new(app, AnswerHeaders))
+        .service(router)
+}
+
+/// A request through the whole stack, in process (no socket, any body type).
 pub async fn handle<B>(router: &Router, req: Request<B>) -> Resp
 where
-    B: Body,
+    B: Body + Send + 'static,
+    B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let app = router.app();
-    let started = Instant::now();
-    let request_id = app.next_request_id();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    // Everything logged while the request runs carries its id, whatever the log level (a span
-    // at the highest level is never filtered out).
-    let span = tracing::error_span!("request", request_id = %request_id);
-    let mut resp = tracing::Instrument::instrument(router.serve(req), span).await;
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("request-id", v);
+    match stack(router.clone()).oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
     }
-    app.metrics.record_http();
-    info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    resp
 }
 
 /// The open connections, oldest first, each with the signal that asks it to close once its
@@ -91,6 +83,7 @@ impl Connections {
 /// in flight): idle keep-alive connections cannot lock new clients out.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let router = Router::new(app.clone());
+    let stack = stack(router.clone());
     let max = app.settings.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     let connections = Arc::new(Mutex::new(Connections::default()));
@@ -132,11 +125,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             app.settings.write_timeout,
             app.settings.idle_timeout,
         );
-        let router = router.clone();
-        let service = service_fn(move |req: Request<Incoming>| {
-            let router = router.clone();
-            async move { Ok::<_, Infallible>(handle(&router, req).await) }
-        });
+        let service = TowerToHyperService::new(stack.clone());
         let conn = builder
             .serve_connection(TokioIo::new(stream), service)
             .with_upgrades();

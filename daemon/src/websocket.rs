@@ -97,7 +97,7 @@ impl Hub {
         B: Body,
     {
         let mut rate = None;
-        let mut resp = match self.admit(app, &req, form, &mut rate).await {
+        let mut resp = match self.admit(app, req.headers(), form, &mut rate).await {
             Err(e) => form.error(&e),
             Ok((caller, permit, accept)) => {
                 let on_upgrade = hyper::upgrade::on(&mut req);
@@ -127,20 +127,19 @@ impl Hub {
                 switching_protocols(&accept)
             }
         };
-        guard::finish(app, &mut resp, rate);
+        guard::finish(&mut resp, rate);
         resp
     }
 
     /// The checks of an upgrade: the handshake's headers, the API request's headers and key,
     /// and a free connection.
-    async fn admit<B>(
+    async fn admit(
         &self,
         app: &Arc<App>,
-        req: &Request<B>,
+        headers: &HeaderMap,
         form: Form,
         rate: &mut Option<RateState>,
     ) -> Result<(Caller, OwnedSemaphorePermit, String), ApiError> {
-        let headers = req.headers();
         let accept = handshake_accept(headers)?;
         let case = guard::check_headers(headers)?;
         let key = guard::authenticate(app, headers, form, rate).await?;

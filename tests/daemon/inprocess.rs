@@ -482,7 +482,9 @@ async fn the_openapi_document_is_the_routes_served() {
         let (_, headers, _) = stack.exchange("GET", directory, &[], Vec::new()).await;
         headers["etag"].to_str().unwrap().to_owned()
     };
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, Vec<u8>, u16)> = vec![
+    // (method, path, headers, body, the status it must answer)
+    type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16);
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/rpc",

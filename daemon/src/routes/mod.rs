@@ -9,7 +9,11 @@ pub mod ops;
 pub mod redemption;
 pub mod rpc;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use hyper::body::Body;
 use hyper::Request;
@@ -109,6 +113,27 @@ pub const ROUTES: [Route; 8] = [
         handler: Handler::Metrics,
     },
 ];
+
+/// The route table as a tower service: what the layers of `server::stack` wrap.
+impl<B> tower::Service<Request<B>> for Router
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = Resp;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Resp, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let router = self.clone();
+        Box::pin(async move { Ok(router.serve(req).await) })
+    }
+}
 
 /// The route of a path.
 pub fn find(path: &str) -> Option<&'static Route> {
