@@ -1,9 +1,10 @@
 //! Load generator for `make bench`: starts privacypassd on a fresh data directory, measures
-//! issue, durable redeem and already-spent redeem over HTTP at several connection counts, and
-//! the in-process sign and verify ceilings on the same cores, then prints a Markdown table.
+//! issue, durable redeem and already-spent redeem over HTTP at several connection counts, the
+//! same redeems in JSON-RPC batches of 16 calls (rows in calls per second), and the in-process
+//! sign and verify ceilings on the same cores, then prints a Markdown table.
 //!
 //! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64] [--mint N]
-//!        [--store URL --daemons N] [--ops issue,redeem,spent]
+//!        [--store URL --daemons N] [--ops issue,redeem,spent,batch]
 //!
 //! With `--daemons N` it starts N daemons on one key directory and the store URL (a shared
 //! store such as Redis), and spreads the connections over them round-robin.
@@ -39,7 +40,9 @@ fn options() -> Result<Options, String> {
         mint: None,
         store: None,
         daemons: 1,
-        ops: vec!["issue".into(), "redeem".into(), "spent".into()],
+        ops: ["issue", "redeem", "spent", "batch"]
+            .map(String::from)
+            .to_vec(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -327,6 +330,24 @@ fn redeem_body(token: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Calls in each JSON-RPC batch of the batch rows.
+const BATCH: usize = 16;
+
+/// A JSON-RPC batch redeeming each of `tokens`.
+fn batch_body(tokens: &[Vec<u8>]) -> Vec<u8> {
+    let calls: Vec<String> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":{i},"method":"redeem","params":{{"token":"{}"}}}}"#,
+                b64::encode_url(t)
+            )
+        })
+        .collect();
+    format!("[{}]", calls.join(",")).into_bytes()
+}
+
 fn main() -> Result<(), String> {
     let opts = options()?;
     let keys_dir =
@@ -449,6 +470,59 @@ fn main() -> Result<(), String> {
             "redeem, already spent (-32021)",
             conns,
             run.rate(),
+            run.percentile(0.5),
+            run.percentile(0.99),
+            run.unexpected,
+        ));
+    }
+    // The same redeems, BATCH calls a request: fresh tokens, then the same batches again.
+    let mut spent_batches: Vec<Vec<u8>> = Vec::new();
+    for &conns in opts.connections.iter().filter(|_| wants("batch")) {
+        let tokens = mint(
+            &key,
+            &keys,
+            &challenge,
+            if conns == 1 { budget / 4 } else { budget },
+        );
+        let bodies: Vec<Vec<u8>> = tokens.chunks_exact(BATCH).map(batch_body).collect();
+        let bodies = Arc::new(bodies);
+        let mut run = runtime.block_on(load(
+            &addrs,
+            "/rpc",
+            bodies.clone(),
+            conns,
+            opts.seconds,
+            200,
+        ))?;
+        rows.push((
+            "redeem, durable, batches of 16 (calls/s)",
+            conns,
+            run.rate() * BATCH as f64,
+            run.percentile(0.5),
+            run.percentile(0.99),
+            run.unexpected,
+        ));
+        spent_batches.extend(bodies.iter().take(run.requests).cloned());
+    }
+    for &conns in opts.connections.iter().filter(|_| wants("batch")) {
+        let bodies: Vec<Vec<u8>> = spent_batches
+            .iter()
+            .cycle()
+            .take(200_000)
+            .cloned()
+            .collect();
+        let mut run = runtime.block_on(load(
+            &addrs,
+            "/rpc",
+            Arc::new(bodies),
+            conns,
+            opts.seconds,
+            200,
+        ))?;
+        rows.push((
+            "redeem, already spent, batches of 16 (calls/s)",
+            conns,
+            run.rate() * BATCH as f64,
             run.percentile(0.5),
             run.percentile(0.99),
             run.unexpected,
