@@ -1,9 +1,9 @@
-//! The checks every call of an API route passes, in order, before its handler runs: headers
-//! (`Persona-Version`, `Key-Inflection`, `Idempotency-Key`), the API key (before a byte of the
-//! body is read), its rate limit, the body limit, the batch bound and each call of a batch
-//! counted, anonymous issuance (its window, and no issuance through a proxy), then the
-//! handler, once per Idempotency-Key; and where the caller stands in its rate limit, on the
-//! answer. The headers every API answer carries are the `AnswerHeaders` layer's.
+//! The checks every call of an API route passes, in order, before its handler runs. The
+//! admission (`admit`, run by the `Admission` layer before a byte of the body is read): the
+//! HTTP method, the Content-Type, the headers (`Persona-Version`, `Key-Inflection`,
+//! `Idempotency-Key`), the API key and its rate limit. Then (`serve`): the body limit, the
+//! batch bound and each further call of a batch counted, anonymous issuance (its window, and
+//! no issuance through a proxy), then the handler, once per Idempotency-Key.
 //!
 //! The guard knows no route: the route table gives it the route's form and its handler.
 
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use hyper::body::Body;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use privacypass::ErrorCode;
 use privacypass_rpc::KeyCase;
 
@@ -125,50 +125,90 @@ impl Parsed {
 /// Headers a reverse proxy adds: a request carrying one did not come from this host alone.
 const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
 
-/// An API request: the checks, then `handler` with the caller and the body, then the headers
-/// every answer carries. The handler answers a response and whether a call of a batch failed
-/// on the server's side.
-/// `allow` lists the HTTP methods the route serves (`POST`): any other answers 405 / -32041.
-pub async fn serve<B, H, F>(
+/// What the admission of an API request established (the `Admission` layer puts it in the
+/// request's extensions): who calls, how its answer is spelled, and the request's facts the
+/// checks of its body need.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    /// The API key that authenticated the request, when the route requires one (counted as
+    /// one call of its rate limit).
+    pub key: Option<Arc<ApiKey>>,
+    pub case: KeyCase,
+    /// A valid `Idempotency-Key` of an issuance route.
+    pub idempotency_key: Option<String>,
+    /// Whether the request came through a reverse proxy.
+    pub proxied: bool,
+}
+
+/// The admission of an API request, before a byte of its body is read: the HTTP method
+/// (`allow` lists the route's: any other answers 405 / -32041), the Content-Type of RFC 9578
+/// issuance, the request headers (`Persona-Version`, `Key-Inflection`, `Idempotency-Key`), and
+/// the API key with its first count. A WebSocket upgrade (`upgrade`) is a GET of a JSON-RPC
+/// route, with no body and no Idempotency-Key. A refusal is the answer in the route's form.
+pub async fn admit(
     app: &Arc<App>,
-    req: Request<B>,
+    method: &Method,
+    headers: &HeaderMap,
     form: Form,
     allow: &'static str,
-    handler: H,
-) -> Resp
+    upgrade: bool,
+    rate: &mut Option<RateState>,
+) -> Result<Admitted, Resp> {
+    if !upgrade && !allow.split(", ").any(|m| m == method.as_str()) {
+        let refused = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed here; use {allow}"),
+        );
+        return Err(method_not_allowed(allow, form.error(&refused)));
+    }
+    if let Some(refused) = form.refuse_content_type(headers).filter(|_| !upgrade) {
+        return Err(refused);
+    }
+    let checked = async {
+        let case = check_headers(headers)?;
+        let idempotency_key = headers
+            .get("idempotency-key")
+            .filter(|_| form.issuance() && !upgrade)
+            .map(|v| headers::idempotency_key(v.as_bytes()).map(str::to_owned))
+            .transpose()?;
+        let key = authenticate(app, headers, form, rate).await?;
+        Ok(Admitted {
+            key,
+            case,
+            idempotency_key,
+            proxied: proxied(headers),
+        })
+    };
+    checked.await.map_err(|e: ApiError| form.error(&e))
+}
+
+/// An admitted API request: its body read and checked, then `handler` with the caller and
+/// the body. The handler answers a response and whether a call of a batch failed on the
+/// server's side. Where the caller stands in its rate limit after the body's calls goes in
+/// the answer's extensions, for the `Admission` layer to write.
+pub async fn serve<B, H, F>(app: &Arc<App>, mut req: Request<B>, form: Form, handler: H) -> Resp
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     H: FnOnce(Caller, Parsed) -> F,
     F: Future<Output = Result<(Resp, bool), ApiError>>,
 {
-    let mut rate = None;
-    let allowed = allow.split(", ").any(|m| m == req.method().as_str());
-    let mut resp = if !allowed {
-        let refused = ApiError::new(
-            ErrorCode::MethodNotAllowed,
-            format!("{} is not allowed here; use {allow}", req.method()),
-        );
-        method_not_allowed(allow, form.error(&refused))
-    } else if let Some(refused) = form.refuse_content_type(req.headers()) {
-        refused
-    } else {
-        match checked(app, req, form, &mut rate, handler).await {
-            Ok(resp) => resp,
-            Err(e) => form.error(&e),
-        }
+    // A request that reached a handler without its admission is refused: nothing was checked.
+    let Some(admitted) = req.extensions_mut().remove::<Admitted>() else {
+        return form.error(&ApiError::new(
+            ErrorCode::Internal,
+            "an API request that was not admitted",
+        ));
     };
-    finish(&mut resp, rate);
-    resp
-}
-
-/// Where the caller stands in its rate limit, on the answer (`RateLimit-*`, and
-/// `Retry-After` past the limit); the headers every API answer carries are the
-/// `AnswerHeaders` layer's.
-pub fn finish(resp: &mut Resp, rate: Option<RateState>) {
+    let mut rate = None;
+    let mut resp = match checked(app, req, form, admitted, &mut rate, handler).await {
+        Ok(resp) => resp,
+        Err(e) => form.error(&e),
+    };
     if let Some(state) = rate {
-        state.write_headers(resp.headers_mut());
+        resp.extensions_mut().insert(state);
     }
+    resp
 }
 
 /// The headers of an API request every route checks: `Persona-Version`, and `Key-Inflection`
@@ -239,6 +279,7 @@ async fn checked<B, H, F>(
     app: &Arc<App>,
     req: Request<B>,
     form: Form,
+    admitted: Admitted,
     rate: &mut Option<RateState>,
     handler: H,
 ) -> Result<Resp, ApiError>
@@ -248,15 +289,12 @@ where
     H: FnOnce(Caller, Parsed) -> F,
     F: Future<Output = Result<(Resp, bool), ApiError>>,
 {
-    let case = check_headers(req.headers())?;
-    let idempotency_key = req
-        .headers()
-        .get("idempotency-key")
-        .filter(|_| form.issuance())
-        .map(|v| headers::idempotency_key(v.as_bytes()).map(str::to_owned))
-        .transpose()?;
-    let key = authenticate(app, req.headers(), form, rate).await?;
-    let proxied = proxied(req.headers());
+    let Admitted {
+        key,
+        case,
+        idempotency_key,
+        proxied,
+    } = admitted;
     let raw = read_body(app, req).await?;
     let body = match form {
         Form::JsonRpc { .. } => Parsed::Calls(Calls::parse(&raw, app.settings.max_batch)?),

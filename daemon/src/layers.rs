@@ -1,6 +1,8 @@
 //! The tower layers every request passes, around the route table: the request id and the
-//! access log (`RequestLog`), and the headers an API route's answer carries whatever answered
-//! it (`AnswerHeaders`), each a `Wrap` in an `AppLayer`. `server::stack` puts them together.
+//! access log (`RequestLog`), the headers an API route's answer carries whatever answered it
+//! (`AnswerHeaders`), and the admission of an API request: method, Content-Type, Persona and
+//! idempotency headers, API key and rate limit, before its body is read (`Admission`). Each is
+//! a `Wrap` in an `AppLayer`; `server::stack` puts them together.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,8 +17,11 @@ use tower::{Layer, Service};
 use tracing::info;
 
 use crate::app::App;
+use crate::guard;
 use crate::http::Resp;
+use crate::ratelimit::RateState;
 use crate::routes;
+use crate::websocket::is_upgrade;
 
 pub type Answer = Pin<Box<dyn Future<Output = Result<Resp, Infallible>> + Send>>;
 
@@ -144,6 +149,57 @@ impl Wrap for AnswerHeaders {
             let mut resp = inner.call(req).await?;
             if api {
                 write_answer_headers(&app, &mut resp);
+            }
+            Ok(resp)
+        })
+    }
+}
+
+/// The admission of every API request (`guard::admit`): its HTTP method, Content-Type,
+/// request headers (`Persona-Version`, `Key-Inflection`, `Idempotency-Key`) and API key, all
+/// before a byte of its body is read; a refusal is answered here, an admitted request goes on
+/// with what was established in its extensions. Every answer of an API route then carries
+/// where the caller stands in its rate limit (`RateLimit-*`, `Retry-After` past it): the
+/// handler's count when it counted the calls of a body, else the admission's.
+#[derive(Clone, Copy, Debug)]
+pub struct Admission;
+
+impl Wrap for Admission {
+    fn wrap<S, B>(&self, app: Arc<App>, mut inner: S, req: Request<B>) -> Answer
+    where
+        S: Service<Request<B>, Response = Resp, Error = Infallible> + Send + 'static,
+        S::Future: Send,
+        B: Send + 'static,
+    {
+        let route = routes::find(req.uri().path());
+        let (Some(route), Some(form)) = (route, route.and_then(|r| r.api)) else {
+            return Box::pin(inner.call(req));
+        };
+        let upgrade = route.websocket && is_upgrade(&req);
+        let allow = route.methods.unwrap_or("POST");
+        let (mut parts, body) = req.into_parts();
+        Box::pin(async move {
+            let mut rate = None;
+            let admitted = guard::admit(
+                &app,
+                &parts.method,
+                &parts.headers,
+                form,
+                allow,
+                upgrade,
+                &mut rate,
+            )
+            .await;
+            let mut resp = match admitted {
+                Err(refused) => refused,
+                Ok(admitted) => {
+                    parts.extensions.insert(admitted);
+                    inner.call(Request::from_parts(parts, body)).await?
+                }
+            };
+            let state = resp.extensions().get::<RateState>().copied().or(rate);
+            if let Some(state) = state {
+                state.write_headers(resp.headers_mut());
             }
             Ok(resp)
         })

@@ -20,19 +20,24 @@ use tracing::{info, warn};
 use crate::app::App;
 use crate::deadline::Deadline;
 use crate::http::Resp;
-use crate::layers::{AnswerHeaders, AppLayer, RequestLog, Wrapped};
+use crate::layers::{Admission, AnswerHeaders, AppLayer, RequestLog, Wrapped};
 use crate::routes::Router;
 
 /// How long a graceful stop waits for requests in flight.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The stack every request passes: the route table inside its layers.
+pub type Stack = Wrapped<Wrapped<Wrapped<Router, Admission>, AnswerHeaders>, RequestLog>;
+
 /// The whole stack: the route table inside the layers every request passes (request id and
-/// access log outermost, then the headers of every API answer).
-pub fn stack(router: Router) -> Wrapped<Wrapped<Router, AnswerHeaders>, RequestLog> {
+/// access log outermost, then the headers of every API answer, then the admission of API
+/// requests).
+pub fn stack(router: Router) -> Stack {
     let app = router.app().clone();
     ServiceBuilder::new()
         .layer(AppLayer::new(app.clone(), RequestLog))
-        .layer(AppLayer::new(app, AnswerHeaders))
+        .layer(AppLayer::new(app.clone(), AnswerHeaders))
+        .layer(AppLayer::new(app, Admission))
         .service(router)
 }
 

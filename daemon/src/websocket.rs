@@ -37,10 +37,9 @@ use tracing::{debug, info};
 use crate::app::App;
 use crate::auth::{ApiKey, Caller};
 use crate::error::ApiError;
-use crate::guard::{self, Form, Parsed};
+use crate::guard::{self, Admitted, Form, Parsed};
 use crate::http::{respond, Resp};
 use crate::jsonrpc::{self, Calls};
-use crate::ratelimit::RateState;
 
 /// Whether a request asks to become a WebSocket (RFC 6455 §4.2.1: a GET with `Upgrade:
 /// websocket` and `Connection: upgrade`).
@@ -84,9 +83,9 @@ impl Hub {
             .is_ok()
     }
 
-    /// Answers an upgrade request of a JSON-RPC route: 101 and a connection served with
-    /// `methods`, or the refusal of its checks.
-    pub async fn upgrade<B>(
+    /// Answers an upgrade request of a JSON-RPC route, admitted as every API request is (its
+    /// headers and API key): 101 and a connection served with `methods`, or the refusal.
+    pub fn upgrade<B>(
         &self,
         app: &Arc<App>,
         mut req: Request<B>,
@@ -96,53 +95,48 @@ impl Hub {
     where
         B: Body,
     {
-        let mut rate = None;
-        let mut resp = match self.admit(app, req.headers(), form, &mut rate).await {
-            Err(e) => form.error(&e),
-            Ok((caller, permit, accept)) => {
-                let on_upgrade = hyper::upgrade::on(&mut req);
-                let session = Session {
-                    app: app.clone(),
-                    methods: methods.clone(),
-                    form,
-                    caller,
-                    proxied: guard::proxied(req.headers()),
-                };
-                let stop = self.stop.subscribe();
-                tokio::spawn(async move {
-                    match on_upgrade.await {
-                        Ok(upgraded) => {
-                            let ws = WebSocketStream::from_raw_socket(
-                                TokioIo::new(upgraded),
-                                Role::Server,
-                                Some(config(app_limit(&session.app))),
-                            )
-                            .await;
-                            session.run(ws, stop).await;
-                        }
-                        Err(e) => debug!(error = %e, "WebSocket upgrade not completed"),
-                    }
-                    drop(permit);
-                });
-                switching_protocols(&accept)
-            }
+        let (caller, proxied, permit, accept) = match self.accept(&mut req) {
+            Ok(accepted) => accepted,
+            Err(e) => return form.error(&e),
         };
-        guard::finish(&mut resp, rate);
-        resp
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        let session = Session {
+            app: app.clone(),
+            methods: methods.clone(),
+            form,
+            caller,
+            proxied,
+        };
+        let stop = self.stop.subscribe();
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config(app_limit(&session.app))),
+                    )
+                    .await;
+                    session.run(ws, stop).await;
+                }
+                Err(e) => debug!(error = %e, "WebSocket upgrade not completed"),
+            }
+            drop(permit);
+        });
+        switching_protocols(&accept)
     }
 
-    /// The checks of an upgrade: the handshake's headers, the API request's headers and key,
-    /// and a free connection.
-    async fn admit(
+    /// The checks of an upgrade after its admission: the handshake's headers and a free
+    /// connection.
+    #[allow(clippy::type_complexity)]
+    fn accept<B>(
         &self,
-        app: &Arc<App>,
-        headers: &HeaderMap,
-        form: Form,
-        rate: &mut Option<RateState>,
-    ) -> Result<(Caller, OwnedSemaphorePermit, String), ApiError> {
-        let accept = handshake_accept(headers)?;
-        let case = guard::check_headers(headers)?;
-        let key = guard::authenticate(app, headers, form, rate).await?;
+        req: &mut Request<B>,
+    ) -> Result<(Caller, bool, OwnedSemaphorePermit, String), ApiError> {
+        let admitted = req.extensions_mut().remove::<Admitted>().ok_or_else(|| {
+            ApiError::new(ErrorCode::Internal, "an upgrade that was not admitted")
+        })?;
+        let accept = handshake_accept(req.headers())?;
         let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
             ApiError::new(
                 ErrorCode::RateLimited,
@@ -152,7 +146,11 @@ impl Hub {
                 ),
             )
         })?;
-        Ok((Caller { key, case }, permit, accept))
+        let caller = Caller {
+            key: admitted.key,
+            case: admitted.case,
+        };
+        Ok((caller, admitted.proxied, permit, accept))
     }
 }
 

@@ -188,10 +188,10 @@ impl Router {
         };
         if let (Some(form), true) = (route.api, route.websocket && is_upgrade(&req)) {
             let methods = self.methods(route.handler);
-            return self.websockets.upgrade(app, req, form, methods).await;
+            return self.websockets.upgrade(app, req, form, methods);
         }
-        if let (Some(form), Some(allow)) = (route.api, route.methods) {
-            return guard::serve(app, req, form, allow, |caller, body| async move {
+        if let Some(form) = route.api {
+            return guard::serve(app, req, form, |caller, body| async move {
                 match (route.handler, body) {
                     (Handler::Rpc, Parsed::Calls(calls)) => {
                         Ok(jsonrpc::answer(&self.modules.all, caller, calls).await)
