@@ -114,7 +114,7 @@ impl Hub {
                     let ws = WebSocketStream::from_raw_socket(
                         TokioIo::new(upgraded),
                         Role::Server,
-                        Some(config(app_limit(&session.app))),
+                        Some(config(session.app.settings.max_body_bytes)),
                     )
                     .await;
                     session.run(ws, stop).await;
@@ -191,11 +191,7 @@ fn switching_protocols(accept: &str) -> Resp {
     resp
 }
 
-/// The largest message (and frame) of a connection: the largest request body.
-fn app_limit(app: &App) -> usize {
-    app.settings.max_body_bytes
-}
-
+/// A connection's limits: its largest message (and frame) is the largest request body.
 fn config(max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .max_message_size(Some(max_message))
