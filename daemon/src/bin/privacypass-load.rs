@@ -1,7 +1,9 @@
 //! Load generator for `make bench`: starts privacypassd on a fresh data directory, measures
 //! issue, durable redeem and already-spent redeem over HTTP at several connection counts, the
 //! same redeems in JSON-RPC batches of 16 calls (rows in calls per second), and the in-process
-//! sign and verify ceilings on the same cores, then prints a Markdown table.
+//! sign and verify ceilings on the same cores, then prints a Markdown table. Each row also
+//! gives the daemons' CPU time (user and system, from /proc) per call: a figure that moves far
+//! less than the rate when the machine is shared.
 //!
 //! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64] [--mint N]
 //!        [--store URL --daemons N] [--ops issue,redeem,spent,batch]
@@ -141,6 +143,8 @@ struct Run {
     unexpected: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// CPU time (user and system) the daemons used during the run.
+    server_cpu: Duration,
 }
 
 impl Run {
@@ -148,11 +152,36 @@ impl Run {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// The daemons' CPU time per call, in µs, for requests of `calls` calls each.
+    fn cpu_per_call(&self, calls: usize) -> f64 {
+        self.server_cpu.as_secs_f64() * 1e6 / (self.requests * calls).max(1) as f64
+    }
+
     fn percentile(&mut self, p: f64) -> Duration {
         self.latencies.sort();
         let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies.get(i).copied().unwrap_or_default()
     }
+}
+
+/// CPU time (user and system) the processes `pids` have used so far, from /proc.
+fn cpu_time(pids: &[u32]) -> Duration {
+    // SAFETY: sysconf reads a constant of the system and has no other effect.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let used: u64 = pids
+        .iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // The fields after the command name, which is in parentheses and may hold spaces:
+            // utime and stime are the 14th and 15th fields of the line.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: u64 = fields.get(11)?.parse().ok()?;
+            let stime: u64 = fields.get(12)?.parse().ok()?;
+            Some(utime + stime)
+        })
+        .sum();
+    Duration::from_secs_f64(used as f64 / ticks)
 }
 
 fn http_post(addr: &str, path: &str, body: &[u8]) -> Vec<u8> {
@@ -220,6 +249,7 @@ async fn connection(
 
 async fn load(
     addrs: &[String],
+    pids: &[u32],
     path: &str,
     bodies: Arc<Vec<Vec<u8>>>,
     conns: usize,
@@ -233,6 +263,7 @@ async fn load(
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = cpu_time(pids);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let tasks: Vec<_> = (0..conns)
@@ -251,6 +282,7 @@ async fn load(
         unexpected: 0,
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
+        server_cpu: Duration::ZERO,
     };
     for t in tasks {
         let (lat, bad) = t.await.map_err(|e| e.to_string())??;
@@ -259,6 +291,7 @@ async fn load(
         run.latencies.extend(lat);
     }
     run.elapsed = started.elapsed();
+    run.server_cpu = cpu_time(pids).saturating_sub(cpu_before);
     if next.load(Ordering::Relaxed) > requests.len() {
         eprintln!(
             "note: ran out of prepared requests ({}); the rate is a lower bound",
@@ -357,6 +390,7 @@ fn main() -> Result<(), String> {
         .map(|n| start_daemon(&opts.daemon, n, &keys_dir, opts.store.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     let addrs: Vec<String> = daemons.iter().map(|d| d.addr.clone()).collect();
+    let pids: Vec<u32> = daemons.iter().map(|d| d.child.id()).collect();
     let wants = |op: &str| opts.ops.iter().any(|o| o == op);
     let pem_path = std::fs::read_dir(&keys_dir)
         .map_err(|e| e.to_string())?
@@ -408,7 +442,15 @@ fn main() -> Result<(), String> {
     .into_bytes();
     for &conns in opts.connections.iter().filter(|_| wants("issue")) {
         let bodies = Arc::new(vec![issue_body.clone(); 1_000_000]);
-        let mut run = runtime.block_on(load(&addrs, "/rpc", bodies, conns, opts.seconds, 200))?;
+        let mut run = runtime.block_on(load(
+            &addrs,
+            &pids,
+            "/rpc",
+            bodies,
+            conns,
+            opts.seconds,
+            200,
+        ))?;
         rows.push((
             "issue (JSON-RPC)",
             conns,
@@ -416,11 +458,14 @@ fn main() -> Result<(), String> {
             run.percentile(0.5),
             run.percentile(0.99),
             run.unexpected,
+            run.cpu_per_call(1),
         ));
     }
     // Durable redeems need one fresh token each: mint enough for a generous rate.
     let budget = opts.mint.unwrap_or((25_000.0 * opts.seconds) as usize);
-    eprintln!("minting {budget} tokens per redeem run...");
+    // Batches redeem more calls a second than single requests do.
+    let batch_budget = opts.mint.unwrap_or((40_000.0 * opts.seconds) as usize);
+    eprintln!("minting {budget} tokens per redeem run, {batch_budget} per batch run...");
     let mut spent: Vec<Vec<u8>> = Vec::new();
     for &conns in opts
         .connections
@@ -436,6 +481,7 @@ fn main() -> Result<(), String> {
         let bodies = Arc::new(tokens.iter().map(|t| redeem_body(t)).collect::<Vec<_>>());
         let mut run = runtime.block_on(load(
             &addrs,
+            &pids,
             "/rpc",
             bodies.clone(),
             conns,
@@ -453,6 +499,7 @@ fn main() -> Result<(), String> {
             run.percentile(0.5),
             run.percentile(0.99),
             run.unexpected,
+            run.cpu_per_call(1),
         ));
         spent.extend(bodies.iter().take(run.requests).cloned());
     }
@@ -460,6 +507,7 @@ fn main() -> Result<(), String> {
         let bodies: Vec<Vec<u8>> = spent.iter().cycle().take(2_000_000).cloned().collect();
         let mut run = runtime.block_on(load(
             &addrs,
+            &pids,
             "/rpc",
             Arc::new(bodies),
             conns,
@@ -473,6 +521,7 @@ fn main() -> Result<(), String> {
             run.percentile(0.5),
             run.percentile(0.99),
             run.unexpected,
+            run.cpu_per_call(1),
         ));
     }
     // The same redeems, BATCH calls a request: fresh tokens, then the same batches again.
@@ -482,12 +531,17 @@ fn main() -> Result<(), String> {
             &key,
             &keys,
             &challenge,
-            if conns == 1 { budget / 4 } else { budget },
+            if conns == 1 {
+                batch_budget / 4
+            } else {
+                batch_budget
+            },
         );
         let bodies: Vec<Vec<u8>> = tokens.chunks_exact(BATCH).map(batch_body).collect();
         let bodies = Arc::new(bodies);
         let mut run = runtime.block_on(load(
             &addrs,
+            &pids,
             "/rpc",
             bodies.clone(),
             conns,
@@ -501,6 +555,7 @@ fn main() -> Result<(), String> {
             run.percentile(0.5),
             run.percentile(0.99),
             run.unexpected,
+            run.cpu_per_call(BATCH),
         ));
         spent_batches.extend(bodies.iter().take(run.requests).cloned());
     }
@@ -513,6 +568,7 @@ fn main() -> Result<(), String> {
             .collect();
         let mut run = runtime.block_on(load(
             &addrs,
+            &pids,
             "/rpc",
             Arc::new(bodies),
             conns,
@@ -526,6 +582,7 @@ fn main() -> Result<(), String> {
             run.percentile(0.5),
             run.percentile(0.99),
             run.unexpected,
+            run.cpu_per_call(BATCH),
         ));
     }
     drop(daemons);
@@ -534,16 +591,18 @@ fn main() -> Result<(), String> {
         println!("{} daemon(s) on {store}", opts.daemons);
     }
 
-    println!("| operation | connections | req/s | p50 | p99 | unexpected answers |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, conns, rate, p50, p99, bad) in rows {
+    println!(
+        "| operation | connections | req/s | p50 | p99 | unexpected answers | daemon CPU µs per call |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for (name, conns, rate, p50, p99, bad, cpu) in rows {
         println!(
-            "| {name} | {conns} | {rate:.0} | {:.2} ms | {:.2} ms | {bad} |",
+            "| {name} | {conns} | {rate:.0} | {:.2} ms | {:.2} ms | {bad} | {cpu:.1} |",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         );
     }
-    println!("| in-process sign ceiling, {cores} cores | | {sign_ceiling:.0} | | | |");
-    println!("| in-process verify ceiling, {cores} cores | | {verify_ceiling:.0} | | | |");
+    println!("| in-process sign ceiling, {cores} cores | | {sign_ceiling:.0} | | | | |");
+    println!("| in-process verify ceiling, {cores} cores | | {verify_ceiling:.0} | | | | |");
     Ok(())
 }
