@@ -16,12 +16,13 @@ LISTEN ?= 127.0.0.1:8787
 DATA_DIR ?= ./data
 
 .PHONY: help deps build test run demo bench fmt fmt-check clippy cargo-test bench-crypto bench-daemon \
-	bench-scaleout bench-compare test-interop crash-soak
+	bench-scaleout bench-compare test-interop crash-soak generated check-generated
 
 help:
 	@echo "make run    build and start privacypassd on $(LISTEN) (RocksDB in $(DATA_DIR))"
 	@echo "make demo   the whole protocol as a client against the daemon of make run"
 	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
+	@echo "make generated  the result-code tables of C, Go, Python and the README, from src/codes.rs"
 	@echo "make bench  benchmarks (not part of the tests)"
 	@echo "make bench-compare BASE=<rev>  the daemon benchmark on BASE and on the working tree, with the ratios"
 	@echo "make fuzz   every fuzz target for FUZZ_SECONDS (default 60) s (not part of the tests)"
@@ -39,6 +40,16 @@ fmt-check:
 
 clippy: deps-build
 	$(CARGO) clippy $(CARGO_FLAGS) -- -D warnings
+
+# The result codes spelled out for C, Go, Python and the README, generated from src/codes.rs
+# (xtask/): `make generated` writes them, `make check-generated` fails when one differs. The
+# generator is built on its own: a new row leaves the C library short of it until it is generated.
+generated:
+	$(CARGO) run --release --locked -p xtask -- codes
+	$(MAKE) header
+
+check-generated: build
+	$(TARGET_RELEASE)/xtask codes --check
 
 cargo-test: deps build
 	$(CARGO) test $(CARGO_FLAGS)
@@ -67,7 +78,7 @@ test-c test-go test-python test-nginx: deps build
 # the module links libprivacypass.a: built first, so that it links the fresh one
 nginx-module: build
 
-test: deps check-deps fmt-check clippy cargo-test check-header test-c test-go test-python test-nginx test-interop \
+test: deps check-deps fmt-check clippy cargo-test check-generated check-header test-c test-go test-python test-nginx test-interop \
 	fuzz-regress
 	@echo "make test: all suites passed"
 

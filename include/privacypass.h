@@ -117,12 +117,12 @@
 /**
  * The result of a libprivacypass call. `PP_OK` is zero; everything else is an error.
  *
- * The protocol errors are the rows of the project's one error table (SPEC §4,
- * `privacypass::ErrorCode`), one to one, and each one's value is the row's JSON-RPC error code:
- * a service can answer `(int)result` as the JSON-RPC `error.code`, and
- * `pp_result_http_status(result)` as the HTTP status. Most rows concern the daemon's HTTP
- * surface and are never returned by this library; they are here so that the mapping is
- * total.
+ * The protocol errors are the rows of the project's one error table (the README's
+ * "Errors", `privacypass::ErrorCode`), one to one, and each one's value is the row's
+ * JSON-RPC error code: a service can answer `(int)result` as the JSON-RPC `error.code`,
+ * and `pp_result_http_status(result)` as the HTTP status. The rows marked "daemon only"
+ * concern the daemon's HTTP surface and are never returned by this library; they are
+ * here so that the mapping is total.
  *
  * The library's own codes (positive values) report misuse of the C API and configuration
  * problems; for a peer they are internal errors (-32603, HTTP 500).
@@ -133,8 +133,8 @@ typedef enum pp_result {
      */
     PP_OK = 0,
     /**
-     * -32020, HTTP 403: token verification failed (bad authenticator, challenge binding
-     * mismatch, unknown or expired key).
+     * -32020, HTTP 403: token verification failed (bad authenticator, challenge binding mismatch,
+     * unknown or expired key).
      */
     PP_ERR_VERIFICATION_FAILED = -32020,
     /**
@@ -142,9 +142,9 @@ typedef enum pp_result {
      */
     PP_ERR_ALREADY_SPENT = -32021,
     /**
-     * -32022, HTTP 400: redeem: a token type or parameters not served here (a token or
-     * challenge of another type than 2). Bytes of type 2 that are not a token are
-     * `PP_ERR_INVALID_PARAMS`.
+     * -32022, HTTP 400: redeem: token type or parameters not served here (another token type,
+     * compressed tokens). From this library: a token or challenge of a type the library does not
+     * serve; bytes of a served type that are not a token are PP_ERR_INVALID_PARAMS.
      */
     PP_ERR_UNSUPPORTED_TOKEN = -32022,
     /**
@@ -152,8 +152,8 @@ typedef enum pp_result {
      */
     PP_ERR_UNKNOWN_ISSUANCE_KEY = -32023,
     /**
-     * -32024, HTTP 422: issue: blinded token unprocessable (bad base64, wrong length, wrong
-     * token type, value not below the modulus, truncated id mismatch).
+     * -32024, HTTP 422: issue: blinded token unprocessable (bad base64, wrong length, wrong token
+     * type, value not below the modulus, truncated id mismatch).
      */
     PP_ERR_UNPROCESSABLE_BLINDED_TOKEN = -32024,
     /**
@@ -201,14 +201,15 @@ typedef enum pp_result {
      */
     PP_ERR_METHOD_NOT_FOUND = -32601,
     /**
-     * -32602, HTTP 400: invalid params; from this library: a malformed token of type 2
-     * (truncated, too long, trailing bytes) or a malformed `Authorization` value (not
-     * `PrivateToken token=...`, bad base64).
+     * -32602, HTTP 400: invalid params (also a malformed token of a served type: truncated, too
+     * long, trailing bytes). From this library: a malformed token of a served type (truncated, too
+     * long, trailing bytes) or a malformed `Authorization` value (not `PrivateToken token=...`,
+     * bad base64).
      */
     PP_ERR_INVALID_PARAMS = -32602,
     /**
-     * -32603, HTTP 500: internal error (the OS random generator or the crypto backend
-     * failed).
+     * -32603, HTTP 500: internal error. From this library: the OS random generator or the crypto
+     * backend failed.
      */
     PP_ERR_INTERNAL = -32603,
     /**
@@ -225,13 +226,13 @@ typedef enum pp_result {
      */
     PP_ERR_BUFFER_TOO_SMALL = 2,
     /**
-     * An argument is malformed: a fixed-size argument of the wrong length, text that is not
-     * UTF-8, a malformed TokenChallenge, TokenResponse or issuer directory.
+     * An argument is malformed: a fixed-size argument of the wrong length, text that is not UTF-8,
+     * a malformed TokenChallenge, TokenResponse or issuer directory.
      */
     PP_ERR_INVALID_INPUT = 3,
     /**
-     * Not a usable key: not RSA-2048 with e = 65537, wrong RSASSA-PSS parameters, bad PEM,
-     * no token type 2 key in a directory.
+     * Not a usable key: not RSA-2048 with e = 65537, wrong RSASSA-PSS parameters, bad PEM, no
+     * token type 2 key in a directory.
      */
     PP_ERR_INVALID_KEY = 4,
     /**

@@ -1,7 +1,10 @@
 //! The one table of result codes. JSON-RPC error codes, HTTP statuses and the C library's result
-//! codes are all derived from it, and the README's error table is checked against it.
+//! codes are all derived from it: `xtask codes` generates the C library's `pp_result`
+//! (`ffi/src/codes.rs`), the Go constants and sentinels (`bindings/go/codes.go`), Python's
+//! result table (`bindings/python/privacypass/errors.py`) and the README's tables from it, and
+//! `make check-generated` fails when one of them differs.
 
-/// A result code of SPEC §4: a JSON-RPC error code with its HTTP status.
+/// A row of the error table (the README's "Errors"): a JSON-RPC error code with its HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     VerificationFailed,
@@ -119,6 +122,61 @@ impl ErrorCode {
         self.row().2
     }
 
+    /// The row's name, as the bindings spell their constants (`AlreadySpent`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorCode::VerificationFailed => "VerificationFailed",
+            ErrorCode::AlreadySpent => "AlreadySpent",
+            ErrorCode::UnsupportedToken => "UnsupportedToken",
+            ErrorCode::UnknownIssuanceKey => "UnknownIssuanceKey",
+            ErrorCode::UnprocessableBlindedToken => "UnprocessableBlindedToken",
+            ErrorCode::Unauthenticated => "Unauthenticated",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::IdempotencyInFlight => "IdempotencyInFlight",
+            ErrorCode::IdempotencyMismatch => "IdempotencyMismatch",
+            ErrorCode::RateLimited => "RateLimited",
+            ErrorCode::IssueAtRedemptionRoute => "IssueAtRedemptionRoute",
+            ErrorCode::MethodNotAllowed => "MethodNotAllowed",
+            ErrorCode::TooLarge => "TooLarge",
+            ErrorCode::StoreUnavailable => "StoreUnavailable",
+            ErrorCode::InvalidRequest => "InvalidRequest",
+            ErrorCode::MethodNotFound => "MethodNotFound",
+            ErrorCode::InvalidParams => "InvalidParams",
+            ErrorCode::Internal => "Internal",
+            ErrorCode::ParseError => "ParseError",
+        }
+    }
+
+    /// Whether the C library (and so the Go and Python bindings) can return the code; the
+    /// others concern the daemon's HTTP surface alone.
+    pub const fn in_library(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::VerificationFailed
+                | ErrorCode::AlreadySpent
+                | ErrorCode::UnsupportedToken
+                | ErrorCode::UnknownIssuanceKey
+                | ErrorCode::UnprocessableBlindedToken
+                | ErrorCode::StoreUnavailable
+                | ErrorCode::InvalidParams
+                | ErrorCode::Internal
+        )
+    }
+
+    /// What the C library answers the code for, where that says more than the meaning.
+    pub const fn library_note(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::UnsupportedToken => Some(
+                "a token or challenge of a type the library does not serve; bytes of a served type that are not a token are PP_ERR_INVALID_PARAMS",
+            ),
+            ErrorCode::InvalidParams => Some(
+                "a malformed token of a served type (truncated, too long, trailing bytes) or a malformed `Authorization` value (not `PrivateToken token=...`, bad base64)",
+            ),
+            ErrorCode::Internal => Some("the OS random generator or the crypto backend failed"),
+            _ => None,
+        }
+    }
+
     /// The code for a JSON-RPC error code, if it is one of the table's.
     pub fn from_code(code: i32) -> Option<ErrorCode> {
         ErrorCode::ALL.into_iter().find(|c| c.code() == code)
@@ -136,6 +194,107 @@ impl ErrorCode {
             ));
         }
         out
+    }
+}
+
+/// The C library's own result codes (small positive values, beside the table's rows): misuse
+/// of the C API and configuration problems. For a peer each one is an internal error (-32603,
+/// HTTP 500).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LibraryCode {
+    NullArgument,
+    BufferTooSmall,
+    InvalidInput,
+    InvalidKey,
+    InvalidStoreUrl,
+    Panic,
+}
+
+impl LibraryCode {
+    /// Every library code, in the order of their values.
+    pub const ALL: [LibraryCode; 6] = [
+        LibraryCode::NullArgument,
+        LibraryCode::BufferTooSmall,
+        LibraryCode::InvalidInput,
+        LibraryCode::InvalidKey,
+        LibraryCode::InvalidStoreUrl,
+        LibraryCode::Panic,
+    ];
+
+    /// (value, name, short meaning, description): the row.
+    const fn row(self) -> (i32, &'static str, &'static str, &'static str) {
+        match self {
+            LibraryCode::NullArgument => (
+                1,
+                "NullArgument",
+                "a required pointer argument is NULL",
+                "A required pointer argument is NULL, or a buffer is `(NULL, n > 0)`.",
+            ),
+            LibraryCode::BufferTooSmall => (
+                2,
+                "BufferTooSmall",
+                "the output buffer is too small; *out_len holds the size needed",
+                "The output buffer is too small; `*out_len` holds the size needed and nothing else was written.",
+            ),
+            LibraryCode::InvalidInput => (
+                3,
+                "InvalidInput",
+                "an argument is malformed or has the wrong length",
+                "An argument is malformed: a fixed-size argument of the wrong length, text that is not UTF-8, a malformed TokenChallenge, TokenResponse or issuer directory.",
+            ),
+            LibraryCode::InvalidKey => (
+                4,
+                "InvalidKey",
+                "not an RSA-2048 issuer key (SPKI, PEM or issuer directory)",
+                "Not a usable key: not RSA-2048 with e = 65537, wrong RSASSA-PSS parameters, bad PEM, no token type 2 key in a directory.",
+            ),
+            LibraryCode::InvalidStoreUrl => (
+                5,
+                "InvalidStoreUrl",
+                "unsupported or invalid spend store URL (memory:, rocksdb:PATH, redis://, redis+cluster://)",
+                "The spend store URL is not one this library opens (`memory:`, `memory:CAPACITY`, `rocksdb:PATH`, `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...`).",
+            ),
+            LibraryCode::Panic => (
+                6,
+                "Panic",
+                "a panic was caught inside libprivacypass (a bug)",
+                "A panic was caught at the boundary: a bug in libprivacypass. The handles involved stay usable.",
+            ),
+        }
+    }
+
+    /// The `pp_result` value.
+    pub const fn value(self) -> i32 {
+        self.row().0
+    }
+
+    /// The name, as the bindings spell their constants (`BufferTooSmall`).
+    pub const fn name(self) -> &'static str {
+        self.row().1
+    }
+
+    /// The short text `pp_result_str` answers.
+    pub const fn meaning(self) -> &'static str {
+        self.row().2
+    }
+
+    /// The longer description of the header's documentation.
+    pub const fn description(self) -> &'static str {
+        self.row().3
+    }
+
+    /// Whether the Go and Python bindings can return it: they pass no NULL pointer and size
+    /// every output buffer themselves, so the first two never reach their callers.
+    pub const fn from_bindings(self) -> bool {
+        !matches!(
+            self,
+            LibraryCode::NullArgument | LibraryCode::BufferTooSmall
+        )
+    }
+
+    /// The library code of a value, if it is one.
+    pub fn from_value(value: i32) -> Option<LibraryCode> {
+        LibraryCode::ALL.into_iter().find(|c| c.value() == value)
     }
 }
 
@@ -158,5 +317,25 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), ErrorCode::ALL.len());
+    }
+
+    #[test]
+    fn library_codes_are_positive_distinct_and_named_once() {
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.name()).collect();
+        for c in LibraryCode::ALL {
+            assert!(c.value() > 0);
+            assert_eq!(LibraryCode::from_value(c.value()), Some(c));
+            assert!(ErrorCode::from_code(c.value()).is_none());
+            names.push(c.name());
+        }
+        for c in ErrorCode::ALL {
+            // The name is the variant's, so that the generated constants read like the code.
+            assert_eq!(c.name(), format!("{c:?}"));
+            assert!(c.in_library() || c.library_note().is_none(), "{c:?}");
+        }
+        let count = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), count);
     }
 }

@@ -19,7 +19,7 @@ pub mod verifier;
 pub mod wire;
 
 pub use client::{Client, PendingToken};
-pub use codes::ErrorCode;
+pub use codes::{ErrorCode, LibraryCode};
 pub use issuer::{IssueError, Issuer};
 pub use keys::{IssuerKey, KeyError, KeySet, KeyValidity, PublicKey, TokenKeyId};
 pub use redeem::{RedeemError, Redeemer};

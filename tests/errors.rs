@@ -1,5 +1,5 @@
 //! Every failure of the issuer, verifier, redeemer and key set is its own error, with the code
-//! of SPEC §4 it maps to.
+//! of the error table (the README's "Errors", `src/codes.rs`) it maps to.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -14,7 +14,7 @@
 // Byte slices are only lent to C for the duration of a call; nothing is retained by C.
 //
 // Failures are *[Error] values carrying the library's result [Code]; the protocol codes are the
-// JSON-RPC codes of the project's error table (SPEC §4), and each has a sentinel for errors.Is:
+// JSON-RPC codes of the project's error table (the README's "Errors"), and each has a sentinel for errors.Is:
 // errors.Is(err, ErrAlreadySpent).
 //
 // Build: cgo needs the header (include/privacypass.h, found relative to this package) and

@@ -20,6 +20,7 @@
 mod boundary;
 pub mod challenge;
 pub mod client;
+pub mod codes;
 pub mod issuer;
 pub mod result;
 pub mod verifier;

@@ -1,7 +1,8 @@
 """Exceptions: one class per ``pp_result`` code of include/privacypass.h, under PrivacyPassError.
 
-Every class is generated from ``RESULT_CODES``, the one table of this module, which lists the
-header's ``pp_result`` values one to one (a test compares it with the header). The protocol
+Every class is made from ``RESULT_CODES``, the one table of this module, which lists the
+header's ``pp_result`` values one to one (generated with them from the project's src/codes.rs;
+a test compares it with the header). The protocol
 errors' codes are the JSON-RPC codes of the project's error table (e.g. ``AlreadySpent.code ==
 -32021``); the library's own codes are small positive numbers.
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple, Type
 
 from ._native import lib
 
+# BEGIN GENERATED result codes (make generated, from src/codes.rs; do not edit)
 # (Python class name, C name, value): every pp_result of include/privacypass.h but PP_OK.
 RESULT_CODES: Tuple[Tuple[str, str, int], ...] = (
     ("VerificationFailed", "PP_ERR_VERIFICATION_FAILED", -32020),
@@ -48,6 +50,7 @@ RESULT_CODES: Tuple[Tuple[str, str, int], ...] = (
     ("InvalidStoreUrl", "PP_ERR_INVALID_STORE_URL", 5),
     ("LibraryPanic", "PP_ERR_PANIC", 6),
 )
+# END GENERATED result codes (make generated, from src/codes.rs; do not edit)
 
 #: The pp_result values as an IntEnum (``ResultCode.PP_ERR_ALREADY_SPENT == -32021``).
 ResultCode = enum.IntEnum(  # type: ignore[misc]
@@ -146,6 +149,7 @@ del _name, _c_name, _value, _bases, _cls
 
 
 if TYPE_CHECKING:  # what the loop above makes, spelled out for type checkers (a test compares)
+    # BEGIN GENERATED class stubs (make generated, from src/codes.rs; do not edit)
     class VerificationFailed(PrivacyPassError): ...
     class AlreadySpent(PrivacyPassError): ...
     class UnsupportedToken(PrivacyPassError): ...
@@ -171,6 +175,7 @@ if TYPE_CHECKING:  # what the loop above makes, spelled out for type checkers (a
     class InvalidKey(PrivacyPassError, ValueError): ...
     class InvalidStoreUrl(PrivacyPassError, ValueError): ...
     class LibraryPanic(PrivacyPassError): ...
+    # END GENERATED class stubs (make generated, from src/codes.rs; do not edit)
 
 
 def error_for(code: int, function: Optional[str] = None,
