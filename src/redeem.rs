@@ -107,8 +107,8 @@ impl Redeemer {
         Ok(verified)
     }
 
-    /// `record` answered through `done`; without blocking the caller when the store's
-    /// `spend_with_blocks` is false.
+    /// `record` answered through `done`; without blocking the caller when the store is not
+    /// remote (`SpendStore::is_remote`).
     pub fn record_with(
         &self,
         verified: &Verified,

@@ -37,8 +37,9 @@ pub trait SpendStore: Send + Sync {
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError>;
 
-    /// Records a spend like `spend` and answers through `done`. When `spend_with_blocks` is
-    /// false the caller is not blocked: the store answers from a thread of its own (or at once).
+    /// Records a spend like `spend` and answers through `done`. When the store is not remote
+    /// (`is_remote`) the caller is not blocked: the store answers from a thread of its own (or at
+    /// once).
     /// The default runs `spend` on the calling thread.
     fn spend_with(
         &self,
@@ -50,8 +51,12 @@ pub trait SpendStore: Send + Sync {
         done(self.spend(key_id, nonce, expires_at));
     }
 
-    /// Whether `spend_with` may block the calling thread (an fsync, a network round trip).
-    fn spend_with_blocks(&self) -> bool {
+    /// Whether the store is across the network: each of its calls (`spend_with` included)
+    /// waits on a round trip, so an async caller runs them on a thread of its own. A local
+    /// store's calls are quick, and its spend's fsync is answered from the store's own thread
+    /// through `spend_with`. The one notion of "remote" for the spends and for everything a
+    /// daemon keeps beside them.
+    fn is_remote(&self) -> bool {
         true
     }
 
@@ -281,7 +286,7 @@ impl SpendStore for MemoryStore {
     }
 
     /// A spend here takes a lock and a map insert: callers need no thread of their own.
-    fn spend_with_blocks(&self) -> bool {
+    fn is_remote(&self) -> bool {
         false
     }
 

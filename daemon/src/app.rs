@@ -32,9 +32,6 @@ pub struct App {
     pub store: Arc<dyn SpendStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub rate_limits: Arc<dyn RateLimitStore>,
-    /// Whether the request state (idempotency, counters) is across the network: its calls then
-    /// run on the blocking pool.
-    remote_state: bool,
     /// `store`, timing each spend for the metrics.
     pub timed_store: Arc<dyn SpendStore>,
     pub metrics: Arc<Metrics>,
@@ -96,7 +93,6 @@ impl App {
             store,
             idempotency: backends.idempotency,
             rate_limits: backends.rate_limits,
-            remote_state: backends.remote,
             timed_store,
             metrics,
             request_prefix: format!("req_{}", hex::encode(prefix)),
@@ -162,13 +158,13 @@ impl App {
         }
     }
 
-    /// Runs a call on the request state: in place when it is in process, on the blocking pool
-    /// when it goes over the network.
-    pub async fn state_call<T: Send + 'static>(
+    /// Runs a call on the request state (idempotency records, counters): in place when the
+    /// store is local, on the blocking pool when it is remote (`SpendStore::is_remote`).
+    pub async fn on_request_state<T: Send + 'static>(
         self: &Arc<Self>,
         call: impl FnOnce(&App) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        if !self.remote_state {
+        if !self.store.is_remote() {
             return call(self);
         }
         let app = self.clone();
@@ -222,8 +218,8 @@ impl SpendStore for TimedStore {
         );
     }
 
-    fn spend_with_blocks(&self) -> bool {
-        self.inner.spend_with_blocks()
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
     }
 
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {

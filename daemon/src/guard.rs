@@ -22,8 +22,8 @@ use crate::auth::{ApiKey, Caller};
 use crate::error::ApiError;
 use crate::headers;
 use crate::http::{
-    json_response, method_not_allowed, read_body, rest_error_response, text_response, Resp,
-    TOKEN_REQUEST_TYPE,
+    json_response, method_not_allowed, read_body, rest_error_response, text_response, Handled,
+    Resp, TOKEN_REQUEST_TYPE,
 };
 use crate::idempotency::{self, Record};
 use crate::jsonrpc::Calls;
@@ -183,15 +183,14 @@ pub async fn admit(
 }
 
 /// An admitted API request: its body read and checked, then `handler` with the caller and
-/// the body. The handler answers a response and whether a call of a batch failed on the
-/// server's side. Where the caller stands in its rate limit after the body's calls goes in
+/// the body. The handler answers a `Handled`. Where the caller stands in its rate limit after the body's calls goes in
 /// the answer's extensions, for the `Admission` layer to write.
 pub async fn serve<B, H, F>(app: &Arc<App>, mut req: Request<B>, form: Form, handler: H) -> Resp
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     H: FnOnce(Caller, Parsed) -> F,
-    F: Future<Output = Result<(Resp, bool), ApiError>>,
+    F: Future<Output = Result<Handled, ApiError>>,
 {
     // A request that reached a handler without its admission is refused: nothing was checked.
     let Some(admitted) = req.extensions_mut().remove::<Admitted>() else {
@@ -287,7 +286,7 @@ where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     H: FnOnce(Caller, Parsed) -> F,
-    F: Future<Output = Result<(Resp, bool), ApiError>>,
+    F: Future<Output = Result<Handled, ApiError>>,
 {
     let Admitted {
         key,
@@ -307,7 +306,7 @@ where
     let key_id = key.as_ref().map(|k| k.id()).unwrap_or_default();
     let caller = Caller { key, case };
     let Some(idempotency_key) = idempotency_key else {
-        return handler(caller, body).await.map(|(resp, _)| resp);
+        return handler(caller, body).await.map(|handled| handled.resp);
     };
     let record = Record::new(
         &key_id,

@@ -14,6 +14,25 @@ use crate::error::ApiError;
 
 pub type Resp = Response<Full<Bytes>>;
 
+/// A handler's answer: the response, and whether a call of a batch failed on the server's side
+/// (store, internal), which the batch's 200 does not show. An Idempotency-Key does not keep
+/// such an answer: a retry may not meet the failure.
+#[derive(Debug)]
+pub struct Handled {
+    pub resp: Resp,
+    pub batch_call_failed: bool,
+}
+
+impl Handled {
+    /// The answer of a handler without batches.
+    pub fn whole(resp: Resp) -> Handled {
+        Handled {
+            resp,
+            batch_call_failed: false,
+        }
+    }
+}
+
 /// The body types of RFC 9578 issuance.
 pub const TOKEN_REQUEST_TYPE: &str = "application/private-token-request";
 pub const TOKEN_RESPONSE_TYPE: &str = "application/private-token-response";

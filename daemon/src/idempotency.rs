@@ -16,7 +16,7 @@ use tracing::warn;
 
 use crate::app::App;
 use crate::error::ApiError;
-use crate::http::Resp;
+use crate::http::{Handled, Resp};
 
 /// How long an Idempotency-Key stays claimed by a request that neither completes nor fails
 /// (its daemon died): longer than any request may run.
@@ -53,18 +53,18 @@ impl Record {
 }
 
 /// Runs `call` once for its record: replays a completed answer, refuses a key in flight or
-/// reused with another request. `call` answers a response and whether a call of a batch
-/// failed on the server's side; `error` gives an error the route's form.
+/// reused with another request. `call` is the handler's answer (`Handled`); `error` gives an
+/// error the route's form.
 pub async fn run_once(
     app: &Arc<App>,
     record: Record,
-    call: impl Future<Output = Result<(Resp, bool), ApiError>>,
+    call: impl Future<Output = Result<Handled, ApiError>>,
     error: impl FnOnce(&ApiError) -> Resp,
 ) -> Result<Resp, ApiError> {
     let Record { scope, fingerprint } = record;
     let claim_scope = scope.clone();
     let claim = app
-        .state_call(move |app| {
+        .on_request_state(move |app| {
             app.idempotency
                 .claim(&claim_scope, &fingerprint, IDEMPOTENCY_LEASE_SECS)
         })
@@ -95,9 +95,12 @@ pub async fn run_once(
             Ok(resp)
         }
         Claim::Claimed => {
-            let (resp, batch_item_failed) = match call.await {
-                Ok(done) => done,
-                Err(e) => (error(&e), false),
+            let Handled {
+                resp,
+                batch_call_failed,
+            } = match call.await {
+                Ok(handled) => handled,
+                Err(e) => Handled::whole(error(&e)),
             };
             let (parts, body) = resp.into_parts();
             let bytes = body
@@ -106,10 +109,10 @@ pub async fn run_once(
                 .map(|c| c.to_bytes())
                 .unwrap_or_default();
             let ttl = app.settings.idempotency_ttl;
-            let outcome = if batch_item_failed || parts.status.is_server_error() {
+            let outcome = if batch_call_failed || parts.status.is_server_error() {
                 // A server-side failure (store, internal) is not replayed: a retry may not meet
                 // it, so the key is free again.
-                app.state_call(move |app| app.idempotency.release(&scope))
+                app.on_request_state(move |app| app.idempotency.release(&scope))
                     .await
             } else {
                 let stored = StoredResponse {
@@ -123,7 +126,7 @@ pub async fn run_once(
                     body: bytes.to_vec(),
                 }
                 .encode();
-                app.state_call(move |app| {
+                app.on_request_state(move |app| {
                     app.idempotency.complete(&scope, &fingerprint, &stored, ttl)
                 })
                 .await

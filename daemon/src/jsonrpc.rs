@@ -2,10 +2,11 @@
 //! route its module, `routes::rpc`) inside the daemon's own HTTP stack.
 //!
 //! jsonrpsee decodes the params, runs the method and writes its answer; this module reads the
-//! envelope, so that what SPEC §3/§4 promise holds where jsonrpsee's server differs: a batch
-//! is bounded (`--max-batch`) before any call runs and its calls run in order, a single call
-//! answers the HTTP status of its error, an `id` may be any JSON-RPC id (a negative or
-//! fractional number too) of at most [`MAX_ID_BYTES`], and params, when given, an object.
+//! envelope, so that what the README's "Routes" and "Errors" promise holds where jsonrpsee's
+//! server differs: a batch is bounded (`--max-batch`) before any call runs and its calls run in
+//! order, a single call answers the HTTP status of its error, an `id` may be any JSON-RPC id
+//! (a negative or fractional number too) of at most [`MAX_ID_BYTES`], and params, when given,
+//! an object.
 
 use std::borrow::Cow;
 
@@ -22,7 +23,7 @@ use serde_json::value::RawValue;
 
 use crate::auth::Caller;
 use crate::error::{status_of_jsonrpc, ApiError};
-use crate::http::{respond, Resp};
+use crate::http::{respond, Handled, Resp};
 
 /// The longest JSON-RPC `id` (as JSON text) a call may carry: it is echoed in the answer.
 pub const MAX_ID_BYTES: usize = 256;
@@ -246,20 +247,25 @@ impl Calls {
     }
 }
 
-/// Runs the calls with `methods` for `caller`, in order. The flag says whether a call of a
-/// batch (answered 200 as a whole) failed on the server's side (store, internal): a single
-/// call's failure shows in the HTTP status.
-pub async fn answer(methods: &Methods, caller: Caller, calls: Calls) -> (Resp, bool) {
+/// Runs the calls with `methods` for `caller`, in order. A single call's failure shows in the
+/// HTTP status; a batch answers 200, and says whether one of its calls failed on the server's
+/// side.
+pub async fn answer(methods: &Methods, caller: Caller, calls: Calls) -> Handled {
     let batch = calls.batch;
-    match answer_text(methods, caller, calls).await {
-        (None, failed) => (no_content(), failed),
-        (Some((text, code)), failed) => {
+    let (text, batch_call_failed) = answer_text(methods, caller, calls).await;
+    let resp = match text {
+        None => no_content(),
+        Some((text, code)) => {
             let status = match code {
                 Some(code) if !batch => status_of_jsonrpc(code),
                 _ => StatusCode::OK,
             };
-            (respond(status, "application/json", text), failed)
+            respond(status, "application/json", text)
         }
+    };
+    Handled {
+        resp,
+        batch_call_failed,
     }
 }
 

@@ -44,16 +44,12 @@ pub struct StoredKey {
     pub validity: KeyValidity,
 }
 
-pub fn key_id_hex(id: &TokenKeyId) -> String {
-    hex::encode(id)
-}
-
 fn pem_path(dir: &Path, id: &TokenKeyId) -> PathBuf {
-    dir.join(format!("{}.pem", key_id_hex(id)))
+    dir.join(format!("{}.pem", hex::encode(id)))
 }
 
 fn meta_path(dir: &Path, id: &TokenKeyId) -> PathBuf {
-    dir.join(format!("{}.json", key_id_hex(id)))
+    dir.join(format!("{}.json", hex::encode(id)))
 }
 
 /// Creates the directory (mode 0700) if it is missing.
@@ -148,25 +144,32 @@ fn write_meta(dir: &Path, id: &TokenKeyId, validity: &KeyValidity) -> Result<(),
 pub fn add(dir: &Path, key: IssuerKey, validity: KeyValidity) -> Result<TokenKeyId, KeyDirError> {
     ensure_dir(dir)?;
     let mut set = key_set(dir, 0)?;
-    let pem = key.to_pkcs8_pem().map_err(KeyDirError::Refused)?;
-    let id = *key.public_key().token_key_id();
-    set.insert_issuer_key(key, validity)
+    let key = set
+        .insert_issuer_key(key, validity)
         .map_err(KeyDirError::Refused)?;
-    write_meta(dir, &id, &validity)?;
-    write_private(&pem_path(dir, &id), &pem)?;
-    Ok(id)
+    write_key(dir, &key, &validity)
 }
 
-/// Generates a key, drawing again while its truncated id collides with an issuance key.
+/// Generates a key for the directory: the key set's own generation (`KeySet::generate`), which
+/// draws again while a truncated id collides with an issuance key.
 pub fn generate(dir: &Path, validity: KeyValidity) -> Result<TokenKeyId, KeyDirError> {
-    for _ in 0..16 {
-        let key = IssuerKey::generate().map_err(KeyDirError::Refused)?;
-        match add(dir, key, validity) {
-            Err(KeyDirError::Refused(KeyError::TruncatedIdCollision { .. })) => continue,
-            other => return other,
-        }
-    }
-    Err(KeyDirError::Refused(KeyError::GenerationExhausted))
+    ensure_dir(dir)?;
+    let mut set = key_set(dir, 0)?;
+    let key = set.generate(validity).map_err(KeyDirError::Refused)?;
+    write_key(dir, &key, &validity)
+}
+
+/// Writes a key the key set took: its validity, then its private key (mode 0600).
+fn write_key(
+    dir: &Path,
+    key: &IssuerKey,
+    validity: &KeyValidity,
+) -> Result<TokenKeyId, KeyDirError> {
+    let pem = key.to_pkcs8_pem().map_err(KeyDirError::Refused)?;
+    let id = *key.public_key().token_key_id();
+    write_meta(dir, &id, validity)?;
+    write_private(&pem_path(dir, &id), &pem)?;
+    Ok(id)
 }
 
 /// Ends a key's issuance now; it stays redeemable for the grace.
@@ -174,7 +177,7 @@ pub fn retire(dir: &Path, id_prefix: &str, now: u64) -> Result<TokenKeyId, KeyDi
     let matches: Vec<StoredKey> = load(dir)?
         .into_iter()
         .filter(|k| {
-            key_id_hex(k.key.public_key().token_key_id())
+            hex::encode(k.key.public_key().token_key_id())
                 .starts_with(&id_prefix.to_ascii_lowercase())
         })
         .collect();
@@ -205,7 +208,7 @@ mod tests {
     fn retire_in_the_second_a_key_starts_puts_it_in_grace() {
         let dir = tempfile::tempdir().unwrap();
         let id = generate(dir.path(), KeyValidity::new(1000, 5000).unwrap()).unwrap();
-        retire(dir.path(), &key_id_hex(&id), 1000).unwrap();
+        retire(dir.path(), &hex::encode(id), 1000).unwrap();
         let set = key_set(dir.path(), 60).unwrap();
         let entry = set.get(&id).unwrap();
         assert_eq!(
@@ -213,7 +216,7 @@ mod tests {
             privacypass::keys::KeyState::Grace
         );
         // Retiring twice changes nothing.
-        retire(dir.path(), &key_id_hex(&id), 1001).unwrap();
+        retire(dir.path(), &hex::encode(id), 1001).unwrap();
         let again = key_set(dir.path(), 60).unwrap();
         assert_eq!(again.get(&id).unwrap().validity, entry.validity);
     }

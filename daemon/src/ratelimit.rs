@@ -87,7 +87,7 @@ async fn count_in(
 ) -> Result<(), ApiError> {
     let (start, reset_secs) = limit.window(privacypass::unix_now());
     let used = app
-        .state_call(move |app| app.rate_limits.add(&bucket, start, limit.window_secs, hits))
+        .on_request_state(move |app| app.rate_limits.add(&bucket, start, limit.window_secs, hits))
         .await?;
     let state = RateState {
         limit: limit.calls,

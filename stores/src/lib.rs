@@ -32,14 +32,12 @@ pub enum OpenError {
 }
 
 /// Everything a daemon keeps in its store: spends, Idempotency-Key records, rate-limit counters.
+/// The records and counters are remote exactly when the spends are (`SpendStore::is_remote`).
 #[derive(Clone)]
 pub struct Backends {
     pub spends: Arc<dyn SpendStore>,
     pub idempotency: Arc<dyn IdempotencyStore>,
     pub rate_limits: Arc<dyn RateLimitStore>,
-    /// Whether the idempotency records and counters are across the network (calls block on
-    /// round trips).
-    pub remote: bool,
 }
 
 impl std::fmt::Debug for Backends {
@@ -59,7 +57,6 @@ pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
             spends: store.clone(),
             idempotency: store.clone(),
             rate_limits: store,
-            remote: true,
         });
     }
     #[cfg(feature = "rocksdb")]
@@ -69,7 +66,6 @@ pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
             spends: store.clone(),
             idempotency: store,
             rate_limits: Arc::new(MemoryState::new()),
-            remote: false,
         });
     }
     let spends = open(url)?;
@@ -78,7 +74,6 @@ pub fn open_backends(url: &str) -> Result<Backends, OpenError> {
         spends,
         idempotency: state.clone(),
         rate_limits: state,
-        remote: false,
     })
 }
 

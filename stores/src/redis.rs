@@ -81,11 +81,11 @@ use std::time::Duration;
 
 use privacypass::keys::TokenKeyId;
 use privacypass::wire::NONCE_LEN;
-use privacypass::{SpendOutcome, SpendStore, StoreError};
+use privacypass::{unix_now, SpendOutcome, SpendStore, StoreError};
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
 use redis::{Cmd, IntoConnectionInfo, Value};
 
-use crate::state::{unix_now, Claim, Fingerprint, IdempotencyStore, RateLimitStore};
+use crate::state::{Claim, Fingerprint, IdempotencyStore, RateLimitStore};
 use crate::OpenError;
 
 /// Connections in the pool unless the URL says `pool=N`.

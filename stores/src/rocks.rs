@@ -667,7 +667,7 @@ impl SpendStore for RocksStore {
         done(answer);
     }
 
-    fn spend_with_blocks(&self) -> bool {
+    fn is_remote(&self) -> bool {
         false
     }
 
@@ -721,7 +721,7 @@ impl IdempotencyStore for RocksStore {
         response: &[u8],
         ttl_secs: u64,
     ) -> Result<(), StoreError> {
-        let expires_at = crate::state::unix_now() + ttl_secs;
+        let expires_at = privacypass::unix_now() + ttl_secs;
         let mut batch = WriteBatch::default();
         batch.put(
             idem_key(key),

@@ -6,9 +6,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use privacypass::StoreError;
+use privacypass::{unix_now, StoreError};
 
 /// A SHA-256 digest of the request an Idempotency-Key was first used with.
 pub type Fingerprint = [u8; 32];
@@ -62,13 +61,6 @@ pub trait RateLimitStore: Send + Sync {
         window_secs: u64,
         hits: u64,
     ) -> Result<u64, StoreError>;
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// An idempotency record as stored: the fingerprint, then the response (empty while in flight).

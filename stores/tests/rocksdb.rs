@@ -175,9 +175,7 @@ fn idempotency_records_survive_reopen_and_expire() {
         store.claim("crashed", &[1; 32], 60).unwrap(),
         Claim::Claimed
     );
-    store
-        .purge_expired(privacypass_stores::state::unix_now() + 1)
-        .unwrap();
+    store.purge_expired(privacypass::unix_now() + 1).unwrap();
     assert_eq!(store.claim("short", &[2; 32], 60).unwrap(), Claim::Claimed);
     assert_eq!(
         store.claim("k", &[1; 32], 60).unwrap(),
@@ -193,7 +191,7 @@ fn spend_with_answers_from_the_committer_once_per_token() {
     use std::sync::mpsc;
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RocksStore::open(dir.path()).unwrap());
-    assert!(!store.spend_with_blocks());
+    assert!(!store.is_remote());
     let (tx, rx) = mpsc::channel();
     let barrier = Arc::new(Barrier::new(8));
     let threads: Vec<_> = (0..8u8)

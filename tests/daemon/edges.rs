@@ -17,12 +17,7 @@ use privacypass::b64;
 use redis_server::{free_port, RedisServer};
 use serde_json::{json, Value};
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
+use privacypass::unix_now;
 
 /// Rewrites the sidecar of the daemon's one key with a new `expires`.
 fn set_expires(daemon: &Daemon, expires: u64) {

@@ -20,7 +20,7 @@ use hyper::Request;
 
 use crate::app::App;
 use crate::guard::{self, Form, Parsed};
-use crate::http::Resp;
+use crate::http::{Handled, Resp};
 use crate::jsonrpc;
 use crate::routes::rpc::Modules;
 use crate::websocket::{is_upgrade, Hub};
@@ -200,11 +200,11 @@ impl Router {
                         Ok(jsonrpc::answer(&self.modules.redeem_only, caller, calls).await)
                     }
                     (Handler::Rest, Parsed::Bytes(raw)) => {
-                        Ok((issuance::rest(app, &caller, &raw).await?, false))
+                        Ok(Handled::whole(issuance::rest(app, &caller, &raw).await?))
                     }
-                    (Handler::Native, Parsed::Bytes(raw)) => {
-                        Ok((native::token_request(app, &caller, raw).await?, false))
-                    }
+                    (Handler::Native, Parsed::Bytes(raw)) => Ok(Handled::whole(
+                        native::token_request(app, &caller, raw).await?,
+                    )),
                     (handler, _) => Err(crate::error::ApiError::new(
                         privacypass::ErrorCode::Internal,
                         format!("route {handler:?} was given a body it does not take"),

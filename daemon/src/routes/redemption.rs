@@ -62,7 +62,7 @@ async fn redeem_inner(
     };
     let outcome = match verified {
         Err(e) => Err(e),
-        Ok(verified) if redeemer.store().spend_with_blocks() => {
+        Ok(verified) if redeemer.store().is_remote() => {
             // A store across the network (Redis): its spend (SET NX) tells an already-spent
             // token itself, so one round trip and no separate check, on the blocking pool.
             tokio::task::spawn_blocking(move || redeemer.record(&verified))
