@@ -267,12 +267,14 @@ impl<'de> Deserialize<'de> for IssueResult {
     }
 }
 
-/// The params of `redeem`, in either of its forms.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The params of `redeem`, in either of its forms; serialized as the call's params object.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
 pub enum RedeemParams {
     /// `{"token": "<base64url Token>", "challenge": "<base64url TokenChallenge>"?}`
     Token {
         token: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
         challenge: Option<String>,
     },
     /// The compatible form: `{"data": ["<base64 Token>"], "bindings": [...], "compressed": false}`.
@@ -405,6 +407,28 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn redeem_params_serialize_as_the_call_names_them() {
+        let token = RedeemParams::Token {
+            token: "t".into(),
+            challenge: None,
+        };
+        assert_eq!(serde_json::to_value(&token).unwrap(), json!({"token": "t"}));
+        let bound = RedeemParams::Token {
+            token: "t".into(),
+            challenge: Some("c".into()),
+        };
+        assert_eq!(
+            serde_json::to_value(&bound).unwrap(),
+            json!({"token": "t", "challenge": "c"})
+        );
+        let data = RedeemParams::from_fields(None, None, Some(vec!["t".into()]), None, None);
+        assert_eq!(
+            serde_json::to_value(data.unwrap()).unwrap(),
+            json!({"data": ["t"], "bindings": [], "compressed": false})
+        );
+    }
 
     #[test]
     fn issue_params_and_results_read_every_casing() {

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use privacypass::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, Verifier};
+use privacypass_rpc::{IssueParams, RedeemParams, ISSUE, REDEEM};
+use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -355,12 +357,22 @@ fn mint(
         .collect()
 }
 
+/// A JSON-RPC call of `method` with its typed params (the RPC trait's own types).
+fn call(id: usize, method: &str, params: impl Serialize) -> serde_json::Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+}
+
+fn redeem_params(token: &[u8]) -> RedeemParams {
+    RedeemParams::Token {
+        token: b64::encode_url(token),
+        challenge: None,
+    }
+}
+
 fn redeem_body(token: &[u8]) -> Vec<u8> {
-    format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"redeem","params":{{"token":"{}"}}}}"#,
-        b64::encode_url(token)
-    )
-    .into_bytes()
+    call(1, REDEEM, redeem_params(token))
+        .to_string()
+        .into_bytes()
 }
 
 /// Calls in each JSON-RPC batch of the batch rows.
@@ -368,17 +380,12 @@ const BATCH: usize = 16;
 
 /// A JSON-RPC batch redeeming each of `tokens`.
 fn batch_body(tokens: &[Vec<u8>]) -> Vec<u8> {
-    let calls: Vec<String> = tokens
+    let calls: Vec<serde_json::Value> = tokens
         .iter()
         .enumerate()
-        .map(|(i, t)| {
-            format!(
-                r#"{{"jsonrpc":"2.0","id":{i},"method":"redeem","params":{{"token":"{}"}}}}"#,
-                b64::encode_url(t)
-            )
-        })
+        .map(|(i, t)| call(i, REDEEM, redeem_params(t)))
         .collect();
-    format!("[{}]", calls.join(",")).into_bytes()
+    serde_json::Value::Array(calls).to_string().into_bytes()
 }
 
 fn main() -> Result<(), String> {
@@ -435,11 +442,11 @@ fn main() -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
     let mut rows = Vec::new();
-    let issue_body = format!(
-        r#"{{"jsonrpc":"2.0","id":1,"method":"issue","params":{{"blinded-token":"{}","key-id":"{key_id}"}}}}"#,
-        b64::encode_url(&blinded)
-    )
-    .into_bytes();
+    let issue = IssueParams {
+        blinded_token: b64::encode_url(&blinded),
+        key_id,
+    };
+    let issue_body = call(1, ISSUE, issue).to_string().into_bytes();
     for &conns in opts.connections.iter().filter(|_| wants("issue")) {
         let bodies = Arc::new(vec![issue_body.clone(); 1_000_000]);
         let mut run = runtime.block_on(load(
