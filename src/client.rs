@@ -43,7 +43,7 @@ pub struct PendingToken {
 
 fn random<const N: usize>() -> Result<[u8; N], ClientError> {
     let mut out = [0u8; N];
-    getrandom::fill(&mut out).map_err(|_| ClientError::Rng)?;
+    crate::crypto::random_bytes(&mut out).map_err(|_| ClientError::Rng)?;
     Ok(out)
 }
 

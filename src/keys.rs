@@ -4,12 +4,10 @@
 
 use std::sync::Arc;
 
-use openssl::bn::BigNum;
-use openssl::pkey::{PKey, Private, Public};
-use openssl::rsa::Rsa;
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+pub use crate::crypto::RsaPrivateKey;
+use crate::crypto::{self, PssPublicKey, RsaPublicParts};
 use crate::rsa_blind::MODULUS_LEN;
 
 /// SHA-256 of the key's SubjectPublicKeyInfo.
@@ -18,6 +16,8 @@ pub type TokenKeyId = [u8; 32];
 /// Supported modulus size in bits.
 pub const MODULUS_BITS: u32 = 2048;
 const PUBLIC_EXPONENT: u32 = 65537;
+/// 65537, big-endian, without leading zeros.
+const PUBLIC_EXPONENT_BYTES: [u8; 3] = [0x01, 0x00, 0x01];
 
 /// AlgorithmIdentifier { id-RSASSA-PSS, RSASSA-PSS-params { hashAlgorithm sha384,
 /// maskGenAlgorithm mgf1(sha384), saltLength 48 } }, DER, as RFC 9578 §6.5 requires.
@@ -66,8 +66,8 @@ pub enum KeyError {
     Backend,
 }
 
-impl From<openssl::error::ErrorStack> for KeyError {
-    fn from(_: openssl::error::ErrorStack) -> Self {
+impl From<crypto::Error> for KeyError {
+    fn from(_: crypto::Error) -> Self {
         KeyError::Backend
     }
 }
@@ -96,7 +96,7 @@ pub struct PublicKey {
     exponent: Vec<u8>,
     spki: Vec<u8>,
     token_key_id: TokenKeyId,
-    parsed: aws_lc_rs::signature::ParsedPublicKey,
+    parsed: PssPublicKey,
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -108,30 +108,33 @@ impl std::fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    fn from_rsa(rsa: &Rsa<Public>) -> Result<Self, KeyError> {
-        let bits = rsa.n().num_bits();
-        if bits != MODULUS_BITS as i32 {
-            return Err(KeyError::WrongSize(u32::try_from(bits).unwrap_or(0)));
+    /// From the public parts of an RSA key: RSA-2048 with e = 65537 only.
+    fn from_parts(parts: RsaPublicParts) -> Result<Self, KeyError> {
+        let RsaPublicParts {
+            bits,
+            modulus,
+            exponent,
+            pkcs1_der: pkcs1,
+        } = parts;
+        if bits != MODULUS_BITS {
+            return Err(KeyError::WrongSize(bits));
         }
-        if rsa.e() != BigNum::from_u32(PUBLIC_EXPONENT)?.as_ref() {
+        if exponent != PUBLIC_EXPONENT_BYTES {
             return Err(KeyError::WrongExponent);
         }
-        let modulus = rsa.n().to_vec_padded(MODULUS_LEN as i32)?;
-        let exponent = rsa.e().to_vec();
-        let pkcs1 = rsa.public_key_to_der_pkcs1()?;
+        // A 2048-bit modulus without leading zeros is exactly MODULUS_LEN bytes.
+        if modulus.len() != MODULUS_LEN {
+            return Err(KeyError::Backend);
+        }
         let mut bit_string = Vec::with_capacity(pkcs1.len() + 1);
         bit_string.push(0); // no unused bits
         bit_string.extend_from_slice(&pkcs1);
         let mut body = PSS_SHA384_ALGORITHM_ID.to_vec();
         body.extend_from_slice(&der_tlv(0x03, &bit_string));
         let spki = der_tlv(0x30, &body);
-        let token_key_id: TokenKeyId = Sha256::digest(&spki).into();
-        let parsed = aws_lc_rs::signature::RsaPublicKeyComponents {
-            n: modulus.as_slice(),
-            e: exponent.as_slice(),
-        }
-        .to_parsed_public_key(&aws_lc_rs::signature::RSA_PSS_2048_8192_SHA384)
-        .map_err(|_| KeyError::NotRsaPublicKey)?;
+        let token_key_id: TokenKeyId = crypto::sha256(&spki);
+        let parsed =
+            crypto::pss_public_key(&modulus, &exponent).map_err(|_| KeyError::NotRsaPublicKey)?;
         Ok(PublicKey {
             modulus,
             exponent,
@@ -148,11 +151,7 @@ impl PublicKey {
     /// intermittently on RSASSA-PSS keys decoded from several threads at once.
     pub fn from_spki(der: &[u8]) -> Result<Self, KeyError> {
         let (modulus, exponent, is_pss) = parse_spki(der)?;
-        let rsa = Rsa::from_public_components(
-            BigNum::from_slice(modulus)?,
-            BigNum::from_slice(exponent)?,
-        )?;
-        let key = PublicKey::from_rsa(&rsa)?;
+        let key = PublicKey::from_parts(crypto::rsa_public_parts(modulus, exponent)?)?;
         if is_pss && key.spki != der {
             return Err(KeyError::WrongPssParameters);
         }
@@ -289,7 +288,7 @@ fn pem_to_der(pem: &str, label: &str) -> Option<Vec<u8>> {
 
 /// An issuer private key. Its material never appears in `Debug` output or errors.
 pub struct IssuerKey {
-    rsa: Rsa<Private>,
+    rsa: RsaPrivateKey,
     public: Arc<PublicKey>,
 }
 
@@ -304,15 +303,12 @@ impl std::fmt::Debug for IssuerKey {
 impl IssuerKey {
     /// A fresh RSA-2048 key with e = 65537.
     pub fn generate() -> Result<Self, KeyError> {
-        let e = BigNum::from_u32(PUBLIC_EXPONENT)?;
-        IssuerKey::from_rsa(Rsa::generate_with_e(MODULUS_BITS, &e)?)
+        IssuerKey::from_rsa(RsaPrivateKey::generate(MODULUS_BITS, PUBLIC_EXPONENT)?)
     }
 
     /// From a PKCS#8 (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`) PEM.
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
-        let pkey = PKey::private_key_from_pem(pem).map_err(|_| KeyError::NotRsaPem)?;
-        let rsa = pkey.rsa().map_err(|_| KeyError::NotRsaPem)?;
-        IssuerKey::from_rsa(rsa)
+        IssuerKey::from_rsa(RsaPrivateKey::from_pem(pem).map_err(|_| KeyError::NotRsaPem)?)
     }
 
     /// From the big-endian integers n, e, d, p and q (the CRT values are derived).
@@ -326,10 +322,9 @@ impl IssuerKey {
         IssuerKey::from_rsa(rsa_from_components(n, e, d, p, q)?)
     }
 
-    fn from_rsa(rsa: Rsa<Private>) -> Result<Self, KeyError> {
-        let public_rsa = Rsa::from_public_components(rsa.n().to_owned()?, rsa.e().to_owned()?)?;
-        let public = Arc::new(PublicKey::from_rsa(&public_rsa)?);
-        if !rsa.check_key().unwrap_or(false) {
+    fn from_rsa(rsa: RsaPrivateKey) -> Result<Self, KeyError> {
+        let public = Arc::new(PublicKey::from_parts(rsa.public_parts()?)?);
+        if !rsa.is_consistent() {
             return Err(KeyError::Inconsistent);
         }
         Ok(IssuerKey { rsa, public })
@@ -337,8 +332,7 @@ impl IssuerKey {
 
     /// The key as PKCS#8 PEM. The buffer is wiped when dropped.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let pkey = PKey::from_rsa(self.rsa.clone())?;
-        Ok(Zeroizing::new(pkey.private_key_to_pem_pkcs8()?))
+        Ok(self.rsa.to_pkcs8_pem()?)
     }
 
     pub fn public_key(&self) -> &Arc<PublicKey> {
@@ -351,30 +345,17 @@ impl IssuerKey {
     }
 }
 
-/// An OpenSSL RSA private key of any size from the big-endian integers n, e, d, p and q, with
-/// its CRT values derived. `IssuerKey::from_components` takes only RSA-2048; this also serves
-/// RFC 9474's 4096-bit vectors.
+/// An RSA private key of any size from the big-endian integers n, e, d, p and q, with its CRT
+/// values derived. `IssuerKey::from_components` takes only RSA-2048; this also serves RFC 9474's
+/// 4096-bit vectors.
 pub fn rsa_from_components(
     n: &[u8],
     e: &[u8],
     d: &[u8],
     p: &[u8],
     q: &[u8],
-) -> Result<Rsa<Private>, KeyError> {
-    let mut ctx = openssl::bn::BigNumContext::new()?;
-    let [n, e, d, p, q] = [n, e, d, p, q].map(BigNum::from_slice);
-    let (n, e, d, p, q) = (n?, e?, d?, p?, q?);
-    let one = BigNum::from_u32(1)?;
-    let (mut p1, mut q1) = (BigNum::new()?, BigNum::new()?);
-    p1.checked_sub(&p, &one)?;
-    q1.checked_sub(&q, &one)?;
-    let (mut dmp1, mut dmq1, mut iqmp) = (BigNum::new()?, BigNum::new()?, BigNum::new()?);
-    dmp1.nnmod(&d, &p1, &mut ctx)?;
-    dmq1.nnmod(&d, &q1, &mut ctx)?;
-    iqmp.mod_inverse(&q, &p, &mut ctx)?;
-    Ok(Rsa::from_private_components(
-        n, e, d, p, q, dmp1, dmq1, iqmp,
-    )?)
+) -> Result<RsaPrivateKey, KeyError> {
+    Ok(RsaPrivateKey::from_components(n, e, d, p, q)?)
 }
 
 /// When a key may be used, in Unix seconds.
@@ -612,12 +593,7 @@ mod tests {
     fn spki_parsing_accepts_pss_and_rsa_encryption_and_is_thread_safe() {
         let key = IssuerKey::generate().unwrap();
         let pss = key.public_key().spki().to_vec();
-        let rsa = Rsa::from_public_components(
-            BigNum::from_slice(key.public_key().modulus()).unwrap(),
-            BigNum::from_u32(65537).unwrap(),
-        )
-        .unwrap();
-        let plain = PKey::from_rsa(rsa).unwrap().public_key_to_der().unwrap();
+        let plain = crypto::rsa_encryption_spki(key.public_key().modulus(), &[1, 0, 1]);
         assert_ne!(plain, pss);
         let from_plain = PublicKey::from_spki(&plain).unwrap();
         assert_eq!(from_plain.token_key_id(), key.public_key().token_key_id());
@@ -639,8 +615,8 @@ mod tests {
 
     #[test]
     fn rejects_wrong_size_and_non_keys() {
-        let small = Rsa::generate(1024).unwrap();
-        let pem = small.private_key_to_pem().unwrap();
+        let small = RsaPrivateKey::generate(1024, PUBLIC_EXPONENT).unwrap();
+        let pem = small.to_pkcs1_pem();
         assert_eq!(
             IssuerKey::from_pem(&pem).unwrap_err(),
             KeyError::WrongSize(1024)

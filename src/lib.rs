@@ -9,6 +9,7 @@
 pub mod b64;
 pub mod client;
 pub mod codes;
+mod crypto;
 pub mod header;
 pub mod issuer;
 pub mod keys;
