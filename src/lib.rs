@@ -10,6 +10,7 @@ pub mod b64;
 pub mod client;
 pub mod codes;
 mod crypto;
+pub mod directory;
 pub mod header;
 pub mod issuer;
 pub mod keys;

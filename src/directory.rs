@@ -1,0 +1,325 @@
+//! The RFC 9578 §4 issuer directory: the JSON an issuer serves at
+//! `/.well-known/private-token-issuer-directory`, naming where TokenRequests go and the keys it
+//! issues with. The daemon writes it from its key set; the C library (and through it the nginx
+//! module) and `privacypassd demo` read it.
+//!
+//! ```json
+//! {"issuer-request-uri": "/token-request",
+//!  "token-keys": [{"token-type": 2, "token-key": "<base64url>", "not-before": 1700000000}]}
+//! ```
+//!
+//! Keys of every token type are kept, whatever this library can verify; members it does not
+//! know are ignored, as RFC 9578 asks of clients.
+
+use serde::{Deserialize, Serialize};
+
+use crate::b64;
+use crate::keys::KeySet;
+use crate::wire::TokenType;
+
+/// The longest directory [`IssuerDirectory::from_json`] reads. A type 2 key takes about 520
+/// bytes of JSON, so this holds several hundred keys; issuers publish a few.
+pub const MAX_DIRECTORY_LEN: usize = 256 * 1024;
+
+/// The most keys [`IssuerDirectory::from_json`] reads.
+pub const MAX_TOKEN_KEYS: usize = 256;
+
+/// An issuer directory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "WireDirectory", into = "WireDirectory")]
+pub struct IssuerDirectory {
+    /// `issuer-request-uri`: where clients send TokenRequests. RFC 9578 requires it, but a
+    /// verifier needs only the keys, so a directory without it is read (as `None`) and written
+    /// without it.
+    pub issuer_request_uri: Option<String>,
+    /// `token-keys`, in the directory's order.
+    pub token_keys: Vec<DirectoryKey>,
+}
+
+/// One entry of `token-keys`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectoryKey {
+    /// `token-type`: 2 for Blind RSA; any other value is kept as it is.
+    pub token_type: u16,
+    /// `token-key`, decoded from base64: for type 2 the key's RSASSA-PSS SubjectPublicKeyInfo
+    /// (DER).
+    pub token_key: Vec<u8>,
+    /// `not-before`: Unix seconds from which the key is in use, when the issuer says.
+    pub not_before: Option<u64>,
+}
+
+/// Why bytes are not a directory this library reads.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("the directory is {0} bytes long, more than {MAX_DIRECTORY_LEN}")]
+    TooLong(usize),
+    #[error("not an issuer directory: {0}")]
+    Json(String),
+    #[error("the directory lists {0} keys, more than {MAX_TOKEN_KEYS}")]
+    TooManyKeys(usize),
+    #[error("token-keys[{0}]: token-key is not base64 or base64url")]
+    KeyEncoding(usize),
+}
+
+/// The directory as JSON carries it: keys in base64.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WireDirectory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issuer_request_uri: Option<String>,
+    token_keys: Vec<WireKey>,
+}
+
+/// A key as JSON carries it. The members are written in alphabetical order, the order in which
+/// the daemon has always written them, so that a directory's body and its ETag stay the same.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WireKey {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    not_before: Option<u64>,
+    token_key: String,
+    token_type: u16,
+}
+
+impl TryFrom<WireDirectory> for IssuerDirectory {
+    type Error = DirectoryError;
+
+    fn try_from(wire: WireDirectory) -> Result<Self, DirectoryError> {
+        if wire.token_keys.len() > MAX_TOKEN_KEYS {
+            return Err(DirectoryError::TooManyKeys(wire.token_keys.len()));
+        }
+        let token_keys = wire
+            .token_keys
+            .into_iter()
+            .enumerate()
+            .map(|(index, key)| {
+                Ok(DirectoryKey {
+                    token_type: key.token_type,
+                    token_key: b64::decode_any(&key.token_key)
+                        .ok_or(DirectoryError::KeyEncoding(index))?,
+                    not_before: key.not_before,
+                })
+            })
+            .collect::<Result<_, DirectoryError>>()?;
+        Ok(IssuerDirectory {
+            issuer_request_uri: wire.issuer_request_uri,
+            token_keys,
+        })
+    }
+}
+
+impl From<IssuerDirectory> for WireDirectory {
+    fn from(directory: IssuerDirectory) -> Self {
+        WireDirectory {
+            issuer_request_uri: directory.issuer_request_uri,
+            token_keys: directory
+                .token_keys
+                .into_iter()
+                .map(|key| WireKey {
+                    not_before: key.not_before,
+                    token_key: b64::encode_url(&key.token_key),
+                    token_type: key.token_type,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl IssuerDirectory {
+    /// The directory of the keys of `keys` that issue at `now`, in the key set's order: each a
+    /// type 2 key with its `not-before`.
+    pub fn of_issuing_keys(keys: &KeySet, issuer_request_uri: &str, now: u64) -> Self {
+        IssuerDirectory {
+            issuer_request_uri: Some(issuer_request_uri.to_owned()),
+            token_keys: keys
+                .issuing(now)
+                .map(|entry| DirectoryKey {
+                    token_type: TokenType::BlindRsa2048.value(),
+                    token_key: entry.public.spki().to_vec(),
+                    not_before: Some(entry.validity.not_before),
+                })
+                .collect(),
+        }
+    }
+
+    /// Reads a directory of at most [`MAX_DIRECTORY_LEN`] bytes listing at most
+    /// [`MAX_TOKEN_KEYS`] keys. Each `token-key` may be base64url or base64, padded or not.
+    /// A member of the wrong JSON type, a `token-type` beyond 16 bits and a member given twice
+    /// are refused; members this library does not know are ignored.
+    pub fn from_json(json: &[u8]) -> Result<Self, DirectoryError> {
+        if json.len() > MAX_DIRECTORY_LEN {
+            return Err(DirectoryError::TooLong(json.len()));
+        }
+        let wire: WireDirectory =
+            serde_json::from_slice(json).map_err(|e| DirectoryError::Json(e.to_string()))?;
+        IssuerDirectory::try_from(wire)
+    }
+
+    /// The directory as compact JSON, keys in base64url without padding.
+    pub fn to_json(&self) -> String {
+        // Strings and integers always serialize: the fallback is never taken.
+        serde_json::to_string(&WireDirectory::from(self.clone())).unwrap_or_default()
+    }
+
+    /// The keys of one token type, in the directory's order.
+    pub fn keys_of_type(&self, token_type: TokenType) -> impl Iterator<Item = &DirectoryKey> {
+        self.token_keys
+            .iter()
+            .filter(move |key| key.token_type == token_type.value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyValidity;
+
+    fn key(token_type: u16, token_key: &[u8], not_before: Option<u64>) -> DirectoryKey {
+        DirectoryKey {
+            token_type,
+            token_key: token_key.to_vec(),
+            not_before,
+        }
+    }
+
+    #[test]
+    fn writes_the_members_as_the_daemon_always_did() {
+        let directory = IssuerDirectory {
+            issuer_request_uri: Some("/token-request".into()),
+            token_keys: vec![key(2, &[0xfb, 0xff, 0x01], Some(1_700_000_000))],
+        };
+        let expected = serde_json::json!({
+            "issuer-request-uri": "/token-request",
+            "token-keys": [{"token-type": 2, "token-key": "-_8B", "not-before": 1_700_000_000u64}],
+        })
+        .to_string();
+        assert_eq!(directory.to_json(), expected);
+        assert_eq!(
+            expected,
+            r#"{"issuer-request-uri":"/token-request","token-keys":[{"not-before":1700000000,"token-key":"-_8B","token-type":2}]}"#
+        );
+        assert_eq!(
+            IssuerDirectory::from_json(expected.as_bytes()).unwrap(),
+            directory
+        );
+        let bare = IssuerDirectory {
+            issuer_request_uri: None,
+            token_keys: vec![key(1, b"k", None)],
+        };
+        assert_eq!(
+            bare.to_json(),
+            r#"{"token-keys":[{"token-key":"aw","token-type":1}]}"#
+        );
+    }
+
+    #[test]
+    fn reads_every_type_both_alphabets_and_ignores_unknown_members() {
+        let json = br#"{"issuer-request-uri": "https://issuer.example/token-request",
+            "note": {"nested": [1, 2]},
+            "token-keys": [
+                {"token-type": 1, "token-key": "+/8B", "extra": true},
+                {"token-type": 2, "token-key": "-_8B", "not-before": 7},
+                {"token-type": 5, "token-key": "-_8="}
+            ]}"#;
+        let directory = IssuerDirectory::from_json(json).unwrap();
+        assert_eq!(
+            directory.issuer_request_uri.as_deref(),
+            Some("https://issuer.example/token-request")
+        );
+        assert_eq!(
+            directory.token_keys,
+            vec![
+                key(1, &[0xfb, 0xff, 0x01], None),
+                key(2, &[0xfb, 0xff, 0x01], Some(7)),
+                key(5, &[0xfb, 0xff], None),
+            ]
+        );
+        let type2: Vec<_> = directory.keys_of_type(TokenType::BlindRsa2048).collect();
+        assert_eq!(type2, vec![&directory.token_keys[1]]);
+        assert!(IssuerDirectory::from_json(br#"{"token-keys": []}"#)
+            .unwrap()
+            .issuer_request_uri
+            .is_none());
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_directory() {
+        let json = |text: &str| IssuerDirectory::from_json(text.as_bytes());
+        for text in [
+            "",
+            "{",
+            "{}",
+            "[]",
+            r#"{"token-keys": {}}"#,
+            r#"{"token-keys": [{"token-type": "2", "token-key": "AA"}]}"#,
+            r#"{"token-keys": [{"token-type": 2}]}"#,
+            r#"{"token-keys": [{"token-key": "AA"}]}"#,
+            r#"{"token-keys": [{"token-type": 65536, "token-key": "AA"}]}"#,
+            r#"{"token-keys": [{"token-type": -1, "token-key": "AA"}]}"#,
+            r#"{"token-keys": [{"token-type": 2.0, "token-key": "AA"}]}"#,
+            r#"{"token-keys": [{"token-type": 2, "token-key": "AA", "not-before": "0"}]}"#,
+            r#"{"token-keys": [{"token-type": 2, "token-key": "AA", "not-before": -1}]}"#,
+            r#"{"token-keys": [{"token-type": 2, "token-key": "AA", "token-type": 2}]}"#,
+            r#"{"token-keys": [], "issuer-request-uri": 1}"#,
+            r#"{"token-keys": []} trailing"#,
+        ] {
+            assert!(
+                matches!(json(text), Err(DirectoryError::Json(_))),
+                "{text}: {:?}",
+                json(text)
+            );
+        }
+        assert_eq!(
+            json(
+                r#"{"token-keys": [{"token-type": 1, "token-key": "AA"}, {"token-type": 2, "token-key": "!!"}]}"#
+            ),
+            Err(DirectoryError::KeyEncoding(1))
+        );
+        assert_eq!(
+            json(r#"{"token-keys": [{"token-type": 2, "token-key": "-_+/"}]}"#),
+            Err(DirectoryError::KeyEncoding(0))
+        );
+    }
+
+    #[test]
+    fn refuses_too_long_and_too_many() {
+        let entry = r#"{"token-type": 2, "token-key": "AA"}"#;
+        let listing = |n: usize| format!(r#"{{"token-keys": [{}]}}"#, vec![entry; n].join(","));
+        assert_eq!(
+            IssuerDirectory::from_json(listing(MAX_TOKEN_KEYS).as_bytes())
+                .unwrap()
+                .token_keys
+                .len(),
+            MAX_TOKEN_KEYS
+        );
+        assert_eq!(
+            IssuerDirectory::from_json(listing(MAX_TOKEN_KEYS + 1).as_bytes()),
+            Err(DirectoryError::TooManyKeys(MAX_TOKEN_KEYS + 1))
+        );
+        let mut long = listing(1).into_bytes();
+        long.resize(MAX_DIRECTORY_LEN + 1, b' ');
+        assert_eq!(
+            IssuerDirectory::from_json(&long),
+            Err(DirectoryError::TooLong(MAX_DIRECTORY_LEN + 1))
+        );
+    }
+
+    #[test]
+    fn lists_the_keys_issuing_now_with_their_not_before() {
+        let mut keys = KeySet::new(0);
+        let now = 1000;
+        let issuing = keys.generate(KeyValidity::new(900, 2000).unwrap()).unwrap();
+        keys.generate(KeyValidity::new(2000, 3000).unwrap())
+            .unwrap();
+        let directory = IssuerDirectory::of_issuing_keys(&keys, "/token-request", now);
+        assert_eq!(
+            directory,
+            IssuerDirectory {
+                issuer_request_uri: Some("/token-request".into()),
+                token_keys: vec![key(2, issuing.public_key().spki(), Some(900))],
+            }
+        );
+        let read = IssuerDirectory::from_json(directory.to_json().as_bytes()).unwrap();
+        assert_eq!(read, directory);
+    }
+}
