@@ -564,8 +564,9 @@ enum pp_result pp_verifier_new_from_pem(const char *pem, size_t pem_len, struct 
  * `/.well-known/private-token-issuer-directory`). Each key is valid from its `not-before`
  * (the epoch when absent) on, without end; keys of other token types are skipped.
  *
- * Returns `PP_ERR_INVALID_INPUT` for JSON that is not a directory, `PP_ERR_INVALID_KEY` when a
- * type 2 key is unusable or there is none.
+ * Returns `PP_ERR_INVALID_INPUT` for JSON that is not a directory (a member missing or of the
+ * wrong type, more than 256 KiB or 256 keys), `PP_ERR_INVALID_KEY` when a `token-key` is not
+ * base64, a type 2 key is unusable or there is none.
  */
 enum pp_result pp_verifier_new_from_directory(const char *json,
                                               size_t json_len,

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use privacypass::{b64, Client, PendingToken, PublicKey, Token, TokenChallenge};
+use privacypass::directory::IssuerDirectory;
+use privacypass::{b64, Client, PendingToken, PublicKey, Token, TokenChallenge, TokenType};
 use serde_json::{json, Value};
 use ureq::Agent;
 
@@ -77,20 +78,21 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
         .get(&dir_url)
         .call()
         .map_err(|e| format!("{dir_url}: {e}"))?;
-    let directory: Value = resp
+    let body = resp
         .body_mut()
-        .read_json()
+        .read_to_vec()
         .map_err(|e| format!("{dir_url}: {e}"))?;
-    let spki = directory
-        .pointer("/token-keys/0/token-key")
-        .and_then(Value::as_str)
-        .and_then(b64::decode_any)
-        .ok_or_else(|| format!("the directory lists no token key: {directory}"))?;
-    let key = Arc::new(PublicKey::from_spki(&spki).map_err(|e| format!("directory key: {e}"))?);
+    let directory = IssuerDirectory::from_json(&body).map_err(|e| format!("{dir_url}: {e}"))?;
+    let spki = &directory
+        .keys_of_type(TokenType::BlindRsa2048)
+        .next()
+        .ok_or_else(|| format!("{dir_url}: the directory lists no token type 2 key"))?
+        .token_key;
+    let key = Arc::new(PublicKey::from_spki(spki).map_err(|e| format!("directory key: {e}"))?);
     let key_id = hex::encode(key.token_key_id());
     println!(
         "1. directory: {} key(s); using token_key_id {key_id}",
-        directory["token-keys"].as_array().map_or(0, Vec::len)
+        directory.token_keys.len()
     );
 
     let mut context = [0u8; 32];

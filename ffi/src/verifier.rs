@@ -4,8 +4,9 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
+use privacypass::directory::{DirectoryError, IssuerDirectory};
 use privacypass::header::{parse_authorization, HeaderError};
-use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, Verifier};
+use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, TokenType, Verifier};
 use privacypass_stores::OpenError;
 
 use crate::boundary::{
@@ -68,37 +69,20 @@ pub(crate) fn keys_from_pem(pem: &str) -> Result<KeySet, pp_result> {
     Ok(set)
 }
 
-/// RFC 9578 §4 issuer directory: `{"issuer-request-uri": ..., "token-keys": [{"token-type": 2,
-/// "token-key": "<base64url SPKI>", "not-before": <unix seconds>}, ...]}`. Keys of other token
-/// types are skipped; a key without `not-before` is valid from the epoch.
+/// The token type 2 keys of an RFC 9578 §4 issuer directory
+/// (`privacypass::directory::IssuerDirectory`), each valid from its `not-before` (the epoch when
+/// absent). Keys of other token types are skipped; a key listed twice counts once.
 pub(crate) fn keys_from_directory(json: &[u8]) -> Result<KeySet, pp_result> {
-    let doc: serde_json::Value =
-        serde_json::from_slice(json).map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
-    let entries = doc
-        .get("token-keys")
-        .and_then(serde_json::Value::as_array)
-        .ok_or(pp_result::PP_ERR_INVALID_INPUT)?;
+    let directory = IssuerDirectory::from_json(json).map_err(|e| match e {
+        DirectoryError::KeyEncoding(_) => pp_result::PP_ERR_INVALID_KEY,
+        _ => pp_result::PP_ERR_INVALID_INPUT,
+    })?;
     let mut set = KeySet::new(0);
-    for entry in entries {
-        let token_type = entry
-            .get("token-type")
-            .and_then(serde_json::Value::as_u64)
-            .ok_or(pp_result::PP_ERR_INVALID_INPUT)?;
-        if token_type != u64::from(privacypass::TokenType::BlindRsa2048.value()) {
-            continue;
-        }
-        let encoded = entry
-            .get("token-key")
-            .and_then(serde_json::Value::as_str)
-            .ok_or(pp_result::PP_ERR_INVALID_INPUT)?;
-        let spki = privacypass::b64::decode_any(encoded).ok_or(pp_result::PP_ERR_INVALID_KEY)?;
-        let key = PublicKey::from_spki(&spki).map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
-        let not_before = match entry.get("not-before") {
-            None => 0,
-            Some(v) => v.as_u64().ok_or(pp_result::PP_ERR_INVALID_INPUT)?,
-        };
-        let validity =
-            KeyValidity::new(not_before, u64::MAX).map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
+    for entry in directory.keys_of_type(TokenType::BlindRsa2048) {
+        let key =
+            PublicKey::from_spki(&entry.token_key).map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
+        let validity = KeyValidity::new(entry.not_before.unwrap_or(0), u64::MAX)
+            .map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
         insert(&mut set, key, validity)?;
     }
     if set.entries().is_empty() {
@@ -196,8 +180,9 @@ pub unsafe extern "C" fn pp_verifier_new_from_pem(
 /// `/.well-known/private-token-issuer-directory`). Each key is valid from its `not-before`
 /// (the epoch when absent) on, without end; keys of other token types are skipped.
 ///
-/// Returns `PP_ERR_INVALID_INPUT` for JSON that is not a directory, `PP_ERR_INVALID_KEY` when a
-/// type 2 key is unusable or there is none.
+/// Returns `PP_ERR_INVALID_INPUT` for JSON that is not a directory (a member missing or of the
+/// wrong type, more than 256 KiB or 256 keys), `PP_ERR_INVALID_KEY` when a `token-key` is not
+/// base64, a type 2 key is unusable or there is none.
 #[no_mangle]
 pub unsafe extern "C" fn pp_verifier_new_from_directory(
     json: *const c_char,

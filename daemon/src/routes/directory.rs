@@ -4,8 +4,7 @@
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
-use privacypass::b64;
-use serde_json::{json, Value};
+use privacypass::directory::IssuerDirectory;
 use sha2::{Digest, Sha256};
 
 use crate::app::App;
@@ -18,21 +17,12 @@ pub fn directory<B>(app: &App, req: &Request<B>, allow: &'static str) -> Resp {
         let resp = respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n");
         return method_not_allowed(allow, resp);
     }
-    let keys = app.keys();
-    let now = privacypass::unix_now();
-    let token_keys: Vec<Value> = keys
-        .issuing(now)
-        .map(|e| {
-            json!({
-                "token-type": 2,
-                "token-key": b64::encode_url(e.public.spki()),
-                "not-before": e.validity.not_before,
-            })
-        })
-        .collect();
-    let body =
-        json!({"issuer-request-uri": app.settings.issuer_request_uri, "token-keys": token_keys})
-            .to_string();
+    let body = IssuerDirectory::of_issuing_keys(
+        &app.keys(),
+        &app.settings.issuer_request_uri,
+        privacypass::unix_now(),
+    )
+    .to_json();
     let etag = format!(
         "\"{}\"",
         hex::encode(&Sha256::digest(body.as_bytes())[..16])
