@@ -274,6 +274,13 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
+    /// The truncated_token_key_id of an encoded TokenRequest (its third byte, in every token
+    /// type), read without decoding the rest: which key a request names, before it is checked.
+    /// `None` when the bytes are too short to hold it.
+    pub fn encoded_truncated_key_id(encoded: &[u8]) -> Option<u8> {
+        encoded.get(2).copied()
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(3 + self.blinded_msg.len());
         out.extend_from_slice(&self.token_type.value().to_be_bytes());
@@ -331,6 +338,9 @@ pub struct Token {
 
 /// Size of token_authenticator_input.
 pub const AUTHENTICATOR_INPUT_LEN: usize = 2 + NONCE_LEN + DIGEST_LEN + KEY_ID_LEN;
+/// Where challenge_digest and token_key_id start in a Token (in every token type).
+const CHALLENGE_DIGEST_AT: usize = 2 + NONCE_LEN;
+const TOKEN_KEY_ID_AT: usize = CHALLENGE_DIGEST_AT + DIGEST_LEN;
 
 /// token_authenticator_input = token_type || nonce || challenge_digest || token_key_id.
 pub fn authenticator_input(
@@ -341,13 +351,30 @@ pub fn authenticator_input(
 ) -> [u8; AUTHENTICATOR_INPUT_LEN] {
     let mut out = [0u8; AUTHENTICATOR_INPUT_LEN];
     out[..2].copy_from_slice(&token_type.to_be_bytes());
-    out[2..34].copy_from_slice(nonce);
-    out[34..66].copy_from_slice(challenge_digest);
-    out[66..].copy_from_slice(token_key_id);
+    out[2..CHALLENGE_DIGEST_AT].copy_from_slice(nonce);
+    out[CHALLENGE_DIGEST_AT..TOKEN_KEY_ID_AT].copy_from_slice(challenge_digest);
+    out[TOKEN_KEY_ID_AT..].copy_from_slice(token_key_id);
     out
 }
 
+/// `N` bytes of `encoded` from `at`, when it holds them.
+fn field_at<const N: usize>(encoded: &[u8], at: usize) -> Option<[u8; N]> {
+    encoded.get(at..at + N)?.try_into().ok()
+}
+
 impl Token {
+    /// The token_key_id of an encoded Token, read without decoding the rest: which key a token
+    /// names, before it is verified. `None` when the bytes are too short to hold it.
+    pub fn encoded_token_key_id(encoded: &[u8]) -> Option<[u8; KEY_ID_LEN]> {
+        field_at(encoded, TOKEN_KEY_ID_AT)
+    }
+
+    /// The challenge_digest of an encoded Token, read as [`Token::encoded_token_key_id`] reads
+    /// the key id.
+    pub fn encoded_challenge_digest(encoded: &[u8]) -> Option<[u8; DIGEST_LEN]> {
+        field_at(encoded, CHALLENGE_DIGEST_AT)
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(AUTHENTICATOR_INPUT_LEN + self.authenticator.len());
         out.extend_from_slice(&self.authenticator_input());
@@ -440,6 +467,11 @@ mod tests {
         };
         let bytes = token.encode();
         assert_eq!(Token::decode(&bytes).unwrap(), token);
+        assert_eq!(Token::encoded_challenge_digest(&bytes), Some([2; 32]));
+        assert_eq!(Token::encoded_token_key_id(&bytes), Some([3; 32]));
+        assert_eq!(Token::encoded_token_key_id(&bytes[..97]), None);
+        assert_eq!(Token::encoded_token_key_id(&bytes[..98]), Some([3; 32]));
+        assert_eq!(Token::encoded_challenge_digest(&bytes[..65]), None);
         assert!(matches!(
             Token::decode(&bytes[..300]),
             Err(DecodeError::Truncated { .. })
@@ -471,6 +503,8 @@ mod tests {
         };
         let bytes = req.encode();
         assert_eq!(bytes.len(), 259);
+        assert_eq!(TokenRequest::encoded_truncated_key_id(&bytes), Some(9));
+        assert_eq!(TokenRequest::encoded_truncated_key_id(&bytes[..2]), None);
         assert_eq!(TokenRequest::decode(&bytes).unwrap(), req);
         assert!(matches!(
             TokenRequest::decode(&bytes[..258]),
