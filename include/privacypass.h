@@ -519,6 +519,68 @@ enum pp_result pp_issuer_issue_blinded(const struct pp_issuer *issuer,
                                        size_t *out_len);
 
 /**
+ * Writes the RFC 9578 form (RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48) of one issuer public
+ * key, `PP_PUBLIC_KEY_LEN` bytes of DER: the `token-key` of a challenge, and what
+ * `pp_verifier_new_from_spki` and `pp_client_new` take. `key` is a SubjectPublicKeyInfo in
+ * DER (it begins with the byte 0x30), either that RSASSA-PSS form or a plain rsaEncryption
+ * key, or PEM text whose first `-----BEGIN PUBLIC KEY-----` block holds one.
+ *
+ * Returns `PP_ERR_INVALID_KEY` when it is not an RSA-2048 key with e = 65537 (or has other
+ * RSASSA-PSS parameters), `PP_ERR_INVALID_INPUT` for text that is not UTF-8.
+ */
+enum pp_result pp_public_key_spki(const uint8_t *key,
+                                  size_t key_len,
+                                  uint8_t *out,
+                                  size_t cap,
+                                  size_t *out_len);
+
+/**
+ * Writes the token type 2 keys of an RFC 9578 issuer directory (JSON), in its order, each in
+ * the RFC 9578 RSASSA-PSS form of `PP_PUBLIC_KEY_LEN` bytes, one after the other:
+ * `*out_len / PP_PUBLIC_KEY_LEN` keys. A key listed twice is written once. These are exactly
+ * the keys `pp_verifier_new_from_directory` verifies with, and the call fails where that one
+ * fails, with the same codes.
+ */
+enum pp_result pp_directory_public_keys(const char *json,
+                                        size_t json_len,
+                                        uint8_t *out,
+                                        size_t cap,
+                                        size_t *out_len);
+
+/**
+ * Writes the keys of the `-----BEGIN PUBLIC KEY-----` blocks of a PEM text, in its order, as
+ * `pp_directory_public_keys` writes a directory's. These are exactly the keys
+ * `pp_verifier_new_from_pem` verifies with, and the call fails where that one fails, with the
+ * same codes.
+ */
+enum pp_result pp_pem_public_keys(const char *pem,
+                                  size_t pem_len,
+                                  uint8_t *out,
+                                  size_t cap,
+                                  size_t *out_len);
+
+/**
+ * What privacypassd's answer to a single JSON-RPC `redeem` call (on `/rpc` or `/api/redeem`)
+ * says about the token: `http_status` is the answer's HTTP status (0 when no answer came) and
+ * `body` its body.
+ *
+ * - `PP_OK`: the token was spent now. Only a 200 whose body is a JSON-RPC 2.0 response with
+ *   `"result": "success"` and no `error` says so.
+ * - The code of the error table a JSON-RPC 2.0 error response carries (`PP_ERR_ALREADY_SPENT`,
+ *   `PP_ERR_VERIFICATION_FAILED`, `PP_ERR_INVALID_PARAMS`, ...), when its HTTP status is the
+ *   one the table gives that code, or 200.
+ * - `PP_ERR_STORE_UNAVAILABLE` for everything else: no answer, a body that is not one JSON-RPC
+ *   2.0 response object (an error page, a batch, `result` and `error` together, no `id`),
+ *   another result, a code outside the table, a status that disagrees with the code, a body
+ *   over 64 KiB. Such an answer does not show the token spent, nor refused: treat it as the
+ *   daemon's own -32050 (fail closed, answer 503, the client may present the token again,
+ *   and a later redeem tells whether it was spent).
+ *
+ * Returns `PP_ERR_NULL_ARGUMENT` for `(NULL, len > 0)`.
+ */
+enum pp_result pp_redeem_response_result(int http_status, const uint8_t *body, size_t body_len);
+
+/**
  * A static, NUL-terminated description of a result code (never NULL, never to be freed).
  * For the protocol errors it is the meaning column of the error table. Unknown codes answer
  * "unknown result code".
@@ -536,6 +598,30 @@ int pp_result_jsonrpc_code(int result);
  * library's own codes and unknown values.
  */
 int pp_result_http_status(int result);
+
+/**
+ * Writes the `challenge_digest` of an encoded Token (RFC 9577 §2.2), 32 bytes: SHA-256 of the
+ * TokenChallenge the token answers. Nothing is verified.
+ *
+ * Returns `PP_ERR_INVALID_PARAMS` when the bytes are not a well-formed token of type 2
+ * (truncated, too long) and `PP_ERR_UNSUPPORTED_TOKEN` for a token of another type.
+ */
+enum pp_result pp_token_challenge_digest(const uint8_t *token,
+                                         size_t token_len,
+                                         uint8_t *out,
+                                         size_t cap,
+                                         size_t *out_len);
+
+/**
+ * Writes the `token_key_id` of an encoded Token, `PP_TOKEN_KEY_ID_LEN` bytes: SHA-256 of the
+ * issuer key's SubjectPublicKeyInfo. Nothing is verified. Returns what
+ * `pp_token_challenge_digest` returns.
+ */
+enum pp_result pp_token_key_id(const uint8_t *token,
+                               size_t token_len,
+                               uint8_t *out,
+                               size_t cap,
+                               size_t *out_len);
 
 /**
  * A verifier for one issuer public key given as a SubjectPublicKeyInfo, DER: the RSASSA-PSS

@@ -22,7 +22,10 @@ pub mod challenge;
 pub mod client;
 pub mod codes;
 pub mod issuer;
+pub mod keys;
+pub mod redeem_response;
 pub mod result;
+pub mod token;
 pub mod verifier;
 
 use std::ffi::c_char;

@@ -980,6 +980,146 @@ static void test_protocol_errors(const pp_issuer *issuer) {
     pp_verifier_free(verifier);
 }
 
+/* What a service that spends its tokens through privacypassd asks of the library instead of
+ * parsing it itself (the nginx module does): the RFC 9578 form of a key, the keys of a key file,
+ * a token's fields, and what the daemon's answer to a redeem call says. */
+static void test_keys_tokens_and_redeem_answers(const pp_issuer *issuer) {
+    /* rsaEncryption's SubjectPublicKeyInfo header for RSA-2048; the RSAPublicKey after it ends
+     * the RSASSA-PSS form, whose header is 72 bytes */
+    static const uint8_t rsa_prefix[24] = {0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09,
+                                           0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+                                           0x01, 0x05, 0x00, 0x03, 0x82, 0x01, 0x0f, 0x00};
+    const bytes *token = get(&vectors[0], "token"), *challenge = get(&vectors[0], "token_challenge");
+    uint8_t spki[PP_PUBLIC_KEY_LEN], plain[24 + PP_PUBLIC_KEY_LEN - 72], buf[4 * PP_PUBLIC_KEY_LEN];
+    uint8_t key_id[PP_TOKEN_KEY_ID_LEN], tampered[PP_TOKEN_LEN];
+    bytes plain_bytes, spki_bytes;
+    size_t spki_len = 0, len = 0, k;
+    char *pem, *plain_pem, *json, *two;
+
+    OK(pp_issuer_public_key(issuer, spki, sizeof spki, &spki_len));
+    REQUIRE(spki_len == PP_PUBLIC_KEY_LEN);
+    memcpy(plain, rsa_prefix, sizeof rsa_prefix);
+    memcpy(plain + sizeof rsa_prefix, spki + 72, PP_PUBLIC_KEY_LEN - 72);
+    plain_bytes.data = plain;
+    plain_bytes.len = sizeof plain;
+    spki_bytes.data = spki;
+    spki_bytes.len = spki_len;
+
+    /* One key, DER or PEM, either form: the RSASSA-PSS form. */
+    pem = spki_pem(&spki_bytes, 0);
+    plain_pem = spki_pem(&plain_bytes, 0);
+    OK(pp_public_key_spki(spki, spki_len, buf, sizeof buf, &len));
+    CHECK(len == PP_PUBLIC_KEY_LEN && memcmp(buf, spki, len) == 0);
+    memset(buf, 0, sizeof buf);
+    OK(pp_public_key_spki(plain, sizeof plain, buf, sizeof buf, &len));
+    CHECK(len == PP_PUBLIC_KEY_LEN && memcmp(buf, spki, len) == 0);
+    memset(buf, 0, sizeof buf);
+    OK(pp_public_key_spki((const uint8_t *)plain_pem, strlen(plain_pem), buf, sizeof buf, &len));
+    CHECK(len == PP_PUBLIC_KEY_LEN && memcmp(buf, spki, len) == 0);
+    len = 0;
+    EXPECT_RC(pp_public_key_spki(plain, sizeof plain, buf, PP_PUBLIC_KEY_LEN - 1, &len),
+              PP_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == PP_PUBLIC_KEY_LEN);
+    EXPECT_RC(pp_public_key_spki(plain, sizeof plain - 1, buf, sizeof buf, &len),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_public_key_spki((const uint8_t *)"no key", 6, buf, sizeof buf, &len),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_public_key_spki(NULL, 1, buf, sizeof buf, &len), PP_ERR_NULL_ARGUMENT);
+
+    /* Key files: the type 2 keys a verifier made from them verifies with, each once. */
+    json = directory_json(&spki_bytes, 1700000000ULL);
+    len = 0;
+    EXPECT_RC(pp_directory_public_keys(json, strlen(json), NULL, 0, &len), PP_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == PP_PUBLIC_KEY_LEN);
+    memset(buf, 0, sizeof buf);
+    OK(pp_directory_public_keys(json, strlen(json), buf, sizeof buf, &len));
+    CHECK(len == PP_PUBLIC_KEY_LEN && memcmp(buf, spki, len) == 0);
+    EXPECT_RC(pp_directory_public_keys("{\"token-keys\": []}", 18, buf, sizeof buf, &len),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_directory_public_keys("{\"token-keys\": [{\"token-type\": 2, \"token-key\": \"!!\"}]}",
+                                       54, buf, sizeof buf, &len),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_directory_public_keys("[]", 2, buf, sizeof buf, &len), PP_ERR_INVALID_INPUT);
+    two = malloc(strlen(pem) + strlen(plain_pem) + 64);
+    REQUIRE(two != NULL);
+    sprintf(two, "# the issuer's key, twice\n%s%s", plain_pem, pem);
+    memset(buf, 0, sizeof buf);
+    OK(pp_pem_public_keys(two, strlen(two), buf, sizeof buf, &len));
+    CHECK(len == PP_PUBLIC_KEY_LEN && memcmp(buf, spki, len) == 0);
+    EXPECT_RC(pp_pem_public_keys("no key here", 11, buf, sizeof buf, &len), PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_pem_public_keys("\xff\xfe", 2, buf, sizeof buf, &len), PP_ERR_INVALID_INPUT);
+
+    /* A token's fields, read where RFC 9577 puts them; nothing but a type 2 token is read. */
+    OK(pp_token_challenge_digest(token->data, token->len, buf, sizeof buf, &len));
+    CHECK(len == 32 && memcmp(buf, token->data + 2 + PP_NONCE_LEN, 32) == 0);
+    OK(pp_issuer_token_key_id(issuer, key_id, sizeof key_id, &len));
+    memset(buf, 0, sizeof buf);
+    OK(pp_token_key_id(token->data, token->len, buf, sizeof buf, &len));
+    CHECK(len == PP_TOKEN_KEY_ID_LEN && memcmp(buf, key_id, len) == 0);
+    EXPECT_RC(pp_token_key_id(token->data, token->len, buf, PP_TOKEN_KEY_ID_LEN - 1, &len),
+              PP_ERR_BUFFER_TOO_SMALL);
+    EXPECT_RC(pp_token_key_id(token->data, token->len - 1, buf, sizeof buf, &len),
+              PP_ERR_INVALID_PARAMS);
+    EXPECT_RC(pp_token_challenge_digest(challenge->data, challenge->len, buf, sizeof buf, &len),
+              PP_ERR_INVALID_PARAMS);
+    memcpy(tampered, token->data, PP_TOKEN_LEN);
+    tampered[1] = 0x07;
+    EXPECT_RC(pp_token_challenge_digest(tampered, sizeof tampered, buf, sizeof buf, &len),
+              PP_ERR_UNSUPPORTED_TOKEN);
+
+    /* The daemon's answer to one redeem call: success only as a 200 with the result "success";
+     * an error of the table as itself; anything else as the store being unavailable. */
+    {
+        static const struct {
+            int status;
+            const char *body;
+            pp_result expected;
+        } answers[] = {
+            {200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\"}", PP_OK},
+            {503, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\"}", PP_ERR_STORE_UNAVAILABLE},
+            {0, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\"}", PP_ERR_STORE_UNAVAILABLE},
+            {200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\",\"error\":{\"code\":-32021}}",
+             PP_ERR_STORE_UNAVAILABLE},
+            {200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"failed\",\"note\":\"success\"}",
+             PP_ERR_STORE_UNAVAILABLE},
+            {200, "<html>\"success\"</html>", PP_ERR_STORE_UNAVAILABLE},
+            {200, "", PP_ERR_STORE_UNAVAILABLE},
+            {403, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32021,\"message\":\"spent\"}}",
+             PP_ERR_ALREADY_SPENT},
+            {200, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32021,\"message\":\"spent\"}}",
+             PP_ERR_ALREADY_SPENT},
+            {403, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32020}}",
+             PP_ERR_VERIFICATION_FAILED},
+            {400, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32602}}", PP_ERR_INVALID_PARAMS},
+            {503, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32050}}",
+             PP_ERR_STORE_UNAVAILABLE},
+            {502, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-32021}}",
+             PP_ERR_STORE_UNAVAILABLE},
+            {403, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-320210}}",
+             PP_ERR_STORE_UNAVAILABLE},
+            {403, "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"message\":\"-32021\"}}",
+             PP_ERR_STORE_UNAVAILABLE},
+        };
+        for (k = 0; k < sizeof answers / sizeof answers[0]; k++) {
+            const char *body = answers[k].body;
+            int rc = (int)pp_redeem_response_result(answers[k].status, (const uint8_t *)body,
+                                                    strlen(body));
+            if (rc != (int)answers[k].expected) {
+                fprintf(stderr, "  answer %zu (%d %s): %s\n", k, answers[k].status, body,
+                        pp_result_str(rc));
+            }
+            CHECK(rc == (int)answers[k].expected);
+        }
+        EXPECT_RC(pp_redeem_response_result(200, NULL, 0), PP_ERR_STORE_UNAVAILABLE);
+        EXPECT_RC(pp_redeem_response_result(200, NULL, 5), PP_ERR_NULL_ARGUMENT);
+    }
+
+    free(two);
+    free(json);
+    free(plain_pem);
+    free(pem);
+}
+
 /* ---------------------------------------------------------------------------------------- */
 /* Threads and fork                                                                           */
 
@@ -1224,6 +1364,8 @@ int main(int argc, char **argv) {
     test_null_and_buffer_errors(issuer);
     fprintf(stderr, "protocol errors\n");
     test_protocol_errors(issuer);
+    fprintf(stderr, "keys, token fields and redeem answers\n");
+    test_keys_tokens_and_redeem_answers(issuer);
     fprintf(stderr, "threads\n");
     test_threads(issuer);
 
