@@ -97,7 +97,7 @@ impl Redeemer {
 
     /// Fails with `AlreadySpent` when the store holds the spend of a verified token: a read,
     /// for a caller that answers a spent token without waiting for `record` (a local store).
-    pub fn unspent(&self, verified: Verified) -> Result<Verified, RedeemError> {
+    pub fn check_not_spent(&self, verified: Verified) -> Result<Verified, RedeemError> {
         if self
             .store
             .is_spent(&verified.token.token_key_id, &verified.token.nonce)?

@@ -90,20 +90,10 @@ impl Verifier {
         expected_challenges: &[&[u8]],
         now: u64,
     ) -> Result<Verified, VerifyError> {
-        self.verify_token(decode_token(token)?, expected_challenges, now)
+        self.verify_token_inner(decode_token(token)?, expected_challenges, now, false)
     }
 
-    /// As `verify`, for a decoded token.
-    pub fn verify_token(
-        &self,
-        token: Token,
-        expected_challenges: &[&[u8]],
-        now: u64,
-    ) -> Result<Verified, VerifyError> {
-        self.verify_token_inner(token, expected_challenges, now, false)
-    }
-
-    /// As `verify_token`, for a token whose exact bytes (all of them, authenticator included)
+    /// As `verify`, for a decoded token whose exact bytes (all of them, authenticator included)
     /// verified before: every check but the RSA operation (key known and valid now, challenge
     /// binding). For callers that remember digests of the tokens they verified, so that a
     /// replayed token costs a hash instead of a signature verification.

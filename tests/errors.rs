@@ -23,7 +23,7 @@ fn verify_unspent(
     challenges: &[&[u8]],
     now: u64,
 ) -> Result<Verified, RedeemError> {
-    redeemer.unspent(redeemer.verify(token, challenges, now)?)
+    redeemer.check_not_spent(redeemer.verify(token, challenges, now)?)
 }
 
 /// `verify_unspent` for bytes verified before.
@@ -33,7 +33,7 @@ fn verify_unspent_seen_before(
     challenges: &[&[u8]],
     now: u64,
 ) -> Result<Verified, RedeemError> {
-    redeemer.unspent(redeemer.verify_seen_before(token, challenges, now)?)
+    redeemer.check_not_spent(redeemer.verify_seen_before(token, challenges, now)?)
 }
 
 fn setup(validity: KeyValidity, grace: u64) -> (Arc<KeySet>, Arc<IssuerKey>) {

@@ -72,7 +72,7 @@ async fn redeem_inner(
         // A local store: the spent check is a local read, so an already-spent token is
         // answered without leaving this thread. The spend waits for an fsync: the store's
         // committer answers once it is durable.
-        Ok(verified) => match redeemer.unspent(verified) {
+        Ok(verified) => match redeemer.check_not_spent(verified) {
             Err(e) => Err(e),
             Ok(verified) => {
                 let (answer, answered) = tokio::sync::oneshot::channel();
