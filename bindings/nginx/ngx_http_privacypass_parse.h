@@ -2,7 +2,7 @@
 /*
  * The parsers of ngx_http_privacypass_module for bytes it does not choose:
  * a client's Authorization value, privacypassd's answer to a redeem call,
- * and the issuer's key file.  See ngx_http_privacypass_parse.c.
+ * and the kind of the issuer's key file.  See ngx_http_privacypass_parse.c.
  */
 
 #ifndef _NGX_HTTP_PRIVACYPASS_PARSE_H_INCLUDED_
@@ -18,12 +18,8 @@
 /* an Authorization value longer than this is refused unparsed */
 #define NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION    2048
 
+/* a token's challenge_digest: SHA-256 of its TokenChallenge */
 #define NGX_HTTP_PRIVACYPASS_DIGEST_LEN           32
-
-/* RFC 9578 Token: token_type(2) nonce(32) challenge_digest(32)
- * token_key_id(32) authenticator(256) */
-#define NGX_HTTP_PRIVACYPASS_DIGEST_OFFSET        34
-#define NGX_HTTP_PRIVACYPASS_KEY_ID_OFFSET        66
 
 
 /* what a request's token came to: the $privacypass_status values */
@@ -55,18 +51,6 @@ typedef enum {
 } ngx_http_privacypass_token_e;
 
 
-/* the keys of a key file, one after the other */
-
-typedef struct {
-    u_char                       *pos;
-    u_char                       *last;
-    /* as many bytes as the file: where each key is decoded */
-    u_char                       *buf;
-    /* an RFC 9578 issuer directory (JSON) rather than PEM */
-    unsigned                      directory:1;
-} ngx_http_privacypass_key_scan_t;
-
-
 ngx_http_privacypass_token_e ngx_http_privacypass_parse_token(u_char *value,
     size_t len, u_char (*digest)[NGX_HTTP_PRIVACYPASS_DIGEST_LEN],
     ngx_uint_t n, u_char *token, ngx_uint_t *match);
@@ -76,11 +60,8 @@ const char *ngx_http_privacypass_token_reason(
 ngx_http_privacypass_status_e ngx_http_privacypass_redeem_outcome(
     ngx_uint_t status, u_char *body, size_t len);
 
-void ngx_http_privacypass_key_scan_init(ngx_http_privacypass_key_scan_t *scan,
-    u_char *text, size_t len, u_char *buf);
-ngx_int_t ngx_http_privacypass_key_scan_next(
-    ngx_http_privacypass_key_scan_t *scan, ngx_str_t *der);
-ngx_int_t ngx_http_privacypass_spki(ngx_str_t *der, u_char *spki);
+ngx_uint_t ngx_http_privacypass_key_file_is_directory(u_char *text,
+    size_t len);
 
 
 #endif /* _NGX_HTTP_PRIVACYPASS_PARSE_H_INCLUDED_ */

@@ -19,10 +19,12 @@
  *     random byte mutations besides (bit flips, NULs, quotes, commas, long
  *     runs, cut and repeated ranges, case changes, invalid UTF-8);
  *   - privacypassd's answer to a redeem call: an HTTP status and a body
- *     (success, each JSON-RPC error, error pages, empty), mutated or not;
+ *     (success with any id, each JSON-RPC error, JSON close to a pass or a
+ *     refusal, error pages, empty), mutated or not;
  *   - a key file: an RFC 9578 issuer directory or PEM, holding the key of
- *     RFC 9578's test vectors, both SPKI forms with other moduli and other
- *     blobs, encoded in every accepted way, mutated or not.
+ *     RFC 9578's test vectors and two others, each in both SPKI
+ *     forms, keys that cannot be keys and (in directories) keys of type 1,
+ *     encoded in every accepted way, mutated or not.
  *
  * Checked, besides the sanitizers: every answer is the same twice; a header
  * built from known bytes yields exactly those bytes and the verdict of a
@@ -30,10 +32,13 @@
  * as it should be; whatever parses as a token re-parses from its canonical
  * header (as written here and as libprivacypass writes it, which must agree)
  * to the same token and challenge, and is bound to the challenge a plain
- * comparison finds; a redeem answer decides what a reference search decides
- * (and what the answer means, for unmutated ones); a key file yields its keys
- * in order, and any key read from a mutated one is the decoding of text
- * found in it; SPKI conversion agrees with OpenSSL's encoding of the key.
+ * comparison finds; a redeem answer passes or refuses only with what that
+ * needs in its status and body (and decides what the answer means, for
+ * unmutated ones); a key file is taken for what its first byte says, and
+ * the keys offered from it are the keys its verifier takes (the same answer
+ * from both), its known keys in order, each once, for unmutated ones, and
+ * whole RFC 9578 keys, each once and usable, for any; libprivacypass's SPKI
+ * conversion agrees with OpenSSL's encoding of the key.
  */
 
 #include "ngx_http_privacypass_parse.h"
@@ -115,7 +120,7 @@ static struct {
     uint64_t   expected[EXPECT_TOO_LONG + 1];
     uint64_t   outcome[NGX_HTTP_PRIVACYPASS_ERROR + 1];
     uint64_t   meant;
-    uint64_t   files_exact, keys_read, spki_ok;
+    uint64_t   files_exact, files_ok, keys_read;
 } stats;
 
 
@@ -134,8 +139,31 @@ static const char  rfc9578_pks[] =
     "073fe49740c01f00e109106066983d21e5f83f086e2e823c879cd43cef700d2a"
     "352a9babd612d03cad02db134b7e225a5f0203010001";
 
-static u_char  real_pss[PP_PUBLIC_KEY_LEN];
-static u_char  real_rsa[RSA_SPKI_LEN];
+
+/* two more RSA-2048 keys (openssl genpkey), as rsaEncryption
+ * SubjectPublicKeyInfo */
+static const char  other_keys[2][2 * RSA_SPKI_LEN + 1] = {
+    "30820122300d06092a864886f70d01010105000382010f003082010a02820101"
+    "00c7ea667d41c38e18c36f236947c29263bb5dcadff41e2f26fa70a238824bfd"
+    "4b460bc7a04112e316b3605d0f98cd3765a2014c242e231b699058bc689b4a50"
+    "bc70064e6f38452ace731817c87554078ffc582b30dd1fa945e9076a8c0e3ed4"
+    "f0cb503362f2dac13a2391e9393a97379c1bc9052c9d7b0c4b36cb1c4c53518d"
+    "c85154a521cc4dc95e581c4a878f97ed8d2b3a0e11bcc33b9e3ba6b43bfb35d8"
+    "080df61b0f16b3cf81a7768dedcb51a2e92d2c6a3f7fba514719ae05a3f2f233"
+    "ed4615fc30b9230c2cee02cf3c1bc49cc40466547cc6777d8258e7ca5b0ba87a"
+    "7ef72c822b113a4ff6b9c9f08740fc76a2ede84c2120badc032ad68825bd7f7e"
+    "8f0203010001",
+    "30820122300d06092a864886f70d01010105000382010f003082010a02820101"
+    "00ba651ad062eb79f3135d6b751f8464885c8cf001194f8a32a306be598160f2"
+    "7e497bd47eaf7628b534599af7456687a3f321bc6b68a82e79699a8724e1968e"
+    "2b7d7c1d81c733a5a16ff0c8b45d5314aee6ef569b4e36e7f52233cb47d503ea"
+    "e29591d95eed0ccc485c1564896bc675f7ccd063ecd620676ddbc70c845b9d95"
+    "13b296dd71041d713d4c22ef8c23e5f5a90742a250dfafe1a9cc062c942c7ad8"
+    "b6e15404ff4c65985d4b9a50256d7c40cd543e4876520a3654e9ff7a87c9f85d"
+    "f8fcfefdb607f3160186378cfbecc8d8cdaeb57c575f1958440e79e6848b133d"
+    "225c4c44b36dc37736d08478709442dcc94b56a606018dea22c438311741330a"
+    "df0203010001"
+};
 
 static const char  b64_std[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -1135,58 +1163,89 @@ done:
 /* privacypassd's answers */
 
 static int
-reference_has(const u_char *body, size_t len, const char *needle)
+has(const u_char *body, size_t len, const char *needle)
 {
-    size_t   i, n;
-    u_char  *low;
-    int      found;
+    size_t  n;
 
     n = strlen(needle);
 
-    if (len < n) {
-        return 0;
-    }
-
-    low = malloc(len);
-
-    for (i = 0; i < len; i++) {
-        low[i] = (body[i] >= 'A' && body[i] <= 'Z') ? body[i] + 32 : body[i];
-    }
-
-    found = memmem(low, len, needle, n) != NULL;
-    free(low);
-
-    return found;
+    return len >= n && memmem(body, len, needle, n) != NULL;
 }
 
 
-/* the module's table: "success" with 200 passes, the codes of a refused
- * token with 200, 400 or 403 refuse it, anything else fails closed */
+/*
+ * What every outcome needs, whatever the body: a pass a 200 holding
+ * "success", a refusal the code of that refusal with its status or 200.
+ * Anything else is ERROR, which needs nothing.
+ */
 
-static ngx_http_privacypass_status_e
-reference_outcome(ngx_uint_t status, const u_char *body, size_t len)
+static const char *
+reference_violation(ngx_http_privacypass_status_e rc, ngx_uint_t status,
+    const u_char *body, size_t len)
 {
-    if (status == 200 && reference_has(body, len, "\"success\"")
-        && !reference_has(body, len, "\"error\""))
-    {
-        return NGX_HTTP_PRIVACYPASS_VALID;
-    }
+    switch (rc) {
 
-    if (status == 200 || status == 400 || status == 403) {
-
-        if (reference_has(body, len, "-32021")) {
-            return NGX_HTTP_PRIVACYPASS_SPENT;
-        }
-
-        if (reference_has(body, len, "-32020")
-            || reference_has(body, len, "-32022")
-            || reference_has(body, len, "-32602"))
+    case NGX_HTTP_PRIVACYPASS_VALID:
+        if (status != 200 || !has(body, len, "\"success\"")
+            || !has(body, len, "\"result\"") || !has(body, len, "\"2.0\""))
         {
-            return NGX_HTTP_PRIVACYPASS_INVALID;
+            return "a pass without a 200 holding \"result\": \"success\"";
         }
+        break;
+
+    case NGX_HTTP_PRIVACYPASS_SPENT:
+        if ((status != 200 && status != 403) || !has(body, len, "-32021")
+            || !has(body, len, "\"error\""))
+        {
+            return "spent without -32021 in an error, with 403 or 200";
+        }
+        break;
+
+    case NGX_HTTP_PRIVACYPASS_INVALID:
+        if (!has(body, len, "\"error\"")
+            || !(((status == 200 || status == 403)
+                  && has(body, len, "-32020"))
+                 || ((status == 200 || status == 400)
+                     && (has(body, len, "-32022")
+                         || has(body, len, "-32602")))))
+        {
+            return "invalid without a refusing code and its status";
+        }
+        break;
+
+    default:
+        break;
     }
 
-    return NGX_HTTP_PRIVACYPASS_ERROR;
+    return NULL;
+}
+
+
+/* what a JSON-RPC error with this code and status means */
+
+static int
+meaning_of_error(long code, ngx_uint_t status)
+{
+    switch (code) {
+
+    case -32021:
+        return status == 200 || status == 403 ? NGX_HTTP_PRIVACYPASS_SPENT
+                                              : NGX_HTTP_PRIVACYPASS_ERROR;
+
+    case -32020:
+        return status == 200 || status == 403 ? NGX_HTTP_PRIVACYPASS_INVALID
+                                              : NGX_HTTP_PRIVACYPASS_ERROR;
+
+    case -32022:
+    case -32602:
+        return status == 200 || status == 400 ? NGX_HTTP_PRIVACYPASS_INVALID
+                                              : NGX_HTTP_PRIVACYPASS_ERROR;
+
+    default:
+        /* the store unavailable, the daemon's other codes, codes outside
+         * the table (one holding "-32021" among them) */
+        return NGX_HTTP_PRIVACYPASS_ERROR;
+    }
 }
 
 
@@ -1198,7 +1257,8 @@ check_redeem_answer(rng_t *r)
     u_char                         *body;
     long                            code;
     ngx_uint_t                      status;
-    ngx_http_privacypass_status_e   rc, ref;
+    const char                     *violation;
+    ngx_http_privacypass_status_e   rc, rc2;
 
     static buf_t  b;
 
@@ -1211,11 +1271,28 @@ check_redeem_answer(rng_t *r)
     };
     static const char *const  messages[] = {
         "token already spent", "verification failed", "invalid params",
-        "store unavailable", "internal error", ""
+        "store unavailable", "internal error", "", "success", "-32021"
+    };
+    static const char *const  ids[] = { "1", "\"a\"", "null", "-7.5" };
+    static const char *const  near_misses[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\","
+            "\"error\":{\"code\":-32021}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"failure\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"success\":true}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"SUCCESS\"}",
+        "{\"id\":1,\"result\":\"success\"}",
+        "{\"jsonrpc\":\"2.0\",\"result\":\"success\"}",
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\"}]",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\"} x",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"message\":\"-32021\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":\"-32021\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":-32021}",
+        "\"success\""
     };
     static const char *const  words[] = {
         "\"success\"", "\"error\"", "-32021", "-32020", "-32022", "-32602",
-        "success", "error", "\"", "-3202", "SUCCESS", "\"Error\""
+        "success", "error", "\"", "-3202", "SUCCESS", "\"Error\"", "{", "}",
+        "[", "]", ",", ":", "\"result\":", "\"code\":", "\"id\":1,"
     };
 
     status = rng_chance(r, 95)
@@ -1225,13 +1302,16 @@ check_redeem_answer(rng_t *r)
     meant = -1;
     b.len = 0;
 
-    switch (rng_below(r, 6)) {
+    switch (rng_below(r, 7)) {
 
     case 0:
-        buf_str(&b, rng_chance(r, 50)
-                    ? "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\"}"
-                    : "{ \"jsonrpc\": \"2.0\",\n  \"id\": 1,\n"
-                      "  \"result\": \"success\" }\n");
+        snprintf(line, sizeof(line),
+                 rng_chance(r, 50)
+                 ? "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":\"success\"}"
+                 : "{ \"result\": \"success\",\n  \"jsonrpc\": \"2.0\",\n"
+                   "  \"id\": %s }\n",
+                 ids[rng_below(r, nelts(ids))]);
+        buf_str(&b, line);
         meant = status == 200 ? NGX_HTTP_PRIVACYPASS_VALID
                               : NGX_HTTP_PRIVACYPASS_ERROR;
         break;
@@ -1244,27 +1324,11 @@ check_redeem_answer(rng_t *r)
                  ? "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":%ld,"
                    "\"message\":\"%s\"}}"
                  : "{\"jsonrpc\": \"2.0\", \"error\": {\"message\": \"%2$s\", "
-                   "\"code\": %1$ld}, \"id\": 1}",
+                   "\"code\": %1$ld, \"data\": [1]}, \"id\": 1}",
                  code,
                  messages[rng_below(r, nelts(messages))]);
         buf_str(&b, line);
-
-        if (status != 200 && status != 400 && status != 403) {
-            meant = NGX_HTTP_PRIVACYPASS_ERROR;
-
-        } else if (code == -32021) {
-            meant = NGX_HTTP_PRIVACYPASS_SPENT;
-
-        } else if (code == -32020 || code == -32022 || code == -32602) {
-            meant = NGX_HTTP_PRIVACYPASS_INVALID;
-
-        } else if (code == -320210) {
-            /* holds "-32021": the substring search takes it for that code */
-            meant = -1;
-
-        } else {
-            meant = NGX_HTTP_PRIVACYPASS_ERROR;
-        }
+        meant = meaning_of_error(code, status);
         break;
 
     case 3:
@@ -1279,8 +1343,9 @@ check_redeem_answer(rng_t *r)
         break;
 
     default:
-        buf_str(&b, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"success\","
-                    "\"error\":{\"code\":-32021}}");
+        /* JSON close to a pass or a refusal, and neither */
+        buf_str(&b, near_misses[rng_below(r, nelts(near_misses))]);
+        meant = NGX_HTTP_PRIVACYPASS_ERROR;
         break;
     }
 
@@ -1293,10 +1358,9 @@ check_redeem_answer(rng_t *r)
     current.input = b.p;
     current.len = b.len;
 
-    /* an empty body may come as NULL */
+    /* an empty body may come as NULL; else it ends where memory does */
 
     body = b.len == 0 && rng_chance(r, 50) ? NULL : exact_copy(b.p, b.len);
-
     rc = ngx_http_privacypass_redeem_outcome(status, body, b.len);
     free(body);
 
@@ -1307,11 +1371,24 @@ check_redeem_answer(rng_t *r)
         fail("outcome %d is none of the four", (int) rc);
     }
 
-    ref = reference_outcome(status, b.p, b.len);
+    {
+        static guarded_t  g;
 
-    if (rc != ref) {
-        fail("status %lu: outcome %d, the reference says %d",
-             (unsigned long) status, (int) rc, (int) ref);
+        rc2 = ngx_http_privacypass_redeem_outcome(status,
+                                                  guarded(&g, b.p, b.len),
+                                                  b.len);
+    }
+
+    if (rc2 != rc) {
+        fail("status %lu: outcome %d, then %d", (unsigned long) status,
+             (int) rc, (int) rc2);
+    }
+
+    violation = reference_violation(rc, status, b.p, b.len);
+
+    if (violation != NULL) {
+        fail("status %lu: outcome %d: %s", (unsigned long) status, (int) rc,
+             violation);
     }
 
     if (meant >= 0) {
@@ -1325,115 +1402,156 @@ check_redeem_answer(rng_t *r)
 
     stats.redeem++;
     stats.outcome[rc]++;
-
 }
 
 
 /* key files */
 
+/* the issuer keys of the key files: the RFC's and other_keys, each in its
+ * RFC 9578 form and as rsaEncryption */
+
+#define KEYS_KNOWN         3
+
+static u_char  known_pss[KEYS_KNOWN][PP_PUBLIC_KEY_LEN];
+static u_char  known_rsa[KEYS_KNOWN][RSA_SPKI_LEN];
+
+
+/* what an entry of a key file is */
+enum {
+    ENTRY_KEY = 0,          /* known key number entry->key */
+    ENTRY_BROKEN,           /* a type 2 key that cannot be one */
+    ENTRY_OTHER_TYPE        /* a key of type 1 (directories only) */
+};
+
+
+typedef struct {
+    int      kind;
+    size_t   key;
+    size_t   len;
+    u_char   der[BLOB_MAX];
+} entry_t;
+
+
 typedef struct {
     size_t   n;
-    size_t   len[FILE_KEYS_MAX];
-    u_char   der[FILE_KEYS_MAX][BLOB_MAX];
-} key_list_t;
+    entry_t  e[FILE_KEYS_MAX];
+} entries_t;
 
 
 static void
-make_key(rng_t *r, u_char *der, size_t *len)
+make_entry(rng_t *r, entry_t *e, int directory)
 {
     size_t  k;
 
-    switch (rng_below(r, 7)) {
+    k = rng_below(r, 10);
 
-    case 0:
-        memcpy(der, real_pss, PP_PUBLIC_KEY_LEN);
-        *len = PP_PUBLIC_KEY_LEN;
-        break;
-
-    case 1:
-        memcpy(der, real_rsa, RSA_SPKI_LEN);
-        *len = RSA_SPKI_LEN;
-        break;
-
-    case 2:
-        /* the RFC 9578 header, another modulus */
-        memcpy(der, real_pss, PSS_PREFIX_LEN);
-        rng_bytes(r, der + PSS_PREFIX_LEN, MODULUS_PART_LEN);
-        *len = PP_PUBLIC_KEY_LEN;
-        break;
-
-    case 3:
-        memcpy(der, real_rsa, RSA_PREFIX_LEN);
-        rng_bytes(r, der + RSA_PREFIX_LEN, MODULUS_PART_LEN);
-        *len = RSA_SPKI_LEN;
-        break;
-
-    case 4:
-        /* a header with one byte off, or a length off by one */
-        k = rng_chance(r, 50);
-        memcpy(der, k ? real_pss : real_rsa,
-               k ? PP_PUBLIC_KEY_LEN : RSA_SPKI_LEN);
-        *len = k ? PP_PUBLIC_KEY_LEN : RSA_SPKI_LEN;
+    if (k < 7) {
+        e->kind = ENTRY_KEY;
+        e->key = rng_below(r, KEYS_KNOWN);
 
         if (rng_chance(r, 50)) {
-            der[rng_below(r, k ? PSS_PREFIX_LEN : RSA_PREFIX_LEN)] ^= 0x01;
-
-        } else if (rng_chance(r, 50)) {
-            der[*len] = (u_char) rng_next(r);
-            *len += 1;
+            memcpy(e->der, known_pss[e->key], PP_PUBLIC_KEY_LEN);
+            e->len = PP_PUBLIC_KEY_LEN;
 
         } else {
-            *len -= 1;
+            memcpy(e->der, known_rsa[e->key], RSA_SPKI_LEN);
+            e->len = RSA_SPKI_LEN;
         }
-        break;
 
-    default:
-        *len = rng_below(r, BLOB_MAX + 1);
-        rng_bytes(r, der, *len);
-        break;
+        return;
     }
+
+    if (k < 9 || !directory) {
+
+        /* a byte short or a byte over (DER that cannot parse), or too short
+         * to hold RSA-2048 */
+
+        e->kind = ENTRY_BROKEN;
+        e->key = rng_below(r, KEYS_KNOWN);
+
+        switch (rng_below(r, 3)) {
+
+        case 0:
+            memcpy(e->der, known_pss[e->key], PP_PUBLIC_KEY_LEN);
+            e->len = PP_PUBLIC_KEY_LEN - 1;
+            break;
+
+        case 1:
+            memcpy(e->der, known_rsa[e->key], RSA_SPKI_LEN);
+            e->der[RSA_SPKI_LEN] = (u_char) rng_next(r);
+            e->len = RSA_SPKI_LEN + 1;
+            break;
+
+        default:
+            e->len = rng_below(r, 100);
+            rng_bytes(r, e->der, e->len);
+            break;
+        }
+
+        return;
+    }
+
+    e->kind = ENTRY_OTHER_TYPE;
+    e->len = rng_below(r, BLOB_MAX + 1);
+    rng_bytes(r, e->der, e->len);
 }
 
 
 static void
-make_key_file(rng_t *r, key_list_t *keys, buf_t *t)
+make_key_file(rng_t *r, entries_t *entries, int *directory, buf_t *t)
 {
     int          url, pad;
     size_t       i, k, width, start;
+    entry_t     *e;
     const char  *eol;
 
-    static buf_t  e;
+    static buf_t  enc;
+
+    static const char *const  colons[] = {
+        ":", ": ", " : ", ":\t", ":\r\n    "
+    };
+
+    *directory = rng_chance(r, 60);
 
     /* mostly a few keys, as issuers publish; up to past the 8 offered */
 
-    keys->n = rng_chance(r, 80) ? rng_below(r, 4)
-                                : rng_below(r, FILE_KEYS_MAX + 1);
+    entries->n = rng_chance(r, 80) ? rng_below(r, 4)
+                                   : rng_below(r, FILE_KEYS_MAX + 1);
 
-    for (i = 0; i < keys->n; i++) {
-        make_key(r, keys->der[i], &keys->len[i]);
+    for (i = 0; i < entries->n; i++) {
+        make_entry(r, &entries->e[i], *directory);
     }
 
     t->len = 0;
 
-    if (rng_chance(r, 60)) {
+    if (*directory) {
 
-        /* an RFC 9578 issuer directory */
+        /* an RFC 9578 issuer directory, members in any order, others
+         * beside them */
+
+        if (rng_chance(r, 20)) {
+            buf_str(t, rng_chance(r, 50) ? "\n" : "\r\n");
+        }
 
         spaces(r, t, 0, 2);
         buf_str(t, "{");
         spaces(r, t, 0, 1);
-        buf_str(t, "\"issuer-request-uri\":");
-        spaces(r, t, 0, 1);
-        buf_str(t, "\"/token-request\",");
+
+        if (rng_chance(r, 90)) {
+            buf_str(t, "\"issuer-request-uri\":");
+            spaces(r, t, 0, 1);
+            buf_str(t, "\"/token-request\",");
+        }
 
         if (rng_chance(r, 20)) {
-            buf_str(t, "\"note\":\"token-key\",\"x-token-key\":\"AAAA\",");
+            buf_str(t, "\"note\":\"token-key\",\"x-token-key\":[\"AAAA\"],");
         }
 
         buf_str(t, rng_chance(r, 50) ? "\n  \"token-keys\": ["
                                      : "\"token-keys\":[");
 
-        for (i = 0; i < keys->n; i++) {
+        for (i = 0; i < entries->n; i++) {
+            e = &entries->e[i];
             url = rng_chance(r, 60);
             pad = rng_chance(r, 50);
 
@@ -1446,29 +1564,27 @@ make_key_file(rng_t *r, key_list_t *keys, buf_t *t)
             buf_str(t, "{");
 
             if (k == 1) {
-                buf_str(t, "\"token-type\":2,");
+                buf_str(t, e->kind == ENTRY_OTHER_TYPE ? "\"token-type\":1,"
+                                                       : "\"token-type\":2,");
             }
 
-            random_case(r, t, "\"token-key\"", rng_chance(r, 70) ? 0 : 30);
-
-            {
-                static const char *const  colons[] = {
-                    ":", ": ", " : ", ":\t", ":\r\n    "
-                };
-
-                buf_str(t, colons[rng_below(r, 5)]);
-            }
-
+            buf_str(t, "\"token-key\"");
+            buf_str(t, colons[rng_below(r, nelts(colons))]);
             buf_byte(t, '"');
-            b64_encode(t, keys->der[i], keys->len[i], url, pad);
+            b64_encode(t, e->der, e->len, url, pad);
             buf_byte(t, '"');
 
             if (k != 1) {
-                buf_str(t, ",\"token-type\":2");
+                buf_str(t, e->kind == ENTRY_OTHER_TYPE ? ",\"token-type\":1"
+                                                       : ",\"token-type\":2");
             }
 
             if (k == 2) {
                 buf_str(t, ",\"not-before\":1700000000");
+            }
+
+            if (rng_chance(r, 10)) {
+                buf_str(t, ",\"x-extension\":{\"token-key\":\"AAAA\"}");
             }
 
             buf_str(t, "}");
@@ -1481,167 +1597,185 @@ make_key_file(rng_t *r, key_list_t *keys, buf_t *t)
             buf_byte(t, '\n');
         }
 
-    } else {
+        return;
+    }
 
-        /* PEM, with other blocks and text between the keys */
+    /* PEM, with other blocks and text between the keys */
 
-        eol = rng_chance(r, 70) ? "\n" : "\r\n";
+    eol = rng_chance(r, 70) ? "\n" : "\r\n";
 
-        if (rng_chance(r, 30)) {
-            buf_str(t, "# the issuer's keys");
+    if (rng_chance(r, 30)) {
+        buf_str(t, "# the issuer's keys");
+        buf_str(t, eol);
+    }
+
+    for (i = 0; i < entries->n; i++) {
+        e = &entries->e[i];
+
+        if (rng_chance(r, 15)) {
+            buf_str(t, "-----BEGIN CERTIFICATE-----");
+            buf_str(t, eol);
+            buf_str(t, "MIIBszCCAVmgAwIBAgIUQ0VSVElGSUNBVEU=");
+            buf_str(t, eol);
+            buf_str(t, "-----END CERTIFICATE-----");
             buf_str(t, eol);
         }
 
-        for (i = 0; i < keys->n; i++) {
+        buf_str(t, "-----BEGIN PUBLIC KEY-----");
+        buf_str(t, eol);
 
-            if (rng_chance(r, 15)) {
-                buf_str(t, "-----BEGIN CERTIFICATE-----");
-                buf_str(t, eol);
-                buf_str(t, "MIIBszCCAVmgAwIBAgIUQ0VSVElGSUNBVEU=");
-                buf_str(t, eol);
-                buf_str(t, "-----END CERTIFICATE-----");
-                buf_str(t, eol);
-            }
+        enc.len = 0;
+        b64_encode(&enc, e->der, e->len, 0, rng_chance(r, 80));
 
-            random_case(r, t, "-----BEGIN PUBLIC KEY-----",
-                        rng_chance(r, 80) ? 0 : 20);
+        width = rng_chance(r, 70) ? 64
+                : rng_chance(r, 50) ? 76 : 1 + rng_below(r, 100);
+
+        if (rng_chance(r, 10)) {
+            width = enc.len + 1;
+        }
+
+        for (start = 0; start < enc.len; start += width) {
+            k = enc.len - start < width ? enc.len - start : width;
+            buf_add(t, enc.p + start, k);
             buf_str(t, eol);
+        }
 
-            e.len = 0;
-            b64_encode(&e, keys->der[i], keys->len[i], 0, rng_chance(r, 80));
+        buf_str(t, "-----END PUBLIC KEY-----");
+        buf_str(t, eol);
 
-            width = rng_chance(r, 70) ? 64
-                    : rng_chance(r, 50) ? 76 : 1 + rng_below(r, 100);
-
-            if (rng_chance(r, 10)) {
-                width = e.len + 1;
-            }
-
-            for (start = 0; start < e.len; start += width) {
-                k = e.len - start < width ? e.len - start : width;
-                buf_add(t, e.p + start, k);
-                buf_str(t, eol);
-            }
-
-            random_case(r, t, "-----END PUBLIC KEY-----",
-                        rng_chance(r, 80) ? 0 : 20);
+        if (rng_chance(r, 20)) {
             buf_str(t, eol);
-
-            if (rng_chance(r, 20)) {
-                buf_str(t, eol);
-            }
         }
     }
 }
 
 
-/* is the key the decoding of text found in the file (its last character
- * aside, whose unused bits the decoder ignores)? */
+/* the keys a file without mutations holds: each known key once, in the order
+ * of first appearance; PP_ERR_INVALID_KEY for a broken one, or none */
 
-static int
-key_in_text(const u_char *text, size_t len, int directory, const u_char *der,
-    size_t der_len)
+static pp_result
+reference_keys(const entries_t *entries, buf_t *want)
 {
-    int     found;
-    size_t  i, n;
+    size_t  i, j;
+    int     seen[KEYS_KNOWN];
 
-    static buf_t  e, compact;
+    memset(seen, 0, sizeof(seen));
+    want->len = 0;
 
-    if (der_len < 2) {
-        return 1;
-    }
-
-    e.len = 0;
-    compact.len = 0;
-
-    if (!directory) {
-        for (i = 0; i < len; i++) {
-            if (text[i] != ' ' && text[i] != '\t' && text[i] != '\r'
-                && text[i] != '\n')
-            {
-                buf_byte(&compact, text[i]);
-            }
+    for (i = 0; i < entries->n; i++) {
+        if (entries->e[i].kind == ENTRY_BROKEN) {
+            return PP_ERR_INVALID_KEY;
         }
-
-        text = compact.p;
-        len = compact.len;
     }
 
-    b64_encode(&e, der, der_len, directory, 0);
-    n = e.len - 1;
-    found = len >= n && memmem(text, len, e.p, n) != NULL;
+    for (i = 0; i < entries->n; i++) {
+        j = entries->e[i].key;
 
-    if (!found && directory && len >= n) {
-        e.len = 0;
-        b64_encode(&e, der, der_len, 0, 0);
-        found = memmem(text, len, e.p, n) != NULL;
+        if (entries->e[i].kind == ENTRY_KEY && !seen[j]) {
+            seen[j] = 1;
+            buf_add(want, known_pss[j], PP_PUBLIC_KEY_LEN);
+        }
     }
 
-
-    return found;
+    return want->len ? PP_OK : PP_ERR_INVALID_KEY;
 }
 
 
-/* the keys of one scan, concatenated, with their lengths */
+/*
+ * The module's reading of a key file (libprivacypass's): the verifier's
+ * answer, when verifier_rc is not NULL, and the keys offered, into out.  The
+ * text and the room for the keys end against an unreadable page; the room is
+ * exactly as large as the keys when exact is set (the size asked first), else
+ * as large as the file could need.
+ */
 
-static void
-scan_keys(const u_char *in, size_t len, buf_t *out, size_t *count,
-    int *directory)
+static pp_result
+read_keys(const u_char *in, size_t len, int directory, int exact,
+    buf_t *out, pp_result *verifier_rc)
 {
-    size_t                           n;
-    u_char                          *text, *buf;
-    ngx_str_t                        der;
-    ngx_http_privacypass_key_scan_t  scan;
+    size_t         cap, got;
+    u_char        *text, *room;
+    pp_result      rc;
+    pp_verifier   *v;
 
-    text = exact_copy(in, len);
-    buf = malloc(len);
+    static guarded_t  gtext, groom;
 
-    ngx_http_privacypass_key_scan_init(&scan, text, len, buf);
-    *directory = scan.directory;
-
+    text = guarded(&gtext, in, len);
     out->len = 0;
-    n = 0;
 
-    while (ngx_http_privacypass_key_scan_next(&scan, &der) == NGX_OK) {
-
-        if (++n > len + 1) {
-            fail("the scan does not end");
-        }
-
-        if (der.len > len || (der.len && der.data != buf)) {
-            fail("a key of %zu bytes outside the scan's buffer", der.len);
-        }
-
-        buf_add(out, &der.len, sizeof(der.len));
-        buf_add(out, der.data, der.len);
+    if (verifier_rc != NULL) {
+        v = NULL;
+        *verifier_rc = directory
+                       ? pp_verifier_new_from_directory((const char *) text,
+                                                        len, &v)
+                       : pp_verifier_new_from_pem((const char *) text, len,
+                                                  &v);
+        pp_verifier_free(v);
     }
 
-    *count = n;
+    cap = (len / 64 + 1) * PP_PUBLIC_KEY_LEN;
+    cap = cap > GUARDED_MAX ? GUARDED_MAX : cap;
 
-    free(buf);
-    free(text);
+    if (exact) {
+        cap = 0;
+        rc = directory
+             ? pp_directory_public_keys((const char *) text, len, NULL, 0,
+                                        &cap)
+             : pp_pem_public_keys((const char *) text, len, NULL, 0, &cap);
+
+        if (rc == PP_OK) {
+            fail("no room for the keys, and no error");
+        }
+
+        if (rc != PP_ERR_BUFFER_TOO_SMALL) {
+            return rc;
+        }
+
+        if (cap > GUARDED_MAX) {
+            fail("%zu bytes of keys from a file of %zu", cap, len);
+        }
+    }
+
+    room = guarded(&groom, NULL, cap);
+    got = 0;
+
+    rc = directory
+         ? pp_directory_public_keys((const char *) text, len, room, cap, &got)
+         : pp_pem_public_keys((const char *) text, len, room, cap, &got);
+
+    if (rc == PP_ERR_BUFFER_TOO_SMALL || (exact && rc == PP_OK && got != cap))
+    {
+        fail("room for %zu bytes of keys, then %d and %zu bytes", cap,
+             (int) rc, got);
+    }
+
+    if (rc == PP_OK) {
+        buf_add(out, room, got);
+    }
+
+    return rc;
 }
 
 
 static void
 check_key_file(rng_t *r)
 {
-    int          mutated, directory, directory2, ref_directory;
-    size_t       i, n, n2, at, len;
-    u_char      *der, *spki, want[PP_PUBLIC_KEY_LEN];
-    ngx_int_t    rc, ref;
-    ngx_str_t    s;
-    key_list_t   keys;
+    int          mutated, made, directory, ref_directory;
+    size_t       i, j;
+    pp_result    rc, rc2, ref, verifier_rc;
+    entries_t    entries;
 
-    static buf_t  t, got, again;
+    static buf_t  t, got, again, want;
 
     static const char *const  words[] = {
-        "\"token-key\"", "\"token-key\":\"", ":", "\"", "=", "==", "{", "}",
-        "-----BEGIN PUBLIC KEY-----", "-----END PUBLIC KEY-----", "\n", "\r\n",
-        "+", "/", "-", "_", " "
+        "\"token-key\"", "\"token-key\":\"", "\"token-type\":2",
+        "\"token-type\":1", "\"token-keys\":[", ":", "\"", "=", "==", "{",
+        "}", "[", "]", ",", "-----BEGIN PUBLIC KEY-----",
+        "-----END PUBLIC KEY-----", "\n", "\r\n", "+", "/", "-", "_", " ",
+        "null", "\\u002b"
     };
 
-    make_key_file(r, &keys, &t);
+    make_key_file(r, &entries, &made, &t);
 
     mutated = rng_chance(r, 35);
 
@@ -1653,19 +1787,7 @@ check_key_file(rng_t *r)
     current.input = t.p;
     current.len = t.len;
 
-    scan_keys(t.p, t.len, &got, &n, &directory);
-
-    /* the same twice, where the keys read are not known */
-
-    if (mutated) {
-        scan_keys(t.p, t.len, &again, &n2, &directory2);
-
-        if (n != n2 || directory != directory2 || got.len != again.len
-            || (got.len && memcmp(got.p, again.p, got.len) != 0))
-        {
-            fail("the same file read twice gives other keys");
-        }
-    }
+    /* the kind: the first byte other than whitespace is "{" */
 
     for (i = 0; i < t.len; i++) {
         if (t.p[i] != ' ' && t.p[i] != '\t' && t.p[i] != '\r'
@@ -1677,127 +1799,143 @@ check_key_file(rng_t *r)
 
     ref_directory = i < t.len && t.p[i] == '{';
 
-    if (directory != ref_directory) {
+    {
+        u_char  *copy;
+
+        copy = exact_copy(t.p, t.len);
+        directory = (int) ngx_http_privacypass_key_file_is_directory(copy,
+                                                                     t.len);
+        free(copy);
+    }
+
+    if (directory != ref_directory || (!mutated && directory != made)) {
         fail("taken for %s", directory ? "a directory" : "PEM");
     }
 
-    if (!mutated && n != keys.n) {
-        fail("%zu keys read, %zu written", n, keys.n);
+    rc = read_keys(t.p, t.len, directory, rng_chance(r, 25), &got,
+                   &verifier_rc);
+
+    /* the keys offered are the keys verified */
+
+    if (rc != verifier_rc) {
+        fail("keys read: %d, the verifier: %d", (int) rc, (int) verifier_rc);
     }
 
-    stats.keys++;
-    stats.keys_read += n;
+    if (mutated) {
+        rc2 = read_keys(t.p, t.len, directory, 1, &again, NULL);
 
-    for (at = 0, i = 0; i < n; i++) {
-        memcpy(&len, got.p + at, sizeof(len));
-        der = got.p + at + sizeof(len);
-        at += sizeof(len) + len;
-
-        if (!mutated
-            && (len != keys.len[i] || memcmp(der, keys.der[i], len) != 0))
+        if (rc2 != rc || got.len != again.len
+            || (got.len && memcmp(got.p, again.p, got.len) != 0))
         {
-            fail("key %zu read otherwise than written", i);
+            fail("the same file read twice gives other keys");
         }
 
-        if (mutated && !key_in_text(t.p, t.len, directory, der, len)) {
-            fail("key %zu (%zu bytes) is no text of the file", i, len);
-        }
+    } else {
+        ref = reference_keys(&entries, &want);
 
-        /* the form the module offers */
-
-        s.data = exact_copy(der, len);
-        s.len = len;
-        spki = malloc(PP_PUBLIC_KEY_LEN);
-
-        rc = ngx_http_privacypass_spki(&s, spki);
-
-        ref = NGX_DECLINED;
-
-        if (len == PP_PUBLIC_KEY_LEN
-            && memcmp(der, real_pss, PSS_PREFIX_LEN) == 0)
+        if (rc != ref || got.len != want.len
+            || (got.len && memcmp(got.p, want.p, got.len) != 0))
         {
-            memcpy(want, der, PP_PUBLIC_KEY_LEN);
-            ref = NGX_OK;
-
-        } else if (len == RSA_SPKI_LEN
-                   && memcmp(der, real_rsa, RSA_PREFIX_LEN) == 0)
-        {
-            memcpy(want, real_pss, PSS_PREFIX_LEN);
-            memcpy(want + PSS_PREFIX_LEN, der + RSA_PREFIX_LEN,
-                   MODULUS_PART_LEN);
-            ref = NGX_OK;
+            fail("%zu bytes of keys read (%d), %zu expected (%d)", got.len,
+                 (int) rc, want.len, (int) ref);
         }
 
-        if (rc != ref
-            || (rc == NGX_OK && memcmp(spki, want, PP_PUBLIC_KEY_LEN) != 0))
-        {
-            fail("key %zu (%zu bytes): SPKI conversion %ld, reference %ld", i,
-                 len, (long) rc, (long) ref);
-        }
-
-        if (rc == NGX_OK) {
-            stats.spki_ok++;
-        }
-
-        free(spki);
-        free(s.data);
-    }
-
-    if (!mutated) {
         stats.files_exact++;
     }
 
+    /* whatever the file: whole RFC 9578 keys, each once (the verifier took
+     * them all) */
+
+    if (got.len % PP_PUBLIC_KEY_LEN != 0) {
+        fail("%zu bytes of keys", got.len);
+    }
+
+    for (i = 0; i < got.len; i += PP_PUBLIC_KEY_LEN) {
+
+        if (memcmp(got.p + i, known_pss[0], PSS_PREFIX_LEN) != 0) {
+            fail("key %zu is not in the RFC 9578 form",
+                 i / PP_PUBLIC_KEY_LEN);
+        }
+
+        for (j = 0; j < i; j += PP_PUBLIC_KEY_LEN) {
+            if (memcmp(got.p + i, got.p + j, PP_PUBLIC_KEY_LEN) == 0) {
+                fail("key %zu offered twice", i / PP_PUBLIC_KEY_LEN);
+            }
+        }
+    }
+
+    stats.keys++;
+    stats.keys_read += got.len / PP_PUBLIC_KEY_LEN;
+
+    if (rc == PP_OK) {
+        stats.files_ok++;
+    }
 }
 
 
-/* the RFC's key in both forms: OpenSSL writes the rsaEncryption one, the
- * module converts it back, libprivacypass takes the result */
+/*
+ * The known keys: the RFC's and two others, each in both forms; OpenSSL
+ * writes the rsaEncryption one, libprivacypass converts it, and the result
+ * must be the RFC 9578 header followed by the same RSAPublicKey
+ */
 
 static void
-make_real_keys(void)
+make_known_keys(void)
 {
-    size_t          i;
+    size_t          i, k, len;
     u_char         *p, spki[PP_PUBLIC_KEY_LEN];
-    ngx_str_t       s;
-    pp_verifier    *v;
     EVP_PKEY       *pkey;
     const u_char   *q;
 
     current.kind = "setup";
 
     for (i = 0; i < PP_PUBLIC_KEY_LEN; i++) {
-        sscanf(rfc9578_pks + 2 * i, "%2hhx", &real_pss[i]);
+        sscanf(rfc9578_pks + 2 * i, "%2hhx", &known_pss[0][i]);
     }
 
-    /* the RSAPublicKey that ends both forms */
+    for (k = 0; k < KEYS_KNOWN; k++) {
 
-    q = real_pss + PSS_PREFIX_LEN;
-    pkey = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, MODULUS_PART_LEN);
+        if (k == 0) {
+            q = known_pss[0] + PSS_PREFIX_LEN;
+            pkey = d2i_PublicKey(EVP_PKEY_RSA, NULL, &q, MODULUS_PART_LEN);
 
-    if (pkey == NULL || i2d_PUBKEY(pkey, NULL) != RSA_SPKI_LEN) {
-        fail("OpenSSL does not read the key's RSAPublicKey");
+        } else {
+            for (i = 0; i < RSA_SPKI_LEN; i++) {
+                sscanf(other_keys[k - 1] + 2 * i, "%2hhx", &known_rsa[k][i]);
+            }
+
+            q = known_rsa[k];
+            pkey = d2i_PUBKEY(NULL, &q, RSA_SPKI_LEN);
+        }
+
+        /* OpenSSL writes the rsaEncryption form */
+
+        if (pkey == NULL || i2d_PUBKEY(pkey, NULL) != RSA_SPKI_LEN) {
+            fail("OpenSSL reads no RSA-2048 key %zu", k);
+        }
+
+        p = known_rsa[k];
+        i2d_PUBKEY(pkey, &p);
+        EVP_PKEY_free(pkey);
+
+        if (pp_public_key_spki(known_rsa[k], RSA_SPKI_LEN, spki,
+                               sizeof(spki), &len)
+            != PP_OK
+            || len != PP_PUBLIC_KEY_LEN
+            || memcmp(spki + PSS_PREFIX_LEN, known_rsa[k] + RSA_PREFIX_LEN,
+                      MODULUS_PART_LEN)
+               != 0
+            || memcmp(spki, known_pss[0], PSS_PREFIX_LEN) != 0)
+        {
+            fail("the rsaEncryption key %zu converts to another SPKI", k);
+        }
+
+        if (k == 0 && memcmp(spki, known_pss[0], PP_PUBLIC_KEY_LEN) != 0) {
+            fail("the RFC's key converts to another SPKI");
+        }
+
+        memcpy(known_pss[k], spki, PP_PUBLIC_KEY_LEN);
     }
-
-    p = real_rsa;
-    i2d_PUBKEY(pkey, &p);
-    EVP_PKEY_free(pkey);
-
-    s.data = real_rsa;
-    s.len = RSA_SPKI_LEN;
-
-    if (ngx_http_privacypass_spki(&s, spki) != NGX_OK
-        || memcmp(spki, real_pss, PP_PUBLIC_KEY_LEN) != 0)
-    {
-        fail("the rsaEncryption key converts to another SPKI");
-    }
-
-    v = NULL;
-
-    if (pp_verifier_new_from_spki(spki, PP_PUBLIC_KEY_LEN, &v) != PP_OK) {
-        fail("libprivacypass refuses the key");
-    }
-
-    pp_verifier_free(v);
 }
 
 
@@ -1871,7 +2009,7 @@ main(int argc, char **argv)
     __sanitizer_set_death_callback(on_sanitizer_report);
     signal(SIGABRT, on_abort);
 
-    make_real_keys();
+    make_known_keys();
 
     printf("fuzz_parse: seed %llu, %s%llu inputs%s\n",
            (unsigned long long) seed, seconds ? "up to " : "",
@@ -1945,12 +2083,12 @@ main(int argc, char **argv)
            (unsigned long long) stats.outcome[NGX_HTTP_PRIVACYPASS_INVALID],
            (unsigned long long) stats.outcome[NGX_HTTP_PRIVACYPASS_ERROR],
            (unsigned long long) stats.meant);
-    printf("fuzz_parse: key files: %llu (%llu unmutated), %llu keys read, "
-           "%llu of them offered\n",
+    printf("fuzz_parse: key files: %llu (%llu unmutated, %llu with keys), "
+           "%llu keys offered\n",
            (unsigned long long) stats.keys,
            (unsigned long long) stats.files_exact,
-           (unsigned long long) stats.keys_read,
-           (unsigned long long) stats.spki_ok);
+           (unsigned long long) stats.files_ok,
+           (unsigned long long) stats.keys_read);
     printf("fuzz_parse: %llu inputs in %.1f s (seed %llu), "
            "0 sanitizer reports, 0 failed checks\n",
            (unsigned long long) (i - first), elapsed,
