@@ -62,8 +62,7 @@ nginx-module: deps-debian
 		CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) TARGET_RELEASE=$(TARGET_RELEASE)
 
 # Rebuilt when the module, the header, the library or Debian's nginx changes.
-$(NGX_MODULE_SO): $(NGX_DIR)/config $(NGX_DIR)/ngx_http_privacypass_module.c \
-		$(NGX_DIR)/ngx_http_privacypass_parse.c $(NGX_DIR)/ngx_http_privacypass_parse.h \
+$(NGX_MODULE_SO): $(NGX_DIR)/config $(wildcard $(NGX_DIR)/*.c $(NGX_DIR)/*.h) \
 		$(NGX_ROOT)/include/privacypass.h $(NGX_LIB) $(NGX_SRC)/src/core/nginx.h
 	@test -f $(NGX_LIB) || { echo "$(NGX_LIB) is missing: build the library first (make ffi)" >&2; exit 1; }
 	rm -rf $(NGX_BUILD)/src && mkdir -p $(NGX_BUILD) && cp -a $(NGX_SRC) $(NGX_BUILD)/src

@@ -62,6 +62,12 @@ _RESULT = ctypes.c_int  # enum pp_result
 _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_version": (ctypes.c_char_p, []),
     "pp_test_panic": (_RESULT, []),
+    "pp_public_key_spki": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_directory_public_keys": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_pem_public_keys": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_token_challenge_digest": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_token_key_id": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_redeem_response_result": (_RESULT, [ctypes.c_int, _IN, _LEN]),
     "pp_challenge_encode": (
         _RESULT,
         [ctypes.c_uint16, _IN, _LEN, _IN, _LEN, _IN, _LEN, _OUT_U8, _LEN, _OUT_LEN],
