@@ -290,10 +290,9 @@ mod tests {
         })
     }
 
-    /// Sources that still name a crypto crate, each with the one it names. An entry whose file
-    /// no longer names it fails the test too, so the list only shrinks. `wire.rs` hashes
-    /// challenges with `sha2` directly; `crate::crypto::sha256` is its replacement.
-    const NOT_YET_THROUGH_THE_SEAM: [(&str, &str); 1] = [("wire.rs", "sha2")];
+    /// Sources that still name a crypto crate, each with the one it names: none. An entry whose
+    /// file no longer names it fails the test too, so the list only shrinks.
+    const NOT_YET_THROUGH_THE_SEAM: [(&str, &str); 0] = [];
 
     #[test]
     fn no_crypto_crate_is_named_outside_this_module() {

@@ -3,8 +3,6 @@
 //! signs. Decoders are strict: short input, over-long input, trailing bytes and out-of-range
 //! field lengths are distinct errors, and no input makes them panic.
 
-use sha2::{Digest, Sha256};
-
 /// Length of a token nonce, a challenge digest and a token key id.
 pub const NONCE_LEN: usize = 32;
 pub const DIGEST_LEN: usize = 32;
@@ -261,7 +259,7 @@ impl TokenChallenge {
 
 /// SHA-256 of an encoded TokenChallenge.
 pub fn digest_of_encoded(encoded_challenge: &[u8]) -> [u8; DIGEST_LEN] {
-    Sha256::digest(encoded_challenge).into()
+    crate::crypto::sha256(encoded_challenge)
 }
 
 /// RFC 9578 §5.1 / §6.1: the client's request.

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 use hyper::StatusCode;
+use privacypass::wire::TokenRequest;
 use privacypass::Issuer;
 
 use crate::app::App;
@@ -19,9 +20,8 @@ pub async fn token_request(app: &App, caller: &Caller, body: Bytes) -> Result<Re
     let now = privacypass::unix_now();
     if caller.key.is_some() {
         // The truncated id names the key; a request too short to hold one fails below.
-        if let Some(key) = body
-            .get(2)
-            .and_then(|&truncated| keys.issuance_key_by_truncated(truncated, now))
+        if let Some(key) = TokenRequest::encoded_truncated_key_id(&body)
+            .and_then(|truncated| keys.issuance_key_by_truncated(truncated, now))
         {
             caller.allow_token_key(key.public_key().token_key_id())?;
         }

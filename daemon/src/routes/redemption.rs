@@ -1,6 +1,7 @@
 //! Redemption: JSON-RPC `redeem` on `/rpc` and `/api/redeem`. Verifies a token and records its
 //! spend durably; tokens verified here before (the seen-token set) skip the RSA operation.
 
+use privacypass::wire::Token;
 use privacypass::{b64, ErrorCode, Redeemer, Verifier};
 use privacypass_rpc::{RedeemParams, Redeemed};
 use sha2::{Digest, Sha256};
@@ -43,8 +44,8 @@ async fn redeem_inner(
         })
         .collect::<Result<Vec<_>, _>>()?;
     if caller.key.is_some() {
-        // A token names its key at a fixed place; a token too short to hold one fails below.
-        if let Some(key_id) = token.get(66..98).and_then(|k| <[u8; 32]>::try_from(k).ok()) {
+        // A token names its key; a token too short to hold one fails below.
+        if let Some(key_id) = Token::encoded_token_key_id(&token) {
             caller.allow_token_key(&key_id)?;
         }
     }
