@@ -9,7 +9,7 @@
 pub mod b64;
 pub mod client;
 pub mod codes;
-mod crypto;
+pub mod crypto;
 pub mod directory;
 pub mod header;
 pub mod issuer;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
+use privacypass::crypto;
 use privacypass::keys::TokenKeyId;
 use privacypass::store::SpendCallback;
 use privacypass::wire::NONCE_LEN;
@@ -80,7 +81,7 @@ impl App {
         let store = backends.spends;
         let mut prefix = [0u8; 6];
         // Request ids only need to be unique; a zero prefix after an RNG failure still counts up.
-        let _ = getrandom::fill(&mut prefix);
+        let _ = crypto::random_bytes(&mut prefix);
         let metrics = Arc::new(Metrics::default());
         let timed_store: Arc<dyn SpendStore> = Arc::new(TimedStore {
             inner: store.clone(),

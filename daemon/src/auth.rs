@@ -18,8 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use privacypass::keys::TokenKeyId;
-use privacypass::{b64, ErrorCode};
-use sha2::{Digest, Sha256};
+use privacypass::{b64, crypto, ErrorCode};
 use subtle::{Choice, ConstantTimeEq};
 
 use privacypass_rpc::KeyCase;
@@ -164,7 +163,7 @@ impl ApiKeys {
                             "line {lineno}: an API key must have at least 16 characters"
                         ));
                     }
-                    Sha256::digest(secret_or_digest.as_bytes()).into()
+                    crypto::sha256(secret_or_digest.as_bytes())
                 }
             };
             let mut key = ApiKey {
@@ -234,7 +233,7 @@ impl ApiKeys {
             .map(<[u8]>::trim_ascii)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("Authorization must be Bearer <api key>"))?;
-        let digest: [u8; 32] = Sha256::digest(token).into();
+        let digest = crypto::sha256(token);
         let mut found: Option<&Arc<ApiKey>> = None;
         for key in &self.keys {
             let same: Choice = key.digest.ct_eq(&digest);
@@ -249,9 +248,9 @@ impl ApiKeys {
 /// A fresh API key (`ppk_` and 32 random bytes, base64url) and its file line.
 pub fn new_key() -> Result<(String, String), String> {
     let mut secret = zeroize::Zeroizing::new([0u8; 32]);
-    getrandom::fill(secret.as_mut()).map_err(|e| format!("random: {e}"))?;
+    crypto::random_bytes(secret.as_mut()).map_err(|e| format!("random: {e}"))?;
     let key = format!("{KEY_PREFIX}{}", b64::encode_url(secret.as_ref()));
-    let line = format!("sha256:{}", hex::encode(Sha256::digest(key.as_bytes())));
+    let line = format!("sha256:{}", hex::encode(crypto::sha256(key.as_bytes())));
     Ok((key, line))
 }
 

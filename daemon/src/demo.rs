@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use privacypass::directory::IssuerDirectory;
-use privacypass::{b64, Client, PendingToken, PublicKey, Token, TokenChallenge, TokenType};
+use privacypass::{b64, crypto, Client, PendingToken, PublicKey, Token, TokenChallenge, TokenType};
 use serde_json::{json, Value};
 use ureq::Agent;
 
@@ -96,7 +96,7 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
     );
 
     let mut context = [0u8; 32];
-    getrandom::fill(&mut context).map_err(|e| e.to_string())?;
+    crypto::random_bytes(&mut context).map_err(|e| e.to_string())?;
     let challenge = TokenChallenge::new(2, host_of(base).as_bytes(), &context, b"")
         .map_err(|e| e.to_string())?;
     let challenge_b64 = b64::encode_url(&challenge.encode());

@@ -9,9 +9,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use privacypass::ErrorCode;
+use privacypass::{crypto, ErrorCode};
 use privacypass_stores::Claim;
-use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::app::App;
@@ -34,20 +33,17 @@ impl Record {
     /// fingerprint covers the route, the answer's casing and the body.
     pub fn new(key_id: &str, idempotency_key: &str, parts: &[&[u8]]) -> Record {
         // Records are per API key: two clients cannot see each other's responses.
-        let mut scope = Sha256::new();
-        scope.update(key_id);
-        scope.update([0]);
-        scope.update(idempotency_key.as_bytes());
-        let mut fingerprint = Sha256::new();
+        let scope = crypto::sha256_parts(&[key_id.as_bytes(), &[0], idempotency_key.as_bytes()]);
+        let mut fingerprint_input: Vec<&[u8]> = Vec::with_capacity(2 * parts.len());
         for (i, part) in parts.iter().enumerate() {
             if i > 0 {
-                fingerprint.update([0]);
+                fingerprint_input.push(&[0]);
             }
-            fingerprint.update(part);
+            fingerprint_input.push(part);
         }
         Record {
-            scope: format!("idem:{}", hex::encode(scope.finalize())),
-            fingerprint: fingerprint.finalize().into(),
+            scope: format!("idem:{}", hex::encode(scope)),
+            fingerprint: crypto::sha256_parts(&fingerprint_input),
         }
     }
 }

@@ -655,8 +655,8 @@ fn slow_and_idle_clients_do_not_hold_the_daemon() {
 /// body).
 #[test]
 fn an_unreadable_stored_response_is_an_internal_error() {
+    use openssl::sha::{sha256, Sha256};
     use privacypass_stores::IdempotencyStore;
-    use sha2::{Digest, Sha256};
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = Daemon::start(dir.path(), &[]);
     let (token, key_id) = blinded(&daemon);
@@ -664,11 +664,11 @@ fn an_unreadable_stored_response_is_an_internal_error() {
     daemon.stop();
     {
         let store = privacypass_stores::rocks::RocksStore::open(dir.path().join("spends")).unwrap();
-        let scope = format!("idem:{}", hex::encode(Sha256::digest(b"\0order-9")));
+        let scope = format!("idem:{}", hex::encode(sha256(b"\0order-9")));
         let mut fingerprint = Sha256::new();
         fingerprint.update(b"rest\0kebab\0");
         fingerprint.update(body.as_bytes());
-        let fingerprint: [u8; 32] = fingerprint.finalize().into();
+        let fingerprint: [u8; 32] = fingerprint.finish();
         store.complete(&scope, &fingerprint, b"\x01", 3600).unwrap();
     }
     daemon.restart();

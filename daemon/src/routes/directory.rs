@@ -4,8 +4,8 @@
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
+use privacypass::crypto;
 use privacypass::directory::IssuerDirectory;
-use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::http::{method_not_allowed, respond, Resp};
@@ -25,7 +25,7 @@ pub fn directory<B>(app: &App, req: &Request<B>, allow: &'static str) -> Resp {
     .to_json();
     let etag = format!(
         "\"{}\"",
-        hex::encode(&Sha256::digest(body.as_bytes())[..16])
+        hex::encode(&crypto::sha256(body.as_bytes())[..16])
     );
     let matches = req
         .headers()

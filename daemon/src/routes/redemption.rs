@@ -2,9 +2,8 @@
 //! spend durably; tokens verified here before (the seen-token set) skip the RSA operation.
 
 use privacypass::wire::Token;
-use privacypass::{b64, ErrorCode, Redeemer, Verifier};
+use privacypass::{b64, crypto, ErrorCode, Redeemer, Verifier};
 use privacypass_rpc::{RedeemParams, Redeemed};
-use sha2::{Digest, Sha256};
 
 use crate::app::App;
 use crate::auth::{ApiMethod, Caller};
@@ -51,7 +50,7 @@ async fn redeem_inner(
     }
     let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store.clone());
     // A replay of the very bytes of a token verified here before skips the RSA operation.
-    let digest: [u8; 32] = Sha256::digest(&token).into();
+    let digest = crypto::sha256(&token);
     let seen = app.seen_tokens.contains(&digest);
     let now = privacypass::unix_now();
     let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
