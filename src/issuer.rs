@@ -92,36 +92,26 @@ impl Issuer {
         now: u64,
     ) -> Result<Vec<u8>, IssueError> {
         let key = self.key(key_id, now)?;
-        let blinded_msg = match blinded_token.len() {
-            MODULUS_LEN => blinded_token,
+        match blinded_token.len() {
+            MODULUS_LEN => Ok(key.blind_sign(blinded_token)?),
             REQUEST_LEN => {
-                let token_type = u16::from_be_bytes([blinded_token[0], blinded_token[1]]);
-                if token_type != TokenType::BlindRsa2048.value() {
-                    return Err(IssueError::WrongTokenType(token_type));
-                }
+                let request = decode_type2_request(blinded_token)?;
                 let expected = key.public_key().truncated_token_key_id();
-                if blinded_token[2] != expected {
+                if request.truncated_token_key_id != expected {
                     return Err(IssueError::TruncatedIdMismatch {
-                        got: blinded_token[2],
+                        got: request.truncated_token_key_id,
                         expected,
                     });
                 }
-                &blinded_token[3..]
+                Ok(key.blind_sign(&request.blinded_msg)?)
             }
-            n => return Err(IssueError::WrongLength(n)),
-        };
-        Ok(key.blind_sign(blinded_msg)?)
+            n => Err(IssueError::WrongLength(n)),
+        }
     }
 
     /// RFC 9578 native issuance: an encoded TokenRequest in, a TokenResponse out.
     pub fn issue_request(&self, request: &[u8], now: u64) -> Result<TokenResponse, IssueError> {
-        let request = TokenRequest::decode(request).map_err(|e| match e {
-            DecodeError::UnsupportedTokenType(t) => IssueError::WrongTokenType(t),
-            other => IssueError::Malformed(other),
-        })?;
-        if request.token_type != TokenType::BlindRsa2048 {
-            return Err(IssueError::WrongTokenType(request.token_type.value()));
-        }
+        let request = decode_type2_request(request)?;
         let key = self
             .keys
             .issuance_key_by_truncated(request.truncated_token_key_id, now)
@@ -132,4 +122,23 @@ impl Issuer {
             blind_sig: key.blind_sign(&request.blinded_msg)?,
         })
     }
+}
+
+/// An encoded TokenRequest this issuer can answer: well formed and of token type 0x0002.
+fn decode_type2_request(encoded: &[u8]) -> Result<TokenRequest, IssueError> {
+    // The type first: a request of another type is that, whatever its length.
+    match TokenRequest::encoded_token_type(encoded) {
+        Some(t) if t != TokenType::BlindRsa2048.value() => {
+            return Err(IssueError::WrongTokenType(t))
+        }
+        _ => {}
+    }
+    let request = TokenRequest::decode(encoded).map_err(|e| match e {
+        DecodeError::UnsupportedTokenType(t) => IssueError::WrongTokenType(t),
+        other => IssueError::Malformed(other),
+    })?;
+    if request.token_type != TokenType::BlindRsa2048 {
+        return Err(IssueError::WrongTokenType(request.token_type.value()));
+    }
+    Ok(request)
 }

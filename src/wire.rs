@@ -279,6 +279,12 @@ impl TokenRequest {
         encoded.get(2).copied()
     }
 
+    /// The token_type of an encoded TokenRequest (its first two bytes), read without decoding
+    /// the rest: which issuance protocol a request asks for. `None` when the bytes are too short.
+    pub fn encoded_token_type(encoded: &[u8]) -> Option<u16> {
+        Some(u16::from_be_bytes([*encoded.first()?, *encoded.get(1)?]))
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(3 + self.blinded_msg.len());
         out.extend_from_slice(&self.token_type.value().to_be_bytes());

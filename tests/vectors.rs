@@ -35,7 +35,7 @@ fn rfc9578_type2_blind_rsa_end_to_end() {
         assert_eq!(pk.spki(), hex_field(v, "pkS").as_slice(), "vector {i}: pkS");
         let token_bytes = hex_field(v, "token");
         assert_eq!(
-            &token_bytes[66..98],
+            &Token::encoded_token_key_id(&token_bytes).unwrap(),
             pk.token_key_id(),
             "vector {i}: token_key_id"
         );

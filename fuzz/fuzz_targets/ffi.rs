@@ -20,14 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use privacypass::directory::IssuerDirectory;
 use privacypass::header::{parse_authorization, parse_www_authenticate};
-use privacypass::{b64, IssuerKey, PublicKey, TokenChallenge};
+use privacypass::{b64, IssuerKey, PublicKey, Token, TokenChallenge, TokenRequest, TokenType};
 use privacypass_ffi::challenge::*;
 use privacypass_ffi::client::*;
 use privacypass_ffi::issuer::*;
-use privacypass_ffi::pp_result;
+use privacypass_ffi::keys::*;
+use privacypass_ffi::redeem_response::pp_redeem_response_result;
 use privacypass_ffi::result::{pp_result_http_status, pp_result_jsonrpc_code, pp_result_str};
+use privacypass_ffi::token::*;
 use privacypass_ffi::verifier::*;
+use privacypass_ffi::{pp_result, PP_PUBLIC_KEY_LEN};
 
 /// Handles and bytes made once per process through the C API.
 struct Fixture {
@@ -201,7 +205,12 @@ impl Fixture {
                 (b"$AUTHORIZATION".to_vec(), authorization),
                 (b"$CHALLENGE".to_vec(), challenge.clone()),
                 (b"$REQUEST".to_vec(), request.clone()),
-                (b"$BLINDED".to_vec(), request[3..].to_vec()),
+                (
+                    b"$BLINDED".to_vec(),
+                    TokenRequest::decode(&request)
+                        .expect("its request")
+                        .blinded_msg,
+                ),
                 (b"$RESPONSE".to_vec(), response.clone()),
             ];
             placeholders.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
@@ -320,7 +329,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
     let (p0, l0) = raw(a0);
     let (p1, l1) = raw(a1);
     let cap = input.cap;
-    match input.function % 20 {
+    match input.function % 26 {
         0 => {
             let mut v = null_mut();
             let rc = unsafe { pp_verifier_new_from_spki(p0, l0, &mut v) };
@@ -467,9 +476,12 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                     pp_pending_token_request(pending, o, c, l)
                 })
                 .expect("a request's bytes");
-                assert_eq!(request.len(), 259);
-                assert_eq!(request[..2], [0, 2]);
-                assert_eq!(request[2], public.truncated_token_key_id());
+                let decoded = TokenRequest::decode(&request).expect("a well-formed request");
+                assert_eq!(decoded.token_type, TokenType::BlindRsa2048);
+                assert_eq!(
+                    decoded.truncated_token_key_id,
+                    public.truncated_token_key_id()
+                );
                 unsafe {
                     pp_pending_token_free(pending);
                     pp_client_free(client);
@@ -571,10 +583,18 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                 pp_issuer_issue(fixture.issuer, p0, l0, o, c, l)
             });
             if let Ok(sig) = sig {
-                assert_eq!(a0.len(), 259, "signed a request of {} bytes", a0.len());
-                assert_eq!(a0[..2], [0, 2]);
-                assert_eq!(a0[2], fixture.public.truncated_token_key_id());
-                assert!(privacypass_fuzz::signs(&fixture.public, &a0[3..], &sig));
+                let decoded = TokenRequest::decode(&a0)
+                    .unwrap_or_else(|e| panic!("signed a request that does not decode: {e}"));
+                assert_eq!(decoded.token_type, TokenType::BlindRsa2048);
+                assert_eq!(
+                    decoded.truncated_token_key_id,
+                    fixture.public.truncated_token_key_id()
+                );
+                assert!(privacypass_fuzz::signs(
+                    &fixture.public,
+                    &decoded.blinded_msg,
+                    &sig
+                ));
             }
         }
         17 => {
@@ -603,6 +623,71 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                 unsafe { pp_redeemer_free(redeemer) };
             } else {
                 assert!(redeemer.is_null());
+            }
+        }
+        19 => {
+            let spki = output(cap, |o, c, l| unsafe {
+                pp_public_key_spki(p0, l0, o, c, l)
+            });
+            if let Ok(spki) = spki {
+                assert_eq!(spki.len(), PP_PUBLIC_KEY_LEN);
+                let key = PublicKey::from_spki(&spki).expect("the RFC 9578 form parses");
+                assert_eq!(key.spki(), spki.as_slice(), "not the key's RFC 9578 form");
+            }
+        }
+        20 | 21 => {
+            let keys = output(cap, |o, c, l| unsafe {
+                if input.function % 26 == 20 {
+                    pp_directory_public_keys(p0.cast(), l0, o, c, l)
+                } else {
+                    pp_pem_public_keys(p0.cast(), l0, o, c, l)
+                }
+            });
+            if let Ok(keys) = keys {
+                assert_eq!(
+                    keys.len() % PP_PUBLIC_KEY_LEN,
+                    0,
+                    "{} bytes of keys",
+                    keys.len()
+                );
+                let mut seen = Vec::new();
+                for spki in keys.chunks(PP_PUBLIC_KEY_LEN) {
+                    let key = PublicKey::from_spki(spki).expect("a key in the RFC 9578 form");
+                    assert!(!seen.contains(key.token_key_id()), "a key written twice");
+                    seen.push(*key.token_key_id());
+                }
+                if input.function % 26 == 20 {
+                    let directory = IssuerDirectory::from_json(a0).expect("the core parses it");
+                    let listed = directory.keys_of_type(TokenType::BlindRsa2048).count();
+                    assert!(seen.len() <= listed, "more keys than the directory lists");
+                }
+            }
+        }
+        22 | 23 => {
+            let field = output(cap, |o, c, l| unsafe {
+                if input.function % 26 == 22 {
+                    pp_token_challenge_digest(p0, l0, o, c, l)
+                } else {
+                    pp_token_key_id(p0, l0, o, c, l)
+                }
+            });
+            if let Ok(field) = field {
+                let token = Token::decode(a0).expect("a token the core decodes");
+                let expected = if input.function % 26 == 22 {
+                    Token::encoded_challenge_digest(a0).map(|d| d.to_vec())
+                } else {
+                    Token::encoded_token_key_id(a0).map(|d| d.to_vec())
+                };
+                assert_eq!(Some(field), expected, "not the field of {token:?}");
+            }
+        }
+        24 => {
+            let status = i32::from(u16::from_be_bytes(
+                <[u8; 2]>::try_from(a1).unwrap_or([0, 200]),
+            ));
+            let rc = check_rc(unsafe { pp_redeem_response_result(status, p0, l0) });
+            if rc == pp_result::PP_OK {
+                assert_eq!(status, 200, "a redemption answered {status} taken as done");
             }
         }
         _ => {
@@ -649,9 +734,12 @@ fn pending_request(fixture: &Fixture, pending: *mut pp_pending_token) -> Vec<u8>
     unsafe {
         let request = output(4096, |o, c, l| pp_pending_token_request(pending, o, c, l))
             .expect("its request");
-        assert_eq!(request.len(), 259);
-        assert_eq!(request[..2], [0, 2]);
-        assert_eq!(request[2], fixture.public.truncated_token_key_id());
+        let decoded = TokenRequest::decode(&request).expect("a well-formed request");
+        assert_eq!(decoded.token_type, TokenType::BlindRsa2048);
+        assert_eq!(
+            decoded.truncated_token_key_id,
+            fixture.public.truncated_token_key_id()
+        );
         request
     }
 }

@@ -27,14 +27,14 @@ fuzz_target!(|data: &[u8]| {
     let daemon = Daemon::get();
     let body = daemon.expand(body);
     let route = if selector.alternate_route {
-        Route::Native
+        Route::TokenRequest
     } else {
-        Route::Rest
+        Route::PersonaRest
     };
     let answer = daemon.call(route, &selector, body.clone());
     daemon.check_common(&answer);
     match route {
-        Route::Native => native(daemon, &body, &answer),
+        Route::TokenRequest => native(daemon, &body, &answer),
         _ => rest(daemon, &body, &answer),
     }
 });

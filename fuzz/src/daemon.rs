@@ -81,9 +81,9 @@ pub enum Route {
     /// `/api/redeem`: JSON-RPC with `redeem` only.
     Redeem,
     /// `/api/v1/privacy-passes`.
-    Rest,
+    PersonaRest,
     /// `/token-request`.
-    Native,
+    TokenRequest,
 }
 
 /// A response, read whole.
@@ -240,8 +240,8 @@ impl Daemon {
         let path = match route {
             Route::Rpc => "/rpc",
             Route::Redeem => "/api/redeem",
-            Route::Rest => "/api/v1/privacy-passes",
-            Route::Native => "/token-request",
+            Route::PersonaRest => "/api/v1/privacy-passes",
+            Route::TokenRequest => "/token-request",
         };
         let method = if selector.get {
             Method::GET
@@ -252,7 +252,7 @@ impl Daemon {
         let headers = req.headers_mut().expect("a request builder");
         headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
         let content_type = match route {
-            Route::Native => match selector.content_type {
+            Route::TokenRequest => match selector.content_type {
                 0 => Some(TOKEN_REQUEST_TYPE.to_owned()),
                 1 => Some(format!(
                     "{}; charset=binary",

@@ -2,17 +2,21 @@
 //! `cargo run --release -p privacypass-rpc --features client --example client [URL]`.
 use std::{error::Error, sync::Arc};
 
-use privacypass::{b64, Client, PublicKey, TokenChallenge};
+use privacypass::directory::IssuerDirectory;
+use privacypass::{b64, Client, PublicKey, TokenChallenge, TokenType};
 use privacypass_rpc::{PrivacyPassClient, RedeemToken, Redeemed};
 
 pub async fn issue_and_redeem(url: &str) -> Result<Redeemed, Box<dyn Error>> {
     let dir = format!("{url}/.well-known/private-token-issuer-directory");
-    let dir: serde_json::Value = ureq::get(&dir).call()?.body_mut().read_json()?;
-    let spki = dir["token-keys"][0]["token-key"].as_str().ok_or("no key")?;
-    let key = Arc::new(PublicKey::from_spki(&b64::decode_any(spki).ok_or("bad")?)?);
+    let dir = IssuerDirectory::from_json(&ureq::get(&dir).call()?.body_mut().read_to_vec()?)?;
+    let listed = dir
+        .keys_of_type(TokenType::BlindRsa2048)
+        .next()
+        .ok_or("no key")?;
+    let key = Arc::new(PublicKey::from_spki(&listed.token_key)?);
     let key_id = hex::encode(key.token_key_id());
     let rpc = privacypass_rpc::client(format!("{url}/rpc"))?;
-    let challenge = TokenChallenge::new(2, b"example.com", &[], b"")?;
+    let challenge = TokenChallenge::new(TokenType::BlindRsa2048.value(), b"example.com", &[], b"")?;
     let pending = Client::new(key).request(&challenge)?;
     let blinded = b64::encode_url(&pending.request().encode());
     let signed = rpc.issue(blinded, key_id).await?;
