@@ -63,6 +63,17 @@ def main() -> None:
         ),
         ("OpenSSL RSA-2048 sign in-process (PKCS#1 v1.5, SHA-256)", near_sign, ""),
         ("OpenSSL RSA-2048 verify in-process (PKCS#1 v1.5, SHA-256)", near_verify, ""),
+        (
+            "PSS-SHA384 verify, aws-lc (the backend verify uses)",
+            rate(criterion_dir, "pss_verify"),
+            f"{rate(criterion_dir, 'pss_verify') / rate(criterion_dir, 'openssl_pss_verify'):.2f} x OpenSSL's, same token",
+        ),
+        ("PSS-SHA384 verify, OpenSSL", rate(criterion_dir, "openssl_pss_verify"), ""),
+        (
+            "RSA-2048 PSS-SHA384 sign, aws-lc (stands for its private operation)",
+            rate(criterion_dir, "aws_lc_pss_sign"),
+            f"{rate(criterion_dir, 'aws_lc_pss_sign') / sign:.2f} x the issuer's sign (OpenSSL raw)",
+        ),
         ("client request (blind)", rate(criterion_dir, "client_request"), ""),
         ("client finalize (unblind + verify)", rate(criterion_dir, "client_finalize"), ""),
         ("reference blind_sign (blind-rsa-signatures)", rate(criterion_dir, "reference_blind_sign"), ""),
