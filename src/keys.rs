@@ -924,4 +924,106 @@ mod tests {
         assert_eq!(set.state(&v, 120), KeyState::Expired);
         assert!(KeyValidity::new(5, 5).is_err());
     }
+
+    /// A fresh VOPRF key of `token_type` whose truncated id is `truncated`.
+    fn voprf_key_with_truncated(token_type: TokenType, truncated: u8) -> VoprfIssuerKey {
+        loop {
+            let key = VoprfIssuerKey::generate(token_type).unwrap();
+            if key.public_key().truncated_token_key_id() == truncated {
+                return key;
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_id_collisions_are_refused_across_token_types() {
+        let always = KeyValidity::new(0, u64::MAX).unwrap();
+        let mut set = KeySet::new(0);
+        let rsa = set.generate(always).unwrap();
+        let truncated = rsa.public_key().truncated_token_key_id();
+        for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+            let clash = voprf_key_with_truncated(token_type, truncated);
+            assert!(matches!(
+                set.insert_voprf_key(clash, always),
+                Err(KeyError::TruncatedIdCollision { truncated: t, .. }) if t == truncated
+            ));
+        }
+        // Between the two VOPRF types too.
+        let p384 = set.generate_voprf(TokenType::VoprfP384, always).unwrap();
+        let other = p384.public_key().truncated_token_key_id();
+        let clash = voprf_key_with_truncated(TokenType::VoprfRistretto255, other);
+        assert!(matches!(
+            set.insert_voprf_key(clash, always),
+            Err(KeyError::TruncatedIdCollision { .. })
+        ));
+        // Windows that do not overlap may share a truncated id.
+        let later = KeyValidity::new(10, 20).unwrap();
+        let mut disjoint = KeySet::new(0);
+        disjoint
+            .insert_voprf_key(
+                voprf_key_with_truncated(TokenType::VoprfP384, 7),
+                KeyValidity::new(0, 10).unwrap(),
+            )
+            .unwrap();
+        disjoint
+            .insert_voprf_key(
+                voprf_key_with_truncated(TokenType::VoprfRistretto255, 7),
+                later,
+            )
+            .unwrap();
+        // A duplicate is refused, and `remove` finds VOPRF keys.
+        let again =
+            VoprfIssuerKey::from_scalar(TokenType::VoprfP384, &p384.scalar_bytes()).unwrap();
+        assert!(matches!(
+            set.insert_voprf_key(again, later),
+            Err(KeyError::Duplicate(_))
+        ));
+        let id = *p384.public_key().token_key_id();
+        assert!(set.voprf_get(&id).is_some());
+        assert!(set.remove(&id));
+        assert!(set.voprf_get(&id).is_none());
+    }
+
+    #[test]
+    fn voprf_keys_round_trip_and_hide_their_scalar() {
+        for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+            let key = VoprfIssuerKey::generate(token_type).unwrap();
+            let pem = key.to_pem();
+            let again = VoprfIssuerKey::from_pem(&pem).unwrap();
+            assert_eq!(again.token_type(), token_type);
+            assert_eq!(again.public_key().bytes(), key.public_key().bytes());
+            let raw = VoprfIssuerKey::from_scalar(token_type, &key.scalar_bytes()).unwrap();
+            assert_eq!(
+                raw.public_key().token_key_id(),
+                key.public_key().token_key_id()
+            );
+            let public = VoprfPublicKey::from_bytes(token_type, key.public_key().bytes()).unwrap();
+            assert_eq!(public.token_key_id(), key.public_key().token_key_id());
+            let debug = format!("{key:?} {:?}", key.public_key());
+            assert!(!debug.contains(&hex::encode(key.scalar_bytes())));
+            assert!(debug.contains(&hex::encode(key.public_key().token_key_id())));
+            let b64 = crate::b64::encode_std(&key.scalar_bytes());
+            assert!(!debug.contains(&b64));
+        }
+        assert_eq!(
+            VoprfIssuerKey::generate(TokenType::BlindRsa2048).unwrap_err(),
+            KeyError::NotVoprfType(2)
+        );
+        assert_eq!(
+            VoprfIssuerKey::from_scalar(TokenType::VoprfP384, &[0; 48]).unwrap_err(),
+            KeyError::NotVoprfScalar
+        );
+        assert_eq!(
+            VoprfIssuerKey::from_scalar(TokenType::VoprfRistretto255, &[0xff; 32]).unwrap_err(),
+            KeyError::NotVoprfScalar
+        );
+        assert_eq!(
+            VoprfPublicKey::from_bytes(TokenType::VoprfRistretto255, &[0; 32]).unwrap_err(),
+            KeyError::NotVoprfPublicKey
+        );
+        assert_eq!(
+            VoprfIssuerKey::from_pem(b"-----BEGIN PRIVATE KEY-----").unwrap_err(),
+            KeyError::NotVoprfPem
+        );
+    }
 }

@@ -574,4 +574,44 @@ mod tests {
             Err(DecodeError::TooLong { .. })
         ));
     }
+
+    #[test]
+    fn voprf_lengths() {
+        for (token_type, ne, proof, nk) in [
+            (TokenType::VoprfP384, 49, 96, 48),
+            (TokenType::VoprfRistretto255, 32, 64, 64),
+        ] {
+            assert!(token_type.is_privately_verifiable());
+            assert_eq!(token_type.nk(), nk);
+            let req = TokenRequest {
+                token_type,
+                truncated_token_key_id: 3,
+                blinded_msg: vec![5; ne],
+            };
+            let bytes = req.encode();
+            assert_eq!(bytes.len(), 3 + ne);
+            assert_eq!(TokenRequest::decode(&bytes).unwrap(), req);
+            assert!(TokenRequest::decode(&bytes[..bytes.len() - 1]).is_err());
+            let response = vec![1; ne + proof];
+            let decoded = VoprfTokenResponse::decode(token_type, &response).unwrap();
+            assert_eq!(decoded.evaluate_msg.len(), ne);
+            assert_eq!(decoded.encode(), response);
+            assert!(VoprfTokenResponse::decode(token_type, &response[1..]).is_err());
+            assert!(
+                VoprfTokenResponse::decode(token_type, &[response.clone(), vec![0]].concat())
+                    .is_err()
+            );
+            let token = Token {
+                token_type,
+                nonce: [1; 32],
+                challenge_digest: [2; 32],
+                token_key_id: [3; 32],
+                authenticator: vec![4; nk],
+            };
+            assert_eq!(Token::decode(&token.encode()).unwrap(), token);
+            assert!(TokenResponse::decode(token_type, &response).is_err());
+        }
+        assert!(!TokenType::BlindRsa2048.is_privately_verifiable());
+        assert!(VoprfTokenResponse::decode(TokenType::BlindRsa2048, &[0; 145]).is_err());
+    }
 }

@@ -146,3 +146,18 @@ fn batched_private_ristretto255_end_to_end() {
         );
     }
 }
+
+#[test]
+fn batched_tokens_draft_ristretto255_end_to_end() {
+    let all = vectors("batched-tokens-draft-voprf-ristretto255.json");
+    assert_eq!(all.len(), 10);
+    for (i, v) in all.iter().enumerate() {
+        run(
+            v,
+            "skS",
+            "pkS",
+            TokenType::VoprfRistretto255,
+            &format!("draft vector {}", i + 1),
+        );
+    }
+}
