@@ -20,8 +20,8 @@ use subtle::{Choice, ConstantTimeEq};
 use crate::codes::ErrorCode;
 use crate::crypto::{self, VoprfBlindState};
 use crate::keys::{KeySet, KeyValidity, TokenKeyId, VoprfIssuerKey, VoprfPublicKey};
-use crate::redeem::RedeemError;
-use crate::store::{SpendOutcome, SpendStore};
+use crate::redeem::{spent_once, RedeemError};
+use crate::store::SpendStore;
 use crate::verifier::VerifyError;
 use crate::wire::{
     authenticator_input, digest_of_encoded, DecodeError, Token, TokenChallenge, TokenRequest,
@@ -30,8 +30,22 @@ use crate::wire::{
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VoprfIssueError {
+    #[error("no VOPRF key with this id is active for issuance")]
+    UnknownKey,
     #[error("token type 0x{0:04x} is not a VOPRF type this issuer serves")]
     WrongTokenType(u16),
+    #[error(
+        "the blinded element must be {element} bytes or a {request} byte TokenRequest, got {got}"
+    )]
+    WrongLength {
+        element: usize,
+        request: usize,
+        got: usize,
+    },
+    #[error(
+        "the TokenRequest's truncated key id 0x{got:02x} does not match the key's 0x{expected:02x}"
+    )]
+    TruncatedIdMismatch { got: u8, expected: u8 },
     #[error("no key of this type with truncated id 0x{0:02x} is active for issuance")]
     UnknownTruncatedKey(u8),
     #[error("malformed TokenRequest: {0}")]
@@ -47,6 +61,7 @@ impl VoprfIssueError {
     /// is internal.
     pub fn code(&self) -> ErrorCode {
         match self {
+            VoprfIssueError::UnknownKey => ErrorCode::UnknownIssuanceKey,
             VoprfIssueError::Backend => ErrorCode::Internal,
             _ => ErrorCode::UnprocessableBlindedToken,
         }
@@ -102,20 +117,51 @@ impl VoprfIssuer {
         issue_with(key, &request.blinded_msg)
     }
 
-    /// Evaluation by a key named by its full id, for a bare blinded element (Ne bytes): the
-    /// JSON-RPC form.
+    /// JSON-RPC `issue`: evaluation by the key named by its full id, of either the bare
+    /// blinded element (Ne bytes) or a whole TokenRequest whose type and truncated id must match
+    /// the key.
     pub fn issue(
         &self,
         key_id: &TokenKeyId,
-        blinded_element: &[u8],
+        blinded_token: &[u8],
         now: u64,
     ) -> Result<VoprfTokenResponse, VoprfIssueError> {
-        let entry = self
+        let key = &self
             .keys
             .voprf_get(key_id)
             .filter(|e| e.validity.issues_at(now))
-            .ok_or(VoprfIssueError::UnknownTruncatedKey(key_id[31]))?;
-        issue_with(&entry.key, blinded_element)
+            .ok_or(VoprfIssueError::UnknownKey)?
+            .key;
+        let token_type = key.token_type();
+        let element = token_type
+            .voprf_suite()
+            .map(|s| s.element_len())
+            .ok_or(VoprfIssueError::WrongTokenType(token_type.value()))?;
+        let blinded = match blinded_token.len() {
+            n if n == element => blinded_token,
+            n if n == element + 3 => {
+                let got = u16::from_be_bytes([blinded_token[0], blinded_token[1]]);
+                if got != token_type.value() {
+                    return Err(VoprfIssueError::WrongTokenType(got));
+                }
+                let expected = key.public_key().truncated_token_key_id();
+                if blinded_token[2] != expected {
+                    return Err(VoprfIssueError::TruncatedIdMismatch {
+                        got: blinded_token[2],
+                        expected,
+                    });
+                }
+                &blinded_token[3..]
+            }
+            got => {
+                return Err(VoprfIssueError::WrongLength {
+                    element,
+                    request: element + 3,
+                    got,
+                })
+            }
+        };
+        issue_with(key, blinded)
     }
 }
 
@@ -376,16 +422,40 @@ impl VoprfRedeemer {
         Ok(verified)
     }
 
-    /// Records the spend of a verified token, durably and at most once.
+    /// Records the spend of a verified token, durably and at most once. May block (an fsync).
     pub fn record(&self, verified: &VoprfVerified) -> Result<(), RedeemError> {
-        match self.store.spend(
+        spent_once(self.store.spend(
             &verified.token.token_key_id,
             &verified.token.nonce,
             verified.redeemable_until,
-        )? {
-            SpendOutcome::Recorded => Ok(()),
-            SpendOutcome::AlreadySpent => Err(RedeemError::AlreadySpent),
+        ))
+    }
+
+    /// `record` answered through `done`, without blocking the caller when the store is not
+    /// remote (`SpendStore::is_remote`), as `Redeemer::record_with`.
+    pub fn record_with(
+        &self,
+        verified: &VoprfVerified,
+        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
+    ) {
+        self.store.spend_with(
+            &verified.token.token_key_id,
+            &verified.token.nonce,
+            verified.redeemable_until,
+            Box::new(move |outcome| done(spent_once(outcome))),
+        );
+    }
+
+    /// Fails with `AlreadySpent` when the store holds the spend of a verified token (a read),
+    /// as `Redeemer::check_not_spent`.
+    pub fn check_not_spent(&self, verified: VoprfVerified) -> Result<VoprfVerified, RedeemError> {
+        if self
+            .store
+            .is_spent(&verified.token.token_key_id, &verified.token.nonce)?
+        {
+            return Err(RedeemError::AlreadySpent);
         }
+        Ok(verified)
     }
 }
 
@@ -421,6 +491,44 @@ mod tests {
                 RedeemError::AlreadySpent
             );
             assert!(!format!("{key:?}").contains(&hex::encode(key.scalar_bytes())));
+
+            // The JSON-RPC form: a bare element or a whole request, checked against the key.
+            let issuer = VoprfIssuer::new(redeemer.keys().clone());
+            let id = key.public_key().token_key_id();
+            let request = pending.request().encode();
+            assert!(issuer.issue(id, &request, NOW).is_ok());
+            assert!(issuer.issue(id, &request[3..], NOW).is_ok());
+            let mut wrong = request.clone();
+            wrong[2] ^= 1;
+            assert!(matches!(
+                issuer.issue(id, &wrong, NOW),
+                Err(VoprfIssueError::TruncatedIdMismatch { .. })
+            ));
+            assert!(matches!(
+                issuer.issue(id, &request[1..], NOW),
+                Err(VoprfIssueError::WrongLength { .. })
+            ));
+            assert_eq!(
+                issuer.issue(&[0; 32], &request, NOW).unwrap_err().code(),
+                ErrorCode::UnknownIssuanceKey
+            );
+            // An unspent token reads unspent, then spent after record.
+            let fresh = VoprfClient::new(key.public_key().clone())
+                .request(&challenge)
+                .unwrap();
+            let response = issuer
+                .issue_request(&fresh.request().encode(), NOW)
+                .unwrap();
+            let token = fresh.finalize(&response.encode()).unwrap().encode();
+            let verified = redeemer.verify(&token, &[], NOW).unwrap();
+            let verified = redeemer.check_not_spent(verified).unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            redeemer.record_with(&verified, Box::new(move |r| tx.send(r).unwrap()));
+            assert_eq!(rx.recv().unwrap(), Ok(()));
+            assert_eq!(
+                redeemer.check_not_spent(verified).unwrap_err(),
+                RedeemError::AlreadySpent
+            );
         }
     }
 }
