@@ -1,7 +1,8 @@
 //! The Privacy Pass protocol core: RFC 9577 / RFC 9578 wire formats and HTTP authentication
 //! headers, RSA-2048 issuer keys, the RFC 9474 blind-signature issuer, client and verifier for
 //! token type 0x0002, the VOPRF issuer, client and redeemer of the privately verifiable types
-//! 0x0001 (P-384) and 0x0005 (ristretto255), and the spend-store trait that makes a redemption happen exactly once.
+//! 0x0001 (P-384) and 0x0005 (ristretto255), and the spend-store trait that makes a redemption
+//! happen exactly once.
 //!
 //! This crate is synchronous and free of sockets and async runtimes, so the daemon and the C
 //! library link the same code.
