@@ -7,8 +7,9 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub use crate::crypto::RsaPrivateKey;
-use crate::crypto::{self, PssPublicKey, RsaPublicParts};
+use crate::crypto::{self, PssPublicKey, RsaPublicParts, VoprfPrivateKey};
 use crate::rsa_blind::MODULUS_LEN;
+use crate::wire::TokenType;
 
 /// SHA-256 of the key's SubjectPublicKeyInfo.
 pub type TokenKeyId = [u8; 32];
@@ -62,6 +63,14 @@ pub enum KeyError {
     EmptyValidity,
     #[error("could not generate a key without a truncated-id collision")]
     GenerationExhausted,
+    #[error("token type 0x{0:04x} is not a VOPRF type")]
+    NotVoprfType(u16),
+    #[error("not a VOPRF private key of this type (a nonzero scalar of the right size)")]
+    NotVoprfScalar,
+    #[error("not a VOPRF public key of this type (a serialized group element)")]
+    NotVoprfPublicKey,
+    #[error("not a VOPRF private key PEM")]
+    NotVoprfPem,
     #[error("cryptographic backend error")]
     Backend,
 }
@@ -358,6 +367,177 @@ pub fn rsa_from_components(
     Ok(RsaPrivateKey::from_components(n, e, d, p, q)?)
 }
 
+/// A VOPRF (RFC 9497) issuer public key of token type 0x0001 or 0x0005: SerializeElement of
+/// the key (a compressed SEC1 point for P-384, 49 bytes; the ristretto255 encoding, 32 bytes),
+/// which is also the directory's `token-key`, and `token_key_id` = SHA-256 of those bytes.
+pub struct VoprfPublicKey {
+    token_type: TokenType,
+    bytes: Vec<u8>,
+    token_key_id: TokenKeyId,
+}
+
+impl std::fmt::Debug for VoprfPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoprfPublicKey")
+            .field("token_type", &self.token_type)
+            .field("token_key_id", &hex::encode(self.token_key_id))
+            .finish()
+    }
+}
+
+fn voprf_suite(token_type: TokenType) -> Result<crypto::VoprfSuite, KeyError> {
+    token_type
+        .voprf_suite()
+        .ok_or(KeyError::NotVoprfType(token_type.value()))
+}
+
+impl VoprfPublicKey {
+    /// From SerializeElement bytes; refused unless they are an element of the type's group
+    /// other than the identity.
+    pub fn from_bytes(token_type: TokenType, bytes: &[u8]) -> Result<Self, KeyError> {
+        let suite = voprf_suite(token_type)?;
+        if !crypto::voprf_is_element(suite, bytes) {
+            return Err(KeyError::NotVoprfPublicKey);
+        }
+        Ok(VoprfPublicKey {
+            token_type,
+            bytes: bytes.to_vec(),
+            token_key_id: crypto::sha256(bytes),
+        })
+    }
+
+    pub fn token_type(&self) -> TokenType {
+        self.token_type
+    }
+
+    /// SerializeElement of the key: the Token Key Encoding of RFC 9578 §5 / the batched-tokens
+    /// draft.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn token_key_id(&self) -> &TokenKeyId {
+        &self.token_key_id
+    }
+
+    /// The last byte of `token_key_id`, carried in TokenRequests.
+    pub fn truncated_token_key_id(&self) -> u8 {
+        self.token_key_id[31]
+    }
+}
+
+/// PEM labels of the VOPRF private key format (see [`VoprfIssuerKey::to_pem`]).
+const VOPRF_P384_PEM_LABEL: &str = "PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY";
+const VOPRF_RISTRETTO255_PEM_LABEL: &str = "PRIVACYPASS VOPRF RISTRETTO255-SHA512 PRIVATE KEY";
+
+fn voprf_pem_label(token_type: TokenType) -> &'static str {
+    match token_type {
+        TokenType::VoprfRistretto255 => VOPRF_RISTRETTO255_PEM_LABEL,
+        _ => VOPRF_P384_PEM_LABEL,
+    }
+}
+
+/// A VOPRF issuer private key (token type 0x0001 or 0x0005): the scalar, wiped when dropped,
+/// with its public key. `Debug` shows only the token type and key id.
+///
+/// Key format: the raw form is RFC 9497 SerializeScalar (48 bytes big-endian for P-384, 32
+/// bytes little-endian for ristretto255), as in the RFC 9578 and batched-tokens vectors'
+/// `skS`. The file form ([`VoprfIssuerKey::to_pem`]) is that scalar in base64 between
+/// `-----BEGIN PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY-----` (or `...RISTRETTO255-SHA512...`)
+/// and the matching END line: the label names the token type, so a key file says which type
+/// its key issues. (PKCS#8 has no ristretto255 form; a P-384 PKCS#8 import is the daemon's.)
+pub struct VoprfIssuerKey {
+    secret: VoprfPrivateKey,
+    public: Arc<VoprfPublicKey>,
+}
+
+impl std::fmt::Debug for VoprfIssuerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VoprfIssuerKey")
+            .field("token_type", &self.public.token_type)
+            .field("token_key_id", &hex::encode(self.public.token_key_id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl VoprfIssuerKey {
+    fn from_secret(token_type: TokenType, secret: VoprfPrivateKey) -> Result<Self, KeyError> {
+        let public = Arc::new(VoprfPublicKey::from_bytes(
+            token_type,
+            &secret.public_key(),
+        )?);
+        Ok(VoprfIssuerKey { secret, public })
+    }
+
+    /// A fresh key of a VOPRF token type (RFC 9497 DeriveKeyPair from a random seed).
+    pub fn generate(token_type: TokenType) -> Result<Self, KeyError> {
+        let secret = VoprfPrivateKey::generate(voprf_suite(token_type)?)?;
+        VoprfIssuerKey::from_secret(token_type, secret)
+    }
+
+    /// From SerializeScalar bytes: exactly Ns bytes, canonical and nonzero.
+    pub fn from_scalar(token_type: TokenType, scalar: &[u8]) -> Result<Self, KeyError> {
+        let secret = VoprfPrivateKey::from_scalar(voprf_suite(token_type)?, scalar)
+            .map_err(|_| KeyError::NotVoprfScalar)?;
+        VoprfIssuerKey::from_secret(token_type, secret)
+    }
+
+    /// SerializeScalar of the key, in a buffer wiped when dropped.
+    pub fn scalar_bytes(&self) -> Zeroizing<Vec<u8>> {
+        self.secret.scalar_bytes()
+    }
+
+    /// The key in its file form (see the type's documentation). The buffer is wiped when
+    /// dropped.
+    pub fn to_pem(&self) -> Zeroizing<Vec<u8>> {
+        let label = voprf_pem_label(self.public.token_type);
+        let body = Zeroizing::new(crate::b64::encode_std(&self.scalar_bytes()));
+        Zeroizing::new(
+            format!(
+                "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+                *body
+            )
+            .into_bytes(),
+        )
+    }
+
+    /// From the file form written by [`VoprfIssuerKey::to_pem`]; the label gives the type.
+    pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let text = std::str::from_utf8(pem).map_err(|_| KeyError::NotVoprfPem)?;
+        for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+            let label = voprf_pem_label(token_type);
+            if let Some(scalar) = pem_to_der(text, label) {
+                let scalar = Zeroizing::new(scalar);
+                return VoprfIssuerKey::from_scalar(token_type, &scalar);
+            }
+        }
+        Err(KeyError::NotVoprfPem)
+    }
+
+    pub fn token_type(&self) -> TokenType {
+        self.public.token_type
+    }
+
+    pub fn public_key(&self) -> &Arc<VoprfPublicKey> {
+        &self.public
+    }
+
+    /// RFC 9497 BlindEvaluate of a serialized blinded element (exactly Ne bytes): the evaluated
+    /// element and its DLEQ proof, each serialized.
+    pub(crate) fn blind_evaluate(
+        &self,
+        blinded: &[u8],
+    ) -> Result<(Vec<u8>, Vec<u8>), crypto::Error> {
+        self.secret.blind_evaluate(blinded)
+    }
+
+    /// RFC 9497 Evaluate: the PRF output for `input`, the authenticator of the token whose
+    /// token_authenticator_input it is.
+    pub(crate) fn evaluate(&self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>, crypto::Error> {
+        self.secret.evaluate(input)
+    }
+}
+
 /// When a key may be used, in Unix seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -420,11 +600,22 @@ impl KeyState {
     }
 }
 
-/// The keys an issuer or verifier knows. Two keys whose issuance windows overlap never share a
-/// truncated token key id, so a TokenRequest names at most one key.
+/// One VOPRF key of a key set (types 0x0001 and 0x0005). Its private half is always there: a
+/// privately verifiable token is verified with it.
+#[derive(Clone, Debug)]
+pub struct VoprfKeyEntry {
+    pub key: Arc<VoprfIssuerKey>,
+    pub validity: KeyValidity,
+}
+
+/// The keys an issuer or verifier knows. Two issuance keys whose windows overlap never share a
+/// truncated token key id, whatever their token types (they share the `/token-request` route),
+/// so a TokenRequest names at most one key. Blind RSA keys are in `entries`, VOPRF keys in
+/// `voprf_entries`.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
     entries: Vec<KeyEntry>,
+    voprf_entries: Vec<VoprfKeyEntry>,
     redemption_grace: u64,
 }
 
@@ -436,6 +627,7 @@ impl KeySet {
     pub fn new(redemption_grace: u64) -> Self {
         KeySet {
             entries: Vec::new(),
+            voprf_entries: Vec::new(),
             redemption_grace,
         }
     }
@@ -454,20 +646,40 @@ impl KeySet {
         validity: &KeyValidity,
         issues: bool,
     ) -> Result<(), KeyError> {
-        if self.get(public.token_key_id()).is_some() {
-            return Err(KeyError::Duplicate(hex::encode(public.token_key_id())));
+        self.check_id(public.token_key_id(), validity, issues)
+    }
+
+    /// The insertion rules for a key of any type with this id: no duplicate id, and for an
+    /// issuance key no truncated-id collision with an issuance key of any type whose window
+    /// overlaps.
+    fn check_id(
+        &self,
+        id: &TokenKeyId,
+        validity: &KeyValidity,
+        issues: bool,
+    ) -> Result<(), KeyError> {
+        if self.get(id).is_some() || self.voprf_get(id).is_some() {
+            return Err(KeyError::Duplicate(hex::encode(id)));
         }
         if issues {
-            let clash = self.entries.iter().find(|e| {
-                e.secret.is_some()
-                    && e.public.truncated_token_key_id() == public.truncated_token_key_id()
-                    && e.validity.overlaps(validity)
-            });
-            if let Some(existing) = clash {
+            let truncated = id[31];
+            let rsa = self
+                .entries
+                .iter()
+                .filter(|e| e.secret.is_some())
+                .map(|e| (e.public.token_key_id(), &e.validity));
+            let voprf = self
+                .voprf_entries
+                .iter()
+                .map(|e| (e.key.public_key().token_key_id(), &e.validity));
+            let clash = rsa
+                .chain(voprf)
+                .find(|(other, v)| other[31] == truncated && v.overlaps(validity));
+            if let Some((existing, _)) = clash {
                 return Err(KeyError::TruncatedIdCollision {
-                    new: hex::encode(public.token_key_id()),
-                    existing: hex::encode(existing.public.token_key_id()),
-                    truncated: public.truncated_token_key_id(),
+                    new: hex::encode(id),
+                    existing: hex::encode(existing),
+                    truncated,
                 });
             }
         }
@@ -518,11 +730,82 @@ impl KeySet {
         Err(KeyError::GenerationExhausted)
     }
 
-    /// Removes a key; returns whether it was there.
+    /// Adds a VOPRF issuance key (type 0x0001 or 0x0005), which also verifies its tokens;
+    /// refused if its truncated id collides with an issuance key of any type whose window
+    /// overlaps.
+    pub fn insert_voprf_key(
+        &mut self,
+        key: VoprfIssuerKey,
+        validity: KeyValidity,
+    ) -> Result<Arc<VoprfIssuerKey>, KeyError> {
+        self.check_id(key.public_key().token_key_id(), &validity, true)?;
+        let key = Arc::new(key);
+        self.voprf_entries.push(VoprfKeyEntry {
+            key: key.clone(),
+            validity,
+        });
+        Ok(key)
+    }
+
+    /// Generates and adds a VOPRF key of `token_type`, drawing again when its truncated id
+    /// would collide.
+    pub fn generate_voprf(
+        &mut self,
+        token_type: TokenType,
+        validity: KeyValidity,
+    ) -> Result<Arc<VoprfIssuerKey>, KeyError> {
+        for _ in 0..GENERATION_ATTEMPTS {
+            match self.insert_voprf_key(VoprfIssuerKey::generate(token_type)?, validity) {
+                Err(KeyError::TruncatedIdCollision { .. }) => continue,
+                other => return other,
+            }
+        }
+        Err(KeyError::GenerationExhausted)
+    }
+
+    pub fn voprf_entries(&self) -> &[VoprfKeyEntry] {
+        &self.voprf_entries
+    }
+
+    /// The VOPRF key with this token_key_id.
+    pub fn voprf_get(&self, id: &TokenKeyId) -> Option<&VoprfKeyEntry> {
+        self.voprf_entries
+            .iter()
+            .find(|e| e.key.public_key().token_key_id() == id)
+    }
+
+    /// The VOPRF issuance key of `token_type` a TokenRequest's truncated id names, if it issues
+    /// now.
+    pub fn voprf_issuance_key_by_truncated(
+        &self,
+        token_type: TokenType,
+        truncated: u8,
+        now: u64,
+    ) -> Option<&Arc<VoprfIssuerKey>> {
+        self.voprf_entries
+            .iter()
+            .find(|e| {
+                e.key.token_type() == token_type
+                    && e.key.public_key().truncated_token_key_id() == truncated
+                    && e.validity.issues_at(now)
+            })
+            .map(|e| &e.key)
+    }
+
+    /// VOPRF keys that issue now, for the issuer directory.
+    pub fn voprf_issuing(&self, now: u64) -> impl Iterator<Item = &VoprfKeyEntry> {
+        self.voprf_entries
+            .iter()
+            .filter(move |e| e.validity.issues_at(now))
+    }
+
+    /// Removes a key of any type; returns whether it was there.
     pub fn remove(&mut self, id: &TokenKeyId) -> bool {
-        let before = self.entries.len();
+        let before = self.entries.len() + self.voprf_entries.len();
         self.entries.retain(|e| e.public.token_key_id() != id);
-        before != self.entries.len()
+        self.voprf_entries
+            .retain(|e| e.key.public_key().token_key_id() != id);
+        before != self.entries.len() + self.voprf_entries.len()
     }
 
     pub fn get(&self, id: &TokenKeyId) -> Option<&KeyEntry> {
@@ -640,5 +923,107 @@ mod tests {
         assert_eq!(set.state(&v, 20), KeyState::Grace);
         assert_eq!(set.state(&v, 120), KeyState::Expired);
         assert!(KeyValidity::new(5, 5).is_err());
+    }
+
+    /// A fresh VOPRF key of `token_type` whose truncated id is `truncated`.
+    fn voprf_key_with_truncated(token_type: TokenType, truncated: u8) -> VoprfIssuerKey {
+        loop {
+            let key = VoprfIssuerKey::generate(token_type).unwrap();
+            if key.public_key().truncated_token_key_id() == truncated {
+                return key;
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_id_collisions_are_refused_across_token_types() {
+        let always = KeyValidity::new(0, u64::MAX).unwrap();
+        let mut set = KeySet::new(0);
+        let rsa = set.generate(always).unwrap();
+        let truncated = rsa.public_key().truncated_token_key_id();
+        for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+            let clash = voprf_key_with_truncated(token_type, truncated);
+            assert!(matches!(
+                set.insert_voprf_key(clash, always),
+                Err(KeyError::TruncatedIdCollision { truncated: t, .. }) if t == truncated
+            ));
+        }
+        // Between the two VOPRF types too.
+        let p384 = set.generate_voprf(TokenType::VoprfP384, always).unwrap();
+        let other = p384.public_key().truncated_token_key_id();
+        let clash = voprf_key_with_truncated(TokenType::VoprfRistretto255, other);
+        assert!(matches!(
+            set.insert_voprf_key(clash, always),
+            Err(KeyError::TruncatedIdCollision { .. })
+        ));
+        // Windows that do not overlap may share a truncated id.
+        let later = KeyValidity::new(10, 20).unwrap();
+        let mut disjoint = KeySet::new(0);
+        disjoint
+            .insert_voprf_key(
+                voprf_key_with_truncated(TokenType::VoprfP384, 7),
+                KeyValidity::new(0, 10).unwrap(),
+            )
+            .unwrap();
+        disjoint
+            .insert_voprf_key(
+                voprf_key_with_truncated(TokenType::VoprfRistretto255, 7),
+                later,
+            )
+            .unwrap();
+        // A duplicate is refused, and `remove` finds VOPRF keys.
+        let again =
+            VoprfIssuerKey::from_scalar(TokenType::VoprfP384, &p384.scalar_bytes()).unwrap();
+        assert!(matches!(
+            set.insert_voprf_key(again, later),
+            Err(KeyError::Duplicate(_))
+        ));
+        let id = *p384.public_key().token_key_id();
+        assert!(set.voprf_get(&id).is_some());
+        assert!(set.remove(&id));
+        assert!(set.voprf_get(&id).is_none());
+    }
+
+    #[test]
+    fn voprf_keys_round_trip_and_hide_their_scalar() {
+        for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+            let key = VoprfIssuerKey::generate(token_type).unwrap();
+            let pem = key.to_pem();
+            let again = VoprfIssuerKey::from_pem(&pem).unwrap();
+            assert_eq!(again.token_type(), token_type);
+            assert_eq!(again.public_key().bytes(), key.public_key().bytes());
+            let raw = VoprfIssuerKey::from_scalar(token_type, &key.scalar_bytes()).unwrap();
+            assert_eq!(
+                raw.public_key().token_key_id(),
+                key.public_key().token_key_id()
+            );
+            let public = VoprfPublicKey::from_bytes(token_type, key.public_key().bytes()).unwrap();
+            assert_eq!(public.token_key_id(), key.public_key().token_key_id());
+            let debug = format!("{key:?} {:?}", key.public_key());
+            assert!(!debug.contains(&hex::encode(key.scalar_bytes())));
+            assert!(debug.contains(&hex::encode(key.public_key().token_key_id())));
+            let b64 = crate::b64::encode_std(&key.scalar_bytes());
+            assert!(!debug.contains(&b64));
+        }
+        assert_eq!(
+            VoprfIssuerKey::generate(TokenType::BlindRsa2048).unwrap_err(),
+            KeyError::NotVoprfType(2)
+        );
+        assert_eq!(
+            VoprfIssuerKey::from_scalar(TokenType::VoprfP384, &[0; 48]).unwrap_err(),
+            KeyError::NotVoprfScalar
+        );
+        assert_eq!(
+            VoprfIssuerKey::from_scalar(TokenType::VoprfRistretto255, &[0xff; 32]).unwrap_err(),
+            KeyError::NotVoprfScalar
+        );
+        assert_eq!(
+            VoprfPublicKey::from_bytes(TokenType::VoprfRistretto255, &[0; 32]).unwrap_err(),
+            KeyError::NotVoprfPublicKey
+        );
+        assert_eq!(
+            VoprfIssuerKey::from_pem(b"-----BEGIN PRIVATE KEY-----").unwrap_err(),
+            KeyError::NotVoprfPem
+        );
     }
 }

@@ -134,7 +134,7 @@ impl Redeemer {
 }
 
 /// A store's answer to a spend as the redemption's outcome: only the first spend succeeds.
-fn spent_once(outcome: Result<SpendOutcome, StoreError>) -> Result<(), RedeemError> {
+pub(crate) fn spent_once(outcome: Result<SpendOutcome, StoreError>) -> Result<(), RedeemError> {
     match outcome? {
         SpendOutcome::Recorded => Ok(()),
         SpendOutcome::AlreadySpent => Err(RedeemError::AlreadySpent),

@@ -46,7 +46,7 @@ impl From<crypto::Error> for RsaError {
     fn from(e: crypto::Error) -> Self {
         match e {
             crypto::Error::NotInvertible => RsaError::NotInvertible,
-            crypto::Error::Backend => RsaError::Backend,
+            _ => RsaError::Backend,
         }
     }
 }

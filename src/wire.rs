@@ -3,6 +3,8 @@
 //! signs. Decoders are strict: short input, over-long input, trailing bytes and out-of-range
 //! field lengths are distinct errors, and no input makes them panic.
 
+pub use crate::crypto::VoprfSuite;
+
 /// Length of a token nonce, a challenge digest and a token key id.
 pub const NONCE_LEN: usize = 32;
 pub const DIGEST_LEN: usize = 32;
@@ -17,6 +19,8 @@ pub enum TokenType {
     VoprfP384,
     /// 0x0002: Blind RSA (2048-bit), RSABSSA-SHA384-PSS-Deterministic.
     BlindRsa2048,
+    /// 0x0005: VOPRF (ristretto255, SHA-512), draft-ietf-privacypass-batched-tokens.
+    VoprfRistretto255,
 }
 
 impl TokenType {
@@ -24,6 +28,7 @@ impl TokenType {
         match self {
             TokenType::VoprfP384 => 0x0001,
             TokenType::BlindRsa2048 => 0x0002,
+            TokenType::VoprfRistretto255 => 0x0005,
         }
     }
 
@@ -31,6 +36,7 @@ impl TokenType {
         match value {
             0x0001 => Some(TokenType::VoprfP384),
             0x0002 => Some(TokenType::BlindRsa2048),
+            0x0005 => Some(TokenType::VoprfRistretto255),
             _ => None,
         }
     }
@@ -40,15 +46,30 @@ impl TokenType {
         match self {
             TokenType::VoprfP384 => 48,
             TokenType::BlindRsa2048 => 256,
+            TokenType::VoprfRistretto255 => 64,
         }
     }
 
     /// Size of a TokenRequest's blinded element.
     const fn request_element_len(self) -> usize {
-        match self {
-            TokenType::VoprfP384 => 49,
-            TokenType::BlindRsa2048 => 256,
+        match self.voprf_suite() {
+            Some(suite) => suite.element_len(),
+            None => 256,
         }
+    }
+
+    /// The RFC 9497 ciphersuite of a privately verifiable (VOPRF) type; `None` for Blind RSA.
+    pub const fn voprf_suite(self) -> Option<VoprfSuite> {
+        match self {
+            TokenType::VoprfP384 => Some(VoprfSuite::P384Sha384),
+            TokenType::VoprfRistretto255 => Some(VoprfSuite::Ristretto255Sha512),
+            TokenType::BlindRsa2048 => None,
+        }
+    }
+
+    /// Whether only the issuer, with its private key, can verify the type's tokens.
+    pub const fn is_privately_verifiable(self) -> bool {
+        self.voprf_suite().is_some()
     }
 }
 
@@ -330,6 +351,37 @@ impl TokenResponse {
     }
 }
 
+/// RFC 9578 §5.2 (and draft-ietf-privacypass-batched-tokens for type 0x0005): the issuer's
+/// response to a VOPRF request, `evaluate_msg[Ne] || evaluate_proof[Ns + Ns]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoprfTokenResponse {
+    pub evaluate_msg: Vec<u8>,
+    pub evaluate_proof: Vec<u8>,
+}
+
+impl VoprfTokenResponse {
+    pub fn encode(&self) -> Vec<u8> {
+        [&self.evaluate_msg[..], &self.evaluate_proof[..]].concat()
+    }
+
+    /// Decodes the response to a request of `token_type`, which must be a VOPRF type.
+    pub fn decode(token_type: TokenType, input: &[u8]) -> Result<Self, DecodeError> {
+        let suite = token_type
+            .voprf_suite()
+            .ok_or(DecodeError::UnsupportedTokenType(token_type.value()))?;
+        expect_len(
+            "TokenResponse",
+            input,
+            suite.element_len() + suite.proof_len(),
+        )?;
+        let (msg, proof) = input.split_at(suite.element_len());
+        Ok(VoprfTokenResponse {
+            evaluate_msg: msg.to_vec(),
+            evaluate_proof: proof.to_vec(),
+        })
+    }
+}
+
 /// RFC 9577 §2.2: the token a client presents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token {
@@ -527,5 +579,45 @@ mod tests {
             TokenResponse::decode(TokenType::BlindRsa2048, &[0; 257]),
             Err(DecodeError::TooLong { .. })
         ));
+    }
+
+    #[test]
+    fn voprf_lengths() {
+        for (token_type, ne, proof, nk) in [
+            (TokenType::VoprfP384, 49, 96, 48),
+            (TokenType::VoprfRistretto255, 32, 64, 64),
+        ] {
+            assert!(token_type.is_privately_verifiable());
+            assert_eq!(token_type.nk(), nk);
+            let req = TokenRequest {
+                token_type,
+                truncated_token_key_id: 3,
+                blinded_msg: vec![5; ne],
+            };
+            let bytes = req.encode();
+            assert_eq!(bytes.len(), 3 + ne);
+            assert_eq!(TokenRequest::decode(&bytes).unwrap(), req);
+            assert!(TokenRequest::decode(&bytes[..bytes.len() - 1]).is_err());
+            let response = vec![1; ne + proof];
+            let decoded = VoprfTokenResponse::decode(token_type, &response).unwrap();
+            assert_eq!(decoded.evaluate_msg.len(), ne);
+            assert_eq!(decoded.encode(), response);
+            assert!(VoprfTokenResponse::decode(token_type, &response[1..]).is_err());
+            assert!(
+                VoprfTokenResponse::decode(token_type, &[response.clone(), vec![0]].concat())
+                    .is_err()
+            );
+            let token = Token {
+                token_type,
+                nonce: [1; 32],
+                challenge_digest: [2; 32],
+                token_key_id: [3; 32],
+                authenticator: vec![4; nk],
+            };
+            assert_eq!(Token::decode(&token.encode()).unwrap(), token);
+            assert!(TokenResponse::decode(token_type, &response).is_err());
+        }
+        assert!(!TokenType::BlindRsa2048.is_privately_verifiable());
+        assert!(VoprfTokenResponse::decode(TokenType::BlindRsa2048, &[0; 145]).is_err());
     }
 }

@@ -92,7 +92,8 @@ fn rfc9578_type2_blind_rsa_end_to_end() {
 
 #[test]
 fn rfc9578_type1_wire_formats() {
-    // Token type 1 (VOPRF) is parsed, not yet issued: its wire structures must round-trip.
+    // Token type 1 (VOPRF): its wire structures round-trip (issued and redeemed end to end in
+    // tests/vectors_voprf.rs).
     for v in vectors("rfc9578-type1-voprf-p384.json") {
         let request = hex_field(&v, "token_request");
         let decoded = TokenRequest::decode(&request).unwrap();
