@@ -286,12 +286,55 @@ pub enum RedeemParams {
 }
 
 /// Why `redeem` params are refused before any token is looked at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RedeemParamsError {
     /// Neither `token` nor `data`, or a `data` that does not hold exactly one token.
     Invalid(&'static str),
     /// `compressed: true`: not served.
     Compressed,
+    /// The public redemption API's original form: `data` holds a token preimage, an HMAC tag
+    /// and base64 JSON of the curve settings (`{"curve":"p256","hash":"sha256",
+    /// "method":"increment"}`), a token of the protocol before RFC 9578.
+    EarlierProtocol(EarlierSettings),
+}
+
+/// The curve settings an earlier-protocol redemption names, each cut to printable ASCII of at
+/// most 32 characters (they are echoed in the answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlierSettings {
+    pub curve: String,
+    pub hash: String,
+    pub method: String,
+}
+
+impl EarlierSettings {
+    /// The settings of a `data` of three strings whose last is base64 of a JSON object naming a
+    /// `curve`; `None` for any other `data`.
+    pub fn of(data: &[String]) -> Option<EarlierSettings> {
+        let [_, _, settings] = data else {
+            return None;
+        };
+        use base64::Engine;
+        let settings = settings.trim_end_matches('=');
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(settings)
+            .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(settings))
+            .ok()?;
+        let settings: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        let field = |name: &str| -> String {
+            let text = settings.get(name).and_then(|v| v.as_str()).unwrap_or("");
+            text.chars()
+                .filter(|c| c.is_ascii_graphic())
+                .take(32)
+                .collect()
+        };
+        settings.get("curve")?.as_str()?;
+        Some(EarlierSettings {
+            curve: field("curve"),
+            hash: field("hash"),
+            method: field("method"),
+        })
+    }
 }
 
 impl RedeemParams {
@@ -309,6 +352,9 @@ impl RedeemParams {
         let Some(data) = data else {
             return Err(RedeemParamsError::Invalid("token (or data) is required"));
         };
+        if let Some(settings) = EarlierSettings::of(&data) {
+            return Err(RedeemParamsError::EarlierProtocol(settings));
+        }
         if data.len() != 1 {
             return Err(RedeemParamsError::Invalid(
                 "data must be an array holding exactly one base64 token",
@@ -494,7 +540,38 @@ mod tests {
             RedeemParams::from_fields(None, None, Some(vec!["t".into()]), None, Some(true)),
             Err(RedeemParamsError::Compressed)
         );
-        for data in [None, Some(vec![]), Some(vec!["a".into(), "b".into()])] {
+        let settings = "eyJjdXJ2ZSI6InAyNTYiLCJoYXNoIjoic2hhMjU2IiwibWV0aG9kIjoiaW5jcmVtZW50In0=";
+        let earlier = vec!["p".into(), "t".into(), settings.into()];
+        assert_eq!(
+            RedeemParams::from_fields(None, None, Some(earlier), None, Some(false)),
+            Err(RedeemParamsError::EarlierProtocol(EarlierSettings {
+                curve: "p256".into(),
+                hash: "sha256".into(),
+                method: "increment".into(),
+            }))
+        );
+        let hostile = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!(r#"{{"curve":"p256\n{}","hash":7}}"#, "x".repeat(100)),
+        );
+        let Err(RedeemParamsError::EarlierProtocol(cut)) = RedeemParams::from_fields(
+            None,
+            None,
+            Some(vec!["p".into(), "t".into(), hostile]),
+            None,
+            None,
+        ) else {
+            panic!("not read as the earlier form");
+        };
+        assert_eq!((cut.curve.len(), cut.hash.as_str()), (32, ""));
+        assert!(cut.curve.starts_with("p256x"));
+        let not_settings = vec!["a".into(), "b".into(), "bm90IGpzb24=".into()];
+        for data in [
+            None,
+            Some(vec![]),
+            Some(vec!["a".into(), "b".into()]),
+            Some(not_settings),
+        ] {
             assert!(matches!(
                 RedeemParams::from_fields(None, None, data, None, None),
                 Err(RedeemParamsError::Invalid(_))

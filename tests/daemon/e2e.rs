@@ -693,3 +693,69 @@ fn a_forged_copy_of_a_spent_token_fails_verification() {
     );
     assert_eq!((status, error_code(&body)), (403, Some(-32021)), "{body}");
 }
+
+/// The public redemption API's documented request (privacypass.github.io/api-redeem), byte for
+/// byte: a token of the earlier Privacy Pass protocol (preimage, HMAC tag, curve settings). It
+/// gets that API's own answer for a token this server cannot redeem, -32022, with a message that
+/// says what it asked for and what this server redeems, on both JSON-RPC routes.
+#[test]
+fn the_redemption_apis_documented_request_is_told_what_this_server_redeems() {
+    const DOCUMENTED: &str = r#"{
+  "jsonrpc": "2.0",
+  "method": "redeem",
+  "params": {
+    "data": [
+      "IE/CRo8sBGWRlDDwNJwWAzPryRJ7UlOTrHJdPh3GQxQ=",
+      "dYErmr5VLa9A4XPlj1wz2wD31h20VHKIJgz2BKv2cow=",
+      "eyJjdXJ2ZSI6InAyNTYiLCJoYXNoIjoic2hhMjU2IiwibWV0aG9kIjoiaW5jcmVtZW50In0="
+    ],
+    "bindings": [
+      "q7r8rfqhodjkc4bcufs1s",
+      "zo3zzmvq77m3qwch82dytj"
+    ],
+    "compressed": false
+  },
+  "id": 1
+}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let agent = agent();
+    for route in ["/api/redeem", "/rpc"] {
+        let (status, body, _) = raw(
+            &agent,
+            "POST",
+            &format!("{}{route}", daemon.url),
+            DOCUMENTED,
+        );
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, Some(-32022)),
+            "{route}: {body}"
+        );
+        assert_eq!(body["id"], 1, "{body}");
+        // The message is the table's; the detail says what was asked and what is served.
+        let detail = body["error"]["data"]["detail"].as_str().unwrap_or_default();
+        for needle in [
+            "p256",
+            "sha256",
+            "increment",
+            "RFC 9578",
+            "0x0002",
+            "rfc9578",
+        ] {
+            assert!(detail.contains(needle), "{route}: {needle:?} not in {body}");
+        }
+    }
+    // Settings that are not the earlier protocol's are the ordinary refusal of three tokens.
+    let other = DOCUMENTED.replace(
+        "eyJjdXJ2ZSI6InAyNTYiLCJoYXNoIjoic2hhMjU2IiwibWV0aG9kIjoiaW5jcmVtZW50In0=",
+        &b64::encode_std(b"not json"),
+    );
+    let (status, body, _) = raw(
+        &agent,
+        "POST",
+        &format!("{}/api/redeem", daemon.url),
+        &other,
+    );
+    assert_eq!((status, error_code(&body)), (400, Some(-32602)), "{body}");
+}

@@ -2,14 +2,37 @@
 //! spend durably; tokens verified here before (the seen-token set) skip the RSA operation.
 
 use privacypass::wire::Token;
+use privacypass::TokenType;
 use privacypass::{b64, crypto, ErrorCode, Redeemer, Verifier};
-use privacypass_rpc::{RedeemParams, Redeemed};
+use privacypass_rpc::{EarlierSettings, RedeemParams, Redeemed};
 
 use crate::app::App;
 use crate::auth::{ApiMethod, Caller};
 use crate::error::ApiError;
 use crate::metrics::Op;
 use crate::routes::issuance::measured;
+
+/// The token types `redeem` accepts, as the answer to a request of another protocol names them.
+const REDEEMED_TYPES: [(TokenType, &str); 1] = [(TokenType::BlindRsa2048, "Blind RSA 2048")];
+
+/// The detail of the -32022 a redemption of the protocol before RFC 9578 gets: what it asked
+/// for, what this server redeems instead and where to read about it.
+pub fn earlier_protocol_detail(settings: &EarlierSettings) -> String {
+    let types: Vec<String> = REDEEMED_TYPES
+        .iter()
+        .map(|(t, name)| format!("0x{:04x} ({name})", t.value()))
+        .collect();
+    format!(
+        "this is a redemption of the Privacy Pass protocol before RFC 9578 (curve {:?}, hash {:?}, \
+         method {:?}), which this server does not redeem; it redeems RFC 9578 tokens of type {}, \
+         sent as {{\"token\": \"<base64url Token>\"}} or as data holding one base64 Token: see \
+         https://www.rfc-editor.org/rfc/rfc9578 and the README of privacypassd, \"Routes\"",
+        settings.curve,
+        settings.hash,
+        settings.method,
+        types.join(", ")
+    )
+}
 
 /// JSON-RPC `redeem`: verify, then record the spend durably. `params` is refused when the
 /// call's params name no token.

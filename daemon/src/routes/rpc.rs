@@ -60,6 +60,10 @@ impl PrivacyPassServer for Rpc {
                     ErrorCode::UnsupportedToken,
                     "compressed tokens are not supported",
                 ),
+                RedeemParamsError::EarlierProtocol(settings) => ApiError::new(
+                    ErrorCode::UnsupportedToken,
+                    redemption::earlier_protocol_detail(&settings),
+                ),
             });
         Ok(redemption::redeem(&self.app, caller, params).await?)
     }
