@@ -98,7 +98,7 @@ bench-go bench-nginx: build
 
 bench-crypto:
 	@bin=$$(scripts/target-path bench crypto) && "$$bin" --bench crypto/
-	@openssl speed -seconds 5 rsa2048 2>/dev/null | tee $(CARGO_TARGET_DIR)/openssl-speed.txt | tail -n 3
+	@openssl speed -seconds 5 rsa2048 ecdhp384 2>/dev/null | tee $(CARGO_TARGET_DIR)/openssl-speed.txt | tail -n 5
 	@python3 scripts/bench_report.py $(CARGO_TARGET_DIR)/criterion $(CARGO_TARGET_DIR)/openssl-speed.txt
 
 # issue and redeem over HTTP against a daemon on 127.0.0.1, beside the in-process ceilings.

@@ -1,6 +1,7 @@
 //! The cost of the whole service: the issuer's private operation and token verification, one
-//! core each, beside the reference implementation. `make bench` prints them next to
-//! `openssl speed rsa2048` measured in the same run.
+//! core each, beside the reference implementation, for Blind RSA and both VOPRF types.
+//! `make bench` prints them next to `openssl speed rsa2048` and `openssl speed ecdhp384`
+//! measured in the same run.
 #![allow(clippy::expect_used)]
 
 use std::hint::black_box;
@@ -8,7 +9,10 @@ use std::sync::Arc;
 
 use blind_rsa_signatures::{Deterministic, Sha384, PSS};
 use criterion::{criterion_group, criterion_main, Criterion};
-use privacypass::{Client, Issuer, KeySet, KeyValidity, TokenChallenge, Verifier};
+use privacypass::private_token::{VoprfClient, VoprfIssuer, VoprfRedeemer};
+use privacypass::{
+    Client, Issuer, KeySet, KeyValidity, MemoryStore, TokenChallenge, TokenType, Verifier,
+};
 
 const NOW: u64 = 1_700_000_000;
 
@@ -151,6 +155,65 @@ fn crypto(c: &mut Criterion) {
             reference_pk
                 .verify(black_box(&sig), None, &token[..98])
                 .expect("verify")
+        })
+    });
+
+    // The privately verifiable types: the issuer's blind evaluation with its DLEQ proof, the
+    // client's blinding and finalization (which verifies the proof), and the redeemer's check
+    // with the private key; beside OpenSSL's P-384 ECDH (one scalar multiplication, what
+    // `openssl speed ecdhp384` measures) in the same process.
+    for (name, token_type) in [
+        ("p384", TokenType::VoprfP384),
+        ("r255", TokenType::VoprfRistretto255),
+    ] {
+        let mut set = KeySet::new(0);
+        let key = set
+            .generate_voprf(token_type, KeyValidity::new(0, u64::MAX).expect("validity"))
+            .expect("key");
+        let keys = Arc::new(set);
+        let issuer = VoprfIssuer::new(keys.clone());
+        let redeemer = VoprfRedeemer::new(keys, Arc::new(MemoryStore::default()));
+        let challenge = TokenChallenge::new(token_type.value(), b"issuer.example", &[], b"")
+            .expect("challenge");
+        let client = VoprfClient::new(key.public_key().clone());
+        let pending = client.request(&challenge).expect("request");
+        let request = pending.request().encode();
+        let response = issuer.issue_request(&request, NOW).expect("issue").encode();
+        let token = pending.finalize(&response).expect("finalize").encode();
+        group.bench_function(format!("voprf_{name}_issue"), |b| {
+            b.iter(|| {
+                issuer
+                    .issue_request(black_box(&request), NOW)
+                    .expect("issue")
+            })
+        });
+        group.bench_function(format!("voprf_{name}_client_request"), |b| {
+            b.iter(|| client.request(black_box(&challenge)).expect("request"))
+        });
+        group.bench_function(format!("voprf_{name}_client_finalize"), |b| {
+            b.iter(|| pending.finalize(black_box(&response)).expect("finalize"))
+        });
+        group.bench_function(format!("voprf_{name}_verify"), |b| {
+            b.iter(|| {
+                redeemer
+                    .verify(black_box(&token), &[], NOW)
+                    .expect("verify")
+            })
+        });
+    }
+    let p384 = openssl::ec::EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1).expect("group");
+    let ours = openssl::pkey::PKey::from_ec_key(openssl::ec::EcKey::generate(&p384).expect("key"))
+        .expect("pkey");
+    let peer = openssl::ec::EcKey::generate(&p384).expect("peer");
+    let peer = openssl::pkey::PKey::from_ec_key(
+        openssl::ec::EcKey::from_public_key(&p384, peer.public_key()).expect("public"),
+    )
+    .expect("peer pkey");
+    group.bench_function("openssl_ecdh_p384", |b| {
+        b.iter(|| {
+            let mut deriver = openssl::derive::Deriver::new(&ours).expect("deriver");
+            deriver.set_peer(black_box(&peer)).expect("peer");
+            deriver.derive_to_vec().expect("derive")
         })
     });
     group.finish();

@@ -28,6 +28,33 @@ def openssl_rates(text: str) -> tuple[float, float]:
     sys.exit("no 'rsa 2048 bits' line in the openssl speed output")
 
 
+def openssl_ecdh_p384(text: str) -> float:
+    # " 384 bits ecdh (nistp384)   0.0008s   1226.0"
+    for line in text.splitlines():
+        m = re.match(r"\s*384 bits ecdh \(nistp384\)\s+\S+\s+([\d.]+)", line)
+        if m:
+            return float(m.group(1))
+    sys.exit("no '384 bits ecdh (nistp384)' line in the openssl speed output")
+
+
+def voprf_rows(criterion_dir: Path, speed_text: str) -> None:
+    ecdh_speed = openssl_ecdh_p384(speed_text)
+    ecdh = rate(criterion_dir, "openssl_ecdh_p384")
+    print()
+    print("| VOPRF operation, one core | P-384 (0x0001) ops/s | ristretto255 (0x0005) ops/s |")
+    print("|---|---:|---:|")
+    for label, op in [
+        ("issue (blind evaluate + DLEQ proof)", "issue"),
+        ("client request (blind)", "client_request"),
+        ("client finalize (proof verify + unblind)", "client_finalize"),
+        ("redeem check (PRF with the private key)", "verify"),
+    ]:
+        p384, r255 = rate(criterion_dir, f"voprf_p384_{op}"), rate(criterion_dir, f"voprf_r255_{op}")
+        print(f"| {label} | {p384:,.0f} | {r255:,.0f} |")
+    print(f"| OpenSSL P-384 ECDH in-process (one scalar multiplication) | {ecdh:,.0f} | |")
+    print(f"| openssl speed ecdhp384 | {ecdh_speed:,.0f} | |")
+
+
 def c_api(criterion_dir: Path, bench_output: str) -> None:
     # "  pp_verifier_verify (no challenge):        48712 verifies/s  (20.53 us each)"
     m = re.search(r"pp_verifier_verify \(no challenge\):\s+([\d.]+) verifies/s", bench_output)
@@ -85,6 +112,7 @@ def main() -> None:
     print("|---|---:|---|")
     for name, ops, note in rows:
         print(f"| {name} | {ops:,.0f} | {note} |")
+    voprf_rows(criterion_dir, speed_file.read_text())
     failed = min(sign / ossl_sign, sign / near_sign) < 0.9 or min(verify / ossl_verify, verify / near_verify) < 0.7
     if failed:
         print("\nbelow target (see the ratios above)")
