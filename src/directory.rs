@@ -126,19 +126,24 @@ impl From<IssuerDirectory> for WireDirectory {
 }
 
 impl IssuerDirectory {
-    /// The directory of the keys of `keys` that issue at `now`, in the key set's order: each a
-    /// type 2 key with its `not-before`.
+    /// The directory of the keys of `keys` that issue at `now`, each with its `not-before`:
+    /// the type 2 keys in the key set's order (`token-key` the SubjectPublicKeyInfo), then the
+    /// VOPRF keys of types 1 and 5 in theirs (`token-key` the serialized public key: compressed
+    /// SEC1 for P-384, 32 bytes for ristretto255).
     pub fn of_issuing_keys(keys: &KeySet, issuer_request_uri: &str, now: u64) -> Self {
+        let rsa = keys.issuing(now).map(|entry| DirectoryKey {
+            token_type: TokenType::BlindRsa2048.value(),
+            token_key: entry.public.spki().to_vec(),
+            not_before: Some(entry.validity.not_before),
+        });
+        let voprf = keys.voprf_issuing(now).map(|entry| DirectoryKey {
+            token_type: entry.key.token_type().value(),
+            token_key: entry.key.public_key().bytes().to_vec(),
+            not_before: Some(entry.validity.not_before),
+        });
         IssuerDirectory {
             issuer_request_uri: Some(issuer_request_uri.to_owned()),
-            token_keys: keys
-                .issuing(now)
-                .map(|entry| DirectoryKey {
-                    token_type: TokenType::BlindRsa2048.value(),
-                    token_key: entry.public.spki().to_vec(),
-                    not_before: Some(entry.validity.not_before),
-                })
-                .collect(),
+            token_keys: rsa.chain(voprf).collect(),
         }
     }
 
@@ -321,5 +326,32 @@ mod tests {
         );
         let read = IssuerDirectory::from_json(directory.to_json().as_bytes()).unwrap();
         assert_eq!(read, directory);
+    }
+
+    #[test]
+    fn lists_voprf_keys_with_their_type_and_serialized_key() {
+        let mut keys = KeySet::new(0);
+        let validity = KeyValidity::new(900, 2000).unwrap();
+        let rsa = keys.generate(validity).unwrap();
+        let p384 = keys.generate_voprf(TokenType::VoprfP384, validity).unwrap();
+        let r255 = keys
+            .generate_voprf(TokenType::VoprfRistretto255, validity)
+            .unwrap();
+        keys.generate_voprf(TokenType::VoprfP384, KeyValidity::new(2000, 3000).unwrap())
+            .unwrap();
+        let directory = IssuerDirectory::of_issuing_keys(&keys, "/token-request", 1000);
+        assert_eq!(
+            directory.token_keys,
+            vec![
+                key(2, rsa.public_key().spki(), Some(900)),
+                key(1, p384.public_key().bytes(), Some(900)),
+                key(5, r255.public_key().bytes(), Some(900)),
+            ]
+        );
+        assert_eq!(directory.token_keys[1].token_key.len(), 49);
+        assert_eq!(directory.token_keys[2].token_key.len(), 32);
+        let read = IssuerDirectory::from_json(directory.to_json().as_bytes()).unwrap();
+        assert_eq!(read, directory);
+        assert_eq!(read.keys_of_type(TokenType::BlindRsa2048).count(), 1);
     }
 }

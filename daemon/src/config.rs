@@ -60,17 +60,25 @@ pub enum ApiKeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Generate an RSA-2048 issuer key.
+    /// Generate an issuer key (RSA-2048 unless --type says otherwise).
     Generate {
+        /// The key's token type.
+        #[arg(long = "type", value_enum, default_value_t = KeyType::BlindRsa2048)]
+        key_type: KeyType,
         #[command(flatten)]
         dir: KeysDirArg,
         #[command(flatten)]
         window: WindowArgs,
     },
-    /// Import an RSA-2048 key made elsewhere (PKCS#8 or PKCS#1 PEM).
+    /// Import a key made elsewhere: for blind-rsa-2048 an RSA-2048 key in PKCS#8 or PKCS#1 PEM;
+    /// for voprf-p384 and voprf-ristretto255 the private scalar in hex (RFC 9497
+    /// SerializeScalar, the test vectors' skS), or the file form `keys generate` writes.
     Import {
-        /// The PEM file.
+        /// The key file.
         file: PathBuf,
+        /// The key's token type.
+        #[arg(long = "type", value_enum, default_value_t = KeyType::BlindRsa2048)]
+        key_type: KeyType,
         #[command(flatten)]
         dir: KeysDirArg,
         #[command(flatten)]
@@ -91,6 +99,39 @@ pub enum KeysCommand {
         #[command(flatten)]
         dir: KeysDirArg,
     },
+}
+
+/// The token type of an issuer key, as `keys generate --type` and `keys import --type` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyType {
+    /// 0x0002: Blind RSA (2048-bit).
+    #[value(name = "blind-rsa-2048")]
+    BlindRsa2048,
+    /// 0x0001: VOPRF (P-384, SHA-384).
+    #[value(name = "voprf-p384")]
+    VoprfP384,
+    /// 0x0005: VOPRF (ristretto255, SHA-512).
+    #[value(name = "voprf-ristretto255")]
+    VoprfRistretto255,
+}
+
+impl KeyType {
+    pub fn token_type(self) -> privacypass::TokenType {
+        match self {
+            KeyType::BlindRsa2048 => privacypass::TokenType::BlindRsa2048,
+            KeyType::VoprfP384 => privacypass::TokenType::VoprfP384,
+            KeyType::VoprfRistretto255 => privacypass::TokenType::VoprfRistretto255,
+        }
+    }
+
+    /// The name `--type` takes and `keys list` shows.
+    pub fn name_of(token_type: privacypass::TokenType) -> &'static str {
+        match token_type {
+            privacypass::TokenType::BlindRsa2048 => "blind-rsa-2048",
+            privacypass::TokenType::VoprfP384 => "voprf-p384",
+            privacypass::TokenType::VoprfRistretto255 => "voprf-ristretto255",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -5,12 +5,18 @@
 //! keys/3f0c…e1.pem    the private key
 //! keys/3f0c…e1.json   {"not-before": 1767225600, "expires": 1769904000}
 //! ```
+//!
+//! A VOPRF key (token type 0x0001 or 0x0005) lives beside them the same way: its file holds
+//! the core's VOPRF key form (`-----BEGIN PRIVACYPASS VOPRF ... PRIVATE KEY-----`, whose label
+//! names the token type), mode 0600, with the same JSON sidecar.
 
 use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use privacypass::{IssuerKey, KeyError, KeySet, KeyValidity, TokenKeyId};
+use privacypass::{
+    IssuerKey, KeyError, KeySet, KeyValidity, TokenKeyId, TokenType, VoprfIssuerKey,
+};
 use privacypass_stores::durable;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +50,46 @@ pub struct StoredKey {
     pub validity: KeyValidity,
 }
 
+/// A VOPRF key (token type 0x0001 or 0x0005) as the directory holds it.
+#[derive(Debug)]
+pub struct StoredVoprfKey {
+    pub key: VoprfIssuerKey,
+    pub validity: KeyValidity,
+}
+
+/// A key of any token type the directory holds.
+#[derive(Debug)]
+pub enum AnyStoredKey {
+    BlindRsa(StoredKey),
+    Voprf(StoredVoprfKey),
+}
+
+impl AnyStoredKey {
+    pub fn token_key_id(&self) -> TokenKeyId {
+        match self {
+            AnyStoredKey::BlindRsa(k) => *k.key.public_key().token_key_id(),
+            AnyStoredKey::Voprf(k) => *k.key.public_key().token_key_id(),
+        }
+    }
+
+    pub fn validity(&self) -> &KeyValidity {
+        match self {
+            AnyStoredKey::BlindRsa(k) => &k.validity,
+            AnyStoredKey::Voprf(k) => &k.validity,
+        }
+    }
+
+    pub fn token_type(&self) -> TokenType {
+        match self {
+            AnyStoredKey::BlindRsa(_) => TokenType::BlindRsa2048,
+            AnyStoredKey::Voprf(k) => k.key.token_type(),
+        }
+    }
+}
+
+/// The label every VOPRF key file begins with (the core's `VoprfIssuerKey::to_pem`).
+const VOPRF_PEM_PREFIX: &[u8] = b"-----BEGIN PRIVACYPASS VOPRF ";
+
 fn pem_path(dir: &Path, id: &TokenKeyId) -> PathBuf {
     dir.join(format!("{}.pem", hex::encode(id)))
 }
@@ -61,8 +107,19 @@ pub fn ensure_dir(dir: &Path) -> Result<(), KeyDirError> {
     Ok(())
 }
 
-/// Every key in the directory, sorted by not-before.
+/// Every Blind RSA (type 0x0002) key in the directory, sorted by not-before.
 pub fn load(dir: &Path) -> Result<Vec<StoredKey>, KeyDirError> {
+    Ok(load_all(dir)?
+        .into_iter()
+        .filter_map(|k| match k {
+            AnyStoredKey::BlindRsa(k) => Some(k),
+            AnyStoredKey::Voprf(_) => None,
+        })
+        .collect())
+}
+
+/// Every key in the directory, of every token type, sorted by not-before.
+pub fn load_all(dir: &Path) -> Result<Vec<AnyStoredKey>, KeyDirError> {
     let mut keys = Vec::new();
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -80,17 +137,27 @@ pub fn load(dir: &Path) -> Result<Vec<StoredKey>, KeyDirError> {
             continue;
         }
         let pem = zeroize::Zeroizing::new(fs::read(&path).map_err(io(&path))?);
-        let key = IssuerKey::from_pem(&pem).map_err(|source| KeyDirError::Key {
+        let key_error = |source| KeyDirError::Key {
             path: path.clone(),
             source,
-        })?;
-        let meta = meta_path(dir, key.public_key().token_key_id());
-        let text = fs::read_to_string(&meta).map_err(io(&meta))?;
-        let validity =
-            parse_validity(&text).map_err(|reason| KeyDirError::Metadata { path: meta, reason })?;
-        keys.push(StoredKey { key, validity });
+        };
+        let read_validity = |id: &TokenKeyId| {
+            let meta = meta_path(dir, id);
+            let text = fs::read_to_string(&meta).map_err(io(&meta))?;
+            parse_validity(&text).map_err(|reason| KeyDirError::Metadata { path: meta, reason })
+        };
+        let stored = if pem.trim_ascii_start().starts_with(VOPRF_PEM_PREFIX) {
+            let key = VoprfIssuerKey::from_pem(&pem).map_err(key_error)?;
+            let validity = read_validity(key.public_key().token_key_id())?;
+            AnyStoredKey::Voprf(StoredVoprfKey { key, validity })
+        } else {
+            let key = IssuerKey::from_pem(&pem).map_err(key_error)?;
+            let validity = read_validity(key.public_key().token_key_id())?;
+            AnyStoredKey::BlindRsa(StoredKey { key, validity })
+        };
+        keys.push(stored);
     }
-    keys.sort_by_key(|k| (k.validity.not_before, *k.key.public_key().token_key_id()));
+    keys.sort_by_key(|k| (k.validity().not_before, k.token_key_id()));
     Ok(keys)
 }
 
@@ -106,7 +173,7 @@ pub fn parse_validity(text: &str) -> Result<KeyValidity, String> {
 
 /// The key set of a directory, for an issuer and redeemer.
 pub fn key_set(dir: &Path, redemption_grace: u64) -> Result<KeySet, KeyDirError> {
-    key_set_of(load(dir)?, redemption_grace)
+    key_set_of_all(load_all(dir)?, redemption_grace)
 }
 
 /// The key set of keys as `load` returns them: each checked against those before it (no
@@ -116,6 +183,28 @@ pub fn key_set_of(keys: Vec<StoredKey>, redemption_grace: u64) -> Result<KeySet,
     for stored in keys {
         set.insert_issuer_key(stored.key, stored.validity)
             .map_err(KeyDirError::Refused)?;
+    }
+    Ok(set)
+}
+
+/// The key set of keys of every type as `load_all` returns them, each checked against those
+/// before it as `key_set_of` checks them (truncated ids are checked across token types).
+pub fn key_set_of_all(
+    keys: Vec<AnyStoredKey>,
+    redemption_grace: u64,
+) -> Result<KeySet, KeyDirError> {
+    let mut set = KeySet::new(redemption_grace);
+    for stored in keys {
+        match stored {
+            AnyStoredKey::BlindRsa(k) => set
+                .insert_issuer_key(k.key, k.validity)
+                .map(drop)
+                .map_err(KeyDirError::Refused)?,
+            AnyStoredKey::Voprf(k) => set
+                .insert_voprf_key(k.key, k.validity)
+                .map(drop)
+                .map_err(KeyDirError::Refused)?,
+        }
     }
     Ok(set)
 }
@@ -159,6 +248,47 @@ pub fn generate(dir: &Path, validity: KeyValidity) -> Result<TokenKeyId, KeyDirE
     write_key(dir, &key, &validity)
 }
 
+/// Adds a VOPRF key (type 0x0001 or 0x0005) to the directory, checked as `add` checks.
+pub fn add_voprf(
+    dir: &Path,
+    key: VoprfIssuerKey,
+    validity: KeyValidity,
+) -> Result<TokenKeyId, KeyDirError> {
+    ensure_dir(dir)?;
+    let mut set = key_set(dir, 0)?;
+    let key = set
+        .insert_voprf_key(key, validity)
+        .map_err(KeyDirError::Refused)?;
+    write_voprf_key(dir, &key, &validity)
+}
+
+/// Generates a VOPRF key of `token_type` for the directory (`KeySet::generate_voprf`, which
+/// draws again while a truncated id collides with an issuance key of any type).
+pub fn generate_voprf(
+    dir: &Path,
+    token_type: TokenType,
+    validity: KeyValidity,
+) -> Result<TokenKeyId, KeyDirError> {
+    ensure_dir(dir)?;
+    let mut set = key_set(dir, 0)?;
+    let key = set
+        .generate_voprf(token_type, validity)
+        .map_err(KeyDirError::Refused)?;
+    write_voprf_key(dir, &key, &validity)
+}
+
+fn write_voprf_key(
+    dir: &Path,
+    key: &VoprfIssuerKey,
+    validity: &KeyValidity,
+) -> Result<TokenKeyId, KeyDirError> {
+    let pem = key.to_pem();
+    let id = *key.public_key().token_key_id();
+    write_meta(dir, &id, validity)?;
+    write_private(&pem_path(dir, &id), &pem)?;
+    Ok(id)
+}
+
 /// Writes a key the key set took: its validity, then its private key (mode 0600).
 fn write_key(
     dir: &Path,
@@ -174,12 +304,9 @@ fn write_key(
 
 /// Ends a key's issuance now; it stays redeemable for the grace.
 pub fn retire(dir: &Path, id_prefix: &str, now: u64) -> Result<TokenKeyId, KeyDirError> {
-    let matches: Vec<StoredKey> = load(dir)?
+    let matches: Vec<AnyStoredKey> = load_all(dir)?
         .into_iter()
-        .filter(|k| {
-            hex::encode(k.key.public_key().token_key_id())
-                .starts_with(&id_prefix.to_ascii_lowercase())
-        })
+        .filter(|k| hex::encode(k.token_key_id()).starts_with(&id_prefix.to_ascii_lowercase()))
         .collect();
     let [stored] = matches.as_slice() else {
         return Err(KeyDirError::NotFound(format!(
@@ -187,8 +314,8 @@ pub fn retire(dir: &Path, id_prefix: &str, now: u64) -> Result<TokenKeyId, KeyDi
             matches.len()
         )));
     };
-    let id = *stored.key.public_key().token_key_id();
-    let mut validity = stored.validity;
+    let id = stored.token_key_id();
+    let mut validity = *stored.validity();
     if validity.expires > now {
         // Issuance stops now; a key imported in this very second (or still
         // pending) gets a window that ended, so it is in grace at once.

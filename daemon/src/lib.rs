@@ -23,12 +23,12 @@ pub mod websocket;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use privacypass::{IssuerKey, KeyValidity};
+use privacypass::{IssuerKey, KeyValidity, TokenType, VoprfIssuerKey};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::app::App;
-use crate::config::{KeysCommand, Settings, WindowArgs};
+use crate::config::{KeyType, KeysCommand, Settings, WindowArgs};
 
 /// Lifetime of the development key `--generate-key-if-missing` creates.
 const DEV_KEY_LIFETIME: u64 = 30 * 24 * 3600;
@@ -210,29 +210,76 @@ fn window(args: &WindowArgs) -> Result<KeyValidity, String> {
     KeyValidity::new(not_before, not_before.saturating_add(lifetime)).map_err(|e| e.to_string())
 }
 
+/// A VOPRF private key of `token_type` from a file: the scalar in hex (RFC 9497 SerializeScalar,
+/// the vectors' `skS`), or the file form `keys generate` writes, whose label must name the same
+/// type. Errors never show the file's bytes.
+fn voprf_key_of_file(token_type: TokenType, bytes: &[u8]) -> Result<VoprfIssuerKey, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not text".to_string())?;
+    let trimmed = text.trim();
+    let key = if trimmed.starts_with("-----BEGIN") {
+        VoprfIssuerKey::from_pem(trimmed.as_bytes()).map_err(|e| e.to_string())?
+    } else {
+        let scalar = zeroize::Zeroizing::new(
+            hex::decode(trimmed)
+                .map_err(|_| "not a hex scalar nor a VOPRF key file".to_string())?,
+        );
+        VoprfIssuerKey::from_scalar(token_type, &scalar).map_err(|e| e.to_string())?
+    };
+    if key.token_type() != token_type {
+        return Err(format!(
+            "the file holds a {} key, not {}",
+            KeyType::name_of(key.token_type()),
+            KeyType::name_of(token_type)
+        ));
+    }
+    Ok(key)
+}
+
 /// `privacypassd keys ...`.
 pub fn keys(command: KeysCommand) -> Result<(), String> {
     match command {
-        KeysCommand::Generate { dir, window: w } => {
-            let id = keydir::generate(&dir.keys_dir, window(&w)?).map_err(|e| e.to_string())?;
+        KeysCommand::Generate {
+            key_type,
+            dir,
+            window: w,
+        } => {
+            let id = match key_type {
+                KeyType::BlindRsa2048 => keydir::generate(&dir.keys_dir, window(&w)?),
+                _ => keydir::generate_voprf(&dir.keys_dir, key_type.token_type(), window(&w)?),
+            }
+            .map_err(|e| e.to_string())?;
             println!(
-                "generated key {} in {}",
+                "generated {} key {} in {}",
+                KeyType::name_of(key_type.token_type()),
                 hex::encode(id),
                 dir.keys_dir.display()
             );
         }
         KeysCommand::Import {
             file,
+            key_type,
             dir,
             window: w,
         } => {
             let pem = zeroize::Zeroizing::new(
                 std::fs::read(&file).map_err(|e| format!("{}: {e}", file.display()))?,
             );
-            let key = IssuerKey::from_pem(&pem).map_err(|e| format!("{}: {e}", file.display()))?;
-            let id = keydir::add(&dir.keys_dir, key, window(&w)?).map_err(|e| e.to_string())?;
+            let id = match key_type {
+                KeyType::BlindRsa2048 => {
+                    let key = IssuerKey::from_pem(&pem)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    keydir::add(&dir.keys_dir, key, window(&w)?)
+                }
+                _ => {
+                    let key = voprf_key_of_file(key_type.token_type(), &pem)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                    keydir::add_voprf(&dir.keys_dir, key, window(&w)?)
+                }
+            }
+            .map_err(|e| e.to_string())?;
             println!(
-                "imported key {} into {}",
+                "imported {} key {} into {}",
+                KeyType::name_of(key_type.token_type()),
                 hex::encode(id),
                 dir.keys_dir.display()
             );
@@ -245,17 +292,37 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
                 keydir::key_set(&dir.keys_dir, redemption_grace).map_err(|e| e.to_string())?;
             let now = privacypass::unix_now();
             println!(
-                "{:<64}  {:>9}  {:<8}  {:>11}  {:>11}",
-                "token_key_id", "truncated", "state", "not-before", "expires"
+                "{:<64}  {:<18}  {:>9}  {:<8}  {:>11}  {:>11}",
+                "token_key_id", "type", "truncated", "state", "not-before", "expires"
             );
-            for e in keys.entries() {
+            let mut rows: Vec<_> = keys
+                .entries()
+                .iter()
+                .map(|e| {
+                    (
+                        *e.public.token_key_id(),
+                        TokenType::BlindRsa2048,
+                        e.validity,
+                    )
+                })
+                .chain(keys.voprf_entries().iter().map(|e| {
+                    (
+                        *e.key.public_key().token_key_id(),
+                        e.key.token_type(),
+                        e.validity,
+                    )
+                }))
+                .collect();
+            rows.sort_by_key(|(id, _, validity)| (validity.not_before, *id));
+            for (id, token_type, validity) in rows {
                 println!(
-                    "{:<64}  {:>9}  {:<8}  {:>11}  {:>11}",
-                    hex::encode(e.public.token_key_id()),
-                    format!("0x{:02x}", e.public.truncated_token_key_id()),
-                    keys.state(&e.validity, now).as_str(),
-                    e.validity.not_before,
-                    e.validity.expires
+                    "{:<64}  {:<18}  {:>9}  {:<8}  {:>11}  {:>11}",
+                    hex::encode(id),
+                    KeyType::name_of(token_type),
+                    format!("0x{:02x}", id[31]),
+                    keys.state(&validity, now).as_str(),
+                    validity.not_before,
+                    validity.expires
                 );
             }
         }

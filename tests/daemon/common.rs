@@ -160,7 +160,12 @@ impl Daemon {
         let pem_path = std::fs::read_dir(self.keys_dir())
             .unwrap()
             .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "pem"))
+            .find(|p| {
+                p.extension().is_some_and(|e| e == "pem")
+                    && !std::fs::read(p)
+                        .unwrap()
+                        .starts_with(b"-----BEGIN PRIVACYPASS VOPRF")
+            })
             .unwrap();
         IssuerKey::from_pem(&std::fs::read(pem_path).unwrap()).unwrap()
     }
