@@ -291,12 +291,6 @@ extern "C" {
 const char *pp_version(void);
 
 /**
- * FOR TESTS ONLY: panics inside the panic boundary and so returns `PP_ERR_PANIC`, proving that
- * no panic crosses into C. The panic message goes to stderr. Never call it in production.
- */
-enum pp_result pp_test_panic(void);
-
-/**
  * Encodes a TokenChallenge (RFC 9577 §2.1) into a caller-owned buffer.
  *
  * - `token_type`: 2 (`PP_TOKEN_TYPE_BLIND_RSA`) for this library's tokens.

@@ -10,7 +10,8 @@
 #   header         regenerate include/privacypass.h with the pinned cbindgen
 #   check-header   fail when include/privacypass.h differs from what cbindgen generates
 #   cbindgen       install the pinned cbindgen when it is missing or another version
-#   test-c         the C tests: ASan+UBSan, valgrind, exported symbols, version, README quick
+#   test-c         the C tests: ASan+UBSan, valgrind, the panic boundary (ffi-test-panic, on the
+#                  test-only libprivacypass_testing), exported symbols, version, README quick
 #                  start, install into a temporary PREFIX with pkg-config (shared and static),
 #                  the redeemer on a shared Redis store (ffi-test-redis, needs redis-server)
 #   bench-c        verifies per second through the C API beside the core's, in one run
@@ -28,6 +29,8 @@ FFI_VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' $(FFI_ROOT)/Cargo.t
 FFI_HEADER := $(FFI_ROOT)/include/privacypass.h
 FFI_SO := $(TARGET_RELEASE)/libprivacypass.so
 FFI_A := $(TARGET_RELEASE)/libprivacypass.a
+# The test-only library (ffi/testing/): libprivacypass plus pp_test_panic, never installed.
+FFI_TESTING_SO := $(TARGET_RELEASE)/libprivacypass_testing.so
 FFI_TESTS := $(FFI_ROOT)/ffi/tests
 FFI_VECTORS := $(FFI_ROOT)/tests/vectors/rfc9578-type2-blind-rsa.json
 FFI_README := $(FFI_ROOT)/ffi/README.md
@@ -41,6 +44,7 @@ FFI_CC ?= gcc
 FFI_CFLAGS := -std=c99 -Wall -Wextra -Werror -g -I$(FFI_ROOT)/include
 FFI_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FFI_LINK := -L$(TARGET_RELEASE) -lprivacypass -Wl,-rpath,$(TARGET_RELEASE) -lpthread
+FFI_TESTING_LINK := -L$(TARGET_RELEASE) -lprivacypass_testing -Wl,-rpath,$(TARGET_RELEASE) -lpthread
 FFI_VALGRIND := valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible \
 	--show-leak-kinds=definite,possible --quiet
 # What a static link of libprivacypass.a needs besides it (OpenSSL, the C++ runtime of RocksDB,
@@ -52,7 +56,7 @@ FFI_BENCH_SECONDS ?= 5
 
 .PHONY: ffi header check-header cbindgen test-c bench-c install \
 	ffi-test-asan ffi-test-valgrind ffi-test-symbols ffi-test-quickstart ffi-test-install \
-	ffi-test-redis
+	ffi-test-redis ffi-test-panic
 
 ffi:
 	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR) $(CARGO) build $(CARGO_FLAGS)
@@ -72,8 +76,8 @@ check-header: cbindgen
 	if diff -u $(FFI_HEADER) $$tmp; then echo "include/privacypass.h is up to date"; \
 	else echo "include/privacypass.h is stale: run 'make header' and commit it" >&2; exit 1; fi
 
-test-c: ffi-test-asan ffi-test-valgrind ffi-test-symbols ffi-test-quickstart ffi-test-install \
-	ffi-test-redis
+test-c: ffi-test-asan ffi-test-valgrind ffi-test-panic ffi-test-symbols ffi-test-quickstart \
+	ffi-test-install ffi-test-redis
 	@echo "test-c: all C tests passed"
 
 $(FFI_OUT):
@@ -96,6 +100,15 @@ ffi-test-valgrind: ffi | $(FFI_OUT)
 	RUST_BACKTRACE=0 PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
 	$(FFI_VALGRIND) $(FFI_OUT)/test_privacypass $(FFI_VECTORS) $$scratch
 
+# The panic boundary: pp_test_panic of the test-only libprivacypass_testing answers PP_ERR_PANIC
+# and the library keeps working, under ASan and UBSan.
+ffi-test-panic: ffi | $(FFI_OUT)
+	$(FFI_CC) $(FFI_CFLAGS) -I$(FFI_ROOT)/ffi/testing $(FFI_SANITIZE) $(FFI_TESTS)/test_panic.c \
+		-o $(FFI_OUT)/test_panic $(FFI_TESTING_LINK)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	RUST_BACKTRACE=0 $(FFI_OUT)/test_panic
+
 # Two redeemer handles (two hosts) on one Redis store, under ASan and UBSan, against a
 # redis-server started on a free port in a temporary directory and stopped on every exit.
 ffi-test-redis: ffi | $(FFI_OUT)
@@ -116,8 +129,20 @@ ffi-test-redis: ffi | $(FFI_OUT)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	RUST_BACKTRACE=0 $(FFI_OUT)/test_redis $$port
 
-# The shared library exports pp_ symbols and nothing else.
+# The shared library exports pp_ symbols and nothing else, and not the test-only pp_test_panic,
+# which the test-only libprivacypass_testing.so does export (beside all of libprivacypass's).
 ffi-test-symbols: ffi
+	@if nm -D --defined-only $(FFI_SO) | awk '{ print $$NF }' | grep -qx pp_test_panic; then \
+		echo "libprivacypass.so exports the test-only pp_test_panic" >&2; exit 1; fi; \
+	if nm --defined-only $(FFI_A) 2>/dev/null | awk '{ print $$NF }' | grep -qx pp_test_panic; then \
+		echo "libprivacypass.a defines the test-only pp_test_panic" >&2; exit 1; fi; \
+	nm -D --defined-only $(FFI_TESTING_SO) | awk '{ print $$NF }' | grep -qx pp_test_panic || \
+		{ echo "libprivacypass_testing.so does not export pp_test_panic" >&2; exit 1; }; \
+	missing=$$(nm -D --defined-only $(FFI_SO) | awk '{ print $$NF }' | grep '^pp_' | sort | \
+		comm -23 - <(nm -D --defined-only $(FFI_TESTING_SO) | awk '{ print $$NF }' | sort)); \
+	if [ -n "$$missing" ]; then echo "libprivacypass_testing.so lacks exports of libprivacypass.so:" >&2; \
+		echo "$$missing" >&2; exit 1; fi; \
+	echo "pp_test_panic: only in libprivacypass_testing.so (which exports all of libprivacypass.so too)"
 	@others=$$(nm -D --defined-only $(FFI_SO) | awk '{ print $$NF }' | grep -v '^pp_' || true); \
 	if [ -n "$$others" ]; then echo "libprivacypass.so exports symbols without the pp_ prefix:" >&2; \
 		echo "$$others" >&2; exit 1; fi; \

@@ -8,7 +8,10 @@
 # Targets:
 #   test-go    gofmt check, go vet and
 #              go test -race with cgocheck=2 over bindings/go (vectors, full cycle, threads,
-#              finalizers, a live privacypassd, the README examples)
+#              finalizers, a live privacypassd, the README examples), then the panic
+#              boundary's test (tag privacypass_testing: the package links the test-only
+#              libprivacypass_testing, which has pp_test_panic; the production build never
+#              names it)
 #   bench-go   BenchmarkVerify and BenchmarkVerifyParallel through the binding
 
 CARGO_TARGET_DIR ?= $(HOME)/.cache/privacypass/target
@@ -44,14 +47,17 @@ go-toolchain:
 	@command -v gcc >/dev/null || { echo "gcc is required for cgo" >&2; exit 1; }
 
 go-check-lib:
-	@test -f $(TARGET_RELEASE)/libprivacypass.so || \
-		{ echo "$(TARGET_RELEASE)/libprivacypass.so is missing: build it first (make ffi)" >&2; exit 1; }
+	@for lib in libprivacypass.so libprivacypass_testing.so; do test -f $(TARGET_RELEASE)/$$lib || \
+		{ echo "$(TARGET_RELEASE)/$$lib is missing: build it first (make ffi)" >&2; exit 1; }; done
 
 test-go: go-toolchain go-check-lib
 	@cd $(GO_DIR) && unformatted=$$(gofmt -l .) && \
 		if [ -n "$$unformatted" ]; then echo "gofmt: not formatted: $$unformatted" >&2; exit 1; fi
 	cd $(GO_DIR) && $(GO_ENV) $(GO_CMD) vet ./...
+	cd $(GO_DIR) && $(GO_ENV) $(GO_CMD) vet -tags privacypass_testing ./...
 	cd $(GO_DIR) && $(GO_ENV) $(GO_CGOCHECK) $(GO_CMD) test -race -count=1 ./...
+	cd $(GO_DIR) && $(GO_ENV) $(GO_CGOCHECK) $(GO_CMD) test -race -count=1 -tags privacypass_testing \
+		-run '^TestPanicBoundary$$' .
 	@echo "test-go: the Go binding's tests passed"
 
 bench-go: go-toolchain go-check-lib

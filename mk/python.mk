@@ -10,6 +10,8 @@
 #                 copied into the package, `pip install
 #                 bindings/python` exactly as the README says, `mypy --strict` on the package,
 #                 pytest on bindings/python/tests with PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd
+#                 and PRIVACYPASS_TESTING_LIBRARY=$(TARGET_RELEASE)/libprivacypass_testing.so
+#                 (the panic test's library; never copied into the package)
 
 CARGO_TARGET_DIR ?= $(HOME)/.cache/privacypass/target
 TARGET_RELEASE ?= $(CARGO_TARGET_DIR)/release
@@ -18,6 +20,8 @@ PY_ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/..)
 PY_DIR := $(PY_ROOT)/bindings/python
 PY_PACKAGE_LIB := $(PY_DIR)/privacypass/libprivacypass.so
 PY_SO := $(TARGET_RELEASE)/libprivacypass.so
+# The test-only library with pp_test_panic (ffi/testing/), loaded by the panic test only.
+PY_TESTING_SO := $(TARGET_RELEASE)/libprivacypass_testing.so
 PY_DAEMON := $(TARGET_RELEASE)/privacypassd
 PY_PYTEST_ARGS ?= -q -rs
 
@@ -52,6 +56,8 @@ python-mypy: python-venv
 # status is make's: 5 (no tests collected) fails like any other.
 test-python: python-install python-mypy
 	@test -x $(PY_DAEMON) || { echo "$(PY_DAEMON) is missing: build it first (make build)" >&2; exit 1; }
+	@test -f $(PY_TESTING_SO) || { echo "$(PY_TESTING_SO) is missing: build it first (make ffi)" >&2; exit 1; }
 	cd $(PY_VENV) && env -u PRIVACYPASS_LIBRARY PRIVACYPASSD=$(PY_DAEMON) \
+		PRIVACYPASS_TESTING_LIBRARY=$(PY_TESTING_SO) \
 		$(PY_VENV_PYTHON) -m pytest -p no:cacheprovider $(PY_PYTEST_ARGS) $(PY_DIR)/tests
 	@echo "test-python: all Python tests passed"

@@ -23,7 +23,6 @@ package privacypass
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../../include
-#cgo LDFLAGS: -lprivacypass
 #include <stdlib.h>
 #include "privacypass.h"
 */
@@ -130,6 +129,3 @@ func (h *handle) close(freed *atomic.Int64, free func(unsafe.Pointer)) {
 var freed struct {
 	verifiers, redeemers, issuers, clients, pendingTokens atomic.Int64
 }
-
-// testPanic calls the library's test-only panic export (pp_test_panic), for the tests.
-func testPanic() error { return check("pp_test_panic", C.pp_test_panic()) }

@@ -17,12 +17,17 @@ use crate::result::pp_result;
 /// The body evaluates to the function's [`FfiReturn::Body`]: `Result<(), pp_result>` for
 /// functions returning `pp_result` (so `?` works), the plain value for the others. A panic
 /// answers [`FfiReturn::on_panic`]: `PP_ERR_PANIC` for `pp_result`.
+///
+/// Exported (hidden) for the test-only library `ffi/testing/`, whose `pp_test_panic` passes the
+/// same boundary; it is not part of the crate's API.
+#[doc(hidden)]
+#[macro_export]
 macro_rules! ffi_panic_boundary {
     ($($body:tt)*) => {
-        $crate::boundary::guard(move || { $($body)* })
+        $crate::__boundary_guard(move || { $($body)* })
     };
 }
-pub(crate) use ffi_panic_boundary;
+pub(crate) use crate::ffi_panic_boundary;
 
 /// What an exported function returns, and what it returns when its body panicked.
 pub trait FfiReturn: Sized {

@@ -9,7 +9,8 @@
 //!   `(out, cap, out_len)` and a short one answers `PP_ERR_BUFFER_TOO_SMALL` with the size needed;
 //! - no global state, threads or runtime of our own; randomness from the OS (`getrandom`).
 //!
-//! This is the only crate of the workspace with `unsafe` and `extern "C"`.
+//! This is the only crate of the workspace with `unsafe` and `extern "C"`, beside the test-only
+//! `ffi/testing/` (libprivacypass_testing: this library plus `pp_test_panic`).
 //!
 //! Every export that takes pointers is an `unsafe extern "C" fn` with one and the same safety
 //! contract, stated once at the top of the header rather than on each function: pointers point
@@ -30,7 +31,6 @@ pub mod verifier;
 
 use std::ffi::c_char;
 
-use boundary::ffi_panic_boundary;
 pub use result::pp_result;
 
 /// Major version of libprivacypass (the crate's version; tests check that they agree). The
@@ -72,14 +72,10 @@ pub extern "C" fn pp_version() -> *const c_char {
     }
 }
 
-/// FOR TESTS ONLY: panics inside the panic boundary and so returns `PP_ERR_PANIC`, proving that
-/// no panic crosses into C. The panic message goes to stderr. Never call it in production.
-#[no_mangle]
-pub extern "C" fn pp_test_panic() -> pp_result {
-    ffi_panic_boundary! {
-        panic!("pp_test_panic: a deliberate panic to test the boundary")
-    }
-}
+/// The body of `ffi_panic_boundary!`, reachable from the macro in other crates (the test-only
+/// library `ffi/testing/`, whose `pp_test_panic` is not in the production library).
+#[doc(hidden)]
+pub use boundary::guard as __boundary_guard;
 
 /// The export check of `build.rs`, tested with the crate.
 #[cfg(test)]
@@ -88,24 +84,11 @@ mod boundary_check;
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::CStr;
-
     use super::*;
     use crate::challenge::*;
     use crate::client::*;
     use crate::issuer::*;
     use crate::verifier::*;
-
-    #[test]
-    fn a_panic_becomes_pp_err_panic() {
-        assert_eq!(pp_test_panic(), pp_result::PP_ERR_PANIC);
-        // The library still works afterwards.
-        // SAFETY: static NUL-terminated strings.
-        assert_eq!(
-            unsafe { CStr::from_ptr(pp_version()) }.to_str().unwrap(),
-            env!("CARGO_PKG_VERSION")
-        );
-    }
 
     #[test]
     fn version_constants_match_the_crate() {

@@ -542,12 +542,6 @@ def parse_authorization(authorization: Text) -> bytes:
                    TOKEN_LEN)
 
 
-def _test_panic() -> None:
-    """FOR TESTS ONLY (pp_test_panic): raises LibraryPanic, proving no panic crosses into
-    Python."""
-    _check(_lib.pp_test_panic(), "pp_test_panic")
-
-
 __all__ = [
     "Verifier", "Redeemer", "Issuer", "Client", "PendingToken",
     "encode_challenge", "www_authenticate", "encode_authorization", "parse_authorization",

@@ -61,7 +61,6 @@ _RESULT = ctypes.c_int  # enum pp_result
 
 _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_version": (ctypes.c_char_p, []),
-    "pp_test_panic": (_RESULT, []),
     "pp_public_key_spki": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_directory_public_keys": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_pem_public_keys": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
