@@ -223,8 +223,8 @@ def load_testing_library() -> ctypes.CDLL:
     package loaded from the target directory."""
     path = os.environ.get("PRIVACYPASS_TESTING_LIBRARY") or str(
         Path(pp.library_path()).with_name("libprivacypass_testing.so"))
-    if not os.path.isfile(path):
-        pytest.skip(f"{path} is missing (set PRIVACYPASS_TESTING_LIBRARY; make test-python does)")
+    assert os.path.isfile(path), (
+        f"{path} is missing: build the workspace (make build), or set PRIVACYPASS_TESTING_LIBRARY")
     lib = ctypes.CDLL(path)
     lib.pp_test_panic.restype = ctypes.c_int
     lib.pp_test_panic.argtypes = []
