@@ -95,6 +95,12 @@ impl From<privacypass::IssueError> for ApiError {
     }
 }
 
+impl From<privacypass::VoprfIssueError> for ApiError {
+    fn from(e: privacypass::VoprfIssueError) -> Self {
+        ApiError::new(e.code(), e.to_string())
+    }
+}
+
 impl From<privacypass::RedeemError> for ApiError {
     fn from(e: privacypass::RedeemError) -> Self {
         ApiError::new(e.code(), e.to_string())

@@ -10,7 +10,8 @@ use std::process::Command;
 
 use common::*;
 use privacypass::directory::IssuerDirectory;
-use privacypass::TokenType;
+use privacypass::{b64, Token, TokenChallenge, TokenType, VoprfClient, VoprfPublicKey};
+use serde_json::json;
 
 fn privacypassd(args: &[&str], keys_dir: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_privacypassd"))
@@ -180,4 +181,152 @@ fn voprf_keys_generate_list_import_and_retire() {
         .token_keys
         .iter()
         .all(|k| hex::encode(privacypass::crypto::sha256(&k.token_key)) != ids[1]));
+}
+
+/// The daemon's VOPRF key of `token_type` as its directory lists it.
+fn voprf_key(daemon: &Daemon, token_type: TokenType) -> std::sync::Arc<VoprfPublicKey> {
+    let listed = directory(daemon);
+    let key = listed
+        .token_keys
+        .iter()
+        .find(|k| k.token_type == token_type.value())
+        .unwrap();
+    std::sync::Arc::new(VoprfPublicKey::from_bytes(token_type, &key.token_key).unwrap())
+}
+
+fn voprf_challenge(token_type: TokenType) -> TokenChallenge {
+    TokenChallenge::new(token_type.value(), b"127.0.0.1", &[5; 32], b"").unwrap()
+}
+
+/// A type 1 or 5 token issued over `/token-request` and finalized (proof checked) by the client.
+fn issue_native(daemon: &Daemon, token_type: TokenType) -> Token {
+    let client = VoprfClient::new(voprf_key(daemon, token_type));
+    let pending = client.request(&voprf_challenge(token_type)).unwrap();
+    let mut resp = agent()
+        .post(format!("{}/token-request", daemon.url))
+        .header("Content-Type", "application/private-token-request")
+        .send(&pending.request().encode()[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers().get("content-type").unwrap(),
+        "application/private-token-response"
+    );
+    let body = resp.body_mut().read_to_vec().unwrap();
+    pending.finalize(&body).unwrap()
+}
+
+/// A type 1 or 5 token issued over JSON-RPC `issue` (bare blinded element, or the whole
+/// TokenRequest) and finalized by the client.
+fn issue_rpc(daemon: &Daemon, token_type: TokenType, whole_request: bool) -> Token {
+    let key = voprf_key(daemon, token_type);
+    let client = VoprfClient::new(key.clone());
+    let pending = client.request(&voprf_challenge(token_type)).unwrap();
+    let request = pending.request().encode();
+    let blinded = if whole_request {
+        &request[..]
+    } else {
+        &request[3..]
+    };
+    assert_eq!(
+        request.len() - 3,
+        match token_type {
+            TokenType::VoprfP384 => 49,
+            _ => 32,
+        }
+    );
+    let (status, body) = rpc(
+        &agent(),
+        &format!("{}/rpc", daemon.url),
+        "issue",
+        json!({"blinded-token": b64::encode_url(blinded), "key-id": hex::encode(key.token_key_id())}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let response = b64::decode_any(body["result"]["blind-sig"].as_str().unwrap()).unwrap();
+    pending.finalize(&response).unwrap()
+}
+
+fn three_key_daemon(dir: &Path) -> Daemon {
+    let keys_dir = dir.join("keys");
+    three_keys(&keys_dir);
+    Daemon::start(dir, &["--keys-dir", keys_dir.to_str().unwrap()])
+}
+
+#[test]
+fn a_daemon_issues_type_1_and_type_5_tokens_natively_and_over_json_rpc() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = three_key_daemon(dir.path());
+    for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+        let token = issue_native(&daemon, token_type);
+        assert_eq!(token.token_type, token_type);
+        for whole in [false, true] {
+            let token = issue_rpc(&daemon, token_type, whole);
+            assert_eq!(token.token_type, token_type);
+        }
+        // REST issuance answers the same TokenResponse as blind-sig.
+        let key = voprf_key(&daemon, token_type);
+        let pending = VoprfClient::new(key.clone())
+            .request(&voprf_challenge(token_type))
+            .unwrap();
+        let (status, body) = post_json(
+            &agent(),
+            &format!("{}/api/v1/privacy-passes", daemon.url),
+            &json!({"blinded-token": b64::encode_url(&pending.request().encode()[3..]),
+                    "key-id": hex::encode(key.token_key_id())}),
+        );
+        assert_eq!(status, 201, "{body}");
+        let response = b64::decode_any(body["blind-sig"].as_str().unwrap()).unwrap();
+        pending.finalize(&response).unwrap();
+
+        // An unknown truncated id of this type is 422, as for type 2.
+        let mut request = VoprfClient::new(key.clone())
+            .request(&voprf_challenge(token_type))
+            .unwrap()
+            .request()
+            .encode();
+        request[2] = request[2].wrapping_add(1);
+        while directory(&daemon)
+            .token_keys
+            .iter()
+            .any(|k| privacypass::crypto::sha256(&k.token_key)[31] == request[2])
+        {
+            request[2] = request[2].wrapping_add(1);
+        }
+        let resp = agent()
+            .post(format!("{}/token-request", daemon.url))
+            .header("Content-Type", "application/private-token-request")
+            .send(&request[..])
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 422);
+        // A blinded element of the other type's size is refused.
+        let (status, body) = rpc(
+            &agent(),
+            &format!("{}/rpc", daemon.url),
+            "issue",
+            json!({"blinded-token": b64::encode_url(&[2u8; 40]), "key-id": hex::encode(key.token_key_id())}),
+        );
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(error_code(&body), Some(-32024));
+    }
+    // Type 2 still issues over /token-request beside them.
+    let rsa = privacypass::PublicKey::from_spki(
+        &directory(&daemon)
+            .keys_of_type(TokenType::BlindRsa2048)
+            .next()
+            .unwrap()
+            .token_key,
+    )
+    .unwrap();
+    let pending = privacypass::Client::new(std::sync::Arc::new(rsa))
+        .request(&challenge())
+        .unwrap();
+    let mut resp = agent()
+        .post(format!("{}/token-request", daemon.url))
+        .header("Content-Type", "application/private-token-request")
+        .send(&pending.request().encode()[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    pending
+        .finalize(&resp.body_mut().read_to_vec().unwrap())
+        .unwrap();
 }

@@ -1,11 +1,13 @@
 //! Issuance: JSON-RPC `issue` and `POST /api/v1/privacy-passes` (REST, the same params as the
-//! body), which blind-sign with the key a `key-id` names.
+//! body), which blind-sign with the key a `key-id` names. A VOPRF key (type 0x0001 or 0x0005)
+//! evaluates instead, and `blind-sig` is then its whole TokenResponse (evaluated element and
+//! DLEQ proof).
 
 use std::future::Future;
 use std::time::Instant;
 
 use hyper::StatusCode;
-use privacypass::{b64, ErrorCode, Issuer};
+use privacypass::{b64, ErrorCode, Issuer, VoprfIssuer};
 use privacypass_rpc::{IssueParams, IssueResult};
 use serde_json::Value;
 
@@ -53,9 +55,19 @@ async fn issue_inner(
             )
         })?;
     caller.allow_token_key(&key_id)?;
-    let issuer = Issuer::new(app.keys());
-    let signed =
-        sign_blocking(move || issuer.issue(&key_id, &blinded, privacypass::unix_now())).await?;
+    let keys = app.keys();
+    let signed = if keys.voprf_get(&key_id).is_some() {
+        let issuer = VoprfIssuer::new(keys);
+        sign_blocking(move || {
+            issuer
+                .issue(&key_id, &blinded, privacypass::unix_now())
+                .map(|response| response.encode())
+        })
+        .await?
+    } else {
+        let issuer = Issuer::new(keys);
+        sign_blocking(move || issuer.issue(&key_id, &blinded, privacypass::unix_now())).await?
+    };
     Ok(IssueResult {
         blind_sig: b64::encode_url(&signed),
         case: caller.case,
@@ -95,10 +107,14 @@ pub async fn measured<T>(
     result
 }
 
-/// Runs an RSA private operation on the blocking pool, never on the async threads.
-pub async fn sign_blocking<T: Send + 'static>(
-    job: impl FnOnce() -> Result<T, privacypass::IssueError> + Send + 'static,
-) -> Result<T, ApiError> {
+/// Runs a private-key operation (an RSA signature, a VOPRF evaluation) on the blocking pool,
+/// never on the async threads.
+pub async fn sign_blocking<T: Send + 'static, E: Send + 'static>(
+    job: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    ApiError: From<E>,
+{
     tokio::task::spawn_blocking(job)
         .await
         .map_err(|_| ApiError::new(ErrorCode::Internal, "signing task failed"))?
