@@ -741,6 +741,8 @@ fn the_redemption_apis_documented_request_is_told_what_this_server_redeems() {
             "increment",
             "RFC 9578",
             "0x0002",
+            "0x0001",
+            "0x0005",
             "rfc9578",
         ] {
             assert!(detail.contains(needle), "{route}: {needle:?} not in {body}");

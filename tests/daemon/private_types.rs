@@ -330,3 +330,108 @@ fn a_daemon_issues_type_1_and_type_5_tokens_natively_and_over_json_rpc() {
         .finalize(&resp.body_mut().read_to_vec().unwrap())
         .unwrap();
 }
+
+#[test]
+fn type_1_and_type_5_tokens_redeem_once_on_both_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = three_key_daemon(dir.path());
+    let agent = agent();
+    for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+        for route in ["/rpc", "/api/redeem"] {
+            let url = format!("{}{route}", daemon.url);
+            for token in [
+                issue_native(&daemon, token_type),
+                issue_rpc(&daemon, token_type, false),
+            ] {
+                let encoded = b64::encode_url(&token.encode());
+                let challenge = b64::encode_url(&voprf_challenge(token_type).encode());
+                let (status, body) = rpc(
+                    &agent,
+                    &url,
+                    "redeem",
+                    json!({"token": encoded, "challenge": challenge}),
+                );
+                assert_eq!(
+                    (status, &body["result"]),
+                    (200, &json!("success")),
+                    "{body}"
+                );
+                let (status, body) = rpc(&agent, &url, "redeem", json!({"token": encoded}));
+                assert_eq!(status, 403, "{body}");
+                assert_eq!(error_code(&body), Some(-32021), "{token_type:?} {route}");
+                // The data form: the same spend.
+                let (_, body) = rpc(
+                    &agent,
+                    &url,
+                    "redeem",
+                    json!({"data": [encoded], "bindings": [challenge], "compressed": false}),
+                );
+                assert_eq!(error_code(&body), Some(-32021), "{body}");
+            }
+            // A fresh token through the data form.
+            let token = issue_native(&daemon, token_type);
+            let (status, body) = rpc(
+                &agent,
+                &url,
+                "redeem",
+                json!({"data": [b64::encode_std(&token.encode())], "compressed": false}),
+            );
+            assert_eq!(
+                (status, &body["result"]),
+                (200, &json!("success")),
+                "{body}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_forged_type_1_token_answers_32020_and_an_unknown_type_32022() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = three_key_daemon(dir.path());
+    let agent = agent();
+    let url = format!("{}/rpc", daemon.url);
+    let token = issue_native(&daemon, TokenType::VoprfP384);
+    let mut forged = token.clone();
+    forged.authenticator[0] ^= 1;
+    let (status, body) = rpc(
+        &agent,
+        &url,
+        "redeem",
+        json!({"token": b64::encode_url(&forged.encode())}),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(error_code(&body), Some(-32020));
+    // A token under an unknown VOPRF key is forged too.
+    let mut unknown = token.clone();
+    unknown.token_key_id = [9; 32];
+    let (_, body) = rpc(
+        &agent,
+        &url,
+        "redeem",
+        json!({"token": b64::encode_url(&unknown.encode())}),
+    );
+    assert_eq!(error_code(&body), Some(-32020), "{body}");
+    // The forgery spent nothing: the real token still redeems once.
+    let (status, body) = rpc(
+        &agent,
+        &url,
+        "redeem",
+        json!({"token": b64::encode_url(&token.encode())}),
+    );
+    assert_eq!(
+        (status, &body["result"]),
+        (200, &json!("success")),
+        "{body}"
+    );
+    // An unknown token type.
+    let mut bytes = token.encode();
+    bytes[1] = 0x03;
+    let (_, body) = rpc(
+        &agent,
+        &url,
+        "redeem",
+        json!({"token": b64::encode_url(&bytes)}),
+    );
+    assert_eq!(error_code(&body), Some(-32022), "{body}");
+}

@@ -1,9 +1,12 @@
 //! Redemption: JSON-RPC `redeem` on `/rpc` and `/api/redeem`. Verifies a token and records its
 //! spend durably; tokens verified here before (the seen-token set) skip the RSA operation.
+//! Privately verifiable tokens (types 0x0001 and 0x0005) are verified with the private key of
+//! their `token_key_id` (`VoprfRedeemer`) and spent once in the same store, with the same
+//! answers.
 
 use privacypass::wire::Token;
-use privacypass::TokenType;
-use privacypass::{b64, crypto, ErrorCode, Redeemer, Verifier};
+use privacypass::{b64, crypto, ErrorCode, RedeemError, Redeemer, Verifier};
+use privacypass::{TokenType, VoprfRedeemer};
 use privacypass_rpc::{EarlierSettings, RedeemParams, Redeemed};
 
 use crate::app::App;
@@ -13,7 +16,100 @@ use crate::metrics::Op;
 use crate::routes::issuance::measured;
 
 /// The token types `redeem` accepts, as the answer to a request of another protocol names them.
-const REDEEMED_TYPES: [(TokenType, &str); 1] = [(TokenType::BlindRsa2048, "Blind RSA 2048")];
+const REDEEMED_TYPES: [(TokenType, &str); 3] = [
+    (TokenType::BlindRsa2048, "Blind RSA 2048"),
+    (TokenType::VoprfP384, "VOPRF P-384"),
+    (TokenType::VoprfRistretto255, "VOPRF ristretto255"),
+];
+
+/// What the spend of a verified token needs from a redeemer of either kind.
+trait Spends: Send + 'static {
+    type Verified: Send + 'static;
+    fn is_remote(&self) -> bool;
+    fn record(&self, verified: &Self::Verified) -> Result<(), RedeemError>;
+    fn check_not_spent(&self, verified: Self::Verified) -> Result<Self::Verified, RedeemError>;
+    fn record_with(
+        &self,
+        verified: &Self::Verified,
+        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
+    );
+}
+
+impl Spends for Redeemer {
+    type Verified = privacypass::verifier::Verified;
+    fn is_remote(&self) -> bool {
+        self.store().is_remote()
+    }
+    fn record(&self, verified: &Self::Verified) -> Result<(), RedeemError> {
+        Redeemer::record(self, verified)
+    }
+    fn check_not_spent(&self, verified: Self::Verified) -> Result<Self::Verified, RedeemError> {
+        Redeemer::check_not_spent(self, verified)
+    }
+    fn record_with(
+        &self,
+        verified: &Self::Verified,
+        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
+    ) {
+        Redeemer::record_with(self, verified, done)
+    }
+}
+
+impl Spends for VoprfRedeemer {
+    type Verified = privacypass::VoprfVerified;
+    fn is_remote(&self) -> bool {
+        self.store().is_remote()
+    }
+    fn record(&self, verified: &Self::Verified) -> Result<(), RedeemError> {
+        VoprfRedeemer::record(self, verified)
+    }
+    fn check_not_spent(&self, verified: Self::Verified) -> Result<Self::Verified, RedeemError> {
+        VoprfRedeemer::check_not_spent(self, verified)
+    }
+    fn record_with(
+        &self,
+        verified: &Self::Verified,
+        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
+    ) {
+        VoprfRedeemer::record_with(self, verified, done)
+    }
+}
+
+/// Spends a verified token once: the outcome of the spend (or of the verification), or an
+/// internal failure of the daemon.
+async fn spend<R: Spends>(
+    redeemer: R,
+    verified: Result<R::Verified, RedeemError>,
+) -> Result<Result<(), RedeemError>, ApiError> {
+    Ok(match verified {
+        Err(e) => Err(e),
+        Ok(verified) if redeemer.is_remote() => {
+            // A store across the network (Redis): its spend (SET NX) tells an already-spent
+            // token itself, so one round trip and no separate check, on the blocking pool.
+            tokio::task::spawn_blocking(move || redeemer.record(&verified))
+                .await
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
+        }
+        // A local store: the spent check is a local read, so an already-spent token is
+        // answered without leaving this thread. The spend waits for an fsync: the store's
+        // committer answers once it is durable.
+        Ok(verified) => match redeemer.check_not_spent(verified) {
+            Err(e) => Err(e),
+            Ok(verified) => {
+                let (answer, answered) = tokio::sync::oneshot::channel();
+                redeemer.record_with(
+                    &verified,
+                    Box::new(move |outcome| {
+                        let _ = answer.send(outcome);
+                    }),
+                );
+                answered
+                    .await
+                    .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
+            }
+        },
+    })
+}
 
 /// The detail of the -32022 a redemption of the protocol before RFC 9578 gets: what it asked
 /// for, what this server redeems instead and where to read about it.
@@ -71,46 +167,34 @@ async fn redeem_inner(
             caller.allow_token_key(&key_id)?;
         }
     }
+    let now = privacypass::unix_now();
+    let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
+    // A token that does not decode goes the type-2 way, which answers as it always did.
+    let privately_verifiable =
+        Token::decode(&token).is_ok_and(|t| t.token_type.is_privately_verifiable());
+    if privately_verifiable {
+        // A privately verifiable token: the PRF output under the private key of its
+        // token_key_id, recomputed and compared in constant time, every time.
+        let redeemer = VoprfRedeemer::new(app.keys(), app.timed_store.clone());
+        let verified = redeemer
+            .verify(&token, &bindings, now)
+            .map_err(RedeemError::from);
+        return match spend(redeemer, verified).await? {
+            Ok(()) => Ok(Redeemed::Success),
+            Err(e) => Err(ApiError::from(e)),
+        };
+    }
     let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store.clone());
     // A replay of the very bytes of a token verified here before skips the RSA operation.
     let digest = crypto::sha256(&token);
     let seen = app.seen_tokens.contains(&digest);
-    let now = privacypass::unix_now();
-    let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
     // Verification is a public-key operation (or none, for bytes seen before): it runs here.
     let verified = if seen {
         redeemer.verify_seen_before(&token, &bindings, now)
     } else {
         redeemer.verify(&token, &bindings, now)
     };
-    let outcome = match verified {
-        Err(e) => Err(e),
-        Ok(verified) if redeemer.store().is_remote() => {
-            // A store across the network (Redis): its spend (SET NX) tells an already-spent
-            // token itself, so one round trip and no separate check, on the blocking pool.
-            tokio::task::spawn_blocking(move || redeemer.record(&verified))
-                .await
-                .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
-        }
-        // A local store: the spent check is a local read, so an already-spent token is
-        // answered without leaving this thread. The spend waits for an fsync: the store's
-        // committer answers once it is durable.
-        Ok(verified) => match redeemer.check_not_spent(verified) {
-            Err(e) => Err(e),
-            Ok(verified) => {
-                let (answer, answered) = tokio::sync::oneshot::channel();
-                redeemer.record_with(
-                    &verified,
-                    Box::new(move |outcome| {
-                        let _ = answer.send(outcome);
-                    }),
-                );
-                answered
-                    .await
-                    .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
-            }
-        },
-    };
+    let outcome = spend(redeemer, verified).await?;
     match outcome {
         Ok(()) => {
             app.seen_tokens.insert(digest);
