@@ -1,12 +1,16 @@
 //! `privacypassd demo --url URL`: the whole protocol as a client against a running daemon,
 //! with readable output: directory, token requests through each issuance route, finalize,
-//! redemption in both parameter forms, and the refused double spend.
+//! redemption in both parameter forms, and the refused double spend; then the same cycle for
+//! each privately verifiable key type (0x0001, 0x0005) the directory lists.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use privacypass::directory::IssuerDirectory;
-use privacypass::{b64, crypto, Client, PendingToken, PublicKey, Token, TokenChallenge, TokenType};
+use privacypass::{
+    b64, crypto, Client, PendingToken, PublicKey, Token, TokenChallenge, TokenType, VoprfClient,
+    VoprfPublicKey,
+};
 use serde_json::{json, Value};
 use ureq::Agent;
 
@@ -200,8 +204,119 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
         -32021,
         again["error"]["message"].as_str().unwrap_or("")
     );
-    println!("\ndemo complete: 3 tokens issued, 3 redeemed, 1 double spend refused");
+    let mut issued = 3;
+    let mut refused = 1;
+    for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+        let Some(listed) = directory.keys_of_type(token_type).next() else {
+            continue;
+        };
+        let key = Arc::new(
+            VoprfPublicKey::from_bytes(token_type, &listed.token_key)
+                .map_err(|e| format!("directory key of type {}: {e}", token_type.value()))?,
+        );
+        issued += voprf_cycle(&agent, api_key, base, key)?;
+        refused += 1;
+    }
+    println!(
+        "\ndemo complete: {issued} tokens issued, {issued} redeemed, {refused} double spend(s) refused"
+    );
     Ok(())
+}
+
+/// The cycle for a privately verifiable key: a token through `/token-request` and one through
+/// JSON-RPC `issue`, each finalized (the proof checked), redeemed once, then a refused double
+/// spend. Answers how many tokens it issued.
+fn voprf_cycle(
+    agent: &Agent,
+    api_key: Option<&str>,
+    base: &str,
+    key: Arc<VoprfPublicKey>,
+) -> Result<usize, String> {
+    let token_type = key.token_type();
+    let name = match token_type {
+        TokenType::VoprfP384 => "VOPRF P-384",
+        _ => "VOPRF ristretto255",
+    };
+    let key_id = hex::encode(key.token_key_id());
+    println!(
+        "\ntoken type 0x{:04x} ({name}): token_key_id {key_id}",
+        token_type.value()
+    );
+    let mut context = [0u8; 32];
+    crypto::random_bytes(&mut context).map_err(|e| e.to_string())?;
+    let challenge =
+        TokenChallenge::new(token_type.value(), host_of(base).as_bytes(), &context, b"")
+            .map_err(|e| e.to_string())?;
+    let challenge_b64 = b64::encode_url(&challenge.encode());
+    let client = VoprfClient::new(key);
+    let finalize_voprf = |pending: &privacypass::PendingVoprfToken, response: &[u8]| {
+        pending
+            .finalize(response)
+            .map_err(|e| format!("finalize: {e}"))
+    };
+
+    let pending = client.request(&challenge).map_err(|e| e.to_string())?;
+    let native_url = format!("{base}/token-request");
+    let mut resp = post(agent, &native_url, api_key)
+        .header("content-type", crate::http::TOKEN_REQUEST_TYPE)
+        .send(&pending.request().encode()[..])
+        .map_err(|e| format!("{native_url}: {e}"))?;
+    if resp.status() != 200 {
+        return Err(format!("{native_url}: HTTP {}", resp.status()));
+    }
+    let body = resp.body_mut().read_to_vec().map_err(|e| e.to_string())?;
+    let mut tokens = vec![finalize_voprf(&pending, &body)?];
+    println!("  issued through POST /token-request: proof verified, token finalized");
+
+    let pending = client.request(&challenge).map_err(|e| e.to_string())?;
+    let answer = rpc(
+        agent,
+        api_key,
+        &format!("{base}/rpc"),
+        "issue",
+        json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}),
+    )?;
+    tokens.push(finalize_voprf(
+        &pending,
+        &blind_sig_of(&answer, "/result/blind-sig")?,
+    )?);
+    println!("  issued through POST /rpc (JSON-RPC issue): proof verified, token finalized");
+
+    let rpc_url = format!("{base}/rpc");
+    let redeem_url = format!("{base}/api/redeem");
+    for (i, token) in tokens.iter().enumerate() {
+        let encoded = token.encode();
+        let (url, params) = if i == 0 {
+            (
+                &rpc_url,
+                json!({"token": b64::encode_url(&encoded), "challenge": challenge_b64}),
+            )
+        } else {
+            (
+                &redeem_url,
+                json!({"data": [b64::encode_std(&encoded)], "bindings": [challenge_b64], "compressed": false}),
+            )
+        };
+        let answer = rpc(agent, api_key, url, "redeem", params)?;
+        if answer["result"] != "success" {
+            return Err(format!("redeem of {name} token {}: {answer}", i + 1));
+        }
+        println!("  redeemed token {} through {url}: success", i + 1);
+    }
+    let again = rpc(
+        agent,
+        api_key,
+        &rpc_url,
+        "redeem",
+        json!({"token": b64::encode_url(&tokens[0].encode())}),
+    )?;
+    if again.pointer("/error/code").and_then(Value::as_i64) != Some(-32021) {
+        return Err(format!(
+            "the second redeem of a {name} token was not refused as spent: {again}"
+        ));
+    }
+    println!("  second redeem of token 1: refused, error -32021");
+    Ok(tokens.len())
 }
 
 #[cfg(test)]

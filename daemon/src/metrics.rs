@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use privacypass::keys::KeyState;
-use privacypass::{ErrorCode, KeySet};
+use privacypass::{ErrorCode, KeySet, TokenType};
 
 /// Operations counted separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,20 +144,47 @@ impl Metrics {
             "privacypass_http_requests_total {}",
             self.http_requests.load(Ordering::Relaxed)
         );
-        out.push_str("# HELP privacypass_keys Issuer keys by state.\n");
+        out.push_str("# HELP privacypass_keys Issuer keys of every token type by state.\n");
         out.push_str("# TYPE privacypass_keys gauge\n");
-        for state in [
+        const STATES: [KeyState; 4] = [
             KeyState::Pending,
             KeyState::Active,
             KeyState::Grace,
             KeyState::Expired,
-        ] {
-            let n = keys
-                .entries()
-                .iter()
-                .filter(|e| keys.state(&e.validity, now) == state)
-                .count();
+        ];
+        let typed: Vec<(TokenType, KeyState)> = keys
+            .entries()
+            .iter()
+            .map(|e| (TokenType::BlindRsa2048, keys.state(&e.validity, now)))
+            .chain(
+                keys.voprf_entries()
+                    .iter()
+                    .map(|e| (e.key.token_type(), keys.state(&e.validity, now))),
+            )
+            .collect();
+        for state in STATES {
+            let n = typed.iter().filter(|(_, s)| *s == state).count();
             let _ = writeln!(out, "privacypass_keys{{state=\"{}\"}} {n}", state.as_str());
+        }
+        out.push_str("# HELP privacypass_keys_by_type Issuer keys by token type and state.\n");
+        out.push_str("# TYPE privacypass_keys_by_type gauge\n");
+        for token_type in [
+            TokenType::VoprfP384,
+            TokenType::BlindRsa2048,
+            TokenType::VoprfRistretto255,
+        ] {
+            for state in STATES {
+                let n = typed
+                    .iter()
+                    .filter(|(t, s)| *t == token_type && *s == state)
+                    .count();
+                let _ = writeln!(
+                    out,
+                    "privacypass_keys_by_type{{token_type=\"{}\",state=\"{}\"}} {n}",
+                    token_type.value(),
+                    state.as_str()
+                );
+            }
         }
         out
     }

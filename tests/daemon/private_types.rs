@@ -435,3 +435,56 @@ fn a_forged_type_1_token_answers_32020_and_an_unknown_type_32022() {
     );
     assert_eq!(error_code(&body), Some(-32022), "{body}");
 }
+
+#[test]
+fn demo_runs_the_cycle_for_every_key_type_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = three_key_daemon(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_privacypassd"))
+        .args(["demo", "--url", &daemon.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("token type 0x0001 (VOPRF P-384)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("token type 0x0005 (VOPRF ristretto255)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("7 tokens issued, 7 redeemed, 3 double spend(s) refused"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn metrics_count_keys_by_token_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = three_key_daemon(dir.path());
+    let text = agent()
+        .get(format!("{}/metrics", daemon.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        text.contains("privacypass_keys{state=\"active\"} 3"),
+        "{text}"
+    );
+    for token_type in [1, 2, 5] {
+        assert!(
+            text.contains(&format!(
+                "privacypass_keys_by_type{{token_type=\"{token_type}\",state=\"active\"}} 1"
+            )),
+            "{text}"
+        );
+    }
+}
