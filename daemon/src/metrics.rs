@@ -78,7 +78,17 @@ pub struct Metrics {
     latency: [Histogram; 2],
     store_latency: Histogram,
     http_requests: AtomicU64,
+    /// Calls whose token type is known, by operation, token type (`TYPES`) and outcome
+    /// (success, error).
+    by_type: [[[AtomicU64; 2]; TYPES.len()]; 2],
 }
+
+/// The token types counted separately, in the order of their values.
+const TYPES: [TokenType; 3] = [
+    TokenType::VoprfP384,
+    TokenType::BlindRsa2048,
+    TokenType::VoprfRistretto255,
+];
 
 fn outcome_slot(outcome: Option<ErrorCode>) -> usize {
     match outcome {
@@ -92,6 +102,13 @@ impl Metrics {
         let i = op as usize;
         self.outcomes[i][outcome_slot(outcome)].fetch_add(1, Ordering::Relaxed);
         self.latency[i].observe(elapsed);
+    }
+
+    /// Counts a call whose token type is known (the key's, the request's or the token's).
+    pub fn record_type(&self, op: Op, token_type: TokenType, ok: bool) {
+        if let Some(t) = TYPES.iter().position(|t| *t == token_type) {
+            self.by_type[op as usize][t][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     pub fn record_store(&self, elapsed: Duration) {
@@ -120,6 +137,21 @@ impl Metrics {
                     op.name(),
                     n.load(Ordering::Relaxed)
                 );
+            }
+        }
+        out.push_str("# HELP privacypass_calls_by_type_total Issue and redeem calls whose token type is known, by token type and outcome.\n");
+        out.push_str("# TYPE privacypass_calls_by_type_total counter\n");
+        for op in Op::ALL {
+            for (t, token_type) in TYPES.iter().enumerate() {
+                for (o, outcome) in ["success", "error"].iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "privacypass_calls_by_type_total{{op=\"{}\",token_type=\"{}\",outcome=\"{outcome}\"}} {}",
+                        op.name(),
+                        token_type.value(),
+                        self.by_type[op as usize][t][o].load(Ordering::Relaxed)
+                    );
+                }
             }
         }
         out.push_str(

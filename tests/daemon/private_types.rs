@@ -488,3 +488,37 @@ fn metrics_count_keys_by_token_type() {
         );
     }
 }
+
+#[test]
+fn metrics_count_calls_by_token_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = three_key_daemon(dir.path());
+    let url = format!("{}/rpc", daemon.url);
+    for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+        let token = issue_native(&daemon, token_type);
+        let params = json!({"token": b64::encode_url(&token.encode())});
+        rpc(&agent(), &url, "redeem", params.clone());
+        rpc(&agent(), &url, "redeem", params);
+    }
+    let text = agent()
+        .get(format!("{}/metrics", daemon.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    for (op, token_type, outcome, n) in [
+        ("issue", 1, "success", 1),
+        ("issue", 5, "success", 1),
+        ("redeem", 1, "success", 1),
+        ("redeem", 1, "error", 1),
+        ("redeem", 5, "success", 1),
+        ("redeem", 5, "error", 1),
+        ("redeem", 2, "success", 0),
+    ] {
+        let line = format!(
+            "privacypass_calls_by_type_total{{op=\"{op}\",token_type=\"{token_type}\",outcome=\"{outcome}\"}} {n}"
+        );
+        assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
+}

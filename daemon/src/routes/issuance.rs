@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::Instant;
 
 use hyper::StatusCode;
-use privacypass::{b64, ErrorCode, Issuer, VoprfIssuer};
+use privacypass::{b64, ErrorCode, Issuer, TokenType, VoprfIssuer};
 use privacypass_rpc::{IssueParams, IssueResult};
 use serde_json::Value;
 
@@ -56,6 +56,10 @@ async fn issue_inner(
         })?;
     caller.allow_token_key(&key_id)?;
     let keys = app.keys();
+    let token_type = match keys.voprf_get(&key_id) {
+        Some(entry) => Some(entry.key.token_type()),
+        None => keys.get(&key_id).map(|_| TokenType::BlindRsa2048),
+    };
     let signed = if keys.voprf_get(&key_id).is_some() {
         let issuer = VoprfIssuer::new(keys);
         sign_blocking(move || {
@@ -63,11 +67,16 @@ async fn issue_inner(
                 .issue(&key_id, &blinded, privacypass::unix_now())
                 .map(|response| response.encode())
         })
-        .await?
+        .await
     } else {
         let issuer = Issuer::new(keys);
-        sign_blocking(move || issuer.issue(&key_id, &blinded, privacypass::unix_now())).await?
+        sign_blocking(move || issuer.issue(&key_id, &blinded, privacypass::unix_now())).await
     };
+    if let Some(token_type) = token_type {
+        app.metrics
+            .record_type(Op::Issue, token_type, signed.is_ok());
+    }
+    let signed = signed?;
     Ok(IssueResult {
         blind_sig: b64::encode_url(&signed),
         case: caller.case,

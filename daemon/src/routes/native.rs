@@ -19,9 +19,8 @@ pub async fn token_request(app: &App, caller: &Caller, body: Bytes) -> Result<Re
     caller.allow_method(ApiMethod::Issue)?;
     let keys = app.keys();
     let now = privacypass::unix_now();
-    let voprf_type = TokenRequest::encoded_token_type(&body)
-        .and_then(TokenType::from_value)
-        .filter(|t| t.is_privately_verifiable());
+    let token_type = TokenRequest::encoded_token_type(&body).and_then(TokenType::from_value);
+    let voprf_type = token_type.filter(|t| t.is_privately_verifiable());
     if caller.key.is_some() {
         // The truncated id names the key; a request too short to hold one fails below.
         let truncated = TokenRequest::encoded_truncated_key_id(&body);
@@ -41,11 +40,16 @@ pub async fn token_request(app: &App, caller: &Caller, body: Bytes) -> Result<Re
         let issuer = VoprfIssuer::new(keys);
         let evaluating =
             sign_blocking(move || issuer.issue_request(&body, now).map(|r| r.encode()));
-        measured(app, Op::Issue, evaluating).await?
+        measured(app, Op::Issue, evaluating).await
     } else {
         let issuer = Issuer::new(keys);
         let signing = sign_blocking(move || issuer.issue_request(&body, now).map(|r| r.encode()));
-        measured(app, Op::Issue, signing).await?
+        measured(app, Op::Issue, signing).await
     };
+    if let Some(token_type) = token_type {
+        app.metrics
+            .record_type(Op::Issue, token_type, response.is_ok());
+    }
+    let response = response?;
     Ok(respond(StatusCode::OK, TOKEN_RESPONSE_TYPE, response))
 }

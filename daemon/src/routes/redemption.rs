@@ -170,8 +170,8 @@ async fn redeem_inner(
     let now = privacypass::unix_now();
     let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
     // A token that does not decode goes the type-2 way, which answers as it always did.
-    let privately_verifiable =
-        Token::decode(&token).is_ok_and(|t| t.token_type.is_privately_verifiable());
+    let token_type = Token::decode(&token).ok().map(|t| t.token_type);
+    let privately_verifiable = token_type.is_some_and(TokenType::is_privately_verifiable);
     if privately_verifiable {
         // A privately verifiable token: the PRF output under the private key of its
         // token_key_id, recomputed and compared in constant time, every time.
@@ -179,7 +179,12 @@ async fn redeem_inner(
         let verified = redeemer
             .verify(&token, &bindings, now)
             .map_err(RedeemError::from);
-        return match spend(redeemer, verified).await? {
+        let outcome = spend(redeemer, verified).await?;
+        if let Some(token_type) = token_type {
+            app.metrics
+                .record_type(Op::Redeem, token_type, outcome.is_ok());
+        }
+        return match outcome {
             Ok(()) => Ok(Redeemed::Success),
             Err(e) => Err(ApiError::from(e)),
         };
@@ -195,6 +200,10 @@ async fn redeem_inner(
         redeemer.verify(&token, &bindings, now)
     };
     let outcome = spend(redeemer, verified).await?;
+    if let Some(token_type) = token_type {
+        app.metrics
+            .record_type(Op::Redeem, token_type, outcome.is_ok());
+    }
     match outcome {
         Ok(()) => {
             app.seen_tokens.insert(digest);
