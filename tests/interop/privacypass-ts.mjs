@@ -6,22 +6,42 @@
 //   node privacypass-ts.mjs client URL
 //       privacypass-ts's Client asks our /token-request for tokens under the key
 //       our directory publishes, finalizes them and redeems them on our /rpc.
-//   node privacypass-ts.mjs ts-issue OUTDIR
+//   node privacypass-ts.mjs ts-issue OUTDIR [KEYSDIR]
 //       privacypass-ts's own Issuer (fresh RSA-2048 key) issues a token to
 //       privacypass-ts's Client, offline. Writes OUTDIR/ts-issuer.pem (the
 //       issuer's private key, PKCS#8 as WebCrypto exports it) and
 //       OUTDIR/ts-token.json (the token, its challenge and the issuer's SPKI).
+//       With KEYSDIR, draws again while the key's truncated id (last byte of
+//       token_key_id) equals one of the keys there, which `keys import` refuses.
 //   node privacypass-ts.mjs redeem-ts URL OUTDIR
 //       After run.sh has imported ts-issuer.pem and sent SIGHUP: waits for the
 //       directory to list that key, then redeems the ts-issued token on /rpc.
 //
+// The same three for token type 0x0001 (VOPRF P-384, privacypass-ts's privateVerif):
+//
+//   node privacypass-ts.mjs voprf-client URL
+//       privacypass-ts's VOPRF Client asks our /token-request for a type-1 token
+//       under the type-1 key our directory publishes, finalizes it (verifying
+//       the DLEQ proof against that key) and redeems it on our /rpc.
+//   node privacypass-ts.mjs voprf-ts-issue OUTDIR [KEYSDIR]
+//       privacypass-ts's own VOPRF Issuer (fresh P-384 key from its keyGen)
+//       issues a type-1 token to its Client, offline. Writes
+//       OUTDIR/ts-voprf-issuer.hex (the private scalar, RFC 9497 SerializeScalar
+//       in hex) and OUTDIR/ts-voprf-token.json (token, challenge, public key).
+//       With KEYSDIR, draws again while the key's truncated id (last byte of
+//       token_key_id) equals one of the keys there, which `keys import` refuses.
+//   node privacypass-ts.mjs redeem-ts-voprf URL OUTDIR
+//       After run.sh has imported ts-voprf-issuer.hex and sent SIGHUP: waits for
+//       the directory to list that key, then redeems the ts-issued token on /rpc.
+//
 // All traffic goes to URL, which run.sh points at 127.0.0.1.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
     AuthorizationHeader,
     WWWAuthenticateHeader,
+    privateVerif,
     publicVerif,
     sendTokenRequest,
 } from '@cloudflare/privacypass-ts';
@@ -32,9 +52,12 @@ const BLIND_RSA = publicVerif.BLIND_RSA;
 
 const DIRECTORY_PATH = '/.well-known/private-token-issuer-directory';
 const TOKEN_TYPE = 0x0002;
+const VOPRF_TOKEN_TYPE = 0x0001;
+const VOPRF = privateVerif.VOPRF;
 const ISSUER_NAME = '127.0.0.1';
 const FETCH_TIMEOUT_MS = 15_000;
 const ERR_DOUBLE_SPEND = -32021;
+const ERR_INVALID_TOKEN = -32020;
 
 let passed = 0;
 let failed = 0;
@@ -98,11 +121,29 @@ async function getDirectory(url) {
     return { contentType: res.headers.get('content-type'), body: await res.json() };
 }
 
-// Token keys of type 2 from the directory, decoded to SPKI bytes.
-function directoryKeys(dir) {
+// Token keys of one type (default 2) from the directory, their token-key decoded
+// (the SPKI for type 2, the compressed SEC1 point for type 1).
+function directoryKeys(dir, tokenType = TOKEN_TYPE) {
     const keys = dir['token-keys'];
     if (!Array.isArray(keys)) throw new Error('directory has no token-keys array');
-    return keys.filter((k) => k['token-type'] === TOKEN_TYPE).map((k) => ({ ...k, spki: fromB64u(k['token-key']) }));
+    return keys.filter((k) => k['token-type'] === tokenType).map((k) => ({ ...k, spki: fromB64u(k['token-key']) }));
+}
+
+// Waits (up to 15 s: the daemon reloads its keys dir on SIGHUP) for the
+// directory to list a key of `tokenType` whose token-key is `keyBytes`.
+async function waitForDirectoryKey(url, tokenType, keyBytes, keyText) {
+    const deadline = Date.now() + 15_000;
+    let last;
+    for (;;) {
+        last = directoryKeys((await getDirectory(url)).body, tokenType);
+        if (last.some((k) => sameBytes(k.spki, keyBytes))) return true;
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(
+        `after 15 s the directory lists ${last.length} type-${tokenType} key(s), none equal to ${keyText}: ` +
+            last.map((k) => k['token-key']).join(', '),
+    );
 }
 
 // What an origin does with the key: privacypass-ts converts the RSASSA-PSS SPKI
@@ -141,6 +182,12 @@ function expectSuccess({ status, body }) {
 function expectDoubleSpend({ status, body }) {
     if (status !== 403 || body?.error?.code !== ERR_DOUBLE_SPEND) {
         throw new Error(`expected HTTP 403 error ${ERR_DOUBLE_SPEND}, got HTTP ${status} ${JSON.stringify(body)}`);
+    }
+}
+
+function expectErrorCode(code, { status, body }) {
+    if (status === 200 || body?.error?.code !== code) {
+        throw new Error(`expected a JSON-RPC error ${code}, got HTTP ${status} ${JSON.stringify(body)}`);
     }
 }
 
@@ -241,15 +288,22 @@ async function cmdClient(url) {
     }
 }
 
-async function cmdTsIssue(outDir) {
-    const keyPair = await check('privacypass-ts Issuer generates an RSA-2048 key', () =>
-        Issuer.generateKey(BlindRSAMode.PSS, {
-            modulusLength: 2048,
-            publicExponent: Uint8Array.from([1, 0, 1]),
-        }),
-    );
-    if (!keyPair) return;
-    const spki = await getPublicKeyBytes(keyPair.publicKey);
+async function cmdTsIssue(outDir, keysDir) {
+    const taken = keysDir ? await truncatedIdsIn(keysDir) : new Set();
+    const generated = await check('privacypass-ts Issuer generates an RSA-2048 key', async () => {
+        for (let i = 0; i < 20; i++) {
+            const kp = await Issuer.generateKey(BlindRSAMode.PSS, {
+                modulusLength: 2048,
+                publicExponent: Uint8Array.from([1, 0, 1]),
+            });
+            const spki = await getPublicKeyBytes(kp.publicKey);
+            const id = await sha256(spki);
+            if (!taken.has(id[id.length - 1])) return { keyPair: kp, spki };
+        }
+        throw new Error(`20 keys all collide with the truncated ids ${[...taken].join(',')}`);
+    });
+    if (!generated) return;
+    const { keyPair, spki } = generated;
     await check('issuer private key exported as PKCS#8 PEM', async () => {
         const der = Buffer.from(await crypto.subtle.exportKey('pkcs8', keyPair.privateKey));
         const body = der.toString('base64').match(/.{1,64}/g).join('\n');
@@ -282,21 +336,9 @@ async function cmdTsIssue(outDir) {
 async function cmdRedeemTs(url, outDir) {
     const saved = JSON.parse(await readFile(join(outDir, 'ts-token.json'), 'utf8'));
     const spki = fromB64u(saved['token-key']);
-    // The daemon reloads its keys dir on SIGHUP; give it a moment.
-    const listed = await check("after keys import + SIGHUP the directory lists the ts issuer's key", async () => {
-        const deadline = Date.now() + 15_000;
-        let last;
-        for (;;) {
-            last = directoryKeys((await getDirectory(url)).body);
-            if (last.some((k) => sameBytes(k.spki, spki))) return true;
-            if (Date.now() > deadline) break;
-            await new Promise((r) => setTimeout(r, 200));
-        }
-        throw new Error(
-            `after 15 s the directory lists ${last.length} key(s), none equal to ${saved['token-key']}: ` +
-                last.map((k) => k['token-key']).join(', '),
-        );
-    });
+    const listed = await check("after keys import + SIGHUP the directory lists the ts issuer's key", () =>
+        waitForDirectoryKey(url, TOKEN_TYPE, spki, saved['token-key']),
+    );
     if (!listed) return;
     await check('the daemon redeems the token issued by privacypass-ts Issuer', async () =>
         expectSuccess(await redeem(url, saved.token, saved.challenge)),
@@ -306,13 +348,162 @@ async function cmdRedeemTs(url, outDir) {
     );
 }
 
+// --- token type 0x0001 (VOPRF P-384) ----------------------------------------------
+
+// A type-1 token-key: the compressed SEC1 encoding of a P-384 point, 49 bytes.
+function checkVoprfKey(key) {
+    if (key.length !== VOPRF.Ne || (key[0] !== 0x02 && key[0] !== 0x03)) {
+        throw new Error(`token-key is ${key.length} bytes starting 0x${hex(key.slice(0, 1))}, want ${VOPRF.Ne} (compressed SEC1)`);
+    }
+    // privacypass-ts's group decodes it as a point (throws if it is not one).
+    VOPRF.group.desElt(key);
+    return true;
+}
+
+// privacypass-ts VOPRF Client + our /token-request: one type-1 token for `challenge`.
+async function issueVoprfFromDaemon(issuerUrl, publicKey, challenge) {
+    const client = new privateVerif.Client();
+    const tokReq = await client.createTokenRequest(challenge, publicKey);
+    const reqBytes = tokReq.serialize();
+    if (reqBytes.length !== 3 + VOPRF.Ne || reqBytes[0] !== 0x00 || reqBytes[1] !== 0x01) {
+        throw new Error(`privacypass-ts TokenRequest is ${hex(reqBytes)}: not type 0x0001 of ${3 + VOPRF.Ne} bytes`);
+    }
+    // Content-Type application/private-token-request; 200 and
+    // application/private-token-response required (see issueFromDaemon).
+    const resBytes = await sendTokenRequest(reqBytes, issuerUrl.toString());
+    const want = VOPRF.Ne + 2 * VOPRF.Ns;
+    if (resBytes.length !== want) throw new Error(`TokenResponse is ${resBytes.length} bytes, want ${want}`);
+    // finalize runs voprf-ts's VOPRFClient.finalize: it verifies the DLEQ proof
+    // against the issuer's public key and throws "proof failed" otherwise.
+    return client.finalize(client.deserializeTokenResponse(resBytes));
+}
+
+async function cmdVoprfClient(url) {
+    const dir = await check('directory is served', () => getDirectory(url));
+    if (!dir) return;
+    const keys = await check('directory lists exactly one token-type 1 key', () => {
+        const ks = directoryKeys(dir.body, VOPRF_TOKEN_TYPE);
+        if (ks.length !== 1) throw new Error(`got ${ks.length}: ${JSON.stringify(dir.body)}`);
+        return ks;
+    });
+    if (!keys) return;
+    const publicKey = keys[0].spki;
+    const okKey = await check('the type-1 token-key is a compressed P-384 point (49 bytes) privacypass-ts decodes', () =>
+        checkVoprfKey(publicKey),
+    );
+    if (!okKey) return;
+    const issuerUrl = new URL(dir.body['issuer-request-uri'] ?? '/token-request', url);
+    const origin = new privateVerif.Origin();
+
+    const challenge = origin.createTokenChallenge(ISSUER_NAME, randomContext());
+    const token = await check(
+        '/token-request answers a privacypass-ts type-1 TokenRequest and the client finalizes it (DLEQ proof verified)',
+        () => issueVoprfFromDaemon(issuerUrl, publicKey, challenge),
+    );
+    if (token) {
+        await check('type-1 token: token key id is SHA-256 of the directory token-key', async () =>
+            sameBytes(token.authInput.tokenKeyId, await sha256(publicKey)),
+        );
+        await check('type-1 token: token_type 0x0001, authenticator of Nk = 48 bytes', () => {
+            const bytes = token.serialize();
+            if (bytes[0] !== 0x00 || bytes[1] !== 0x01) throw new Error(`token starts ${hex(bytes.slice(0, 2))}`);
+            if (token.authenticator.length !== VOPRF.Nk) throw new Error(`authenticator is ${token.authenticator.length} bytes`);
+        });
+        const tokenText = b64u(token.serialize());
+        // A copy with the last authenticator byte flipped: not a PRF output of the key.
+        const forged = token.serialize();
+        forged[forged.length - 1] ^= 0x01;
+        await check(`the daemon refuses the type-1 token with a flipped authenticator byte (${ERR_INVALID_TOKEN})`, async () =>
+            expectErrorCode(ERR_INVALID_TOKEN, await redeem(url, b64u(forged))),
+        );
+        await check('the daemon redeems the privacypass-ts type-1 token ({"token"} only)', async () =>
+            expectSuccess(await redeem(url, tokenText)),
+        );
+        await check('the daemon refuses the same type-1 token again (403, -32021)', async () =>
+            expectDoubleSpend(await redeem(url, tokenText)),
+        );
+    }
+}
+
+// Truncated token key ids (last byte of token_key_id, the file names of the
+// keys dir) of the keys in `keysDir`.
+async function truncatedIdsIn(keysDir) {
+    const ids = new Set();
+    for (const name of await readdir(keysDir)) {
+        const m = name.match(/^([0-9a-f]{64})\.json$/);
+        if (m) ids.add(parseInt(m[1].slice(62), 16));
+    }
+    return ids;
+}
+
+async function cmdVoprfTsIssue(outDir, keysDir) {
+    const taken = keysDir ? await truncatedIdsIn(keysDir) : new Set();
+    const keyPair = await check('privacypass-ts keyGen makes a P-384 VOPRF key pair', async () => {
+        for (let i = 0; i < 100; i++) {
+            const kp = await privateVerif.keyGen();
+            const id = await sha256(kp.publicKey);
+            if (!taken.has(id[id.length - 1])) return kp;
+        }
+        throw new Error(`100 keys all collide with the truncated ids ${[...taken].join(',')}`);
+    });
+    if (!keyPair) return;
+    const { privateKey, publicKey } = keyPair;
+    await check('privacypass-ts key: 48-byte scalar, 49-byte compressed public key', () =>
+        privateKey.length === VOPRF.Ns && checkVoprfKey(publicKey),
+    );
+    await check('issuer private scalar written as hex', () =>
+        writeFile(join(outDir, 'ts-voprf-issuer.hex'), hex(privateKey) + '\n', { mode: 0o600 }),
+    );
+    const issuer = new privateVerif.Issuer(ISSUER_NAME, privateKey, publicKey);
+    const origin = new privateVerif.Origin();
+    const challenge = origin.createTokenChallenge(ISSUER_NAME, randomContext());
+    const token = await check('privacypass-ts VOPRF Issuer issues a type-1 token to privacypass-ts Client', async () => {
+        const client = new privateVerif.Client();
+        const tokReq = await client.createTokenRequest(challenge, publicKey);
+        // Round-trip through bytes as if over the wire.
+        const tokRes = await issuer.issue(privateVerif.TokenRequest.deserialize(tokReq.serialize()));
+        return client.finalize(privateVerif.TokenResponse.deserialize(tokRes.serialize()));
+    });
+    if (!token) return;
+    await check('privacypass-ts VOPRF Issuer verifies the ts-issued type-1 token', () => issuer.verify(token));
+    await writeFile(
+        join(outDir, 'ts-voprf-token.json'),
+        JSON.stringify(
+            { token: b64u(token.serialize()), challenge: b64u(challenge.serialize()), 'token-key': b64u(publicKey) },
+            null,
+            2,
+        ) + '\n',
+    );
+}
+
+async function cmdRedeemTsVoprf(url, outDir) {
+    const saved = JSON.parse(await readFile(join(outDir, 'ts-voprf-token.json'), 'utf8'));
+    const publicKey = fromB64u(saved['token-key']);
+    const listed = await check("after keys import + SIGHUP the directory lists the ts VOPRF issuer's key as type 1", () =>
+        waitForDirectoryKey(url, VOPRF_TOKEN_TYPE, publicKey, saved['token-key']),
+    );
+    if (!listed) return;
+    await check('the daemon redeems the type-1 token issued by privacypass-ts VOPRF Issuer', async () =>
+        expectSuccess(await redeem(url, saved.token)),
+    );
+    await check('the daemon refuses the ts-issued type-1 token again (403, -32021)', async () =>
+        expectDoubleSpend(await redeem(url, saved.token)),
+    );
+}
+
 async function main() {
     const [cmd, ...args] = process.argv.slice(2);
     if (cmd === 'client' && args.length === 1) await cmdClient(args[0]);
-    else if (cmd === 'ts-issue' && args.length === 1) await cmdTsIssue(args[0]);
+    else if (cmd === 'ts-issue' && (args.length === 1 || args.length === 2)) await cmdTsIssue(args[0], args[1]);
     else if (cmd === 'redeem-ts' && args.length === 2) await cmdRedeemTs(args[0], args[1]);
+    else if (cmd === 'voprf-client' && args.length === 1) await cmdVoprfClient(args[0]);
+    else if (cmd === 'voprf-ts-issue' && (args.length === 1 || args.length === 2)) await cmdVoprfTsIssue(args[0], args[1]);
+    else if (cmd === 'redeem-ts-voprf' && args.length === 2) await cmdRedeemTsVoprf(args[0], args[1]);
     else {
-        console.error('usage: privacypass-ts.mjs client URL | ts-issue OUTDIR | redeem-ts URL OUTDIR');
+        console.error(
+            'usage: privacypass-ts.mjs client URL | ts-issue OUTDIR [KEYSDIR] | redeem-ts URL OUTDIR |\n' +
+                '       voprf-client URL | voprf-ts-issue OUTDIR [KEYSDIR] | redeem-ts-voprf URL OUTDIR',
+        );
         process.exit(2);
     }
     console.log(`# ${cmd} done: ${passed} ok, ${failed} not ok`);

@@ -5,6 +5,12 @@
 #      directory lists, finalizes them, and our /rpc redeems them (once only).
 #   2. privacypass-ts's own Issuer issues a token; its key, imported with
 #      `privacypassd keys import` and picked up on SIGHUP, lets our /rpc redeem it.
+#   3. as 1 for token type 0x0001 (VOPRF P-384): privacypass-ts's VOPRF Client gets
+#      a token from our /token-request for our type-1 key, verifies the DLEQ proof,
+#      and our /rpc redeems it (once only).
+#   4. as 2 for type 0x0001: privacypass-ts's keyGen + VOPRF Issuer make a token;
+#      the private scalar, imported with `keys import --type voprf-p384` and picked
+#      up on SIGHUP, lets our /rpc redeem it (once only).
 #
 # Usage: bash tests/interop/run.sh
 #   PRIVACYPASSD  daemon binary (default: $HOME/.cache/privacypass/target/release/privacypassd)
@@ -103,8 +109,21 @@ fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/privacypass-interop.XXXXXX")"
 mkdir -p "$tmp/data" "$tmp/ts"
-"$PRIVACYPASSD" serve --listen 127.0.0.1:0 --data-dir "$tmp/data" --keys-dir "$tmp/data/keys" \
-    --generate-key-if-missing true \
+keys="$tmp/data/keys"
+
+# Two issuing keys before the start: RSA-2048 (type 2) and VOPRF P-384 (type 1).
+for key_type in blind-rsa-2048 voprf-p384; do
+    if gen_out="$("$PRIVACYPASSD" keys generate --type "$key_type" --keys-dir "$keys" 2>&1)"; then
+        pass "privacypassd keys generate --type $key_type"
+        printf '%s\n' "$gen_out" | sed 's/^/# /'
+    else
+        fail "privacypassd keys generate --type $key_type"
+        printf '%s\n' "$gen_out" | sed 's/^/# /'
+        finish
+    fi
+done
+
+"$PRIVACYPASSD" serve --listen 127.0.0.1:0 --data-dir "$tmp/data" --keys-dir "$keys" \
     >"$tmp/daemon.out" 2>"$tmp/daemon.err" &
 daemon_pid=$!
 
@@ -130,8 +149,8 @@ run_node client "$url"
 # --- scenario 2: a token from privacypass-ts's own Issuer ------------------------
 
 echo "# scenario 2: privacypass-ts Issuer token, key imported with 'privacypassd keys import'"
-if run_node ts-issue "$tmp/ts"; then
-    if import_out="$("$PRIVACYPASSD" keys import "$tmp/ts/ts-issuer.pem" --keys-dir "$tmp/data/keys" 2>&1)"; then
+if run_node ts-issue "$tmp/ts" "$keys"; then
+    if import_out="$("$PRIVACYPASSD" keys import "$tmp/ts/ts-issuer.pem" --keys-dir "$keys" 2>&1)"; then
         pass "privacypassd keys import accepts privacypass-ts's PKCS#8 issuer key"
         printf '%s\n' "$import_out" | sed 's/^/# /'
         if kill -HUP "$daemon_pid" 2>/dev/null; then
@@ -141,6 +160,29 @@ if run_node ts-issue "$tmp/ts"; then
         fi
     else
         fail "privacypassd keys import accepts privacypass-ts's PKCS#8 issuer key"
+        printf '%s\n' "$import_out" | sed 's/^/# /'
+    fi
+fi
+
+# --- scenario 3: type 0x0001, privacypass-ts VOPRF Client against our issuer -------
+
+echo "# scenario 3: privacypass-ts VOPRF Client (type 0x0001) -> privacypassd /token-request, redeem on /rpc"
+run_node voprf-client "$url"
+
+# --- scenario 4: a type-1 token from privacypass-ts's own VOPRF Issuer -------------
+
+echo "# scenario 4: privacypass-ts VOPRF Issuer token, scalar imported with 'privacypassd keys import --type voprf-p384'"
+if run_node voprf-ts-issue "$tmp/ts" "$keys"; then
+    if import_out="$("$PRIVACYPASSD" keys import --type voprf-p384 "$tmp/ts/ts-voprf-issuer.hex" --keys-dir "$keys" 2>&1)"; then
+        pass "privacypassd keys import --type voprf-p384 accepts privacypass-ts's private scalar (hex)"
+        printf '%s\n' "$import_out" | sed 's/^/# /'
+        if kill -HUP "$daemon_pid" 2>/dev/null; then
+            run_node redeem-ts-voprf "$url" "$tmp/ts"
+        else
+            fail "SIGHUP to privacypassd (pid $daemon_pid): daemon is gone"
+        fi
+    else
+        fail "privacypassd keys import --type voprf-p384 accepts privacypass-ts's private scalar (hex)"
         printf '%s\n' "$import_out" | sed 's/^/# /'
     fi
 fi
