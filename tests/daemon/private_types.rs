@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "../support/redis_server.rs"]
+mod redis_server;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -520,5 +522,85 @@ fn metrics_count_calls_by_token_type() {
             "privacypass_calls_by_type_total{{op=\"{op}\",token_type=\"{token_type}\",outcome=\"{outcome}\"}} {n}"
         );
         assert!(text.lines().any(|l| l == line), "{line} not in {text}");
+    }
+}
+
+#[test]
+fn type_1_and_type_5_spends_are_shared_through_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis =
+        redis_server::RedisServer::start(&dir.path().join("redis"), redis_server::free_port());
+    let keys_dir = dir.path().join("keys");
+    three_keys(&keys_dir);
+    let store = redis.url();
+    let args = [
+        "--store",
+        store.as_str(),
+        "--keys-dir",
+        keys_dir.to_str().unwrap(),
+    ];
+    let first = Daemon::start(&dir.path().join("a"), &args);
+    let second = Daemon::start(&dir.path().join("b"), &args);
+    let agent = agent();
+    for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+        let token = issue_native(&first, token_type);
+        let params = json!({"token": b64::encode_url(&token.encode())});
+        let (status, body) = rpc(
+            &agent,
+            &format!("{}/api/redeem", first.url),
+            "redeem",
+            params.clone(),
+        );
+        assert_eq!(
+            (status, &body["result"]),
+            (200, &json!("success")),
+            "{body}"
+        );
+        let (status, body) = rpc(
+            &agent,
+            &format!("{}/api/redeem", second.url),
+            "redeem",
+            params,
+        );
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(error_code(&body), Some(-32021), "{token_type:?}");
+    }
+}
+
+#[test]
+fn a_voprf_issue_is_replayed_through_an_idempotency_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = three_key_daemon(dir.path());
+    let agent = agent();
+    for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+        let key = voprf_key(&daemon, token_type);
+        let pending = VoprfClient::new(key.clone())
+            .request(&voprf_challenge(token_type))
+            .unwrap();
+        let body = json!({"blinded-token": b64::encode_url(&pending.request().encode()),
+                          "key-id": hex::encode(key.token_key_id())});
+        let idempotency_key = format!("voprf-issue-{}", token_type.value());
+        let send = || {
+            let mut resp = agent
+                .post(format!("{}/api/v1/privacy-passes", daemon.url))
+                .header("Idempotency-Key", &idempotency_key)
+                .send_json(&body)
+                .unwrap();
+            let replayed = resp.headers().contains_key("idempotent-replayed");
+            let text = resp.body_mut().read_to_string().unwrap();
+            (
+                resp.status().as_u16(),
+                replayed,
+                serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+            )
+        };
+        let (status, replayed, first) = send();
+        assert_eq!((status, replayed), (201, false), "{first}");
+        let (status, replayed, again) = send();
+        assert_eq!((status, replayed), (201, true), "{again}");
+        // The very same TokenResponse (its proof is randomized: a fresh evaluation would differ).
+        assert_eq!(first["blind-sig"], again["blind-sig"]);
+        let response = b64::decode_any(first["blind-sig"].as_str().unwrap()).unwrap();
+        pending.finalize(&response).unwrap();
     }
 }
