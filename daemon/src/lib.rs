@@ -48,6 +48,11 @@ pub fn init_tracing(json: bool) {
     }
 }
 
+/// Whether a key of any token type issues at `now`.
+fn issues_now(keys: &privacypass::KeySet, now: u64) -> bool {
+    keys.issuing(now).next().is_some() || keys.voprf_issuing(now).next().is_some()
+}
+
 /// `privacypassd serve`.
 pub fn serve(settings: Settings) -> Result<(), String> {
     init_tracing(settings.json_logs);
@@ -57,14 +62,14 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     let now = privacypass::unix_now();
     let mut keys = keydir::key_set(&settings.keys_dir, settings.redemption_grace)
         .map_err(|e| e.to_string())?;
-    if settings.generate_key_if_missing && keys.issuing(now).next().is_none() {
+    if settings.generate_key_if_missing && !issues_now(&keys, now) {
         let validity = KeyValidity::new(now, now + DEV_KEY_LIFETIME).map_err(|e| e.to_string())?;
         let id = keydir::generate(&settings.keys_dir, validity).map_err(|e| e.to_string())?;
         info!(key_id = %hex::encode(id), "generated a development key");
         keys = keydir::key_set(&settings.keys_dir, settings.redemption_grace)
             .map_err(|e| e.to_string())?;
     }
-    if keys.issuing(now).next().is_none() {
+    if !issues_now(&keys, now) {
         warn!(keys_dir = %settings.keys_dir.display(), "no key issues now: issuance will answer -32023 until one does");
     }
     let api_keys = match &settings.api_keys {

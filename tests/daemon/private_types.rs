@@ -604,3 +604,38 @@ fn a_voprf_issue_is_replayed_through_an_idempotency_key() {
         pending.finalize(&response).unwrap();
     }
 }
+
+#[test]
+fn a_daemon_with_only_a_voprf_key_is_ready_and_generates_no_rsa_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    privacypassd(
+        &["keys", "generate", "--type", "voprf-ristretto255"],
+        &keys_dir,
+    );
+    // The helper passes --generate-key-if-missing true: a VOPRF key issuing is enough.
+    let daemon = Daemon::start(dir.path(), &["--keys-dir", keys_dir.to_str().unwrap()]);
+    let listed = directory(&daemon);
+    assert_eq!(listed.token_keys.len(), 1, "{listed:?}");
+    assert_eq!(listed.token_keys[0].token_type, 5);
+    let mut resp = agent()
+        .get(format!("{}/healthz", daemon.url))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: serde_json::Value =
+        serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(body["issuing-keys"], 1, "{body}");
+    let token = issue_native(&daemon, TokenType::VoprfRistretto255);
+    let (status, body) = rpc(
+        &agent(),
+        &format!("{}/rpc", daemon.url),
+        "redeem",
+        json!({"token": b64::encode_url(&token.encode())}),
+    );
+    assert_eq!(
+        (status, &body["result"]),
+        (200, &json!("success")),
+        "{body}"
+    );
+}

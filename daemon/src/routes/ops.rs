@@ -9,12 +9,13 @@ use serde_json::json;
 use crate::app::App;
 use crate::http::{json_response, respond, Resp};
 
-/// `GET /healthz`, readiness: 200 when a key issues and a spend could be recorded now (the
+/// `GET /healthz`, readiness: 200 when a key (of any token type) issues and a spend could be
+/// recorded now (the
 /// store's write probe, at most one a second: a shared Redis is not asked on every hit).
 pub async fn healthz(app: &Arc<App>) -> Resp {
     let keys = app.keys();
     let now = privacypass::unix_now();
-    let issuing = keys.issuing(now).count();
+    let issuing = keys.issuing(now).count() + keys.voprf_issuing(now).count();
     let store_ok = app.store_writable().await;
     let ready = issuing > 0 && store_ok;
     let status = if ready {
