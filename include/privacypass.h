@@ -115,6 +115,66 @@
 #define PP_REDEMPTION_CONTEXT_LEN 32
 
 /**
+ * Token type 0x0001: VOPRF (P-384, SHA-384), privately verifiable (RFC 9578 §5).
+ */
+#define PP_TOKEN_TYPE_VOPRF_P384 1
+
+/**
+ * Token type 0x0005: VOPRF (ristretto255, SHA-512), privately verifiable.
+ */
+#define PP_TOKEN_TYPE_VOPRF_RISTRETTO255 5
+
+/**
+ * Size of a type 1 issuer public key (a compressed P-384 element).
+ */
+#define PP_VOPRF_P384_PUBLIC_KEY_LEN 49
+
+/**
+ * Size of a type 1 private key scalar (SerializeScalar, big-endian).
+ */
+#define PP_VOPRF_P384_SCALAR_LEN 48
+
+/**
+ * Size of an encoded type 1 TokenRequest.
+ */
+#define PP_VOPRF_P384_TOKEN_REQUEST_LEN 52
+
+/**
+ * Size of an encoded type 1 TokenResponse (evaluated element and DLEQ proof).
+ */
+#define PP_VOPRF_P384_TOKEN_RESPONSE_LEN 145
+
+/**
+ * Size of an encoded type 1 Token.
+ */
+#define PP_VOPRF_P384_TOKEN_LEN 146
+
+/**
+ * Size of a type 5 issuer public key (a ristretto255 element).
+ */
+#define PP_VOPRF_RISTRETTO255_PUBLIC_KEY_LEN 32
+
+/**
+ * Size of a type 5 private key scalar (SerializeScalar, little-endian).
+ */
+#define PP_VOPRF_RISTRETTO255_SCALAR_LEN 32
+
+/**
+ * Size of an encoded type 5 TokenRequest.
+ */
+#define PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN 35
+
+/**
+ * Size of an encoded type 5 TokenResponse (evaluated element and DLEQ proof).
+ */
+#define PP_VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN 96
+
+/**
+ * Size of an encoded type 5 Token.
+ */
+#define PP_VOPRF_RISTRETTO255_TOKEN_LEN 162
+
+/**
  * The result of a libprivacypass call. `PP_OK` is zero; everything else is an error.
  *
  * The protocol errors are the rows of the project's one error table (the README's
@@ -245,6 +305,12 @@ typedef enum pp_result {
      * usable.
      */
     PP_ERR_PANIC = 6,
+    /**
+     * A token of a privately verifiable type (0x0001 VOPRF P-384, 0x0005 VOPRF ristretto255) given
+     * to a verifier or redeemer of public keys only: only the issuer's private key verifies it (a
+     * redeemer from `pp_redeemer_new_from_issuer` does).
+     */
+    PP_ERR_PRIVATE_TOKEN_TYPE = 7,
 } pp_result;
 
 /**
@@ -373,6 +439,21 @@ enum pp_result pp_client_new(const uint8_t *issuer_spki,
                              struct pp_client **out);
 
 /**
+ * A client for a VOPRF issuer public key: `token_type` 1 (`PP_TOKEN_TYPE_VOPRF_P384`) or 5
+ * (`PP_TOKEN_TYPE_VOPRF_RISTRETTO255`) and the serialized public element (SerializeElement:
+ * 49 bytes, compressed, for P-384; 32 bytes for ristretto255), the `token-key` of a challenge
+ * or directory of that type, decoded, or what `pp_issuer_public_key` writes for a VOPRF issuer.
+ *
+ * Returns `PP_ERR_UNSUPPORTED_TOKEN` for another token type and `PP_ERR_INVALID_KEY` when the
+ * bytes are not a valid element of the group. `*out` is written only on success; free it with
+ * `pp_client_free`.
+ */
+enum pp_result pp_client_new_voprf(uint16_t token_type,
+                                   const uint8_t *public_key,
+                                   size_t public_key_len,
+                                   struct pp_client **out);
+
+/**
  * Frees a client. NULL is a no-op. Pending tokens made by it stay valid.
  */
 void pp_client_free(struct pp_client *client);
@@ -382,8 +463,10 @@ void pp_client_free(struct pp_client *client);
  * from the OS random generator (`getrandom`, safe after `fork()`). Read the TokenRequest to
  * send with `pp_pending_token_request`.
  *
+ * For a VOPRF client (`pp_client_new_voprf`): a fresh nonce and blind.
+ *
  * Returns `PP_ERR_INVALID_INPUT` for a malformed challenge and `PP_ERR_UNSUPPORTED_TOKEN` for
- * a challenge of another token type than 2. `*out` is written only on success; free it with
+ * a challenge of another token type than the client's key. `*out` is written only on success; free it with
  * `pp_pending_token_free`.
  */
 enum pp_result pp_client_request(const struct pp_client *client,
@@ -397,7 +480,11 @@ enum pp_result pp_client_request(const struct pp_client *client,
  * modulo n) given instead of drawn. Reusing any of them links tokens to their issuance and
  * breaks the client's privacy; use `pp_client_request` otherwise.
  *
- * Returns `PP_ERR_INVALID_INPUT` when a length is wrong or r is not invertible modulo n.
+ * For a VOPRF client the salt must be empty (`NULL, 0`) and `blind` is the blind's
+ * SerializeScalar (48 bytes for type 1, 32 for type 5), as the vectors' `blind`.
+ *
+ * Returns `PP_ERR_INVALID_INPUT` when a length is wrong or r is not invertible modulo n (a
+ * VOPRF blind that is not a canonical nonzero scalar).
  */
 enum pp_result pp_client_request_with_randomness(const struct pp_client *client,
                                                  const uint8_t *challenge,
@@ -416,7 +503,8 @@ enum pp_result pp_client_request_with_randomness(const struct pp_client *client,
 void pp_pending_token_free(struct pp_pending_token *pending);
 
 /**
- * The encoded TokenRequest to send to the issuer (`PP_TOKEN_REQUEST_LEN` bytes), into a
+ * The encoded TokenRequest to send to the issuer (`PP_TOKEN_REQUEST_LEN` bytes for type 2,
+ * `PP_VOPRF_P384_TOKEN_REQUEST_LEN` or `PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN`), into a
  * caller-owned buffer.
  */
 enum pp_result pp_pending_token_request(const struct pp_pending_token *pending,
@@ -425,8 +513,10 @@ enum pp_result pp_pending_token_request(const struct pp_pending_token *pending,
                                         size_t *out_len);
 
 /**
- * Finalizes the issuer's encoded TokenResponse into the encoded Token (`PP_TOKEN_LEN` bytes),
- * verified against the issuer key before it is written.
+ * Finalizes the issuer's encoded TokenResponse into the encoded Token (`PP_TOKEN_LEN` bytes
+ * for type 2, `PP_VOPRF_P384_TOKEN_LEN` or `PP_VOPRF_RISTRETTO255_TOKEN_LEN`), verified
+ * against the issuer key before it is written (for types 1 and 5: the issuer's DLEQ proof is
+ * checked before anything is unblinded).
  *
  * Returns `PP_ERR_INVALID_INPUT` for a response of the wrong length and
  * `PP_ERR_VERIFICATION_FAILED` when the response does not finalize into a valid token.
@@ -439,13 +529,41 @@ enum pp_result pp_pending_token_finalize(const struct pp_pending_token *pending,
                                          size_t *out_len);
 
 /**
- * An issuer for an RSA-2048 private key in PEM: PKCS#8 (`PRIVATE KEY`) or PKCS#1
- * (`RSA PRIVATE KEY`), e = 65537. The key issues from the epoch on, without end.
+ * An issuer for a private key in PEM: an RSA-2048 key (token type 2) in PKCS#8
+ * (`PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`), e = 65537; or a VOPRF key file of the core
+ * (`PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY`, token type 1, or
+ * `PRIVACYPASS VOPRF RISTRETTO255-SHA512 PRIVATE KEY`, token type 5: the label gives the type).
+ * The key issues from the epoch on, without end.
  *
  * Returns `PP_ERR_INVALID_KEY` for anything else. `*out` is written only on success; free it
  * with `pp_issuer_free`. The key material never appears in results or messages.
  */
 enum pp_result pp_issuer_new_from_pem(const char *pem, size_t pem_len, struct pp_issuer **out);
+
+/**
+ * An issuer for a raw VOPRF private key: `token_type` 1 (`PP_TOKEN_TYPE_VOPRF_P384`) or 5
+ * (`PP_TOKEN_TYPE_VOPRF_RISTRETTO255`) and the RFC 9497 SerializeScalar of the key (48 bytes
+ * big-endian for P-384, 32 bytes little-endian for ristretto255: the vectors' `skS`).
+ *
+ * Returns `PP_ERR_UNSUPPORTED_TOKEN` for another token type and `PP_ERR_INVALID_KEY` when the
+ * scalar is not a canonical nonzero scalar of that group. `*out` is written only on success.
+ */
+enum pp_result pp_issuer_new_from_scalar(uint16_t token_type,
+                                         const uint8_t *scalar,
+                                         size_t scalar_len,
+                                         struct pp_issuer **out);
+
+/**
+ * An issuer with a fresh VOPRF key of `token_type` (1 or 5), for tests and examples.
+ *
+ * Returns `PP_ERR_UNSUPPORTED_TOKEN` for another token type.
+ */
+enum pp_result pp_issuer_generate_voprf(uint16_t token_type, struct pp_issuer **out);
+
+/**
+ * The token type the issuer's key issues: 2 (RSA), 1 or 5 (VOPRF).
+ */
+enum pp_result pp_issuer_token_type(const struct pp_issuer *issuer, uint16_t *out);
 
 /**
  * An issuer with a fresh RSA-2048 key from the OS random generator (for tests and examples;
@@ -460,7 +578,9 @@ void pp_issuer_free(struct pp_issuer *issuer);
 
 /**
  * The issuer's public key as the RFC 9578 SubjectPublicKeyInfo (RSASSA-PSS, DER,
- * `PP_PUBLIC_KEY_LEN` bytes): what clients, verifiers and `WWW-Authenticate` carry.
+ * `PP_PUBLIC_KEY_LEN` bytes): what clients, verifiers and `WWW-Authenticate` carry. For a
+ * VOPRF key, the serialized public element (49 bytes for type 1, 32 for type 5): what
+ * `pp_client_new_voprf` takes.
  *
  * Caller-owned buffer: `(out, cap, out_len)`; too small answers `PP_ERR_BUFFER_TOO_SMALL`
  * with the size needed in `*out_len`.
@@ -471,8 +591,8 @@ enum pp_result pp_issuer_public_key(const struct pp_issuer *issuer,
                                     size_t *out_len);
 
 /**
- * The key's `token_key_id` (SHA-256 of its SubjectPublicKeyInfo, `PP_TOKEN_KEY_ID_LEN`
- * bytes): the `key-id` of the JSON-RPC `issue` method.
+ * The key's `token_key_id` (SHA-256 of its SubjectPublicKeyInfo, or of the serialized VOPRF
+ * public element; `PP_TOKEN_KEY_ID_LEN` bytes): the `key-id` of the JSON-RPC `issue` method.
  */
 enum pp_result pp_issuer_token_key_id(const struct pp_issuer *issuer,
                                       uint8_t *out,
@@ -480,11 +600,15 @@ enum pp_result pp_issuer_token_key_id(const struct pp_issuer *issuer,
                                       size_t *out_len);
 
 /**
- * RFC 9578 native issuance: an encoded TokenRequest (`PP_TOKEN_REQUEST_LEN` bytes) in, the
- * encoded TokenResponse (`PP_TOKEN_RESPONSE_LEN` bytes) out.
+ * RFC 9578 native issuance: an encoded TokenRequest (`PP_TOKEN_REQUEST_LEN` bytes for type 2)
+ * in, the encoded TokenResponse (`PP_TOKEN_RESPONSE_LEN` bytes for type 2) out. A VOPRF
+ * issuer takes a type 1 or 5 TokenRequest (`PP_VOPRF_P384_TOKEN_REQUEST_LEN`,
+ * `PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN`) and answers the evaluated element with its DLEQ
+ * proof (`PP_VOPRF_P384_TOKEN_RESPONSE_LEN`, `PP_VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN`).
  *
  * Returns `PP_ERR_UNPROCESSABLE_BLINDED_TOKEN` when the request is malformed, of another token
- * type, names another key (truncated id) or its blinded message is not below the modulus.
+ * type than the issuer's key, names another key (truncated id), or its blinded message is not
+ * below the modulus (type 2) or not a group element (types 1, 5).
  */
 enum pp_result pp_issuer_issue(const struct pp_issuer *issuer,
                                const uint8_t *token_request,
@@ -724,6 +848,20 @@ enum pp_result pp_verifier_verify_authorization(const struct pp_verifier *verifi
 enum pp_result pp_redeemer_new(const struct pp_verifier *verifier,
                                const char *store_url,
                                struct pp_redeemer **out);
+
+/**
+ * A redeemer verifying with the key of `issuer` and recording spends in the store `store_url`
+ * names (the same URLs as `pp_redeemer_new`). For a VOPRF issuer (token type 1 or 5) this is
+ * how an origin verifies its tokens: only the private key does; for an RSA issuer it verifies
+ * with its public key, as `pp_redeemer_new` would. The redeemer keeps its own reference to the
+ * key: the issuer may be freed first.
+ *
+ * Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
+ * `PP_ERR_STORE_UNAVAILABLE` when the store cannot be opened.
+ */
+enum pp_result pp_redeemer_new_from_issuer(const struct pp_issuer *issuer,
+                                           const char *store_url,
+                                           struct pp_redeemer **out);
 
 /**
  * Frees a redeemer, closing its store when it was the last user. NULL is a no-op.

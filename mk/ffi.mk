@@ -10,7 +10,7 @@
 #   header         regenerate include/privacypass.h with the pinned cbindgen
 #   check-header   fail when include/privacypass.h differs from what cbindgen generates
 #   cbindgen       install the pinned cbindgen when it is missing or another version
-#   test-c         the C tests: ASan+UBSan, valgrind, the panic boundary (ffi-test-panic, on the
+#   test-c         the C tests (test_privacypass.c for type 2, test_voprf.c for types 1 and 5): ASan+UBSan, valgrind, the panic boundary (ffi-test-panic, on the
 #                  test-only libprivacypass_testing), exported symbols, version, README quick
 #                  start, install into a temporary PREFIX with pkg-config (shared and static),
 #                  the redeemer on a shared Redis store (ffi-test-redis, needs redis-server)
@@ -33,6 +33,7 @@ FFI_A := $(TARGET_RELEASE)/libprivacypass.a
 FFI_TESTING_SO := $(TARGET_RELEASE)/libprivacypass_testing.so
 FFI_TESTS := $(FFI_ROOT)/ffi/tests
 FFI_VECTORS := $(FFI_ROOT)/tests/vectors/rfc9578-type2-blind-rsa.json
+FFI_VOPRF_VECTORS := $(FFI_ROOT)/tests/vectors/rfc9578-type1-voprf-p384.json
 FFI_README := $(FFI_ROOT)/ffi/README.md
 FFI_OUT := $(CARGO_TARGET_DIR)/ffi-c
 
@@ -91,6 +92,10 @@ ffi-test-asan: ffi | $(FFI_OUT)
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	RUST_BACKTRACE=0 PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
 	$(FFI_OUT)/test_privacypass_asan $(FFI_VECTORS) $$scratch
+	$(FFI_CC) $(FFI_CFLAGS) $(FFI_SANITIZE) $(FFI_TESTS)/test_voprf.c -o $(FFI_OUT)/test_voprf_asan $(FFI_LINK)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	RUST_BACKTRACE=0 $(FFI_OUT)/test_voprf_asan $(FFI_VOPRF_VECTORS)
 
 # The same program without sanitizers, under valgrind: no errors, no leaks.
 ffi-test-valgrind: ffi | $(FFI_OUT)
@@ -99,6 +104,8 @@ ffi-test-valgrind: ffi | $(FFI_OUT)
 	@scratch=$$(mktemp -d) && trap 'rm -rf $$scratch' EXIT && \
 	RUST_BACKTRACE=0 PP_TEST_EXPECTED_VERSION=$(FFI_VERSION) \
 	$(FFI_VALGRIND) $(FFI_OUT)/test_privacypass $(FFI_VECTORS) $$scratch
+	$(FFI_CC) $(FFI_CFLAGS) -O1 $(FFI_TESTS)/test_voprf.c -o $(FFI_OUT)/test_voprf $(FFI_LINK)
+	RUST_BACKTRACE=0 $(FFI_VALGRIND) $(FFI_OUT)/test_voprf $(FFI_VOPRF_VECTORS)
 
 # The panic boundary: pp_test_panic of the test-only libprivacypass_testing answers PP_ERR_PANIC
 # and the library keeps working, under ASan and UBSan.

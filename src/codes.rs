@@ -208,17 +208,19 @@ pub enum LibraryCode {
     InvalidKey,
     InvalidStoreUrl,
     Panic,
+    PrivateTokenType,
 }
 
 impl LibraryCode {
     /// Every library code, in the order of their values.
-    pub const ALL: [LibraryCode; 6] = [
+    pub const ALL: [LibraryCode; 7] = [
         LibraryCode::NullArgument,
         LibraryCode::BufferTooSmall,
         LibraryCode::InvalidInput,
         LibraryCode::InvalidKey,
         LibraryCode::InvalidStoreUrl,
         LibraryCode::Panic,
+        LibraryCode::PrivateTokenType,
     ];
 
     /// (value, name, short meaning, description): the row.
@@ -259,6 +261,12 @@ impl LibraryCode {
                 "Panic",
                 "a panic was caught inside libprivacypass (a bug)",
                 "A panic was caught at the boundary: a bug in libprivacypass. The handles involved stay usable.",
+            ),
+            LibraryCode::PrivateTokenType => (
+                7,
+                "PrivateTokenType",
+                "a privately verifiable token (type 1 or 5) needs the issuer's private key; this verifier holds public keys only",
+                "A token of a privately verifiable type (0x0001 VOPRF P-384, 0x0005 VOPRF ristretto255) given to a verifier or redeemer of public keys only: only the issuer's private key verifies it (a redeemer from `pp_redeemer_new_from_issuer` does).",
             ),
         }
     }

@@ -33,6 +33,7 @@ const (
 	CodeInvalidKey                Code = C.PP_ERR_INVALID_KEY                 // 4: not an RSA-2048 issuer key (SPKI, PEM or issuer directory)
 	CodeInvalidStoreURL           Code = C.PP_ERR_INVALID_STORE_URL           // 5: unsupported or invalid spend store URL (memory:, rocksdb:PATH, redis://, redis+cluster://)
 	CodePanic                     Code = C.PP_ERR_PANIC                       // 6: a panic was caught inside libprivacypass (a bug)
+	CodePrivateTokenType          Code = C.PP_ERR_PRIVATE_TOKEN_TYPE          // 7: a privately verifiable token (type 1 or 5) needs the issuer's private key; this verifier holds public keys only
 )
 
 // Sentinels, one per result code, for errors.Is.
@@ -62,4 +63,5 @@ var (
 	ErrInvalidKey                = &Error{code: CodeInvalidKey}
 	ErrInvalidStoreURL           = &Error{code: CodeInvalidStoreURL}
 	ErrPanic                     = &Error{code: CodePanic}
+	ErrPrivateTokenType          = &Error{code: CodePrivateTokenType}
 )

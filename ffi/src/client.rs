@@ -7,9 +7,13 @@ use std::sync::Arc;
 use privacypass::client::ClientError;
 use privacypass::rsa_blind::SALT_LEN;
 use privacypass::wire::NONCE_LEN;
-use privacypass::{Client, PendingToken, PublicKey, TokenChallenge};
+use privacypass::{
+    Client, PendingToken, PendingVoprfToken, PublicKey, TokenChallenge, VoprfClient,
+    VoprfClientError, VoprfPublicKey,
+};
 
 use crate::boundary::{borrow, ffi_panic_boundary, free, give, handle_out, input, Output};
+use crate::issuer::voprf_type;
 use crate::result::pp_result;
 
 /// A client of one issuer key. Immutable; backed by an `Arc`, so it may be shared across
@@ -17,7 +21,13 @@ use crate::result::pp_result;
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct pp_client {
-    client: Client,
+    client: ClientKind,
+}
+
+#[derive(Debug)]
+enum ClientKind {
+    Rsa(Client),
+    Voprf(VoprfClient),
 }
 
 /// A token request on its way to the issuer, with the secrets finalizing needs (the blinding
@@ -26,7 +36,24 @@ pub struct pp_client {
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct pp_pending_token {
-    pending: PendingToken,
+    pending: PendingKind,
+}
+
+#[derive(Debug)]
+enum PendingKind {
+    Rsa(PendingToken),
+    Voprf(Box<PendingVoprfToken>),
+}
+
+fn voprf_client_error(e: VoprfClientError) -> pp_result {
+    match e {
+        VoprfClientError::WrongTokenType(..) => pp_result::PP_ERR_UNSUPPORTED_TOKEN,
+        VoprfClientError::Blinding => pp_result::PP_ERR_INVALID_INPUT,
+        VoprfClientError::Response(_) => pp_result::PP_ERR_INVALID_INPUT,
+        VoprfClientError::InvalidProof | VoprfClientError::InvalidResponse => {
+            pp_result::PP_ERR_VERIFICATION_FAILED
+        }
+    }
 }
 
 fn client_error(e: ClientError) -> pp_result {
@@ -59,7 +86,36 @@ pub unsafe extern "C" fn pp_client_new(
         let out = handle_out(out)?;
         let key = PublicKey::from_spki(spki).map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
         // SAFETY: `out` was checked by `handle_out`.
-        unsafe { give(out, pp_client { client: Client::new(Arc::new(key)) }) };
+        unsafe { give(out, pp_client { client: ClientKind::Rsa(Client::new(Arc::new(key))) }) };
+        Ok(())
+    }
+}
+
+/// A client for a VOPRF issuer public key: `token_type` 1 (`PP_TOKEN_TYPE_VOPRF_P384`) or 5
+/// (`PP_TOKEN_TYPE_VOPRF_RISTRETTO255`) and the serialized public element (SerializeElement:
+/// 49 bytes, compressed, for P-384; 32 bytes for ristretto255), the `token-key` of a challenge
+/// or directory of that type, decoded, or what `pp_issuer_public_key` writes for a VOPRF issuer.
+///
+/// Returns `PP_ERR_UNSUPPORTED_TOKEN` for another token type and `PP_ERR_INVALID_KEY` when the
+/// bytes are not a valid element of the group. `*out` is written only on success; free it with
+/// `pp_client_free`.
+#[no_mangle]
+pub unsafe extern "C" fn pp_client_new_voprf(
+    token_type: u16,
+    public_key: *const u8,
+    public_key_len: usize,
+    out: *mut *mut pp_client,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a valid buffer and out-pointer.
+        let bytes = unsafe { input(public_key, public_key_len) }?;
+        let out = handle_out(out)?;
+        let token_type = voprf_type(token_type)?;
+        let key = VoprfPublicKey::from_bytes(token_type, bytes)
+            .map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
+        let client = ClientKind::Voprf(VoprfClient::new(Arc::new(key)));
+        // SAFETY: `out` was checked by `handle_out`.
+        unsafe { give(out, pp_client { client }) };
         Ok(())
     }
 }
@@ -77,8 +133,10 @@ pub unsafe extern "C" fn pp_client_free(client: *mut pp_client) {
 /// from the OS random generator (`getrandom`, safe after `fork()`). Read the TokenRequest to
 /// send with `pp_pending_token_request`.
 ///
+/// For a VOPRF client (`pp_client_new_voprf`): a fresh nonce and blind.
+///
 /// Returns `PP_ERR_INVALID_INPUT` for a malformed challenge and `PP_ERR_UNSUPPORTED_TOKEN` for
-/// a challenge of another token type than 2. `*out` is written only on success; free it with
+/// a challenge of another token type than the client's key. `*out` is written only on success; free it with
 /// `pp_pending_token_free`.
 #[no_mangle]
 pub unsafe extern "C" fn pp_client_request(
@@ -93,7 +151,14 @@ pub unsafe extern "C" fn pp_client_request(
         // SAFETY: as above.
         let challenge = challenge_of(unsafe { input(challenge, challenge_len) }?)?;
         let out = handle_out(out)?;
-        let pending = client.client.request(&challenge).map_err(client_error)?;
+        let pending = match &client.client {
+            ClientKind::Rsa(c) => PendingKind::Rsa(c.request(&challenge).map_err(client_error)?),
+            ClientKind::Voprf(c) => {
+                PendingKind::Voprf(Box::new(
+                    c.request(&challenge).map_err(voprf_client_error)?,
+                ))
+            }
+        };
         // SAFETY: `out` was checked by `handle_out`.
         unsafe { give(out, pp_pending_token { pending }) };
         Ok(())
@@ -105,7 +170,11 @@ pub unsafe extern "C" fn pp_client_request(
 /// modulo n) given instead of drawn. Reusing any of them links tokens to their issuance and
 /// breaks the client's privacy; use `pp_client_request` otherwise.
 ///
-/// Returns `PP_ERR_INVALID_INPUT` when a length is wrong or r is not invertible modulo n.
+/// For a VOPRF client the salt must be empty (`NULL, 0`) and `blind` is the blind's
+/// SerializeScalar (48 bytes for type 1, 32 for type 5), as the vectors' `blind`.
+///
+/// Returns `PP_ERR_INVALID_INPUT` when a length is wrong or r is not invertible modulo n (a
+/// VOPRF blind that is not a canonical nonzero scalar).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn pp_client_request_with_randomness(
@@ -130,9 +199,7 @@ pub unsafe extern "C" fn pp_client_request_with_randomness(
             .try_into()
             .map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
         // SAFETY: as above.
-        let salt: &[u8; SALT_LEN] = unsafe { input(salt, salt_len) }?
-            .try_into()
-            .map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
+        let salt = unsafe { input(salt, salt_len) }?;
         // SAFETY: as above.
         let blind = unsafe { input(blind, blind_len) }?;
         // r is reduced modulo n; longer inputs than 2n bytes make no sense.
@@ -140,7 +207,19 @@ pub unsafe extern "C" fn pp_client_request_with_randomness(
             return Err(pp_result::PP_ERR_INVALID_INPUT);
         }
         let out = handle_out(out)?;
-        let pending = client.client.request_with(&challenge, nonce, salt, blind).map_err(client_error)?;
+        let pending = match &client.client {
+            ClientKind::Rsa(c) => {
+                let salt: &[u8; SALT_LEN] =
+                    salt.try_into().map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
+                PendingKind::Rsa(c.request_with(&challenge, nonce, salt, blind).map_err(client_error)?)
+            }
+            ClientKind::Voprf(c) => {
+                if !salt.is_empty() {
+                    return Err(pp_result::PP_ERR_INVALID_INPUT);
+                }
+                PendingKind::Voprf(Box::new(c.request_with(&challenge, nonce, blind).map_err(voprf_client_error)?))
+            }
+        };
         // SAFETY: `out` was checked by `handle_out`.
         unsafe { give(out, pp_pending_token { pending }) };
         Ok(())
@@ -156,7 +235,8 @@ pub unsafe extern "C" fn pp_pending_token_free(pending: *mut pp_pending_token) {
     }
 }
 
-/// The encoded TokenRequest to send to the issuer (`PP_TOKEN_REQUEST_LEN` bytes), into a
+/// The encoded TokenRequest to send to the issuer (`PP_TOKEN_REQUEST_LEN` bytes for type 2,
+/// `PP_VOPRF_P384_TOKEN_REQUEST_LEN` or `PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN`), into a
 /// caller-owned buffer.
 #[no_mangle]
 pub unsafe extern "C" fn pp_pending_token_request(
@@ -169,13 +249,19 @@ pub unsafe extern "C" fn pp_pending_token_request(
         // SAFETY: the caller passes a live handle.
         let pending = unsafe { borrow(pending) }?;
         let output = Output::new(out, cap, out_len)?;
+        let request = match &pending.pending {
+            PendingKind::Rsa(p) => p.request().encode(),
+            PendingKind::Voprf(p) => p.request().encode(),
+        };
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
-        unsafe { output.write(&pending.pending.request().encode()) }
+        unsafe { output.write(&request) }
     }
 }
 
-/// Finalizes the issuer's encoded TokenResponse into the encoded Token (`PP_TOKEN_LEN` bytes),
-/// verified against the issuer key before it is written.
+/// Finalizes the issuer's encoded TokenResponse into the encoded Token (`PP_TOKEN_LEN` bytes
+/// for type 2, `PP_VOPRF_P384_TOKEN_LEN` or `PP_VOPRF_RISTRETTO255_TOKEN_LEN`), verified
+/// against the issuer key before it is written (for types 1 and 5: the issuer's DLEQ proof is
+/// checked before anything is unblinded).
 ///
 /// Returns `PP_ERR_INVALID_INPUT` for a response of the wrong length and
 /// `PP_ERR_VERIFICATION_FAILED` when the response does not finalize into a valid token.
@@ -194,7 +280,10 @@ pub unsafe extern "C" fn pp_pending_token_finalize(
         // SAFETY: as above.
         let response = unsafe { input(token_response, token_response_len) }?;
         let output = Output::new(out, cap, out_len)?;
-        let token = pending.pending.finalize(response).map_err(client_error)?;
+        let token = match &pending.pending {
+            PendingKind::Rsa(p) => p.finalize(response).map_err(client_error)?,
+            PendingKind::Voprf(p) => p.finalize(response).map_err(voprf_client_error)?,
+        };
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
         unsafe { output.write(&token.encode()) }
     }

@@ -90,6 +90,10 @@ pub enum pp_result {
     /// A panic was caught at the boundary: a bug in libprivacypass. The handles involved stay
     /// usable.
     PP_ERR_PANIC = 6,
+    /// A token of a privately verifiable type (0x0001 VOPRF P-384, 0x0005 VOPRF ristretto255) given
+    /// to a verifier or redeemer of public keys only: only the issuer's private key verifies it (a
+    /// redeemer from `pp_redeemer_new_from_issuer` does).
+    PP_ERR_PRIVATE_TOKEN_TYPE = 7,
 }
 
 impl pp_result {
@@ -127,6 +131,7 @@ impl pp_result {
             LibraryCode::InvalidKey => pp_result::PP_ERR_INVALID_KEY,
             LibraryCode::InvalidStoreUrl => pp_result::PP_ERR_INVALID_STORE_URL,
             LibraryCode::Panic => pp_result::PP_ERR_PANIC,
+            LibraryCode::PrivateTokenType => pp_result::PP_ERR_PRIVATE_TOKEN_TYPE,
         }
     }
 }
@@ -165,5 +170,6 @@ pub(crate) const fn library_meaning(code: LibraryCode) -> &'static CStr {
         LibraryCode::InvalidKey => c"not an RSA-2048 issuer key (SPKI, PEM or issuer directory)",
         LibraryCode::InvalidStoreUrl => c"unsupported or invalid spend store URL (memory:, rocksdb:PATH, redis://, redis+cluster://)",
         LibraryCode::Panic => c"a panic was caught inside libprivacypass (a bug)",
+        LibraryCode::PrivateTokenType => c"a privately verifiable token (type 1 or 5) needs the issuer's private key; this verifier holds public keys only",
     }
 }

@@ -63,6 +63,31 @@ pub const PP_SALT_LEN: usize = 48;
 /// Size of a TokenChallenge's redemption context when present.
 pub const PP_REDEMPTION_CONTEXT_LEN: usize = 32;
 
+/// Token type 0x0001: VOPRF (P-384, SHA-384), privately verifiable (RFC 9578 §5).
+pub const PP_TOKEN_TYPE_VOPRF_P384: u16 = 0x0001;
+/// Token type 0x0005: VOPRF (ristretto255, SHA-512), privately verifiable.
+pub const PP_TOKEN_TYPE_VOPRF_RISTRETTO255: u16 = 0x0005;
+/// Size of a type 1 issuer public key (a compressed P-384 element).
+pub const PP_VOPRF_P384_PUBLIC_KEY_LEN: usize = 49;
+/// Size of a type 1 private key scalar (SerializeScalar, big-endian).
+pub const PP_VOPRF_P384_SCALAR_LEN: usize = 48;
+/// Size of an encoded type 1 TokenRequest.
+pub const PP_VOPRF_P384_TOKEN_REQUEST_LEN: usize = 52;
+/// Size of an encoded type 1 TokenResponse (evaluated element and DLEQ proof).
+pub const PP_VOPRF_P384_TOKEN_RESPONSE_LEN: usize = 145;
+/// Size of an encoded type 1 Token.
+pub const PP_VOPRF_P384_TOKEN_LEN: usize = 146;
+/// Size of a type 5 issuer public key (a ristretto255 element).
+pub const PP_VOPRF_RISTRETTO255_PUBLIC_KEY_LEN: usize = 32;
+/// Size of a type 5 private key scalar (SerializeScalar, little-endian).
+pub const PP_VOPRF_RISTRETTO255_SCALAR_LEN: usize = 32;
+/// Size of an encoded type 5 TokenRequest.
+pub const PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN: usize = 35;
+/// Size of an encoded type 5 TokenResponse (evaluated element and DLEQ proof).
+pub const PP_VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN: usize = 96;
+/// Size of an encoded type 5 Token.
+pub const PP_VOPRF_RISTRETTO255_TOKEN_LEN: usize = 162;
+
 /// The version of the loaded library, e.g. "0.1.0": a static NUL-terminated string (never
 /// NULL, never to be freed). Compare with `PP_VERSION` to detect a header/library mismatch.
 #[no_mangle]
@@ -127,6 +152,49 @@ mod tests {
             PP_REDEMPTION_CONTEXT_LEN,
             privacypass::wire::REDEMPTION_CONTEXT_LEN
         );
+    }
+
+    #[test]
+    fn voprf_size_constants_match_the_core() {
+        use privacypass::wire::{TokenType, AUTHENTICATOR_INPUT_LEN};
+        for (t, value, key, scalar, request, response, token) in [
+            (
+                TokenType::VoprfP384,
+                PP_TOKEN_TYPE_VOPRF_P384,
+                PP_VOPRF_P384_PUBLIC_KEY_LEN,
+                PP_VOPRF_P384_SCALAR_LEN,
+                PP_VOPRF_P384_TOKEN_REQUEST_LEN,
+                PP_VOPRF_P384_TOKEN_RESPONSE_LEN,
+                PP_VOPRF_P384_TOKEN_LEN,
+            ),
+            (
+                TokenType::VoprfRistretto255,
+                PP_TOKEN_TYPE_VOPRF_RISTRETTO255,
+                PP_VOPRF_RISTRETTO255_PUBLIC_KEY_LEN,
+                PP_VOPRF_RISTRETTO255_SCALAR_LEN,
+                PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN,
+                PP_VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN,
+                PP_VOPRF_RISTRETTO255_TOKEN_LEN,
+            ),
+        ] {
+            assert_eq!(value, t.value());
+            let key_set = privacypass::VoprfIssuerKey::generate(t).unwrap();
+            assert_eq!(key, key_set.public_key().bytes().len());
+            assert_eq!(scalar, key_set.scalar_bytes().len());
+            assert_eq!(token, AUTHENTICATOR_INPUT_LEN + t.nk());
+            let client = privacypass::VoprfClient::new(key_set.public_key().clone());
+            let challenge =
+                privacypass::TokenChallenge::new(value, b"issuer.example", b"", b"").unwrap();
+            let pending = client.request(&challenge).unwrap();
+            let encoded = pending.request().encode();
+            assert_eq!(request, encoded.len());
+            let answer = privacypass::private_token::issue_with(&key_set, &encoded[3..]).unwrap();
+            assert_eq!(response, answer.encode().len());
+            assert_eq!(
+                token,
+                pending.finalize(&answer.encode()).unwrap().encode().len()
+            );
+        }
     }
 
     #[test]

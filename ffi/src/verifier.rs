@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use privacypass::directory::{DirectoryError, IssuerDirectory};
 use privacypass::header::{parse_authorization, HeaderError};
-use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, TokenType, Verifier};
+use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, TokenType, Verifier, VoprfRedeemer};
 use privacypass_stores::OpenError;
 
 use crate::boundary::{
     borrow, c_str, ffi_panic_boundary, free, give, handle_out, input, input_header, input_str,
     optional_input,
 };
+use crate::issuer::{pp_issuer, IssuerKind};
 use crate::result::{pp_result, undecodable_token};
 
 /// A token verifier: the public keys of one or more issuers. Immutable once built; backed by an
@@ -31,6 +32,17 @@ pub struct pp_verifier {
 #[derive(Debug)]
 pub struct pp_redeemer {
     redeemer: Redeemer,
+    /// The private keys of types 1 and 5, when made from a VOPRF issuer (same store).
+    voprf: Option<VoprfRedeemer>,
+}
+
+/// Whether `token` says it is of a privately verifiable type (1 or 5).
+fn is_private_type(token: &[u8]) -> bool {
+    match *token {
+        [high, low, ..] => TokenType::from_value(u16::from_be_bytes([high, low]))
+            .is_some_and(TokenType::is_privately_verifiable),
+        _ => false,
+    }
 }
 
 /// Keys loaded from SPKI or PEM are valid from the epoch on, with no end: their lifetime is the
@@ -110,19 +122,33 @@ fn verify_now(
     token: &[u8],
     challenge: Option<&[u8]>,
 ) -> Result<(), pp_result> {
+    if is_private_type(token) {
+        return Err(pp_result::PP_ERR_PRIVATE_TOKEN_TYPE);
+    }
     verifier
         .verify(token, &expected(challenge), privacypass::unix_now())
         .map(drop)
         .map_err(|e| e.code().into())
 }
 
-/// Verifies `token` now and records its spend.
+/// Verifies `token` now and records its spend: a token of type 1 or 5 with the VOPRF keys.
 fn redeem_now(
-    redeemer: &Redeemer,
+    redeemer: &pp_redeemer,
     token: &[u8],
     challenge: Option<&[u8]>,
 ) -> Result<(), pp_result> {
+    if is_private_type(token) {
+        let voprf = redeemer
+            .voprf
+            .as_ref()
+            .ok_or(pp_result::PP_ERR_PRIVATE_TOKEN_TYPE)?;
+        return voprf
+            .redeem(token, &expected(challenge), privacypass::unix_now())
+            .map(drop)
+            .map_err(|e| e.code().into());
+    }
     redeemer
+        .redeemer
         .redeem(token, &expected(challenge), privacypass::unix_now())
         .map(drop)
         .map_err(|e| e.code().into())
@@ -306,15 +332,56 @@ pub unsafe extern "C" fn pp_redeemer_new(
         // SAFETY: as above.
         let url = unsafe { c_str(store_url) }?;
         let out = handle_out(out)?;
-        let store = privacypass_stores::open(url).map_err(|e| match e {
-            OpenError::UnsupportedUrl(_) | OpenError::InvalidUrl { .. } => {
-                pp_result::PP_ERR_INVALID_STORE_URL
-            }
-            _ => pp_result::PP_ERR_STORE_UNAVAILABLE,
-        })?;
+        let store = open_store(url)?;
         let redeemer = Redeemer::new(verifier.verifier.clone(), store);
         // SAFETY: `out` was checked by `handle_out`.
-        unsafe { give(out, pp_redeemer { redeemer }) };
+        unsafe { give(out, pp_redeemer { redeemer, voprf: None }) };
+        Ok(())
+    }
+}
+
+fn open_store(url: &str) -> Result<Arc<dyn privacypass::SpendStore>, pp_result> {
+    privacypass_stores::open(url).map_err(|e| match e {
+        OpenError::UnsupportedUrl(_) | OpenError::InvalidUrl { .. } => {
+            pp_result::PP_ERR_INVALID_STORE_URL
+        }
+        _ => pp_result::PP_ERR_STORE_UNAVAILABLE,
+    })
+}
+
+/// A redeemer verifying with the key of `issuer` and recording spends in the store `store_url`
+/// names (the same URLs as `pp_redeemer_new`). For a VOPRF issuer (token type 1 or 5) this is
+/// how an origin verifies its tokens: only the private key does; for an RSA issuer it verifies
+/// with its public key, as `pp_redeemer_new` would. The redeemer keeps its own reference to the
+/// key: the issuer may be freed first.
+///
+/// Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
+/// `PP_ERR_STORE_UNAVAILABLE` when the store cannot be opened.
+#[no_mangle]
+pub unsafe extern "C" fn pp_redeemer_new_from_issuer(
+    issuer: *const pp_issuer,
+    store_url: *const c_char,
+    out: *mut *mut pp_redeemer,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes a live handle, a NUL-terminated string and an out-pointer.
+        let issuer = unsafe { borrow(issuer) }?;
+        // SAFETY: as above.
+        let url = unsafe { c_str(store_url) }?;
+        let out = handle_out(out)?;
+        let store = open_store(url)?;
+        let redeemer = match &issuer.kind {
+            IssuerKind::Rsa { issuer, .. } => pp_redeemer {
+                redeemer: Redeemer::new(Verifier::new(issuer.keys().clone()), store),
+                voprf: None,
+            },
+            IssuerKind::Voprf { issuer, .. } => pp_redeemer {
+                redeemer: Redeemer::new(Verifier::new(Arc::new(KeySet::new(0))), store.clone()),
+                voprf: Some(VoprfRedeemer::new(issuer.keys().clone(), store)),
+            },
+        };
+        // SAFETY: `out` was checked by `handle_out`.
+        unsafe { give(out, redeemer) };
         Ok(())
     }
 }
@@ -348,7 +415,7 @@ pub unsafe extern "C" fn pp_redeemer_redeem(
         let token = unsafe { input(token, token_len) }?;
         // SAFETY: as above.
         let challenge = unsafe { optional_input(challenge, challenge_len) }?;
-        redeem_now(&redeemer.redeemer, token, challenge)
+        redeem_now(redeemer, token, challenge)
     }
 }
 
@@ -370,6 +437,6 @@ pub unsafe extern "C" fn pp_redeemer_redeem_authorization(
         // SAFETY: as above.
         let challenge = unsafe { optional_input(challenge, challenge_len) }?;
         let token = token_of_authorization(value)?;
-        redeem_now(&redeemer.redeemer, &token, challenge)
+        redeem_now(redeemer, &token, challenge)
     }
 }

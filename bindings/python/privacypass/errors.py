@@ -49,6 +49,7 @@ RESULT_CODES: Tuple[Tuple[str, str, int], ...] = (
     ("InvalidKey", "PP_ERR_INVALID_KEY", 4),
     ("InvalidStoreUrl", "PP_ERR_INVALID_STORE_URL", 5),
     ("LibraryPanic", "PP_ERR_PANIC", 6),
+    ("PrivateTokenType", "PP_ERR_PRIVATE_TOKEN_TYPE", 7),
 )
 # END GENERATED result codes (make generated, from src/codes.rs; do not edit)
 
@@ -175,6 +176,7 @@ if TYPE_CHECKING:  # what the loop above makes, spelled out for type checkers (a
     class InvalidKey(PrivacyPassError, ValueError): ...
     class InvalidStoreUrl(PrivacyPassError, ValueError): ...
     class LibraryPanic(PrivacyPassError): ...
+    class PrivateTokenType(PrivacyPassError, ValueError): ...
     # END GENERATED class stubs (make generated, from src/codes.rs; do not edit)
 
 

@@ -1,0 +1,485 @@
+/*
+ * Token types 0x0001 (VOPRF P-384) and 0x0005 (VOPRF ristretto255) through the C API: the
+ * RFC 9578 type 1 vectors (the issuer key from its scalar and from its key file, the client
+ * reproducing the TokenRequest and the Token from the vector's nonce, blind and TokenResponse),
+ * the whole protocol for both types (issue -> finalize -> redeem -> double spend), a verifier of
+ * public keys refusing a private type with PP_ERR_PRIVATE_TOKEN_TYPE, and the error paths.
+ *
+ * Built by `make test-c` with -std=c99 -Wall -Wextra -Werror and ASan/UBSan, and again without
+ * sanitizers under valgrind.
+ *
+ * usage: test_voprf VECTORS.json
+ *   VECTORS.json  tests/vectors/rfc9578-type1-voprf-p384.json
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "privacypass.h"
+#include "testing.h"
+
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} bytes;
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static bytes from_hex(const char *hex, size_t n) {
+    bytes b;
+    size_t i;
+    REQUIRE(n % 2 == 0);
+    b.len = n / 2;
+    b.data = malloc(b.len + 1);
+    REQUIRE(b.data != NULL);
+    for (i = 0; i < b.len; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        REQUIRE(hi >= 0 && lo >= 0);
+        b.data[i] = (uint8_t)(hi * 16 + lo);
+    }
+    return b;
+}
+
+static int same(const uint8_t *a, size_t alen, const bytes *b) {
+    return alen == b->len && memcmp(a, b->data, alen) == 0;
+}
+
+static size_t b64std(const uint8_t *in, size_t n, char *out) {
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t i, o = 0;
+    for (i = 0; i + 2 < n; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = '=';
+        out[o++] = '=';
+    } else if (n - i == 2) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = '=';
+    }
+    out[o] = 0;
+    return o;
+}
+
+/* The vectors: a JSON array of flat objects whose values are all hex strings. */
+#define MAX_VECTORS 8
+#define MAX_FIELDS 12
+
+typedef struct {
+    char name[32];
+    bytes value;
+} field;
+
+typedef struct {
+    field fields[MAX_FIELDS];
+    int count;
+} vector;
+
+static vector vectors[MAX_VECTORS];
+static int vector_count = 0;
+
+static void load_vectors(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *text;
+    long size;
+    size_t len, i = 0;
+    vector *v = NULL;
+    if (!f) {
+        fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+    REQUIRE(fseek(f, 0, SEEK_END) == 0);
+    size = ftell(f);
+    REQUIRE(size >= 0);
+    REQUIRE(fseek(f, 0, SEEK_SET) == 0);
+    text = malloc((size_t)size + 1);
+    REQUIRE(text != NULL);
+    REQUIRE(fread(text, 1, (size_t)size, f) == (size_t)size);
+    text[size] = 0;
+    fclose(f);
+    len = (size_t)size;
+    while (i < len) {
+        char c = text[i];
+        if (c == '{') {
+            REQUIRE(vector_count < MAX_VECTORS);
+            v = &vectors[vector_count++];
+            v->count = 0;
+            i++;
+        } else if (c == '}') {
+            v = NULL;
+            i++;
+        } else if (c == '"') {
+            size_t name_start = ++i, name_len, value_start;
+            field *fl;
+            REQUIRE(v != NULL);
+            while (i < len && text[i] != '"') i++;
+            name_len = i - name_start;
+            REQUIRE(name_len < sizeof(fl->name));
+            i++;
+            while (i < len && strchr(" \t\r\n:", text[i]) != NULL) i++;
+            REQUIRE(i < len && text[i] == '"');
+            value_start = ++i;
+            while (i < len && text[i] != '"') i++;
+            REQUIRE(v->count < MAX_FIELDS);
+            fl = &v->fields[v->count++];
+            memcpy(fl->name, text + name_start, name_len);
+            fl->name[name_len] = 0;
+            fl->value = from_hex(text + value_start, i - value_start);
+            i++;
+        } else {
+            i++;
+        }
+    }
+    free(text);
+}
+
+static const bytes *get(const vector *v, const char *name) {
+    int i;
+    for (i = 0; i < v->count; i++) {
+        if (strcmp(v->fields[i].name, name) == 0) return &v->fields[i].value;
+    }
+    fprintf(stderr, "vector has no field %s\n", name);
+    exit(2);
+}
+
+static void free_vectors(void) {
+    int i, j;
+    for (i = 0; i < vector_count; i++) {
+        for (j = 0; j < vectors[i].count; j++) free(vectors[i].fields[j].value.data);
+    }
+}
+
+#define BIG 512
+
+/* Every type 1 vector: the key from skS (raw and as a key file) has the public key pkS, the
+ * client reproduces token_request from nonce and blind, and finalizes the vector's
+ * token_response into its token; that token redeems once with the issuer's private key. */
+static void test_vectors(void) {
+    int i;
+    REQUIRE(vector_count >= 1);
+    for (i = 0; i < vector_count; i++) {
+        const vector *v = &vectors[i];
+        const bytes *sk = get(v, "skS"), *pk = get(v, "pkS"), *challenge = get(v, "token_challenge");
+        const bytes *nonce = get(v, "nonce"), *blind = get(v, "blind");
+        const bytes *request = get(v, "token_request"), *response = get(v, "token_response");
+        const bytes *token = get(v, "token");
+        pp_issuer *issuer = NULL, *from_pem = NULL;
+        pp_client *client = NULL;
+        pp_pending_token *pending = NULL;
+        pp_redeemer *redeemer = NULL;
+        uint8_t out[BIG], out2[BIG];
+        char pem[BIG], b64[128];
+        size_t len = 0, len2 = 0;
+        uint16_t token_type = 0;
+
+        OK(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_VOPRF_P384, sk->data, sk->len, &issuer));
+        REQUIRE(issuer != NULL);
+        OK(pp_issuer_token_type(issuer, &token_type));
+        CHECK(token_type == PP_TOKEN_TYPE_VOPRF_P384);
+        OK(pp_issuer_public_key(issuer, out, sizeof out, &len));
+        CHECK(len == PP_VOPRF_P384_PUBLIC_KEY_LEN);
+        CHECK(same(out, len, pk));
+
+        /* The same key as the core's key file. */
+        b64std(sk->data, sk->len, b64);
+        snprintf(pem, sizeof pem,
+                 "-----BEGIN PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY-----\n%s\n"
+                 "-----END PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY-----\n",
+                 b64);
+        OK(pp_issuer_new_from_pem(pem, strlen(pem), &from_pem));
+        OK(pp_issuer_public_key(from_pem, out2, sizeof out2, &len2));
+        CHECK(same(out2, len2, pk));
+        OK(pp_issuer_token_key_id(issuer, out, sizeof out, &len));
+        OK(pp_issuer_token_key_id(from_pem, out2, sizeof out2, &len2));
+        CHECK(len == PP_TOKEN_KEY_ID_LEN && len2 == len && memcmp(out, out2, len) == 0);
+
+        OK(pp_client_new_voprf(PP_TOKEN_TYPE_VOPRF_P384, pk->data, pk->len, &client));
+        OK(pp_client_request_with_randomness(client, challenge->data, challenge->len, nonce->data,
+                                             nonce->len, NULL, 0, blind->data, blind->len,
+                                             &pending));
+        OK(pp_pending_token_request(pending, out, sizeof out, &len));
+        CHECK(len == PP_VOPRF_P384_TOKEN_REQUEST_LEN);
+        CHECK(same(out, len, request));
+        OK(pp_pending_token_finalize(pending, response->data, response->len, out, sizeof out,
+                                     &len));
+        CHECK(len == PP_VOPRF_P384_TOKEN_LEN);
+        CHECK(same(out, len, token));
+
+        /* The issuer answers the vector's request with a response (a fresh proof) that
+         * finalizes into the same token: the VOPRF output is deterministic. */
+        OK(pp_issuer_issue(from_pem, request->data, request->len, out, sizeof out, &len));
+        CHECK(len == PP_VOPRF_P384_TOKEN_RESPONSE_LEN);
+        OK(pp_pending_token_finalize(pending, out, len, out2, sizeof out2, &len2));
+        CHECK(same(out2, len2, token));
+
+        OK(pp_redeemer_new_from_issuer(issuer, "memory:", &redeemer));
+        OK(pp_redeemer_redeem(redeemer, token->data, token->len, challenge->data, challenge->len));
+        EXPECT_RC(pp_redeemer_redeem(redeemer, token->data, token->len, NULL, 0),
+                  PP_ERR_ALREADY_SPENT);
+
+        pp_redeemer_free(redeemer);
+        pp_pending_token_free(pending);
+        pp_client_free(client);
+        pp_issuer_free(from_pem);
+        pp_issuer_free(issuer);
+    }
+}
+
+static size_t challenge_of(uint16_t token_type, uint8_t *out, size_t cap) {
+    size_t len = 0;
+    const char *name = "issuer.example";
+    OK(pp_challenge_encode(token_type, name, strlen(name), NULL, 0, "origin.example",
+                           strlen("origin.example"), out, cap, &len));
+    return len;
+}
+
+/* issue -> finalize -> redeem -> double spend for one VOPRF type, with the sizes of the type. */
+static void cycle(uint16_t token_type, size_t key_len, size_t request_len, size_t response_len,
+                  size_t token_len) {
+    pp_issuer *issuer = NULL;
+    pp_client *client = NULL;
+    pp_pending_token *pending = NULL;
+    pp_redeemer *redeemer = NULL, *public_only = NULL;
+    pp_verifier *verifier = NULL;
+    pp_issuer *rsa = NULL;
+    uint8_t key[BIG], challenge[256], other_challenge[256], request[BIG], response[BIG];
+    uint8_t token[BIG], rsa_key[PP_PUBLIC_KEY_LEN];
+    char header[1024];
+    size_t len = 0, challenge_len, other_len, header_len = 0, request_len_got, response_len_got;
+
+    OK(pp_issuer_generate_voprf(token_type, &issuer));
+    REQUIRE(issuer != NULL);
+    OK(pp_issuer_public_key(issuer, key, sizeof key, &len));
+    CHECK(len == key_len);
+    OK(pp_client_new_voprf(token_type, key, len, &client));
+    challenge_len = challenge_of(token_type, challenge, sizeof challenge);
+    OK(pp_client_request(client, challenge, challenge_len, &pending));
+    OK(pp_pending_token_request(pending, request, sizeof request, &request_len_got));
+    CHECK(request_len_got == request_len);
+    CHECK(request[0] == 0 && request[1] == token_type);
+    OK(pp_issuer_issue(issuer, request, request_len_got, response, sizeof response,
+                       &response_len_got));
+    CHECK(response_len_got == response_len);
+
+    /* A response whose proof does not verify is refused before anything is unblinded. */
+    response[response_len_got - 1] ^= 1;
+    EXPECT_RC(pp_pending_token_finalize(pending, response, response_len_got, token, sizeof token,
+                                        &len),
+              PP_ERR_VERIFICATION_FAILED);
+    response[response_len_got - 1] ^= 1;
+    EXPECT_RC(pp_pending_token_finalize(pending, response, response_len_got - 1, token,
+                                        sizeof token, &len),
+              PP_ERR_INVALID_INPUT);
+    EXPECT_RC(pp_pending_token_finalize(pending, response, response_len_got, token, 1, &len),
+              PP_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == token_len);
+    OK(pp_pending_token_finalize(pending, response, response_len_got, token, sizeof token, &len));
+    CHECK(len == token_len);
+
+    OK(pp_redeemer_new_from_issuer(issuer, "memory:", &redeemer));
+    /* Bound to another challenge: refused, and not spent. */
+    other_len = challenge_of(token_type, other_challenge, sizeof other_challenge);
+    other_challenge[other_len - 1] ^= 1;
+    EXPECT_RC(pp_redeemer_redeem(redeemer, token, len, other_challenge, other_len),
+              PP_ERR_VERIFICATION_FAILED);
+    /* A token whose authenticator is off by one bit. */
+    token[len - 1] ^= 1;
+    EXPECT_RC(pp_redeemer_redeem(redeemer, token, len, NULL, 0), PP_ERR_VERIFICATION_FAILED);
+    token[len - 1] ^= 1;
+    OK(pp_authorization_encode(token, len, header, sizeof header, &header_len));
+    OK(pp_redeemer_redeem_authorization(redeemer, header, header_len, challenge, challenge_len));
+    EXPECT_RC(pp_redeemer_redeem(redeemer, token, len, challenge, challenge_len),
+              PP_ERR_ALREADY_SPENT);
+    EXPECT_RC(pp_redeemer_redeem_authorization(redeemer, header, header_len, NULL, 0),
+              PP_ERR_ALREADY_SPENT);
+
+    /* Public keys only (an RSA verifier, its redeemer): the distinct code, spent or not. */
+    OK(pp_issuer_generate(&rsa));
+    OK(pp_issuer_public_key(rsa, rsa_key, sizeof rsa_key, &len));
+    OK(pp_verifier_new_from_spki(rsa_key, len, &verifier));
+    OK(pp_redeemer_new(verifier, "memory:", &public_only));
+    EXPECT_RC(pp_verifier_verify(verifier, token, token_len, NULL, 0), PP_ERR_PRIVATE_TOKEN_TYPE);
+    EXPECT_RC(pp_verifier_verify_authorization(verifier, header, header_len, NULL, 0),
+              PP_ERR_PRIVATE_TOKEN_TYPE);
+    EXPECT_RC(pp_redeemer_redeem(public_only, token, token_len, NULL, 0),
+              PP_ERR_PRIVATE_TOKEN_TYPE);
+    EXPECT_RC(pp_redeemer_redeem_authorization(public_only, header, header_len, NULL, 0),
+              PP_ERR_PRIVATE_TOKEN_TYPE);
+    CHECK(strstr(pp_result_str(PP_ERR_PRIVATE_TOKEN_TYPE), "private") != NULL);
+    CHECK(pp_result_jsonrpc_code(PP_ERR_PRIVATE_TOKEN_TYPE) == -32603);
+
+    /* The RSA issuer does not serve a VOPRF request, nor the VOPRF issuer a type 2 one. */
+    EXPECT_RC(pp_issuer_issue(rsa, request, request_len_got, response, sizeof response, &len),
+              PP_ERR_UNPROCESSABLE_BLINDED_TOKEN);
+    {
+        uint8_t rsa_challenge[256], rsa_request[PP_TOKEN_REQUEST_LEN];
+        size_t rsa_challenge_len = challenge_of(PP_TOKEN_TYPE_BLIND_RSA, rsa_challenge,
+                                                sizeof rsa_challenge);
+        pp_client *rsa_client = NULL;
+        pp_pending_token *rsa_pending = NULL;
+        OK(pp_client_new(rsa_key, PP_PUBLIC_KEY_LEN, &rsa_client));
+        OK(pp_client_request(rsa_client, rsa_challenge, rsa_challenge_len, &rsa_pending));
+        OK(pp_pending_token_request(rsa_pending, rsa_request, sizeof rsa_request, &len));
+        EXPECT_RC(pp_issuer_issue(issuer, rsa_request, len, response, sizeof response, &len),
+                  PP_ERR_UNPROCESSABLE_BLINDED_TOKEN);
+        /* A VOPRF client refuses a challenge of type 2, and the RSA one a VOPRF challenge. */
+        EXPECT_RC(pp_client_request(client, rsa_challenge, rsa_challenge_len, &pending),
+                  PP_ERR_UNSUPPORTED_TOKEN);
+        EXPECT_RC(pp_client_request(rsa_client, challenge, challenge_len, &rsa_pending),
+                  PP_ERR_UNSUPPORTED_TOKEN);
+        pp_pending_token_free(rsa_pending);
+        pp_client_free(rsa_client);
+    }
+
+    /* A VOPRF redeemer on a type 2 token: it holds no type 2 key, so the token does not verify. */
+    {
+        uint8_t rsa_token[PP_TOKEN_LEN];
+        uint8_t rsa_challenge[256];
+        size_t rsa_challenge_len = challenge_of(PP_TOKEN_TYPE_BLIND_RSA, rsa_challenge,
+                                                sizeof rsa_challenge);
+        make_token(rsa, rsa_challenge, rsa_challenge_len, rsa_token);
+        EXPECT_RC(pp_redeemer_redeem(redeemer, rsa_token, sizeof rsa_token, NULL, 0),
+                  PP_ERR_VERIFICATION_FAILED);
+    }
+
+    /* pp_issuer_issue_blinded: the full key id and the bare blinded element or the request. */
+    {
+        uint8_t key_id[PP_TOKEN_KEY_ID_LEN];
+        OK(pp_issuer_token_key_id(issuer, key_id, sizeof key_id, &len));
+        OK(pp_issuer_issue_blinded(issuer, key_id, sizeof key_id, request, request_len_got,
+                                   response, sizeof response, &len));
+        CHECK(len == response_len);
+        OK(pp_issuer_issue_blinded(issuer, key_id, sizeof key_id, request + 3,
+                                   request_len_got - 3, response, sizeof response, &len));
+        CHECK(len == response_len);
+        key_id[0] ^= 1;
+        EXPECT_RC(pp_issuer_issue_blinded(issuer, key_id, sizeof key_id, request,
+                                          request_len_got, response, sizeof response, &len),
+                  PP_ERR_UNKNOWN_ISSUANCE_KEY);
+    }
+
+    pp_redeemer_free(public_only);
+    pp_verifier_free(verifier);
+    pp_issuer_free(rsa);
+    pp_redeemer_free(redeemer);
+    pp_pending_token_free(pending);
+    pp_client_free(client);
+    pp_issuer_free(issuer);
+}
+
+static void test_key_errors(void) {
+    pp_issuer *issuer = NULL;
+    pp_client *client = NULL;
+    pp_redeemer *redeemer = NULL;
+    uint8_t zero[48] = {0}, ones[64];
+    uint16_t token_type = 0;
+    memset(ones, 0xff, sizeof ones);
+    EXPECT_RC(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_BLIND_RSA, ones, 48, &issuer),
+              PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_issuer_new_from_scalar(7, ones, 48, &issuer), PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_VOPRF_P384, zero, 48, &issuer),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_VOPRF_P384, ones, 48, &issuer),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_VOPRF_P384, ones, 47, &issuer),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_VOPRF_RISTRETTO255, ones, 32, &issuer),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_VOPRF_P384, NULL, 48, &issuer),
+              PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_issuer_new_from_scalar(PP_TOKEN_TYPE_VOPRF_P384, ones, 48, NULL),
+              PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_issuer_generate_voprf(PP_TOKEN_TYPE_BLIND_RSA, &issuer),
+              PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_issuer_generate_voprf(PP_TOKEN_TYPE_VOPRF_P384, NULL), PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_issuer_token_type(NULL, &token_type), PP_ERR_NULL_ARGUMENT);
+    CHECK(issuer == NULL);
+    OK(pp_issuer_generate_voprf(PP_TOKEN_TYPE_VOPRF_RISTRETTO255, &issuer));
+    EXPECT_RC(pp_issuer_token_type(issuer, NULL), PP_ERR_NULL_ARGUMENT);
+    OK(pp_issuer_token_type(issuer, &token_type));
+    CHECK(token_type == PP_TOKEN_TYPE_VOPRF_RISTRETTO255);
+    EXPECT_RC(pp_redeemer_new_from_issuer(issuer, "ftp://nowhere", &redeemer),
+              PP_ERR_INVALID_STORE_URL);
+    EXPECT_RC(pp_redeemer_new_from_issuer(NULL, "memory:", &redeemer),
+              PP_ERR_NULL_ARGUMENT);
+    CHECK(redeemer == NULL);
+    pp_issuer_free(issuer);
+    {
+        const char *bad = "-----BEGIN PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY-----\nAAAA\n"
+                          "-----END PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY-----\n";
+        issuer = NULL;
+        EXPECT_RC(pp_issuer_new_from_pem(bad, strlen(bad), &issuer), PP_ERR_INVALID_KEY);
+        CHECK(issuer == NULL);
+    }
+
+    EXPECT_RC(pp_client_new_voprf(PP_TOKEN_TYPE_BLIND_RSA, ones, 49, &client),
+              PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_client_new_voprf(PP_TOKEN_TYPE_VOPRF_P384, ones, 49, &client), PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_client_new_voprf(PP_TOKEN_TYPE_VOPRF_P384, zero, 48, &client), PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_client_new_voprf(PP_TOKEN_TYPE_VOPRF_RISTRETTO255, ones, 32, &client),
+              PP_ERR_INVALID_KEY);
+    EXPECT_RC(pp_client_new_voprf(PP_TOKEN_TYPE_VOPRF_P384, NULL, 49, &client),
+              PP_ERR_NULL_ARGUMENT);
+    CHECK(client == NULL);
+
+    /* A salt given to a VOPRF client, a blind that is not a scalar. */
+    {
+        uint8_t key[BIG], challenge[256], nonce[PP_NONCE_LEN] = {1}, blind[48];
+        size_t len = 0, challenge_len;
+        pp_pending_token *pending = NULL;
+        OK(pp_issuer_generate_voprf(PP_TOKEN_TYPE_VOPRF_P384, &issuer));
+        OK(pp_issuer_public_key(issuer, key, sizeof key, &len));
+        OK(pp_client_new_voprf(PP_TOKEN_TYPE_VOPRF_P384, key, len, &client));
+        challenge_len = challenge_of(PP_TOKEN_TYPE_VOPRF_P384, challenge, sizeof challenge);
+        memset(blind, 0xff, sizeof blind);
+        EXPECT_RC(pp_client_request_with_randomness(client, challenge, challenge_len, nonce,
+                                                    sizeof nonce, ones, PP_SALT_LEN, blind,
+                                                    sizeof blind, &pending),
+                  PP_ERR_INVALID_INPUT);
+        EXPECT_RC(pp_client_request_with_randomness(client, challenge, challenge_len, nonce,
+                                                    sizeof nonce, NULL, 0, blind, sizeof blind,
+                                                    &pending),
+                  PP_ERR_INVALID_INPUT);
+        CHECK(pending == NULL);
+        pp_client_free(client);
+        pp_issuer_free(issuer);
+    }
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s VECTORS.json\n", argv[0]);
+        return 2;
+    }
+    load_vectors(argv[1]);
+    test_vectors();
+    cycle(PP_TOKEN_TYPE_VOPRF_P384, PP_VOPRF_P384_PUBLIC_KEY_LEN, PP_VOPRF_P384_TOKEN_REQUEST_LEN,
+          PP_VOPRF_P384_TOKEN_RESPONSE_LEN, PP_VOPRF_P384_TOKEN_LEN);
+    cycle(PP_TOKEN_TYPE_VOPRF_RISTRETTO255, PP_VOPRF_RISTRETTO255_PUBLIC_KEY_LEN,
+          PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN, PP_VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN,
+          PP_VOPRF_RISTRETTO255_TOKEN_LEN);
+    test_key_errors();
+    free_vectors();
+    printf("test_voprf: %d vectors, %d checks, %d failures\n", vector_count, checks, failures);
+    return failures == 0 ? 0 : 1;
+}
