@@ -275,6 +275,19 @@ impl RsaPrivateKey {
     }
 }
 
+/// The private scalar (48 bytes, big-endian, as RFC 9497 SerializeScalar writes it) of a P-384
+/// key in PEM: PKCS#8 (`BEGIN PRIVATE KEY`) or SEC 1 (`BEGIN EC PRIVATE KEY`), unencrypted. Any
+/// other curve or key type is refused.
+pub(crate) fn p384_scalar_from_pem(pem: &[u8]) -> Result<Zeroizing<Vec<u8>>, Error> {
+    let key = PKey::private_key_from_pem(pem)?;
+    let ec = key.ec_key().map_err(|_| Error::Backend)?;
+    if ec.group().curve_name() != Some(openssl::nid::Nid::SECP384R1) {
+        return Err(Error::Backend);
+    }
+    ec.check_key()?;
+    Ok(Zeroizing::new(ec.private_key().to_vec_padded(48)?))
+}
+
 /// The rsaEncryption SubjectPublicKeyInfo of (n, e), DER, for the loaders' tests.
 #[cfg(test)]
 pub(crate) fn rsa_encryption_spki(n: &[u8], e: &[u8]) -> Vec<u8> {

@@ -501,6 +501,13 @@ impl VoprfIssuerKey {
         )
     }
 
+    /// A type 0x0001 (P-384) key from another issuer's PEM: PKCS#8 (`BEGIN PRIVATE KEY`) or
+    /// SEC 1 (`BEGIN EC PRIVATE KEY`), unencrypted, on the P-384 curve.
+    pub fn from_p384_pkcs8_pem(pem: &[u8]) -> Result<Self, KeyError> {
+        let scalar = crate::crypto::p384_scalar_from_pem(pem).map_err(|_| KeyError::NotVoprfPem)?;
+        VoprfIssuerKey::from_scalar(TokenType::VoprfP384, &scalar)
+    }
+
     /// From the file form written by [`VoprfIssuerKey::to_pem`]; the label gives the type.
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
         let text = std::str::from_utf8(pem).map_err(|_| KeyError::NotVoprfPem)?;

@@ -161,3 +161,39 @@ fn batched_tokens_draft_ristretto255_end_to_end() {
         );
     }
 }
+
+/// A P-384 key another issuer wrote with OpenSSL, as PKCS#8 and as SEC 1 PEM, is the same
+/// type-0x0001 key: its public element is OpenSSL's compressed point, and a key of another
+/// curve is refused.
+#[test]
+fn a_p384_key_in_openssl_pem_is_the_same_voprf_key() {
+    use openssl::ec::{EcGroup, EcKey, PointConversionForm};
+    let group = EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1).unwrap();
+    let ec = EcKey::generate(&group).unwrap();
+    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+    let compressed = ec
+        .public_key()
+        .to_bytes(&group, PointConversionForm::COMPRESSED, &mut ctx)
+        .unwrap();
+    let pkcs8 = openssl::pkey::PKey::from_ec_key(ec.clone())
+        .unwrap()
+        .private_key_to_pem_pkcs8()
+        .unwrap();
+    let sec1 = ec.private_key_to_pem().unwrap();
+    for pem in [&pkcs8, &sec1] {
+        let key = VoprfIssuerKey::from_p384_pkcs8_pem(pem).unwrap();
+        assert_eq!(key.token_type(), TokenType::VoprfP384);
+        assert_eq!(key.public_key().bytes(), compressed.as_slice());
+        assert_eq!(
+            key.scalar_bytes().as_slice(),
+            ec.private_key().to_vec_padded(48).unwrap().as_slice()
+        );
+    }
+    let p256 = EcGroup::from_curve_name(openssl::nid::Nid::X9_62_PRIME256V1).unwrap();
+    let other = EcKey::generate(&p256)
+        .unwrap()
+        .private_key_to_pem()
+        .unwrap();
+    assert!(VoprfIssuerKey::from_p384_pkcs8_pem(&other).is_err());
+    assert!(VoprfIssuerKey::from_p384_pkcs8_pem(b"-----BEGIN PRIVATE KEY-----\n").is_err());
+}

@@ -216,12 +216,23 @@ fn window(args: &WindowArgs) -> Result<KeyValidity, String> {
 }
 
 /// A VOPRF private key of `token_type` from a file: the scalar in hex (RFC 9497 SerializeScalar,
-/// the vectors' `skS`), or the file form `keys generate` writes, whose label must name the same
-/// type. Errors never show the file's bytes.
+/// the vectors' `skS`), the file form `keys generate` writes, whose label must name the same
+/// type, or for voprf-p384 a PKCS#8 / SEC 1 PEM private key (what `openssl genpkey` and other
+/// issuers write). Errors never show the file's bytes.
 fn voprf_key_of_file(token_type: TokenType, bytes: &[u8]) -> Result<VoprfIssuerKey, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| "not text".to_string())?;
     let trimmed = text.trim();
-    let key = if trimmed.starts_with("-----BEGIN") {
+    let pkcs8 = [
+        "-----BEGIN PRIVATE KEY-----",
+        "-----BEGIN EC PRIVATE KEY-----",
+    ];
+    let key = if pkcs8.iter().any(|label| trimmed.starts_with(label)) {
+        if token_type != TokenType::VoprfP384 {
+            return Err("a PKCS#8 or SEC 1 key file is read for voprf-p384 only".to_string());
+        }
+        VoprfIssuerKey::from_p384_pkcs8_pem(trimmed.as_bytes())
+            .map_err(|_| "not an unencrypted P-384 private key".to_string())?
+    } else if trimmed.starts_with("-----BEGIN") {
         VoprfIssuerKey::from_pem(trimmed.as_bytes()).map_err(|e| e.to_string())?
     } else {
         let scalar = zeroize::Zeroizing::new(

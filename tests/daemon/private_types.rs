@@ -639,3 +639,57 @@ fn a_daemon_with_only_a_voprf_key_is_ready_and_generates_no_rsa_key() {
         "{body}"
     );
 }
+
+/// `keys import --type voprf-p384` reads another issuer's P-384 key as PKCS#8 PEM (what
+/// `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384` writes); its id is the
+/// SHA-256 of the compressed point; the same file is refused for ristretto255.
+#[test]
+fn keys_import_reads_a_p384_pkcs8_key() {
+    use openssl::ec::{EcGroup, EcKey, PointConversionForm};
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let group = EcGroup::from_curve_name(openssl::nid::Nid::SECP384R1).unwrap();
+    let ec = EcKey::generate(&group).unwrap();
+    let mut ctx = openssl::bn::BigNumContext::new().unwrap();
+    let compressed = ec
+        .public_key()
+        .to_bytes(&group, PointConversionForm::COMPRESSED, &mut ctx)
+        .unwrap();
+    let file = dir.path().join("p384.pem");
+    let pem = openssl::pkey::PKey::from_ec_key(ec)
+        .unwrap()
+        .private_key_to_pem_pkcs8()
+        .unwrap();
+    std::fs::write(&file, &pem).unwrap();
+    let out = privacypassd(
+        &[
+            "keys",
+            "import",
+            file.to_str().unwrap(),
+            "--type",
+            "voprf-p384",
+        ],
+        &keys_dir,
+    );
+    assert_eq!(
+        printed_id(&out),
+        hex::encode(privacypass::crypto::sha256(&compressed)),
+        "{out}"
+    );
+    let refused = Command::new(env!("CARGO_BIN_EXE_privacypassd"))
+        .args([
+            "keys",
+            "import",
+            file.to_str().unwrap(),
+            "--type",
+            "voprf-ristretto255",
+        ])
+        .arg("--keys-dir")
+        .arg(dir.path().join("other"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("voprf-p384 only"), "{stderr}");
+    assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+}
