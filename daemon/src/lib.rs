@@ -160,7 +160,10 @@ async fn reload_on_sighup(app: Arc<App>) {
         };
         match tokio::task::spawn_blocking(load).await {
             Ok(Ok(keys)) => {
-                info!(keys = keys.entries().len(), "keys reloaded");
+                info!(
+                    keys = keys.entries().len() + keys.voprf_entries().len(),
+                    "keys reloaded"
+                );
                 app.replace_keys(keys);
             }
             Ok(Err(e)) => error!(error = %e, "key reload failed; keeping the keys in force"),
