@@ -22,7 +22,10 @@ use std::sync::OnceLock;
 use libfuzzer_sys::fuzz_target;
 use privacypass::directory::IssuerDirectory;
 use privacypass::header::{parse_authorization, parse_www_authenticate};
-use privacypass::{b64, IssuerKey, PublicKey, Token, TokenChallenge, TokenRequest, TokenType};
+use privacypass::{
+    b64, IssuerKey, PublicKey, Token, TokenChallenge, TokenRequest, TokenType, VoprfIssuerKey,
+    VoprfPublicKey,
+};
 use privacypass_ffi::challenge::*;
 use privacypass_ffi::client::*;
 use privacypass_ffi::issuer::*;
@@ -329,7 +332,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
     let (p0, l0) = raw(a0);
     let (p1, l1) = raw(a1);
     let cap = input.cap;
-    match input.function % 26 {
+    match input.function % 32 {
         0 => {
             let mut v = null_mut();
             let rc = unsafe { pp_verifier_new_from_spki(p0, l0, &mut v) };
@@ -567,12 +570,24 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                     pp_issuer_public_key(issuer, o, c, l)
                 })
                 .expect("an issuer's public key");
-                let public =
-                    PublicKey::from_spki(&spki).expect("an issuer of a key no verifier takes");
                 let id = output(64, |o, c, l| unsafe {
                     pp_issuer_token_key_id(issuer, o, c, l)
                 });
-                assert_eq!(id.as_deref(), Ok(public.token_key_id().as_slice()));
+                match VoprfIssuerKey::from_pem(a0) {
+                    // A VOPRF key file: its public element and id.
+                    Ok(key) => {
+                        assert_eq!(spki, key.public_key().bytes());
+                        assert_eq!(
+                            id.as_deref(),
+                            Ok(key.public_key().token_key_id().as_slice())
+                        );
+                    }
+                    Err(_) => {
+                        let public = PublicKey::from_spki(&spki)
+                            .expect("an issuer of a key no verifier takes");
+                        assert_eq!(id.as_deref(), Ok(public.token_key_id().as_slice()));
+                    }
+                }
                 unsafe { pp_issuer_free(issuer) };
             } else {
                 assert!(issuer.is_null());
@@ -637,7 +652,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
         }
         20 | 21 => {
             let keys = output(cap, |o, c, l| unsafe {
-                if input.function % 26 == 20 {
+                if input.function % 32 == 20 {
                     pp_directory_public_keys(p0.cast(), l0, o, c, l)
                 } else {
                     pp_pem_public_keys(p0.cast(), l0, o, c, l)
@@ -656,7 +671,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                     assert!(!seen.contains(key.token_key_id()), "a key written twice");
                     seen.push(*key.token_key_id());
                 }
-                if input.function % 26 == 20 {
+                if input.function % 32 == 20 {
                     let directory = IssuerDirectory::from_json(a0).expect("the core parses it");
                     let listed = directory.keys_of_type(TokenType::BlindRsa2048).count();
                     assert!(seen.len() <= listed, "more keys than the directory lists");
@@ -665,7 +680,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
         }
         22 | 23 => {
             let field = output(cap, |o, c, l| unsafe {
-                if input.function % 26 == 22 {
+                if input.function % 32 == 22 {
                     pp_token_challenge_digest(p0, l0, o, c, l)
                 } else {
                     pp_token_key_id(p0, l0, o, c, l)
@@ -673,7 +688,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
             });
             if let Ok(field) = field {
                 let token = Token::decode(a0).expect("a token the core decodes");
-                let expected = if input.function % 26 == 22 {
+                let expected = if input.function % 32 == 22 {
                     Token::encoded_challenge_digest(a0).map(|d| d.to_vec())
                 } else {
                     Token::encoded_token_key_id(a0).map(|d| d.to_vec())
@@ -689,6 +704,102 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
             if rc == pp_result::PP_OK {
                 assert_eq!(status, 200, "a redemption answered {status} taken as done");
             }
+        }
+        26 => {
+            let token_type = u16::from_be_bytes(<[u8; 2]>::try_from(a1).unwrap_or([0, 1]));
+            let mut issuer = null_mut();
+            let rc =
+                check_rc(unsafe { pp_issuer_new_from_scalar(token_type, p0, l0, &mut issuer) });
+            if rc == pp_result::PP_OK {
+                let t = TokenType::from_value(token_type).expect("an issuer of no token type");
+                let key = VoprfIssuerKey::from_scalar(t, a0).expect("a scalar the core refuses");
+                let public = output(cap, |o, c, l| unsafe {
+                    pp_issuer_public_key(issuer, o, c, l)
+                });
+                if let Ok(public) = public {
+                    assert_eq!(public, key.public_key().bytes());
+                }
+                let mut got = 0u16;
+                ok(
+                    unsafe { pp_issuer_token_type(issuer, &mut got) },
+                    "its type",
+                );
+                assert_eq!(got, token_type);
+                unsafe { pp_issuer_free(issuer) };
+            } else {
+                assert!(issuer.is_null());
+            }
+        }
+        27 => {
+            let token_type = u16::from_be_bytes(<[u8; 2]>::try_from(a1).unwrap_or([0, 1]));
+            let mut client = null_mut();
+            let rc = check_rc(unsafe { pp_client_new_voprf(token_type, p0, l0, &mut client) });
+            if rc == pp_result::PP_OK {
+                let t = TokenType::from_value(token_type).expect("a client of no token type");
+                VoprfPublicKey::from_bytes(t, a0).expect("a client of a key the core refuses");
+                // Its request for the fixture's type 2 challenge is refused.
+                let (c, cl) = raw(&fixture.challenge);
+                let mut pending = null_mut();
+                assert_eq!(
+                    unsafe { pp_client_request(client, c, cl, &mut pending) },
+                    pp_result::PP_ERR_UNSUPPORTED_TOKEN
+                );
+                assert!(pending.is_null());
+                unsafe { pp_client_free(client) };
+            } else {
+                assert!(client.is_null());
+            }
+        }
+        28 | 31 => {
+            // A fresh VOPRF issuer (type 1 or 5 by the first byte) issuing the argument.
+            let token_type = if a1.first().is_some_and(|b| b & 1 == 1) {
+                5
+            } else {
+                1
+            };
+            let mut issuer = null_mut();
+            ok(
+                unsafe { pp_issuer_generate_voprf(token_type, &mut issuer) },
+                "pp_issuer_generate_voprf",
+            );
+            let response = output(cap, |o, c, l| unsafe {
+                if input.function % 32 == 28 {
+                    pp_issuer_issue(issuer, p0, l0, o, c, l)
+                } else {
+                    let id = output(64, |o, c, l| pp_issuer_token_key_id(issuer, o, c, l))
+                        .expect("its key id");
+                    pp_issuer_issue_blinded(issuer, id.as_ptr(), id.len(), p0, l0, o, c, l)
+                }
+            });
+            if response.is_ok() && input.function % 32 == 28 {
+                let decoded = TokenRequest::decode(a0)
+                    .unwrap_or_else(|e| panic!("issued for a request that does not decode: {e}"));
+                assert_eq!(decoded.token_type.value(), token_type);
+            }
+            unsafe { pp_issuer_free(issuer) };
+        }
+        29 => {
+            let mut url = a0.to_vec();
+            url.push(0);
+            let url = CStr::from_bytes_until_nul(&url).expect("NUL-terminated");
+            let mut redeemer = null_mut();
+            let rc = check_rc(unsafe {
+                pp_redeemer_new_from_issuer(fixture.issuer, url.as_ptr(), &mut redeemer)
+            });
+            if rc == pp_result::PP_OK {
+                assert!(url.to_bytes().starts_with(b"memory:"), "opened {url:?}");
+                unsafe { pp_redeemer_free(redeemer) };
+            } else {
+                assert!(redeemer.is_null());
+            }
+        }
+        30 => {
+            let mut got = 0u16;
+            ok(
+                unsafe { pp_issuer_token_type(fixture.issuer, &mut got) },
+                "pp_issuer_token_type",
+            );
+            assert_eq!(got, 2);
         }
         _ => {
             let code = i32::from_be_bytes(<[u8; 4]>::try_from(a0).unwrap_or_default());
