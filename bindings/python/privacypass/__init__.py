@@ -42,7 +42,7 @@ from .errors import (  # one class per pp_result code, generated from errors.RES
     IdempotencyInFlight, IdempotencyMismatch, RateLimited, IssueAtRedemptionRoute, MethodNotAllowed,
     TooLarge, StoreUnavailable, InvalidRequest, MethodNotFound, InvalidParams, InternalError,
     ParseError, NullArgument, BufferTooSmall, InvalidInput, InvalidKey, InvalidStoreUrl,
-    LibraryPanic,
+    LibraryPanic, PrivateTokenType,
 )
 from .errors import check as _check
 
@@ -63,6 +63,20 @@ PUBLIC_KEY_LEN = 342
 NONCE_LEN = 32
 SALT_LEN = 48
 REDEMPTION_CONTEXT_LEN = 32
+# The privately verifiable types (VOPRF): their token types and sizes. The Python classes do
+# not issue or redeem them yet; the C library does (see ffi/README.md).
+TOKEN_TYPE_VOPRF_P384 = 1
+TOKEN_TYPE_VOPRF_RISTRETTO255 = 5
+VOPRF_P384_PUBLIC_KEY_LEN = 49
+VOPRF_P384_SCALAR_LEN = 48
+VOPRF_P384_TOKEN_REQUEST_LEN = 52
+VOPRF_P384_TOKEN_RESPONSE_LEN = 145
+VOPRF_P384_TOKEN_LEN = 146
+VOPRF_RISTRETTO255_PUBLIC_KEY_LEN = 32
+VOPRF_RISTRETTO255_SCALAR_LEN = 32
+VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN = 35
+VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN = 96
+VOPRF_RISTRETTO255_TOKEN_LEN = 162
 
 BytesLike = Union[bytes, bytearray, memoryview]
 Text = Union[str, bytes]
@@ -549,11 +563,16 @@ __all__ = [
     "VERSION", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH", "TOKEN_TYPE_BLIND_RSA",
     "TOKEN_LEN", "TOKEN_REQUEST_LEN", "TOKEN_RESPONSE_LEN", "BLINDED_MSG_LEN", "TOKEN_KEY_ID_LEN",
     "PUBLIC_KEY_LEN", "NONCE_LEN", "SALT_LEN", "REDEMPTION_CONTEXT_LEN",
+    "TOKEN_TYPE_VOPRF_P384", "TOKEN_TYPE_VOPRF_RISTRETTO255", "VOPRF_P384_PUBLIC_KEY_LEN",
+    "VOPRF_P384_SCALAR_LEN", "VOPRF_P384_TOKEN_REQUEST_LEN", "VOPRF_P384_TOKEN_RESPONSE_LEN",
+    "VOPRF_P384_TOKEN_LEN", "VOPRF_RISTRETTO255_PUBLIC_KEY_LEN", "VOPRF_RISTRETTO255_SCALAR_LEN",
+    "VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN", "VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN",
+    "VOPRF_RISTRETTO255_TOKEN_LEN",
     "RESULT_CODES", "ResultCode", "PrivacyPassError", "ClosedHandleError",
     "VerificationFailed", "AlreadySpent", "UnsupportedToken", "UnknownIssuanceKey",
     "UnprocessableBlindedToken", "Unauthenticated", "Forbidden", "IdempotencyInFlight",
     "IdempotencyMismatch", "RateLimited", "IssueAtRedemptionRoute", "MethodNotAllowed", "TooLarge",
     "StoreUnavailable", "InvalidRequest", "MethodNotFound", "InvalidParams", "InternalError",
     "ParseError", "NullArgument", "BufferTooSmall", "InvalidInput", "InvalidKey", "InvalidStoreUrl",
-    "LibraryPanic",
+    "LibraryPanic", "PrivateTokenType",
 ]

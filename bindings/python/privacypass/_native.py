@@ -78,6 +78,7 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_authorization_encode": (_RESULT, [_IN, _LEN, _OUT_CHAR, _LEN, _OUT_LEN]),
     "pp_authorization_parse": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_client_new": (_RESULT, [_IN, _LEN, ctypes.POINTER(ClientPtr)]),
+    "pp_client_new_voprf": (_RESULT, [ctypes.c_uint16, _IN, _LEN, ctypes.POINTER(ClientPtr)]),
     "pp_client_free": (None, [ClientPtr]),
     "pp_client_request": (_RESULT, [ClientPtr, _IN, _LEN, ctypes.POINTER(PendingTokenPtr)]),
     "pp_client_request_with_randomness": (
@@ -91,6 +92,10 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
         [PendingTokenPtr, _IN, _LEN, _OUT_U8, _LEN, _OUT_LEN],
     ),
     "pp_issuer_new_from_pem": (_RESULT, [_IN, _LEN, ctypes.POINTER(IssuerPtr)]),
+    "pp_issuer_new_from_scalar": (
+        _RESULT, [ctypes.c_uint16, _IN, _LEN, ctypes.POINTER(IssuerPtr)]),
+    "pp_issuer_generate_voprf": (_RESULT, [ctypes.c_uint16, ctypes.POINTER(IssuerPtr)]),
+    "pp_issuer_token_type": (_RESULT, [IssuerPtr, ctypes.POINTER(ctypes.c_uint16)]),
     "pp_issuer_generate": (_RESULT, [ctypes.POINTER(IssuerPtr)]),
     "pp_issuer_free": (None, [IssuerPtr]),
     "pp_issuer_public_key": (_RESULT, [IssuerPtr, _OUT_U8, _LEN, _OUT_LEN]),
@@ -110,6 +115,8 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_verifier_verify": (_RESULT, [VerifierPtr, _IN, _LEN, _IN, _LEN]),
     "pp_verifier_verify_authorization": (_RESULT, [VerifierPtr, _IN, _LEN, _IN, _LEN]),
     "pp_redeemer_new": (_RESULT, [VerifierPtr, ctypes.c_char_p, ctypes.POINTER(RedeemerPtr)]),
+    "pp_redeemer_new_from_issuer": (
+        _RESULT, [IssuerPtr, ctypes.c_char_p, ctypes.POINTER(RedeemerPtr)]),
     "pp_redeemer_free": (None, [RedeemerPtr]),
     "pp_redeemer_redeem": (_RESULT, [RedeemerPtr, _IN, _LEN, _IN, _LEN]),
     "pp_redeemer_redeem_authorization": (_RESULT, [RedeemerPtr, _IN, _LEN, _IN, _LEN]),

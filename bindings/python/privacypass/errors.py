@@ -132,11 +132,11 @@ class ClosedHandleError(PrivacyPassError, ValueError):
 _C_NAMES: Dict[int, str] = {value: c_name for _, c_name, value in RESULT_CODES}
 _CLASSES: Dict[int, Type[PrivacyPassError]] = {}
 
-# The library's own codes report bad arguments: they are ValueErrors too.
-_VALUE_ERRORS = {"NullArgument", "BufferTooSmall", "InvalidInput", "InvalidKey", "InvalidStoreUrl"}
-
+# The library's own codes (the positive values) report bad arguments: they are ValueErrors
+# too, all but a caught panic. The same rule writes the class stubs below (xtask).
 for _name, _c_name, _value in RESULT_CODES:
-    _bases: Tuple[type, ...] = (PrivacyPassError, ValueError) if _name in _VALUE_ERRORS else (
+    _value_error = _value > 0 and _c_name != "PP_ERR_PANIC"
+    _bases: Tuple[type, ...] = (PrivacyPassError, ValueError) if _value_error else (
         PrivacyPassError,)
     _cls = type(_name, _bases, {
         "code": _value,
@@ -146,7 +146,7 @@ for _name, _c_name, _value in RESULT_CODES:
     })
     _CLASSES[_value] = _cls
     globals()[_name] = _cls
-del _name, _c_name, _value, _bases, _cls
+del _name, _c_name, _value, _value_error, _bases, _cls
 
 
 if TYPE_CHECKING:  # what the loop above makes, spelled out for type checkers (a test compares)

@@ -119,6 +119,7 @@ def expected_ctype(c_type: str) -> Any:
         "uint8_t*": ctypes.POINTER(ctypes.c_uint8),  # output buffers
         "char*": ctypes.POINTER(ctypes.c_char),
         "size_t*": ctypes.POINTER(ctypes.c_size_t),
+        "uint16_t*": ctypes.POINTER(ctypes.c_uint16),
         "const uint64_t*": ctypes.POINTER(ctypes.c_uint64),
     }
     if c_type in table:
