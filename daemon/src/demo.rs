@@ -11,6 +11,7 @@ use privacypass::{
     b64, crypto, Client, PendingToken, PublicKey, Token, TokenChallenge, TokenType, VoprfClient,
     VoprfPublicKey,
 };
+use privacypass_rpc::{IssueParams, RedeemParams};
 use serde_json::{json, Value};
 use ureq::Agent;
 
@@ -41,12 +42,20 @@ fn post(
     }
 }
 
+/// The params of `issue` for an encoded TokenRequest and the key's id (hex).
+fn issue_params(request: &[u8], key_id: &str) -> IssueParams {
+    IssueParams {
+        blinded_token: b64::encode_url(request),
+        key_id: key_id.to_owned(),
+    }
+}
+
 fn rpc(
     agent: &Agent,
     api_key: Option<&str>,
     url: &str,
     method: &str,
-    params: Value,
+    params: impl serde::Serialize,
 ) -> Result<Value, String> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     let mut resp = post(agent, url, api_key)
@@ -117,7 +126,7 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
         api_key,
         &format!("{base}/rpc"),
         "issue",
-        json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}),
+        issue_params(&pending.request().encode(), &key_id),
     )?;
     tokens.push(finalize(
         &pending,
@@ -128,7 +137,7 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
     let pending = client.request(&challenge).map_err(|e| e.to_string())?;
     let rest_url = format!("{base}/api/v1/privacy-passes");
     let mut resp = post(&agent, &rest_url, api_key)
-        .send_json(json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}))
+        .send_json(issue_params(&pending.request().encode(), &key_id))
         .map_err(|e| format!("{rest_url}: {e}"))?;
     let answer: Value = resp
         .body_mut()
@@ -160,7 +169,10 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
                 api_key,
                 &rpc_url,
                 "redeem",
-                json!({"token": b64::encode_url(&encoded), "challenge": challenge_b64}),
+                RedeemParams::Token {
+                    token: b64::encode_url(&encoded),
+                    challenge: Some(challenge_b64.clone()),
+                },
             )?
         } else {
             rpc(
@@ -168,7 +180,11 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
                 api_key,
                 &redeem_url,
                 "redeem",
-                json!({"data": [b64::encode_std(&encoded)], "bindings": [challenge_b64], "compressed": false}),
+                RedeemParams::Data {
+                    data: vec![b64::encode_std(&encoded)],
+                    bindings: vec![challenge_b64.clone()],
+                    compressed: false,
+                },
             )?
         };
         if answer["result"] != "success" {
@@ -191,7 +207,10 @@ pub fn run(url: &str, api_key: Option<&str>) -> Result<(), String> {
         api_key,
         &rpc_url,
         "redeem",
-        json!({"token": b64::encode_url(&tokens[0].encode())}),
+        RedeemParams::Token {
+            token: b64::encode_url(&tokens[0].encode()),
+            challenge: None,
+        },
     )?;
     let code = again.pointer("/error/code").and_then(Value::as_i64);
     if code != Some(-32021) {
@@ -274,7 +293,7 @@ fn voprf_cycle(
         api_key,
         &format!("{base}/rpc"),
         "issue",
-        json!({"blinded-token": b64::encode_url(&pending.request().encode()), "key-id": key_id}),
+        issue_params(&pending.request().encode(), &key_id),
     )?;
     tokens.push(finalize_voprf(
         &pending,
@@ -289,12 +308,19 @@ fn voprf_cycle(
         let (url, params) = if i == 0 {
             (
                 &rpc_url,
-                json!({"token": b64::encode_url(&encoded), "challenge": challenge_b64}),
+                RedeemParams::Token {
+                    token: b64::encode_url(&encoded),
+                    challenge: Some(challenge_b64.clone()),
+                },
             )
         } else {
             (
                 &redeem_url,
-                json!({"data": [b64::encode_std(&encoded)], "bindings": [challenge_b64], "compressed": false}),
+                RedeemParams::Data {
+                    data: vec![b64::encode_std(&encoded)],
+                    bindings: vec![challenge_b64.clone()],
+                    compressed: false,
+                },
             )
         };
         let answer = rpc(agent, api_key, url, "redeem", params)?;
@@ -308,7 +334,10 @@ fn voprf_cycle(
         api_key,
         &rpc_url,
         "redeem",
-        json!({"token": b64::encode_url(&tokens[0].encode())}),
+        RedeemParams::Token {
+            token: b64::encode_url(&tokens[0].encode()),
+            challenge: None,
+        },
     )?;
     if again.pointer("/error/code").and_then(Value::as_i64) != Some(-32021) {
         return Err(format!(
