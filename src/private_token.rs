@@ -15,17 +15,17 @@
 
 use std::sync::Arc;
 
-use subtle::{Choice, ConstantTimeEq};
+use subtle::ConstantTimeEq;
 
 use crate::codes::ErrorCode;
 use crate::crypto::{self, VoprfBlindState};
 use crate::keys::{KeySet, KeyValidity, TokenKeyId, VoprfIssuerKey, VoprfPublicKey};
-use crate::redeem::{spent_once, RedeemError};
+use crate::redeem::{self, RedeemError};
 use crate::store::SpendStore;
-use crate::verifier::VerifyError;
+use crate::verifier::{check_bound, redeemable_at, VerifyError};
 use crate::wire::{
-    authenticator_input, digest_of_encoded, DecodeError, Token, TokenChallenge, TokenRequest,
-    TokenType, VoprfTokenResponse, NONCE_LEN,
+    authenticator_input, DecodeError, Token, TokenChallenge, TokenRequest, TokenType,
+    VoprfTokenResponse, NONCE_LEN,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -381,19 +381,8 @@ impl VoprfRedeemer {
             .voprf_get(&token.token_key_id)
             .filter(|e| e.key.token_type() == token.token_type)
             .ok_or(VerifyError::UnknownKey)?;
-        let redeemable_until = self.keys.redeemable_until(&entry.validity);
-        if now < entry.validity.not_before || now >= redeemable_until {
-            return Err(VerifyError::KeyNotValid);
-        }
-        if !expected_challenges.is_empty() {
-            let mut bound = Choice::from(0);
-            for challenge in expected_challenges {
-                bound |= digest_of_encoded(challenge).ct_eq(&token.challenge_digest);
-            }
-            if !bool::from(bound) {
-                return Err(VerifyError::ChallengeMismatch);
-            }
-        }
+        let redeemable_until = redeemable_at(&self.keys, &entry.validity, now)?;
+        check_bound(expected_challenges, &token.challenge_digest)?;
         let expected = entry
             .key
             .evaluate(&token.authenticator_input())
@@ -424,11 +413,7 @@ impl VoprfRedeemer {
 
     /// Records the spend of a verified token, durably and at most once. May block (an fsync).
     pub fn record(&self, verified: &VoprfVerified) -> Result<(), RedeemError> {
-        spent_once(self.store.spend(
-            &verified.token.token_key_id,
-            &verified.token.nonce,
-            verified.redeemable_until,
-        ))
+        redeem::record(&self.store, &verified.token, verified.redeemable_until)
     }
 
     /// `record` answered through `done`, without blocking the caller when the store is not
@@ -438,23 +423,18 @@ impl VoprfRedeemer {
         verified: &VoprfVerified,
         done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
     ) {
-        self.store.spend_with(
-            &verified.token.token_key_id,
-            &verified.token.nonce,
+        redeem::record_with(
+            &self.store,
+            &verified.token,
             verified.redeemable_until,
-            Box::new(move |outcome| done(spent_once(outcome))),
+            done,
         );
     }
 
     /// Fails with `AlreadySpent` when the store holds the spend of a verified token (a read),
     /// as `Redeemer::check_not_spent`.
     pub fn check_not_spent(&self, verified: VoprfVerified) -> Result<VoprfVerified, RedeemError> {
-        if self
-            .store
-            .is_spent(&verified.token.token_key_id, &verified.token.nonce)?
-        {
-            return Err(RedeemError::AlreadySpent);
-        }
+        redeem::check_not_spent(&self.store, &verified.token)?;
         Ok(verified)
     }
 }

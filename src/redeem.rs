@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::codes::ErrorCode;
 use crate::store::{SpendOutcome, SpendStore, StoreError};
 use crate::verifier::{decode_token, Verified, Verifier, VerifyError};
+use crate::wire::Token;
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RedeemError {
@@ -98,12 +99,7 @@ impl Redeemer {
     /// Fails with `AlreadySpent` when the store holds the spend of a verified token: a read,
     /// for a caller that answers a spent token without waiting for `record` (a local store).
     pub fn check_not_spent(&self, verified: Verified) -> Result<Verified, RedeemError> {
-        if self
-            .store
-            .is_spent(&verified.token.token_key_id, &verified.token.nonce)?
-        {
-            return Err(RedeemError::AlreadySpent);
-        }
+        check_not_spent(&self.store, &verified.token)?;
         Ok(verified)
     }
 
@@ -114,27 +110,59 @@ impl Redeemer {
         verified: &Verified,
         done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
     ) {
-        self.store.spend_with(
-            &verified.token.token_key_id,
-            &verified.token.nonce,
+        record_with(
+            &self.store,
+            &verified.token,
             verified.redeemable_until,
-            Box::new(move |outcome| done(spent_once(outcome))),
+            done,
         );
     }
 
     /// The second half of `redeem`: records the spend of a verified token, durably and at
     /// most once. May block (an fsync).
     pub fn record(&self, verified: &Verified) -> Result<(), RedeemError> {
-        spent_once(self.store.spend(
-            &verified.token.token_key_id,
-            &verified.token.nonce,
-            verified.redeemable_until,
-        ))
+        record(&self.store, &verified.token, verified.redeemable_until)
     }
 }
 
+/// The spend of a verified token of any type (its key id and nonce), kept until `until`: durably
+/// and at most once. May block (an fsync).
+pub(crate) fn record(
+    store: &Arc<dyn SpendStore>,
+    token: &Token,
+    until: u64,
+) -> Result<(), RedeemError> {
+    spent_once(store.spend(&token.token_key_id, &token.nonce, until))
+}
+
+/// `record` answered through `done`, without blocking the caller when the store is not remote.
+pub(crate) fn record_with(
+    store: &Arc<dyn SpendStore>,
+    token: &Token,
+    until: u64,
+    done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
+) {
+    store.spend_with(
+        &token.token_key_id,
+        &token.nonce,
+        until,
+        Box::new(move |outcome| done(spent_once(outcome))),
+    );
+}
+
+/// `AlreadySpent` when the store holds the spend of a verified token of any type (a read).
+pub(crate) fn check_not_spent(
+    store: &Arc<dyn SpendStore>,
+    token: &Token,
+) -> Result<(), RedeemError> {
+    if store.is_spent(&token.token_key_id, &token.nonce)? {
+        return Err(RedeemError::AlreadySpent);
+    }
+    Ok(())
+}
+
 /// A store's answer to a spend as the redemption's outcome: only the first spend succeeds.
-pub(crate) fn spent_once(outcome: Result<SpendOutcome, StoreError>) -> Result<(), RedeemError> {
+fn spent_once(outcome: Result<SpendOutcome, StoreError>) -> Result<(), RedeemError> {
     match outcome? {
         SpendOutcome::Recorded => Ok(()),
         SpendOutcome::AlreadySpent => Err(RedeemError::AlreadySpent),

@@ -117,19 +117,8 @@ impl Verifier {
             .keys
             .get(&token.token_key_id)
             .ok_or(VerifyError::UnknownKey)?;
-        let redeemable_until = self.keys.redeemable_until(&entry.validity);
-        if now < entry.validity.not_before || now >= redeemable_until {
-            return Err(VerifyError::KeyNotValid);
-        }
-        if !expected_challenges.is_empty() {
-            let mut bound = Choice::from(0);
-            for challenge in expected_challenges {
-                bound |= digest_of_encoded(challenge).ct_eq(&token.challenge_digest);
-            }
-            if !bool::from(bound) {
-                return Err(VerifyError::ChallengeMismatch);
-            }
-        }
+        let redeemable_until = redeemable_at(&self.keys, &entry.validity, now)?;
+        check_bound(expected_challenges, &token.challenge_digest)?;
         if !seen_before {
             entry
                 .public
@@ -146,4 +135,36 @@ impl Verifier {
             redeemable_until,
         })
     }
+}
+/// The end of a key's redemption window when `now` is inside it (every token type): from its
+/// `not_before` until the set's redemption grace after its issuance ends.
+pub(crate) fn redeemable_at(
+    keys: &KeySet,
+    validity: &KeyValidity,
+    now: u64,
+) -> Result<u64, VerifyError> {
+    let redeemable_until = keys.redeemable_until(validity);
+    if now < validity.not_before || now >= redeemable_until {
+        return Err(VerifyError::KeyNotValid);
+    }
+    Ok(redeemable_until)
+}
+
+/// A token's `challenge_digest` names one of `expected_challenges` (in constant time), when
+/// any are given (every token type).
+pub(crate) fn check_bound(
+    expected_challenges: &[&[u8]],
+    challenge_digest: &[u8; 32],
+) -> Result<(), VerifyError> {
+    if expected_challenges.is_empty() {
+        return Ok(());
+    }
+    let mut bound = Choice::from(0);
+    for challenge in expected_challenges {
+        bound |= digest_of_encoded(challenge).ct_eq(challenge_digest);
+    }
+    if !bool::from(bound) {
+        return Err(VerifyError::ChallengeMismatch);
+    }
+    Ok(())
 }
