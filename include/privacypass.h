@@ -678,6 +678,38 @@ enum pp_result pp_pem_public_keys(const char *pem,
                                   size_t *out_len);
 
 /**
+ * Writes the keys of `token_type` that an RFC 9578 issuer directory (JSON) lists, in its order,
+ * each as its Token Key Encoding of `pp_token_key_len(token_type)` bytes, one after the other:
+ * for type 2 the RSASSA-PSS SubjectPublicKeyInfo (the keys `pp_directory_public_keys` writes),
+ * for types 1 and 5 the serialized public element, each checked to be an element of its group.
+ * A key listed twice is written once. A directory without keys of that type writes nothing
+ * (`*out_len` = 0) and succeeds: a service offering several types decides what it needs.
+ *
+ * Returns `PP_ERR_UNSUPPORTED_TOKEN` for a token type other than 1, 2 and 5,
+ * `PP_ERR_INVALID_INPUT` for a malformed directory and `PP_ERR_INVALID_KEY` for a key of that
+ * type that is not a valid one.
+ */
+enum pp_result pp_directory_token_keys(const char *json,
+                                       size_t json_len,
+                                       uint16_t token_type,
+                                       uint8_t *out,
+                                       size_t cap,
+                                       size_t *out_len);
+
+/**
+ * Writes the `token_key_id` of one Token Key Encoding (as `pp_directory_token_keys` or
+ * `pp_issuer_public_key` write it), `PP_TOKEN_KEY_ID_LEN` bytes: SHA-256 of the bytes, what a
+ * token made with that key carries (RFC 9578 §5.1, §6.1). The key is not checked.
+ *
+ * Returns `PP_ERR_INVALID_INPUT` for an empty key.
+ */
+enum pp_result pp_token_key_id_of_key(const uint8_t *key,
+                                      size_t key_len,
+                                      uint8_t *out,
+                                      size_t cap,
+                                      size_t *out_len);
+
+/**
  * What privacypassd's answer to a single JSON-RPC `redeem` call (on `/rpc` or `/api/redeem`)
  * says about the token: `http_status` is the answer's HTTP status (0 when no answer came) and
  * `body` its body.
@@ -721,8 +753,9 @@ int pp_result_http_status(int result);
  * Writes the `challenge_digest` of an encoded Token (RFC 9577 §2.2), 32 bytes: SHA-256 of the
  * TokenChallenge the token answers. Nothing is verified.
  *
- * Returns `PP_ERR_INVALID_PARAMS` when the bytes are not a well-formed token of type 2
- * (truncated, too long) and `PP_ERR_UNSUPPORTED_TOKEN` for a token of another type.
+ * Returns `PP_ERR_INVALID_PARAMS` when the bytes are not a well-formed token (truncated, too
+ * long for its type) and `PP_ERR_UNSUPPORTED_TOKEN` for a token of a type other than 1, 2
+ * and 5.
  */
 enum pp_result pp_token_challenge_digest(const uint8_t *token,
                                          size_t token_len,
@@ -732,7 +765,8 @@ enum pp_result pp_token_challenge_digest(const uint8_t *token,
 
 /**
  * Writes the `token_key_id` of an encoded Token, `PP_TOKEN_KEY_ID_LEN` bytes: SHA-256 of the
- * issuer key's SubjectPublicKeyInfo. Nothing is verified. Returns what
+ * issuer key's Token Key Encoding (the SubjectPublicKeyInfo for type 2, the serialized element
+ * for types 1 and 5). Nothing is verified. Returns what
  * `pp_token_challenge_digest` returns.
  */
 enum pp_result pp_token_key_id(const uint8_t *token,
@@ -740,6 +774,22 @@ enum pp_result pp_token_key_id(const uint8_t *token,
                                uint8_t *out,
                                size_t cap,
                                size_t *out_len);
+
+/**
+ * Writes the token type of an encoded Token into `*out`: 1 (`PP_TOKEN_TYPE_VOPRF_P384`), 2
+ * (`PP_TOKEN_TYPE_BLIND_RSA`) or 5 (`PP_TOKEN_TYPE_VOPRF_RISTRETTO255`). Nothing is verified:
+ * a service reads it to choose how the token is checked (types 1 and 5 only by their issuer).
+ *
+ * Returns what `pp_token_challenge_digest` returns; `*out` is written only on success.
+ */
+enum pp_result pp_token_type(const uint8_t *token, size_t token_len, uint16_t *out);
+
+/**
+ * The length of a Token Key Encoding of `token_type` (the `token-key` of a directory or
+ * challenge, decoded): `PP_PUBLIC_KEY_LEN` (342) for type 2, 49 for type 1, 32 for type 5, and
+ * 0 for a type this library does not know.
+ */
+size_t pp_token_key_len(uint16_t token_type);
 
 /**
  * A verifier for one issuer public key given as a SubjectPublicKeyInfo, DER: the RSASSA-PSS

@@ -66,6 +66,17 @@ impl FfiReturn for c_int {
     }
 }
 
+/// A length: 0 when the body panicked, which callers already read as "not known".
+impl FfiReturn for usize {
+    type Body = usize;
+    fn from_body(body: usize) -> usize {
+        body
+    }
+    fn on_panic() -> usize {
+        0
+    }
+}
+
 impl FfiReturn for *const c_char {
     type Body = *const c_char;
     fn from_body(body: *const c_char) -> *const c_char {

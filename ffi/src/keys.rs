@@ -4,11 +4,11 @@
 
 use std::ffi::c_char;
 
-use privacypass::{KeySet, PublicKey};
+use privacypass::{KeySet, PublicKey, TokenType, VoprfPublicKey};
 
 use crate::boundary::{ffi_panic_boundary, input, Output};
 use crate::result::pp_result;
-use crate::verifier::{keys_from_directory, keys_from_pem};
+use crate::verifier::{keys_from_directory, keys_from_pem, read_directory};
 
 /// The RSASSA-PSS SubjectPublicKeyInfo of one RSA public key given as a DER
 /// SubjectPublicKeyInfo (bytes starting with the SEQUENCE tag 0x30) or as PEM text (its first
@@ -118,11 +118,86 @@ pub unsafe extern "C" fn pp_pem_public_keys(
     }
 }
 
+/// Writes the keys of `token_type` that an RFC 9578 issuer directory (JSON) lists, in its order,
+/// each as its Token Key Encoding of `pp_token_key_len(token_type)` bytes, one after the other:
+/// for type 2 the RSASSA-PSS SubjectPublicKeyInfo (the keys `pp_directory_public_keys` writes),
+/// for types 1 and 5 the serialized public element, each checked to be an element of its group.
+/// A key listed twice is written once. A directory without keys of that type writes nothing
+/// (`*out_len` = 0) and succeeds: a service offering several types decides what it needs.
+///
+/// Returns `PP_ERR_UNSUPPORTED_TOKEN` for a token type other than 1, 2 and 5,
+/// `PP_ERR_INVALID_INPUT` for a malformed directory and `PP_ERR_INVALID_KEY` for a key of that
+/// type that is not a valid one.
+#[no_mangle]
+pub unsafe extern "C" fn pp_directory_token_keys(
+    json: *const c_char,
+    json_len: usize,
+    token_type: u16,
+    out: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes valid buffers.
+        let json = unsafe { input(json.cast(), json_len) }?;
+        let output = Output::new(out, cap, out_len)?;
+        let token_type =
+            TokenType::from_value(token_type).ok_or(pp_result::PP_ERR_UNSUPPORTED_TOKEN)?;
+        let keys = directory_token_keys(json, token_type)?;
+        // SAFETY: the caller passes a writable buffer of `cap` bytes.
+        unsafe { output.write(&keys.concat()) }
+    }
+}
+
+/// The Token Key Encodings of the directory's keys of `token_type`, validated, each once.
+fn directory_token_keys(json: &[u8], token_type: TokenType) -> Result<Vec<Vec<u8>>, pp_result> {
+    let directory = read_directory(json)?;
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    for entry in directory.keys_of_type(token_type) {
+        let key = if token_type == TokenType::BlindRsa2048 {
+            PublicKey::from_spki(&entry.token_key).map(|k| k.spki().to_vec())
+        } else {
+            VoprfPublicKey::from_bytes(token_type, &entry.token_key).map(|k| k.bytes().to_vec())
+        }
+        .map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    Ok(keys)
+}
+
+/// Writes the `token_key_id` of one Token Key Encoding (as `pp_directory_token_keys` or
+/// `pp_issuer_public_key` write it), `PP_TOKEN_KEY_ID_LEN` bytes: SHA-256 of the bytes, what a
+/// token made with that key carries (RFC 9578 §5.1, §6.1). The key is not checked.
+///
+/// Returns `PP_ERR_INVALID_INPUT` for an empty key.
+#[no_mangle]
+pub unsafe extern "C" fn pp_token_key_id_of_key(
+    key: *const u8,
+    key_len: usize,
+    out: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes valid buffers.
+        let key = unsafe { input(key, key_len) }?;
+        let output = Output::new(out, cap, out_len)?;
+        if key.is_empty() {
+            return Err(pp_result::PP_ERR_INVALID_INPUT);
+        }
+        // SAFETY: the caller passes a writable buffer of `cap` bytes.
+        unsafe { output.write(&privacypass::crypto::sha256(key)) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::token::pp_token_key_len;
     use crate::PP_PUBLIC_KEY_LEN;
-    use privacypass::{b64, IssuerKey};
+    use privacypass::{b64, IssuerKey, VoprfIssuerKey};
 
     /// rsaEncryption's SubjectPublicKeyInfo header for a 2048-bit key; the RSAPublicKey after it
     /// is the one that ends the RSASSA-PSS form.
@@ -306,5 +381,112 @@ mod tests {
                 pp_result::PP_ERR_NULL_ARGUMENT
             );
         }
+    }
+
+    /// `pp_directory_token_keys` with a buffer of `cap` bytes: its result and what it wrote.
+    fn directory_keys_of(token_type: u16, json: &str, cap: usize) -> (pp_result, Vec<u8>, usize) {
+        let mut out = vec![0u8; cap];
+        let mut len = usize::MAX;
+        // SAFETY: valid buffers of the lengths given.
+        let rc = unsafe {
+            pp_directory_token_keys(
+                json.as_ptr().cast(),
+                json.len(),
+                token_type,
+                out.as_mut_ptr(),
+                cap,
+                &mut len,
+            )
+        };
+        out.truncate(if rc == pp_result::PP_OK { len } else { 0 });
+        (rc, out, len)
+    }
+
+    #[test]
+    fn a_directory_lists_the_keys_of_each_type_in_order_once_each() {
+        let rsa = IssuerKey::generate().unwrap();
+        let rsa = rsa.public_key().spki().to_vec();
+        let [p1, p2] = [(); 2].map(|_| {
+            VoprfIssuerKey::generate(TokenType::VoprfP384)
+                .unwrap()
+                .public_key()
+                .bytes()
+                .to_vec()
+        });
+        let r = VoprfIssuerKey::generate(TokenType::VoprfRistretto255)
+            .unwrap()
+            .public_key()
+            .bytes()
+            .to_vec();
+        let directory = format!(
+            r#"{{"issuer-request-uri": "/token-request", "token-keys": [
+                {{"token-type": 1, "token-key": "{}"}},
+                {{"token-type": 5, "token-key": "{}"}},
+                {{"token-type": 2, "token-key": "{}"}},
+                {{"token-type": 1, "token-key": "{}", "not-before": 9}},
+                {{"token-type": 1, "token-key": "{}"}},
+                {{"token-type": 7, "token-key": "AAAA"}}]}}"#,
+            b64::encode_url(&p2),
+            b64::encode_url(&r),
+            b64::encode_url(&rsa),
+            b64::encode_std(&p1),
+            b64::encode_url_padded(&p2),
+        );
+        for (token_type, expected) in [
+            (1u16, [p2.clone(), p1.clone()].concat()),
+            (2, rsa.clone()),
+            (5, r.clone()),
+        ] {
+            assert_eq!(expected.len() % pp_token_key_len(token_type), 0);
+            let (rc, _, len) = directory_keys_of(token_type, &directory, 0);
+            assert_eq!(
+                (rc, len),
+                (pp_result::PP_ERR_BUFFER_TOO_SMALL, expected.len())
+            );
+            let (rc, out, _) = directory_keys_of(token_type, &directory, 4096);
+            assert_eq!(rc, pp_result::PP_OK);
+            assert_eq!(out, expected, "type {token_type}");
+        }
+        // No key of the type: nothing, successfully. A type not known: refused.
+        let only_rsa = format!(
+            r#"{{"token-keys": [{{"token-type": 2, "token-key": "{}"}}]}}"#,
+            b64::encode_url(&rsa)
+        );
+        let (rc, out, len) = directory_keys_of(5, &only_rsa, 64);
+        assert_eq!((rc, out.len(), len), (pp_result::PP_OK, 0, 0));
+        let (rc, _, _) = directory_keys_of(7, &directory, 4096);
+        assert_eq!(rc, pp_result::PP_ERR_UNSUPPORTED_TOKEN);
+        // A key of the type asked that is not an element of its group, or of the wrong length.
+        for bad in [vec![0u8; 49], p1[..48].to_vec(), r.clone()] {
+            let json = format!(
+                r#"{{"token-keys": [{{"token-type": 1, "token-key": "{}"}}]}}"#,
+                b64::encode_url(&bad)
+            );
+            let (rc, _, _) = directory_keys_of(1, &json, 4096);
+            assert_eq!(rc, pp_result::PP_ERR_INVALID_KEY);
+        }
+        let (rc, _, _) = directory_keys_of(1, "{", 4096);
+        assert_eq!(rc, pp_result::PP_ERR_INVALID_INPUT);
+    }
+
+    #[test]
+    fn the_key_id_of_a_key_is_the_one_its_tokens_carry() {
+        let voprf = VoprfIssuerKey::generate(TokenType::VoprfRistretto255).unwrap();
+        let rsa = IssuerKey::generate().unwrap();
+        for (key, id) in [
+            (
+                voprf.public_key().bytes(),
+                voprf.public_key().token_key_id(),
+            ),
+            (rsa.public_key().spki(), rsa.public_key().token_key_id()),
+        ] {
+            let (rc, out, len) = call(pp_token_key_id_of_key, key, 32);
+            assert_eq!((rc, len), (pp_result::PP_OK, 32));
+            assert_eq!(&out[..], &id[..]);
+        }
+        assert_eq!(
+            call(pp_token_key_id_of_key, b"", 32).0,
+            pp_result::PP_ERR_INVALID_INPUT
+        );
     }
 }

@@ -81,14 +81,19 @@ pub(crate) fn keys_from_pem(pem: &str) -> Result<KeySet, pp_result> {
     Ok(set)
 }
 
+/// An issuer directory, its key encodings undecodable answered as a bad key.
+pub(crate) fn read_directory(json: &[u8]) -> Result<IssuerDirectory, pp_result> {
+    IssuerDirectory::from_json(json).map_err(|e| match e {
+        DirectoryError::KeyEncoding(_) => pp_result::PP_ERR_INVALID_KEY,
+        _ => pp_result::PP_ERR_INVALID_INPUT,
+    })
+}
+
 /// The token type 2 keys of an RFC 9578 §4 issuer directory
 /// (`privacypass::directory::IssuerDirectory`), each valid from its `not-before` (the epoch when
 /// absent). Keys of other token types are skipped; a key listed twice counts once.
 pub(crate) fn keys_from_directory(json: &[u8]) -> Result<KeySet, pp_result> {
-    let directory = IssuerDirectory::from_json(json).map_err(|e| match e {
-        DirectoryError::KeyEncoding(_) => pp_result::PP_ERR_INVALID_KEY,
-        _ => pp_result::PP_ERR_INVALID_INPUT,
-    })?;
+    let directory = read_directory(json)?;
     let mut set = KeySet::new(0);
     for entry in directory.keys_of_type(TokenType::BlindRsa2048) {
         let key =

@@ -378,6 +378,54 @@ static void cycle(uint16_t token_type, size_t key_len, size_t request_len, size_
                   PP_ERR_UNKNOWN_ISSUANCE_KEY);
     }
 
+    /* What a service reads before it sends the token to its issuer: the type, the challenge
+     * digest and the key id; and the keys of this type in a directory, with their key ids. */
+    {
+        uint16_t read_type = 0;
+        uint8_t digest[32], key_id[PP_TOKEN_KEY_ID_LEN], issuer_key_id[PP_TOKEN_KEY_ID_LEN];
+        uint8_t keys[2 * BIG];
+        char directory[2048], key_b64[128], rsa_b64[512];
+        size_t n;
+        OK(pp_token_type(token, token_len, &read_type));
+        CHECK(read_type == token_type);
+        EXPECT_RC(pp_token_type(token, token_len - 1, &read_type), PP_ERR_INVALID_PARAMS);
+        OK(pp_token_challenge_digest(token, token_len, digest, sizeof digest, &len));
+        CHECK(len == 32 && memcmp(digest, token + 2 + PP_NONCE_LEN, 32) == 0);
+        OK(pp_token_key_id(token, token_len, key_id, sizeof key_id, &len));
+        OK(pp_issuer_token_key_id(issuer, issuer_key_id, sizeof issuer_key_id, &len));
+        CHECK(memcmp(key_id, issuer_key_id, sizeof key_id) == 0);
+        CHECK(pp_token_key_len(token_type) == key_len);
+        CHECK(pp_token_key_len(PP_TOKEN_TYPE_BLIND_RSA) == PP_PUBLIC_KEY_LEN);
+        CHECK(pp_token_key_len(7) == 0);
+
+        b64std(key, key_len, key_b64);
+        b64std(rsa_key, PP_PUBLIC_KEY_LEN, rsa_b64);
+        n = (size_t)snprintf(directory, sizeof directory,
+                             "{\"issuer-request-uri\": \"/token-request\", \"token-keys\": ["
+                             "{\"token-type\": 2, \"token-key\": \"%s\"},"
+                             "{\"token-type\": %u, \"token-key\": \"%s\"}]}",
+                             rsa_b64, (unsigned)token_type, key_b64);
+        REQUIRE(n < sizeof directory);
+        OK(pp_directory_token_keys(directory, n, token_type, keys, sizeof keys, &len));
+        CHECK(len == key_len && memcmp(keys, key, key_len) == 0);
+        OK(pp_token_key_id_of_key(keys, len, key_id, sizeof key_id, &len));
+        CHECK(len == PP_TOKEN_KEY_ID_LEN && memcmp(key_id, issuer_key_id, len) == 0);
+        OK(pp_directory_token_keys(directory, n, PP_TOKEN_TYPE_BLIND_RSA, keys, sizeof keys, &len));
+        CHECK(len == PP_PUBLIC_KEY_LEN && memcmp(keys, rsa_key, len) == 0);
+        /* No key of the other VOPRF type: nothing, successfully. */
+        OK(pp_directory_token_keys(directory, n,
+                                   token_type == PP_TOKEN_TYPE_VOPRF_P384
+                                       ? PP_TOKEN_TYPE_VOPRF_RISTRETTO255
+                                       : PP_TOKEN_TYPE_VOPRF_P384,
+                                   keys, sizeof keys, &len));
+        CHECK(len == 0);
+        EXPECT_RC(pp_directory_token_keys(directory, n, 7, keys, sizeof keys, &len),
+                  PP_ERR_UNSUPPORTED_TOKEN);
+        EXPECT_RC(pp_directory_token_keys(directory, n, token_type, keys, key_len - 1, &len),
+                  PP_ERR_BUFFER_TOO_SMALL);
+        CHECK(len == key_len);
+    }
+
     pp_redeemer_free(public_only);
     pp_verifier_free(verifier);
     pp_issuer_free(rsa);

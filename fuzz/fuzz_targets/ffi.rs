@@ -326,13 +326,16 @@ unsafe fn new_verifier(
     Some(verifier)
 }
 
+/// How many functions the first byte picks among.
+const FUNCTIONS: u8 = 36;
+
 unsafe fn run(fixture: &Fixture, input: &Input) {
     let a0 = input.arg(0);
     let a1 = input.arg(1);
     let (p0, l0) = raw(a0);
     let (p1, l1) = raw(a1);
     let cap = input.cap;
-    match input.function % 32 {
+    match input.function % FUNCTIONS {
         0 => {
             let mut v = null_mut();
             let rc = unsafe { pp_verifier_new_from_spki(p0, l0, &mut v) };
@@ -652,7 +655,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
         }
         20 | 21 => {
             let keys = output(cap, |o, c, l| unsafe {
-                if input.function % 32 == 20 {
+                if input.function % FUNCTIONS == 20 {
                     pp_directory_public_keys(p0.cast(), l0, o, c, l)
                 } else {
                     pp_pem_public_keys(p0.cast(), l0, o, c, l)
@@ -671,7 +674,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                     assert!(!seen.contains(key.token_key_id()), "a key written twice");
                     seen.push(*key.token_key_id());
                 }
-                if input.function % 32 == 20 {
+                if input.function % FUNCTIONS == 20 {
                     let directory = IssuerDirectory::from_json(a0).expect("the core parses it");
                     let listed = directory.keys_of_type(TokenType::BlindRsa2048).count();
                     assert!(seen.len() <= listed, "more keys than the directory lists");
@@ -680,7 +683,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
         }
         22 | 23 => {
             let field = output(cap, |o, c, l| unsafe {
-                if input.function % 32 == 22 {
+                if input.function % FUNCTIONS == 22 {
                     pp_token_challenge_digest(p0, l0, o, c, l)
                 } else {
                     pp_token_key_id(p0, l0, o, c, l)
@@ -688,7 +691,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
             });
             if let Ok(field) = field {
                 let token = Token::decode(a0).expect("a token the core decodes");
-                let expected = if input.function % 32 == 22 {
+                let expected = if input.function % FUNCTIONS == 22 {
                     Token::encoded_challenge_digest(a0).map(|d| d.to_vec())
                 } else {
                     Token::encoded_token_key_id(a0).map(|d| d.to_vec())
@@ -763,7 +766,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                 "pp_issuer_generate_voprf",
             );
             let response = output(cap, |o, c, l| unsafe {
-                if input.function % 32 == 28 {
+                if input.function % FUNCTIONS == 28 {
                     pp_issuer_issue(issuer, p0, l0, o, c, l)
                 } else {
                     let id = output(64, |o, c, l| pp_issuer_token_key_id(issuer, o, c, l))
@@ -771,7 +774,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                     pp_issuer_issue_blinded(issuer, id.as_ptr(), id.len(), p0, l0, o, c, l)
                 }
             });
-            if response.is_ok() && input.function % 32 == 28 {
+            if response.is_ok() && input.function % FUNCTIONS == 28 {
                 let decoded = TokenRequest::decode(a0)
                     .unwrap_or_else(|e| panic!("issued for a request that does not decode: {e}"));
                 assert_eq!(decoded.token_type.value(), token_type);
@@ -800,6 +803,58 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                 "pp_issuer_token_type",
             );
             assert_eq!(got, 2);
+        }
+        32 => {
+            let mut got = 0xabcdu16;
+            let rc = check_rc(unsafe { pp_token_type(p0, l0, &mut got) });
+            match Token::decode(a0) {
+                Ok(token) => assert_eq!((rc, got), (pp_result::PP_OK, token.token_type.value())),
+                Err(_) => assert_eq!(got, 0xabcd, "a type written on failure ({rc:?})"),
+            }
+        }
+        33 => {
+            let value = u16::from_be_bytes(<[u8; 2]>::try_from(a0).unwrap_or_default());
+            let len = pp_token_key_len(value);
+            match TokenType::from_value(value) {
+                Some(TokenType::BlindRsa2048) => assert_eq!(len, PP_PUBLIC_KEY_LEN),
+                Some(t) => assert_eq!(Some(len), t.voprf_suite().map(|s| s.element_len())),
+                None => assert_eq!(len, 0),
+            }
+        }
+        34 => {
+            let value = u16::from_be_bytes(<[u8; 2]>::try_from(a1).unwrap_or([0, 2]));
+            let keys = output(cap, |o, c, l| unsafe {
+                pp_directory_token_keys(p0.cast(), l0, value, o, c, l)
+            });
+            if let Ok(keys) = keys {
+                let token_type = TokenType::from_value(value).expect("a type the library knows");
+                let key_len = pp_token_key_len(value);
+                assert_eq!(keys.len() % key_len, 0, "{} bytes of keys", keys.len());
+                let mut seen = Vec::new();
+                for key in keys.chunks(key_len) {
+                    let id = if token_type == TokenType::BlindRsa2048 {
+                        *PublicKey::from_spki(key)
+                            .expect("an RFC 9578 key")
+                            .token_key_id()
+                    } else {
+                        *VoprfPublicKey::from_bytes(token_type, key)
+                            .expect("an element of the group")
+                            .token_key_id()
+                    };
+                    assert!(!seen.contains(&id), "a key written twice");
+                    seen.push(id);
+                }
+                let directory = IssuerDirectory::from_json(a0).expect("the core parses it");
+                assert!(seen.len() <= directory.keys_of_type(token_type).count());
+            }
+        }
+        35 => {
+            let id = output(cap, |o, c, l| unsafe {
+                pp_token_key_id_of_key(p0, l0, o, c, l)
+            });
+            if let Ok(id) = id {
+                assert_eq!(id, privacypass::crypto::sha256(a0).to_vec());
+            }
         }
         _ => {
             let code = i32::from_be_bytes(<[u8; 4]>::try_from(a0).unwrap_or_default());
