@@ -27,16 +27,16 @@ func daemonPath() string {
 	return filepath.Join(home, ".cache", "privacypass", "target", "release", "privacypassd")
 }
 
-// startDaemon runs privacypassd on 127.0.0.1 with a fresh data directory and answers its base
-// URL; the daemon is killed when the test ends.
-func startDaemon(t *testing.T) string {
+// startDaemon runs privacypassd on 127.0.0.1 with a fresh data directory (and the serve options
+// args) and answers its base URL; the daemon is killed when the test ends.
+func startDaemon(t *testing.T, args ...string) string {
 	t.Helper()
 	path := daemonPath()
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("privacypassd not found (set PRIVACYPASSD): %v", err)
 	}
-	cmd := exec.Command(path, "serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
-		"--generate-key-if-missing", "true")
+	cmd := exec.Command(path, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(),
+		"--generate-key-if-missing", "true"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -200,5 +200,131 @@ func TestDaemonCycle(t *testing.T) {
 	if answer.Error == nil || answer.Error.Code != int(CodeAlreadySpent) || answer.status != CodeAlreadySpent.HTTPStatus() ||
 		answer.status != http.StatusForbidden {
 		t.Fatalf("second redeem: HTTP %d, result %s, error %+v", answer.status, answer.Result, answer.Error)
+	}
+}
+
+// Types 1 and 5 against a running privacypassd: keys made by `privacypassd keys generate --type
+// voprf-p384|voprf-ristretto255`, their token-key from the issuer directory, tokens issued
+// through POST /token-request and JSON-RPC issue and finalized here (the DLEQ proof checked), one
+// redeemed in-process with the daemon's own key file (NewIssuerFromPEM, NewRedeemerFromIssuer),
+// one through the daemon's redeem, then refused there as spent.
+func TestDaemonVoprf(t *testing.T) {
+	keysDir := t.TempDir()
+	for _, keyType := range []string{"voprf-p384", "voprf-ristretto255"} {
+		out, err := exec.Command(daemonPath(), "keys", "generate", "--type", keyType, "--keys-dir", keysDir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("privacypassd keys generate --type %s: %v\n%s", keyType, err, out)
+		}
+	}
+	base := startDaemon(t, "--keys-dir", keysDir)
+
+	resp, err := http.Get(base + "/.well-known/private-token-issuer-directory")
+	mustNoErr(t, err)
+	directory, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	mustNoErr(t, err)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("directory: HTTP %d: %s", resp.StatusCode, directory)
+	}
+	var dir struct {
+		TokenKeys []struct {
+			TokenType uint16 `json:"token-type"`
+			TokenKey  string `json:"token-key"`
+		} `json:"token-keys"`
+	}
+	mustNoErr(t, json.Unmarshal(directory, &dir))
+	keys := map[uint16][]byte{}
+	for _, entry := range dir.TokenKeys {
+		key, err := decodeB64URL(entry.TokenKey)
+		mustNoErr(t, err)
+		keys[entry.TokenType] = key
+	}
+	if len(keys) != 2 || keys[TokenTypeVoprfP384] == nil || keys[TokenTypeVoprfRistretto255] == nil {
+		t.Fatalf("directory: %s", directory)
+	}
+
+	for _, typ := range voprfTypes {
+		typ := typ
+		t.Run(typ.name, func(t *testing.T) {
+			key := keys[typ.tokenType]
+			keyID := sha256.Sum256(key)
+			client, err := NewVoprfClient(typ.tokenType, key)
+			mustNoErr(t, err)
+			defer client.Close()
+			context := make([]byte, RedemptionContextLen)
+			_, err = rand.Read(context)
+			mustNoErr(t, err)
+			challenge, err := Challenge{TokenType: typ.tokenType, IssuerName: "127.0.0.1", RedemptionContext: context}.Encode()
+			mustNoErr(t, err)
+
+			// 1. RFC 9578 native issuance: POST /token-request.
+			pending, err := client.Request(challenge)
+			mustNoErr(t, err)
+			defer pending.Close()
+			resp, err := http.Post(base+"/token-request", "application/private-token-request", bytes.NewReader(pending.Request()))
+			mustNoErr(t, err)
+			response, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			mustNoErr(t, err)
+			if resp.StatusCode != http.StatusOK || len(response) != typ.tokenResponseLen {
+				t.Fatalf("/token-request: HTTP %d: %x", resp.StatusCode, response)
+			}
+			nativeToken, err := pending.Finalize(response)
+			mustNoErr(t, err)
+
+			// 2. JSON-RPC issue: POST /rpc.
+			pending2, err := client.Request(challenge)
+			mustNoErr(t, err)
+			defer pending2.Close()
+			answer := rpc(t, base, "issue", map[string]string{
+				"blinded-token": base64.RawURLEncoding.EncodeToString(pending2.Request()),
+				"key-id":        hex.EncodeToString(keyID[:]),
+			})
+			if answer.Error != nil || answer.status != http.StatusOK {
+				t.Fatalf("issue: HTTP %d, %+v", answer.status, answer.Error)
+			}
+			var result struct {
+				BlindSig string `json:"blind-sig"`
+			}
+			mustNoErr(t, json.Unmarshal(answer.Result, &result))
+			rpcResponse, err := decodeB64URL(result.BlindSig)
+			mustNoErr(t, err)
+			rpcToken, err := pending2.Finalize(rpcResponse)
+			mustNoErr(t, err)
+
+			// 3. The first token redeemed in-process with the daemon's key file, once; a verifier
+			// of public keys cannot.
+			keyFile, err := os.ReadFile(filepath.Join(keysDir, hex.EncodeToString(keyID[:])+".pem"))
+			mustNoErr(t, err)
+			issuer, err := NewIssuerFromPEM(keyFile)
+			mustNoErr(t, err)
+			defer issuer.Close()
+			if issuer.TokenType() != typ.tokenType || !bytes.Equal(issuer.PublicKey(), key) {
+				t.Fatalf("the key file's issuer: type %d, key %x; the directory's %x", issuer.TokenType(), issuer.PublicKey(), key)
+			}
+			redeemer, err := NewRedeemerFromIssuer(issuer, "memory:")
+			mustNoErr(t, err)
+			defer redeemer.Close()
+			mustNoErr(t, redeemer.Redeem(nativeToken, challenge))
+			wantErr(t, redeemer.Redeem(nativeToken, challenge), ErrAlreadySpent)
+			rsa, err := NewVerifier(testIssuer(t).PublicKey())
+			mustNoErr(t, err)
+			defer rsa.Close()
+			wantErr(t, rsa.Verify(rpcToken, challenge), ErrPrivateTokenType)
+
+			// 4. The second through the daemon: success, then refused as spent (-32021, HTTP 403).
+			params := map[string]string{
+				"token":     base64.RawURLEncoding.EncodeToString(rpcToken),
+				"challenge": base64.RawURLEncoding.EncodeToString(challenge),
+			}
+			answer = rpc(t, base, "redeem", params)
+			if answer.status != http.StatusOK || answer.Error != nil || string(answer.Result) != `"success"` {
+				t.Fatalf("redeem: HTTP %d, result %s, error %+v", answer.status, answer.Result, answer.Error)
+			}
+			answer = rpc(t, base, "redeem", map[string]string{"token": params["token"]})
+			if answer.Error == nil || answer.Error.Code != int(CodeAlreadySpent) || answer.status != http.StatusForbidden {
+				t.Fatalf("second redeem: HTTP %d, result %s, error %+v", answer.status, answer.Result, answer.Error)
+			}
+		})
 	}
 }

@@ -56,7 +56,9 @@ func NewVerifierFromDirectory(json []byte) (*Verifier, error) {
 // the token must be bound to, or nil to accept a token bound to any challenge. It answers nil,
 // ErrVerificationFailed (bad authenticator, other challenge, unknown or not yet valid key),
 // ErrInvalidParams (bytes that are not a well-formed token: truncated, too long, trailing
-// bytes) or ErrUnsupportedToken (a token of another type than 2).
+// bytes), ErrPrivateTokenType (a token of type 1 or 5: only its issuer's private key verifies
+// it, through a redeemer of [NewRedeemerFromIssuer]) or ErrUnsupportedToken (a token of another
+// type).
 func (v *Verifier) Verify(token, challenge []byte) error {
 	ptr := v.h.acquire()
 	if ptr == nil {
@@ -113,7 +115,8 @@ type Redeemer struct{ h handle }
 //     reports it on N replicas (else ErrStoreUnavailable).
 //
 // A URL of another form answers ErrInvalidStoreURL, a store that cannot be opened or reached
-// ErrStoreUnavailable.
+// ErrStoreUnavailable. Such a redeemer holds public keys only: a token of type 1 or 5 answers
+// ErrPrivateTokenType (redeem those with [NewRedeemerFromIssuer]).
 func NewRedeemer(v *Verifier, storeURL string) (*Redeemer, error) {
 	const op = "pp_redeemer_new"
 	if strings.IndexByte(storeURL, 0) >= 0 {
@@ -124,10 +127,38 @@ func NewRedeemer(v *Verifier, storeURL string) (*Redeemer, error) {
 		return nil, ErrClosed
 	}
 	defer v.h.release()
+	return openRedeemer(op, storeURL, func(url *C.char, out **C.pp_redeemer) C.enum_pp_result {
+		return C.pp_redeemer_new((*C.pp_verifier)(ptr), url, out)
+	})
+}
+
+// NewRedeemerFromIssuer makes a redeemer that verifies with the key of i and records spends in
+// the store storeURL names (the URLs of [NewRedeemer]). For a VOPRF issuer (token type 1 or 5)
+// this is how an origin redeems its tokens: only the private key verifies them. For an RSA
+// issuer it verifies with the public key, as a redeemer of NewVerifier(i.PublicKey()) would. It
+// keeps its own reference to the key: i may be closed first. A URL of another form answers
+// ErrInvalidStoreURL, a store that cannot be opened or reached ErrStoreUnavailable.
+func NewRedeemerFromIssuer(i *Issuer, storeURL string) (*Redeemer, error) {
+	const op = "pp_redeemer_new_from_issuer"
+	if strings.IndexByte(storeURL, 0) >= 0 {
+		return nil, fail(op, CodeInvalidStoreURL)
+	}
+	ptr := i.h.acquire()
+	if ptr == nil {
+		return nil, ErrClosed
+	}
+	defer i.h.release()
+	return openRedeemer(op, storeURL, func(url *C.char, out **C.pp_redeemer) C.enum_pp_result {
+		return C.pp_redeemer_new_from_issuer((*C.pp_issuer)(ptr), url, out)
+	})
+}
+
+// openRedeemer runs open with storeURL as a C string and wraps the redeemer it makes.
+func openRedeemer(op, storeURL string, open func(url *C.char, out **C.pp_redeemer) C.enum_pp_result) (*Redeemer, error) {
 	url := C.CString(storeURL)
 	defer C.free(unsafe.Pointer(url))
 	var out *C.pp_redeemer
-	if err := check(op, C.pp_redeemer_new((*C.pp_verifier)(ptr), url, &out)); err != nil {
+	if err := check(op, open(url, &out)); err != nil {
 		return nil, err
 	}
 	r := &Redeemer{h: handle{ptr: unsafe.Pointer(out)}}
@@ -135,7 +166,8 @@ func NewRedeemer(v *Verifier, storeURL string) (*Redeemer, error) {
 	return r, nil
 }
 
-// Redeem verifies an encoded Token as [Verifier.Verify] does, then records its spend: nil only
+// Redeem verifies an encoded Token as [Verifier.Verify] does (a redeemer of
+// [NewRedeemerFromIssuer] with the issuer's key), then records its spend: nil only
 // once the store has recorded it, ErrAlreadySpent for every later attempt (concurrent ones
 // included), ErrStoreUnavailable when nothing could be recorded (the token may be redeemed
 // again later).
@@ -175,10 +207,12 @@ func (r *Redeemer) Close() error {
 // ---------------------------------------------------------------------------------------------
 // Issuer
 
-// Issuer blind-signs token requests with one RSA-2048 private key. Safe for concurrent use: one
-// issuer signs on any number of goroutines at once.
+// Issuer answers token requests with one private key: an RSA-2048 key (token type 2, blind
+// signatures) or a VOPRF key (token type 1, P-384, or 5, ristretto255: evaluations with their
+// DLEQ proof). Safe for concurrent use: one issuer signs on any number of goroutines at once.
 type Issuer struct {
 	h          handle
+	tokenType  uint16
 	publicKey  []byte
 	tokenKeyID []byte
 }
@@ -189,6 +223,12 @@ func newIssuer(op string, rc C.enum_pp_result, out *C.pp_issuer) (*Issuer, error
 	}
 	i := &Issuer{h: handle{ptr: unsafe.Pointer(out)}}
 	runtime.SetFinalizer(i, (*Issuer).Close)
+	var tokenType C.uint16_t
+	if err := check("pp_issuer_token_type", C.pp_issuer_token_type(out, &tokenType)); err != nil {
+		i.Close()
+		return nil, err
+	}
+	i.tokenType = uint16(tokenType)
 	var code Code
 	i.publicKey, code = output(PublicKeyLen, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
 		return C.pp_issuer_public_key(out, (*C.uint8_t)(o), n, l)
@@ -206,11 +246,26 @@ func newIssuer(op string, rc C.enum_pp_result, out *C.pp_issuer) (*Issuer, error
 }
 
 // NewIssuerFromPEM makes an issuer for an RSA-2048 private key in PEM, PKCS#8 ("PRIVATE KEY") or
-// PKCS#1 ("RSA PRIVATE KEY"), e = 65537; anything else answers ErrInvalidKey.
+// PKCS#1 ("RSA PRIVATE KEY"), e = 65537 (token type 2), or for a VOPRF key file of privacypassd
+// ("PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY", type 1, or "PRIVACYPASS VOPRF
+// RISTRETTO255-SHA512 PRIVATE KEY", type 5: the label gives the type); anything else answers
+// ErrInvalidKey.
 func NewIssuerFromPEM(pem []byte) (*Issuer, error) {
 	var out *C.pp_issuer
 	p, n := inChars(pem)
 	return newIssuer("pp_issuer_new_from_pem", C.pp_issuer_new_from_pem(p, n, &out), out)
+}
+
+// NewIssuerFromScalar makes an issuer for a raw VOPRF private key: tokenType
+// TokenTypeVoprfP384 or TokenTypeVoprfRistretto255, and the RFC 9497 SerializeScalar of the key
+// (VoprfP384ScalarLen bytes big-endian for P-384, VoprfRistretto255ScalarLen bytes
+// little-endian for ristretto255: the skS of the RFC 9578 vectors). Another token type answers
+// ErrUnsupportedToken, bytes that are not a canonical nonzero scalar of the group ErrInvalidKey.
+func NewIssuerFromScalar(tokenType uint16, scalar []byte) (*Issuer, error) {
+	var out *C.pp_issuer
+	s, n := inBytes(scalar)
+	return newIssuer("pp_issuer_new_from_scalar",
+		C.pp_issuer_new_from_scalar(C.uint16_t(tokenType), s, n, &out), out)
 }
 
 // GenerateIssuer makes an issuer with a fresh RSA-2048 key (for tests and examples; a service
@@ -220,18 +275,33 @@ func GenerateIssuer() (*Issuer, error) {
 	return newIssuer("pp_issuer_generate", C.pp_issuer_generate(&out), out)
 }
 
+// GenerateVoprfIssuer makes an issuer with a fresh VOPRF key of tokenType, TokenTypeVoprfP384
+// or TokenTypeVoprfRistretto255 (for tests and examples; a service loads its key with
+// NewIssuerFromPEM or NewIssuerFromScalar). Another token type answers ErrUnsupportedToken.
+func GenerateVoprfIssuer(tokenType uint16) (*Issuer, error) {
+	var out *C.pp_issuer
+	return newIssuer("pp_issuer_generate_voprf", C.pp_issuer_generate_voprf(C.uint16_t(tokenType), &out), out)
+}
+
+// TokenType is the token type the issuer's key issues: TokenTypeBlindRSA (2),
+// TokenTypeVoprfP384 (1) or TokenTypeVoprfRistretto255 (5). It stays available after Close.
+func (i *Issuer) TokenType() uint16 { return i.tokenType }
+
 // PublicKey is the issuer's public key as the RFC 9578 SubjectPublicKeyInfo (RSASSA-PSS, DER,
-// PublicKeyLen bytes): what clients, verifiers and WWW-Authenticate carry. It stays available
-// after Close.
+// PublicKeyLen bytes): what clients, verifiers and WWW-Authenticate carry. For a VOPRF key it is
+// the serialized public element (VoprfP384PublicKeyLen or VoprfRistretto255PublicKeyLen bytes):
+// the token-key of its challenges and what [NewVoprfClient] takes. It stays available after
+// Close.
 func (i *Issuer) PublicKey() []byte { return append([]byte(nil), i.publicKey...) }
 
 // TokenKeyID is the key's token_key_id (SHA-256 of PublicKey, TokenKeyIDLen bytes): the key-id
-// of the JSON-RPC issue method.
+// of the JSON-RPC issue method. It stays available after Close.
 func (i *Issuer) TokenKeyID() []byte { return append([]byte(nil), i.tokenKeyID...) }
 
-// Issue is RFC 9578 native issuance: an encoded TokenRequest in, the encoded TokenResponse out.
-// A malformed request, one of another token type or for another key answers
-// ErrUnprocessableBlindedToken.
+// Issue is RFC 9578 native issuance: an encoded TokenRequest in, the encoded TokenResponse out
+// (the blind signature for type 2; for types 1 and 5 the evaluated element and a fresh DLEQ
+// proof). A malformed request, one of another token type than the key's or for another key, or
+// one whose blinded element is not a group element, answers ErrUnprocessableBlindedToken.
 func (i *Issuer) Issue(tokenRequest []byte) ([]byte, error) {
 	ptr := i.h.acquire()
 	if ptr == nil {
@@ -246,9 +316,9 @@ func (i *Issuer) Issue(tokenRequest []byte) ([]byte, error) {
 }
 
 // IssueBlinded is the JSON-RPC issue form: keyID is the full token_key_id and blindedToken the
-// bare blinded message (BlindedMsgLen bytes) or a whole TokenRequest. It answers the blind
-// signature, ErrUnknownIssuanceKey for another key id, ErrUnprocessableBlindedToken for a bad
-// blinded token.
+// bare blinded message (BlindedMsgLen bytes for type 2; the blinded element for types 1 and 5)
+// or a whole TokenRequest. It answers the TokenResponse, ErrUnknownIssuanceKey for another key
+// id, ErrUnprocessableBlindedToken for a bad blinded token.
 func (i *Issuer) IssueBlinded(keyID, blindedToken []byte) ([]byte, error) {
 	ptr := i.h.acquire()
 	if ptr == nil {
@@ -276,13 +346,8 @@ func (i *Issuer) Close() error {
 // Client requests tokens from one issuer key. Safe for concurrent use.
 type Client struct{ h handle }
 
-// NewClient makes a client for the issuer public key issuerKey (SubjectPublicKeyInfo, DER: the
-// token-key of a challenge or of the issuer directory, decoded). A key that is not a usable
-// RSA-2048 key answers ErrInvalidKey.
-func NewClient(issuerKey []byte) (*Client, error) {
-	var out *C.pp_client
-	p, n := inBytes(issuerKey)
-	if err := check("pp_client_new", C.pp_client_new(p, n, &out)); err != nil {
+func newClient(op string, rc C.enum_pp_result, out *C.pp_client) (*Client, error) {
+	if err := check(op, rc); err != nil {
 		return nil, err
 	}
 	c := &Client{h: handle{ptr: unsafe.Pointer(out)}}
@@ -290,9 +355,31 @@ func NewClient(issuerKey []byte) (*Client, error) {
 	return c, nil
 }
 
+// NewClient makes a client for the type 2 issuer public key issuerKey (SubjectPublicKeyInfo,
+// DER: the token-key of a challenge or of the issuer directory, decoded). A key that is not a
+// usable RSA-2048 key answers ErrInvalidKey.
+func NewClient(issuerKey []byte) (*Client, error) {
+	var out *C.pp_client
+	p, n := inBytes(issuerKey)
+	return newClient("pp_client_new", C.pp_client_new(p, n, &out), out)
+}
+
+// NewVoprfClient makes a client for a VOPRF issuer public key: tokenType TokenTypeVoprfP384 or
+// TokenTypeVoprfRistretto255 and the serialized public element (VoprfP384PublicKeyLen bytes,
+// compressed, for P-384; VoprfRistretto255PublicKeyLen for ristretto255): the token-key of a
+// challenge or directory entry of that type, decoded, or [Issuer.PublicKey] of a VOPRF issuer.
+// Another token type answers ErrUnsupportedToken, bytes that are not an element of the group
+// ErrInvalidKey.
+func NewVoprfClient(tokenType uint16, publicKey []byte) (*Client, error) {
+	var out *C.pp_client
+	p, n := inBytes(publicKey)
+	return newClient("pp_client_new_voprf", C.pp_client_new_voprf(C.uint16_t(tokenType), p, n, &out), out)
+}
+
 // Request starts issuance for an encoded TokenChallenge, with a fresh nonce, salt and blinding
-// factor from the OS. Send [PendingToken.Request] to the issuer and finalize its answer. A
-// malformed challenge answers ErrInvalidInput, one of another token type ErrUnsupportedToken.
+// factor from the OS (for a VOPRF client: a fresh nonce and blind). Send [PendingToken.Request]
+// to the issuer and finalize its answer. A malformed challenge answers ErrInvalidInput, one of
+// another token type than the client's key ErrUnsupportedToken.
 func (c *Client) Request(challenge []byte) (*PendingToken, error) {
 	ptr := c.h.acquire()
 	if ptr == nil {
@@ -308,8 +395,12 @@ func (c *Client) Request(challenge []byte) (*PendingToken, error) {
 }
 
 // RequestWithRandomness is Request with the nonce (NonceLen bytes), PSS salt (SaltLen bytes) and
-// blinding factor (big-endian, 1 to 512 bytes) given instead of drawn. FOR KNOWN-ANSWER TESTS
-// ONLY: reusing any of them links tokens to their issuance.
+// blinding factor (big-endian, 1 to 512 bytes) given instead of drawn. For a VOPRF client the
+// salt must be empty (nil) and blind is the blind's SerializeScalar (VoprfP384ScalarLen or
+// VoprfRistretto255ScalarLen bytes, the vectors' blind). A wrong length, a salt for a VOPRF
+// client or a blind that is not invertible (not a canonical nonzero scalar) answers
+// ErrInvalidInput. FOR KNOWN-ANSWER TESTS ONLY: reusing any of them links tokens to their
+// issuance.
 func (c *Client) RequestWithRandomness(challenge, nonce, salt, blind []byte) (*PendingToken, error) {
 	ptr := c.h.acquire()
 	if ptr == nil {
@@ -356,14 +447,17 @@ func newPendingToken(out *C.pp_pending_token) (*PendingToken, error) {
 	return p, nil
 }
 
-// Request is the encoded TokenRequest to send to the issuer (TokenRequestLen bytes): the body of
+// Request is the encoded TokenRequest to send to the issuer (TokenRequestLen bytes for type 2,
+// VoprfP384TokenRequestLen or VoprfRistretto255TokenRequestLen for types 1 and 5): the body of
 // POST /token-request, or base64url in the JSON-RPC issue method's blinded-token. It stays
 // available after Close.
 func (p *PendingToken) Request() []byte { return append([]byte(nil), p.request...) }
 
-// Finalize turns the issuer's encoded TokenResponse into the encoded Token (TokenLen bytes),
-// verified against the issuer key. A response of the wrong length answers ErrInvalidInput, one
-// that does not finalize into a valid token ErrVerificationFailed.
+// Finalize turns the issuer's encoded TokenResponse into the encoded Token (TokenLen bytes for
+// type 2, VoprfP384TokenLen or VoprfRistretto255TokenLen for types 1 and 5), verified against
+// the issuer key (for types 1 and 5 the issuer's DLEQ proof is checked before anything is
+// unblinded). A response of the wrong length answers ErrInvalidInput, one that does not
+// finalize into a valid token ErrVerificationFailed.
 func (p *PendingToken) Finalize(tokenResponse []byte) ([]byte, error) {
 	ptr := p.h.acquire()
 	if ptr == nil {

@@ -11,10 +11,11 @@ import (
 
 // Challenge is a TokenChallenge (RFC 9577 §2.1) before encoding.
 type Challenge struct {
-	// TokenType is the token type. The zero value stands for TokenTypeBlindRSA (2), the only
-	// type this library issues and verifies: Challenge{TokenType: 0} encodes exactly as
-	// Challenge{TokenType: 2}. (Type 0x0000 is reserved by RFC 9577 and cannot be encoded.)
-	// Another type is encoded as given; a Client answers ErrUnsupportedToken for it.
+	// TokenType is the token type: TokenTypeBlindRSA, TokenTypeVoprfP384 or
+	// TokenTypeVoprfRistretto255. The zero value stands for TokenTypeBlindRSA (2):
+	// Challenge{TokenType: 0} encodes exactly as Challenge{TokenType: 2}. (Type 0x0000 is
+	// reserved by RFC 9577 and cannot be encoded.) Another type is encoded as given; a Client
+	// answers ErrUnsupportedToken for a type other than its key's.
 	TokenType uint16
 	// IssuerName is the issuer's name, 1 to 65535 bytes, e.g. "issuer.example".
 	IssuerName string
@@ -30,7 +31,7 @@ type Challenge struct {
 // range answers ErrInvalidInput.
 func (c Challenge) Encode() ([]byte, error) {
 	tokenType := c.TokenType
-	if tokenType == 0 { // the zero value: the one type this library handles
+	if tokenType == 0 { // the zero value: type 2
 		tokenType = TokenTypeBlindRSA
 	}
 	name, nameLen := inChars([]byte(c.IssuerName))
@@ -87,7 +88,7 @@ func wwwAuthenticate(challenge, tokenKey []byte, maxAge *C.uint64_t) (string, er
 
 // EncodeAuthorization answers the Authorization header value for an encoded Token:
 // PrivateToken token="<base64url>". A malformed token (truncated, too long, trailing bytes)
-// answers ErrInvalidParams, a token of another type than 2 ErrUnsupportedToken.
+// answers ErrInvalidParams, a token of another type than 1, 2 or 5 ErrUnsupportedToken.
 func EncodeAuthorization(token []byte) (string, error) {
 	t, tn := inBytes(token)
 	out, code := output(2*len(token)+32, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {

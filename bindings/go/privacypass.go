@@ -1,11 +1,17 @@
 // Package privacypass is the Go binding of libprivacypass: Privacy Pass (RFC 9576-9578) tokens of
-// type 0x0002 (Blind RSA 2048) through cgo.
+// type 0x0002 (Blind RSA 2048, publicly verifiable) and of the privately verifiable types 0x0001
+// (VOPRF P-384) and 0x0005 (VOPRF ristretto255) through cgo.
 //
 // The protocol in one paragraph: an origin sends a TokenChallenge ([Challenge.Encode],
 // [WWWAuthenticate]); a [Client] of the issuer's key turns it into a [PendingToken] whose
 // TokenRequest the [Issuer] blind-signs; the client finalizes the TokenResponse into a token and
 // sends it in an Authorization header ([EncodeAuthorization]); the origin checks it with a
 // [Verifier] and spends it exactly once with a [Redeemer].
+//
+// Tokens of types 1 and 5 are verified with the issuer's private key only: the issuer is
+// [GenerateVoprfIssuer], [NewIssuerFromScalar] or [NewIssuerFromPEM] (a VOPRF key file), the
+// client [NewVoprfClient], and the origin redeems with [NewRedeemerFromIssuer]. A [Verifier]
+// (public keys) answers [ErrPrivateTokenType] for such a token.
 //
 // Every handle ([Issuer], [Client], [PendingToken], [Verifier], [Redeemer]) wraps an immutable,
 // reference-counted handle of the C library and is safe for concurrent use by any number of
@@ -34,9 +40,33 @@ import (
 	"unsafe"
 )
 
+// The token types: what a [Challenge] names and [Issuer.TokenType] answers.
+const (
+	TokenTypeVoprfP384         = C.PP_TOKEN_TYPE_VOPRF_P384         // 0x0001: VOPRF (P-384, SHA-384), privately verifiable
+	TokenTypeBlindRSA          = C.PP_TOKEN_TYPE_BLIND_RSA          // 0x0002: Blind RSA (2048-bit), publicly verifiable
+	TokenTypeVoprfRistretto255 = C.PP_TOKEN_TYPE_VOPRF_RISTRETTO255 // 0x0005: VOPRF (ristretto255, SHA-512), privately verifiable
+)
+
+// Sizes of the type 1 (VOPRF P-384) wire objects and keys.
+const (
+	VoprfP384PublicKeyLen     = C.PP_VOPRF_P384_PUBLIC_KEY_LEN     // an issuer public key (a compressed P-384 element)
+	VoprfP384ScalarLen        = C.PP_VOPRF_P384_SCALAR_LEN         // a private key or blind (SerializeScalar, big-endian)
+	VoprfP384TokenRequestLen  = C.PP_VOPRF_P384_TOKEN_REQUEST_LEN  // an encoded TokenRequest
+	VoprfP384TokenResponseLen = C.PP_VOPRF_P384_TOKEN_RESPONSE_LEN // an encoded TokenResponse (evaluated element and DLEQ proof)
+	VoprfP384TokenLen         = C.PP_VOPRF_P384_TOKEN_LEN          // an encoded Token
+)
+
+// Sizes of the type 5 (VOPRF ristretto255) wire objects and keys.
+const (
+	VoprfRistretto255PublicKeyLen     = C.PP_VOPRF_RISTRETTO255_PUBLIC_KEY_LEN     // an issuer public key (a ristretto255 element)
+	VoprfRistretto255ScalarLen        = C.PP_VOPRF_RISTRETTO255_SCALAR_LEN         // a private key or blind (SerializeScalar, little-endian)
+	VoprfRistretto255TokenRequestLen  = C.PP_VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN  // an encoded TokenRequest
+	VoprfRistretto255TokenResponseLen = C.PP_VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN // an encoded TokenResponse (evaluated element and DLEQ proof)
+	VoprfRistretto255TokenLen         = C.PP_VOPRF_RISTRETTO255_TOKEN_LEN          // an encoded Token
+)
+
 // Sizes of the type 2 wire objects.
 const (
-	TokenTypeBlindRSA    = C.PP_TOKEN_TYPE_BLIND_RSA   // the token type this library handles: 0x0002
 	TokenLen             = C.PP_TOKEN_LEN              // an encoded Token
 	TokenRequestLen      = C.PP_TOKEN_REQUEST_LEN      // an encoded TokenRequest
 	TokenResponseLen     = C.PP_TOKEN_RESPONSE_LEN     // an encoded TokenResponse (the blind signature)

@@ -25,7 +25,13 @@ type vector map[string][]byte
 
 func loadVectors(t testing.TB) []vector {
 	t.Helper()
-	text, err := os.ReadFile(vectorsPath)
+	return loadVectorsFrom(t, vectorsPath)
+}
+
+// loadVectorsFrom reads a JSON array of flat objects whose values are all hex strings.
+func loadVectorsFrom(t testing.TB, path string) []vector {
+	t.Helper()
+	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -733,6 +739,7 @@ func TestCodes(t *testing.T) {
 		{CodeInvalidKey, 4, -32603, 500, ErrInvalidKey},
 		{CodeInvalidStoreURL, 5, -32603, 500, ErrInvalidStoreURL},
 		{CodePanic, 6, -32603, 500, ErrPanic},
+		{CodePrivateTokenType, 7, -32603, 500, ErrPrivateTokenType},
 	} {
 		if int(c.code) != c.value || c.code.JSONRPCCode() != c.jsonrpc || c.code.HTTPStatus() != c.http {
 			t.Errorf("%v: value %d, JSON-RPC %d, HTTP %d", c.code, int(c.code), c.code.JSONRPCCode(), c.code.HTTPStatus())
