@@ -1,10 +1,16 @@
-"""Privacy Pass (RFC 9576-9578) tokens, type 0x0002 Blind RSA 2048: libprivacypass from Python.
+"""Privacy Pass (RFC 9576-9578) tokens: libprivacypass from Python.
 
-    Issuer      an RSA-2048 issuing key: TokenRequest -> TokenResponse
+Token types 0x0002 (Blind RSA 2048, publicly verifiable), 0x0001 (VOPRF P-384) and 0x0005
+(VOPRF ristretto255), the last two privately verifiable: only the issuer's private key
+verifies their tokens.
+
+    Issuer      an issuing key (RSA-2048 or VOPRF): TokenRequest -> TokenResponse
     Client      a client of one issuer key: TokenChallenge -> PendingToken
     PendingToken  the TokenRequest to send, and finalize(TokenResponse) -> Token
-    Verifier    the public keys of one or more issuers: verify a Token (or an Authorization value)
-    Redeemer    a Verifier plus a spend store: each Token is accepted once
+    Verifier    the public keys of one or more type 2 issuers: verify a Token (or an
+                Authorization value)
+    Redeemer    a Verifier (or, for every type, an Issuer) plus a spend store: each Token is
+                accepted once
 
 and the header helpers ``encode_challenge``, ``www_authenticate``, ``encode_authorization``,
 ``parse_authorization``. Binary values are ``bytes`` in and out; header values are ``str``.
@@ -63,8 +69,8 @@ PUBLIC_KEY_LEN = 342
 NONCE_LEN = 32
 SALT_LEN = 48
 REDEMPTION_CONTEXT_LEN = 32
-# The privately verifiable types (VOPRF): their token types and sizes. The Python classes do
-# not issue or redeem them yet; the C library does (see ffi/README.md).
+# The privately verifiable types (VOPRF): their token types and sizes. Issuer.from_scalar,
+# Issuer.generate_voprf, Client.voprf and Redeemer.from_issuer serve them.
 TOKEN_TYPE_VOPRF_P384 = 1
 TOKEN_TYPE_VOPRF_RISTRETTO255 = 5
 VOPRF_P384_PUBLIC_KEY_LEN = 49
@@ -117,6 +123,25 @@ def _text(value: Any, what: str) -> bytes:
 
 def _len(value: Optional[bytes]) -> int:
     return 0 if value is None else len(value)
+
+
+def _token_type(value: Any) -> int:
+    """A token type argument: an int that fits the C uint16_t (which ctypes would truncate
+    silently). Whether the library serves that type is the library's answer
+    (UnsupportedToken)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"token_type must be int, not {type(value).__name__}")
+    if not 0 <= value <= 0xFFFF:
+        raise ValueError(f"token_type {value} is not a uint16")
+    return value
+
+
+def _store_url(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"store_url must be str, not {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError("store_url contains a NUL character")
+    return value.encode("utf-8")
 
 
 def _output(function: str, call: Callable[..., int], cap: int,
@@ -281,8 +306,9 @@ class Verifier(_Handle):
     def verify(self, token: BytesLike, challenge: Optional[BytesLike] = None) -> None:
         """Verifies an encoded Token now; ``challenge`` is the encoded TokenChallenge it must be
         bound to (None: any). Raises VerificationFailed, InvalidParams for bytes that are not a
-        well-formed token (truncated, too long, trailing bytes) or UnsupportedToken for a token
-        of another type than 2."""
+        well-formed token (truncated, too long, trailing bytes), PrivateTokenType for a token
+        of type 1 or 5 (only its issuer's private key verifies it: see
+        :meth:`Redeemer.from_issuer`) or UnsupportedToken for a token of another type."""
         data = _bytes(token, "token")
         expected = _optional_bytes(challenge, "challenge")
         with self._borrow() as ptr:
@@ -303,6 +329,10 @@ class Verifier(_Handle):
 
 class Redeemer(_Handle):
     """A Verifier plus a spend store: :meth:`redeem` accepts each token once.
+
+    ``Redeemer(verifier, store_url)`` verifies type 2 tokens with public keys;
+    :meth:`from_issuer` verifies with an issuer's key, which is how the privately verifiable
+    types (1 and 5) are redeemed.
 
     ``store_url`` names the store; there is no default, since the store decides whether a token
     is spent once per process, per host or everywhere:
@@ -335,22 +365,36 @@ class Redeemer(_Handle):
     def __init__(self, verifier: Verifier, store_url: str) -> None:
         if not isinstance(verifier, Verifier):
             raise TypeError(f"verifier must be a Verifier, not {type(verifier).__name__}")
-        if not isinstance(store_url, str):
-            raise TypeError(f"store_url must be str, not {type(store_url).__name__}")
-        if "\0" in store_url:
-            raise ValueError("store_url contains a NUL character")
-        url = store_url.encode("utf-8")
+        url = _store_url(store_url)
         out = RedeemerPtr()
         with verifier._borrow() as ptr:
             rc = _lib.pp_redeemer_new(ptr, url, ctypes.byref(out))
         _check(rc, "pp_redeemer_new")
         self._set_pointer(out)
 
+    @classmethod
+    def from_issuer(cls, issuer: "Issuer", store_url: str) -> "Redeemer":
+        """A redeemer verifying with ``issuer``'s key, spends recorded in the store
+        ``store_url`` names (the URLs above). For a VOPRF issuer (token type 1 or 5) this is how
+        an origin redeems its tokens: only the private key verifies them. For an RSA issuer it
+        verifies with the public key, as ``Redeemer(Verifier.from_spki(issuer.public_key),
+        store_url)`` does. The redeemer keeps its own reference to the key: the Issuer may be
+        closed first. Raises InvalidStoreUrl or StoreUnavailable as the constructor does."""
+        if not isinstance(issuer, Issuer):
+            raise TypeError(f"issuer must be an Issuer, not {type(issuer).__name__}")
+        url = _store_url(store_url)
+        out = RedeemerPtr()
+        with issuer._borrow() as ptr:
+            rc = _lib.pp_redeemer_new_from_issuer(ptr, url, ctypes.byref(out))
+        _check(rc, "pp_redeemer_new_from_issuer")
+        return cls._adopt(out)
+
     def redeem(self, token: BytesLike, challenge: Optional[BytesLike] = None) -> None:
         """Verifies the token, then records its spend. Raises AlreadySpent for every attempt
         after the first accepted one, StoreUnavailable when nothing could be recorded (the
         token may be redeemed later), VerificationFailed, InvalidParams (not a well-formed
-        token) or UnsupportedToken (a token of another type)."""
+        token), UnsupportedToken (a token of another type) or PrivateTokenType (a type 1 or 5
+        token given to a redeemer of public keys: use :meth:`from_issuer`)."""
         data = _bytes(token, "token")
         expected = _optional_bytes(challenge, "challenge")
         with self._borrow() as ptr:
@@ -369,13 +413,18 @@ class Redeemer(_Handle):
 
 
 class Issuer(_Handle):
-    """An issuer with one RSA-2048 private key. Made by :meth:`from_pem` or :meth:`generate`."""
+    """An issuer with one private key: RSA-2048 (token type 2), made by :meth:`from_pem` or
+    :meth:`generate`, or VOPRF (token type 1, P-384, or 5, ristretto255), made by
+    :meth:`from_scalar`, :meth:`generate_voprf` or :meth:`from_pem` (a VOPRF key file).
+    :attr:`token_type` tells which."""
 
     _free = staticmethod(_lib.pp_issuer_free)
 
     @classmethod
     def from_pem(cls, pem: Text) -> "Issuer":
-        """An RSA-2048 private key in PEM, PKCS#8 or PKCS#1, e = 65537 (else InvalidKey)."""
+        """An RSA-2048 private key in PEM, PKCS#8 or PKCS#1, e = 65537; or a VOPRF key file
+        (``PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY``, type 1, or ``PRIVACYPASS VOPRF
+        RISTRETTO255-SHA512 PRIVATE KEY``, type 5). Anything else raises InvalidKey."""
         data = _text(pem, "pem")
         out = IssuerPtr()
         _check(_lib.pp_issuer_new_from_pem(data, len(data), ctypes.byref(out)),
@@ -389,9 +438,46 @@ class Issuer(_Handle):
         _check(_lib.pp_issuer_generate(ctypes.byref(out)), "pp_issuer_generate")
         return cls._adopt(out)
 
+    @classmethod
+    def from_scalar(cls, token_type: int, scalar: BytesLike) -> "Issuer":
+        """A VOPRF private key: ``token_type`` TOKEN_TYPE_VOPRF_P384 or
+        TOKEN_TYPE_VOPRF_RISTRETTO255 and the RFC 9497 SerializeScalar of the key
+        (VOPRF_P384_SCALAR_LEN bytes big-endian, VOPRF_RISTRETTO255_SCALAR_LEN bytes
+        little-endian: the vectors' ``skS``). Raises UnsupportedToken for another token type,
+        InvalidKey when the bytes are not a canonical nonzero scalar of that group."""
+        kind = _token_type(token_type)
+        data = _bytes(scalar, "scalar")
+        out = IssuerPtr()
+        _check(_lib.pp_issuer_new_from_scalar(kind, data, len(data), ctypes.byref(out)),
+               "pp_issuer_new_from_scalar")
+        return cls._adopt(out)
+
+    @classmethod
+    def generate_voprf(cls, token_type: int) -> "Issuer":
+        """A fresh VOPRF key of ``token_type`` (TOKEN_TYPE_VOPRF_P384 or
+        TOKEN_TYPE_VOPRF_RISTRETTO255), for tests and examples. Raises UnsupportedToken for
+        another token type (:meth:`generate` makes type 2 keys)."""
+        kind = _token_type(token_type)
+        out = IssuerPtr()
+        _check(_lib.pp_issuer_generate_voprf(kind, ctypes.byref(out)), "pp_issuer_generate_voprf")
+        return cls._adopt(out)
+
+    @property
+    def token_type(self) -> int:
+        """The token type the key issues: TOKEN_TYPE_BLIND_RSA (2), TOKEN_TYPE_VOPRF_P384 (1)
+        or TOKEN_TYPE_VOPRF_RISTRETTO255 (5)."""
+        out = ctypes.c_uint16(0)
+        with self._borrow() as ptr:
+            rc = _lib.pp_issuer_token_type(ptr, ctypes.byref(out))
+        _check(rc, "pp_issuer_token_type")
+        return int(out.value)
+
     @property
     def public_key(self) -> bytes:
-        """The RFC 9578 SubjectPublicKeyInfo (DER, PUBLIC_KEY_LEN bytes): the ``token-key``."""
+        """The ``token-key``: for type 2 the RFC 9578 SubjectPublicKeyInfo (DER,
+        PUBLIC_KEY_LEN bytes), what :class:`Client` and :meth:`Verifier.from_spki` take; for a
+        VOPRF key the serialized public element (VOPRF_P384_PUBLIC_KEY_LEN or
+        VOPRF_RISTRETTO255_PUBLIC_KEY_LEN bytes), what :meth:`Client.voprf` takes."""
         with self._borrow() as ptr:
             return _output("pp_issuer_public_key",
                            lambda out, cap, n: _lib.pp_issuer_public_key(ptr, out, cap, n),
@@ -399,15 +485,18 @@ class Issuer(_Handle):
 
     @property
     def token_key_id(self) -> bytes:
-        """SHA-256 of the public key (TOKEN_KEY_ID_LEN bytes): the JSON-RPC ``key-id``."""
+        """SHA-256 of :attr:`public_key` (TOKEN_KEY_ID_LEN bytes): the JSON-RPC ``key-id``."""
         with self._borrow() as ptr:
             return _output("pp_issuer_token_key_id",
                            lambda out, cap, n: _lib.pp_issuer_token_key_id(ptr, out, cap, n),
                            TOKEN_KEY_ID_LEN)
 
     def issue(self, token_request: BytesLike) -> bytes:
-        """RFC 9578 issuance: encoded TokenRequest in, encoded TokenResponse out. Raises
-        UnprocessableBlindedToken for a malformed request or one for another key."""
+        """RFC 9578 issuance: encoded TokenRequest in, encoded TokenResponse out
+        (TOKEN_RESPONSE_LEN bytes for type 2; VOPRF_P384_TOKEN_RESPONSE_LEN or
+        VOPRF_RISTRETTO255_TOKEN_RESPONSE_LEN, the evaluated element and its DLEQ proof, for a
+        VOPRF key). Raises UnprocessableBlindedToken for a malformed request, one of another
+        token type or one for another key."""
         data = _bytes(token_request, "token_request")
         with self._borrow() as ptr:
             return _output("pp_issuer_issue",
@@ -430,22 +519,25 @@ class Issuer(_Handle):
 
 class PendingToken(_Handle):
     """A token request on its way to the issuer, with the secrets that finalizing needs (the
-    blinding inverse is wiped when the handle is closed). Made by :meth:`Client.request`."""
+    blinding secret is wiped when the handle is closed). Made by :meth:`Client.request`."""
 
     _free = staticmethod(_lib.pp_pending_token_free)
 
     @property
     def token_request(self) -> bytes:
-        """The encoded TokenRequest to send to the issuer (TOKEN_REQUEST_LEN bytes)."""
+        """The encoded TokenRequest to send to the issuer (TOKEN_REQUEST_LEN bytes for type 2,
+        VOPRF_P384_TOKEN_REQUEST_LEN or VOPRF_RISTRETTO255_TOKEN_REQUEST_LEN)."""
         with self._borrow() as ptr:
             return _output("pp_pending_token_request",
                            lambda out, cap, n: _lib.pp_pending_token_request(ptr, out, cap, n),
                            TOKEN_REQUEST_LEN)
 
     def finalize(self, token_response: BytesLike) -> bytes:
-        """The issuer's encoded TokenResponse in, the encoded Token (TOKEN_LEN bytes) out,
-        verified against the issuer key. Raises InvalidInput for a response of the wrong
-        length, VerificationFailed when it does not finalize into a valid token."""
+        """The issuer's encoded TokenResponse in, the encoded Token (TOKEN_LEN bytes for type
+        2, VOPRF_P384_TOKEN_LEN or VOPRF_RISTRETTO255_TOKEN_LEN) out, verified against the
+        issuer key (for types 1 and 5: the issuer's DLEQ proof, before anything is unblinded).
+        Raises InvalidInput for a response of the wrong length, VerificationFailed when it does
+        not finalize into a valid token."""
         data = _bytes(token_response, "token_response")
         with self._borrow() as ptr:
             return _output("pp_pending_token_finalize",
@@ -455,8 +547,10 @@ class PendingToken(_Handle):
 
 
 class Client(_Handle):
-    """A client of one issuer key, given as its SubjectPublicKeyInfo (DER): the ``token-key``
-    of a challenge or of the issuer directory, decoded. Raises InvalidKey for an unusable key."""
+    """A client of one issuer key. ``Client(issuer_spki)``: a type 2 (RSA-2048) key as its
+    SubjectPublicKeyInfo (DER), the ``token-key`` of a challenge or of the issuer directory,
+    decoded; raises InvalidKey for an unusable key. :meth:`voprf` makes a client of a type 1
+    or 5 key."""
 
     _free = staticmethod(_lib.pp_client_free)
 
@@ -466,10 +560,26 @@ class Client(_Handle):
         _check(_lib.pp_client_new(data, len(data), ctypes.byref(out)), "pp_client_new")
         self._set_pointer(out)
 
+    @classmethod
+    def voprf(cls, token_type: int, public_key: BytesLike) -> "Client":
+        """A client of a VOPRF issuer key: ``token_type`` TOKEN_TYPE_VOPRF_P384 or
+        TOKEN_TYPE_VOPRF_RISTRETTO255 and the serialized public element (SerializeElement:
+        VOPRF_P384_PUBLIC_KEY_LEN bytes, compressed, or VOPRF_RISTRETTO255_PUBLIC_KEY_LEN
+        bytes), the ``token-key`` of a challenge or directory of that type, decoded, or an
+        issuer's :attr:`Issuer.public_key`. Raises UnsupportedToken for another token type,
+        InvalidKey when the bytes are not an element of the group."""
+        kind = _token_type(token_type)
+        data = _bytes(public_key, "public_key")
+        out = ClientPtr()
+        _check(_lib.pp_client_new_voprf(kind, data, len(data), ctypes.byref(out)),
+               "pp_client_new_voprf")
+        return cls._adopt(out)
+
     def request(self, challenge: BytesLike) -> PendingToken:
-        """Starts issuance for an encoded TokenChallenge, with fresh randomness from the OS.
-        Raises InvalidInput for a malformed challenge, UnsupportedToken for another token
-        type."""
+        """Starts issuance for an encoded TokenChallenge (of the client's token type: see
+        ``encode_challenge(..., token_type=...)``), with fresh randomness from the OS. Raises
+        InvalidInput for a malformed challenge, UnsupportedToken for a challenge of another
+        token type than the client's key."""
         data = _bytes(challenge, "challenge")
         out = PendingTokenPtr()
         with self._borrow() as ptr:
@@ -478,10 +588,16 @@ class Client(_Handle):
         return PendingToken._adopt(out)
 
     def request_with_randomness(self, challenge: BytesLike, *, nonce: BytesLike,
-                                salt: BytesLike, blind: BytesLike) -> PendingToken:
-        """FOR KNOWN-ANSWER TESTS ONLY: :meth:`request` with the nonce (NONCE_LEN bytes), PSS
-        salt (SALT_LEN bytes) and blinding factor (big-endian, 1 to 512 bytes) given. Reusing
-        them links tokens to their issuance. Raises InvalidInput for a wrong length."""
+                                salt: BytesLike = b"", blind: BytesLike) -> PendingToken:
+        """FOR KNOWN-ANSWER TESTS ONLY: :meth:`request` with the randomness given. Reusing it
+        links tokens to their issuance.
+
+        Type 2: the nonce (NONCE_LEN bytes), PSS salt (SALT_LEN bytes) and blinding factor
+        (big-endian, 1 to 512 bytes). Types 1 and 5 (a :meth:`voprf` client): the nonce, no
+        salt (``b""``, the default) and the blind's SerializeScalar (VOPRF_P384_SCALAR_LEN or
+        VOPRF_RISTRETTO255_SCALAR_LEN bytes, the vectors' ``blind``). Raises InvalidInput for a
+        wrong length or a blind that is not usable (not invertible; for VOPRF, not a canonical
+        nonzero scalar)."""
         data = _bytes(challenge, "challenge")
         n, s, b = _bytes(nonce, "nonce"), _bytes(salt, "salt"), _bytes(blind, "blind")
         out = PendingTokenPtr()
@@ -499,7 +615,9 @@ class Client(_Handle):
 def encode_challenge(issuer_name: str, *, redemption_context: BytesLike = b"",
                      origin_info: Union[str, Iterable[str]] = "",
                      token_type: int = TOKEN_TYPE_BLIND_RSA) -> bytes:
-    """An encoded TokenChallenge (RFC 9577 §2.1).
+    """An encoded TokenChallenge (RFC 9577 §2.1), for tokens of ``token_type``
+    (TOKEN_TYPE_BLIND_RSA by default; TOKEN_TYPE_VOPRF_P384 or TOKEN_TYPE_VOPRF_RISTRETTO255 for
+    a :meth:`Client.voprf` client).
 
     ``redemption_context``: empty or REDEMPTION_CONTEXT_LEN bytes; ``origin_info``: "" (any
     origin), origin names joined by commas, or an iterable of names. Raises InvalidInput when a
@@ -540,7 +658,7 @@ def www_authenticate(challenge: BytesLike, token_key: BytesLike,
 def encode_authorization(token: BytesLike) -> str:
     """The ``Authorization`` value for an encoded Token: ``PrivateToken token="..."``. Raises
     InvalidParams when ``token`` is not a well-formed Token (truncated, too long, trailing
-    bytes) and UnsupportedToken for a token of another type than 2."""
+    bytes) and UnsupportedToken for a token of another type than 1, 2 or 5."""
     data = _bytes(token, "token")
     return _output("pp_authorization_encode",
                    lambda out, cap, n: _lib.pp_authorization_encode(data, len(data), out, cap, n),

@@ -64,8 +64,13 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_public_key_spki": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_directory_public_keys": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_pem_public_keys": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_directory_token_keys": (
+        _RESULT, [_IN, _LEN, ctypes.c_uint16, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_token_key_id_of_key": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_token_challenge_digest": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_token_key_id": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_token_type": (_RESULT, [_IN, _LEN, ctypes.POINTER(ctypes.c_uint16)]),
+    "pp_token_key_len": (ctypes.c_size_t, [ctypes.c_uint16]),
     "pp_redeem_response_result": (_RESULT, [ctypes.c_int, _IN, _LEN]),
     "pp_challenge_encode": (
         _RESULT,

@@ -1,4 +1,5 @@
-"""Shared fixtures: the RFC 9578 vectors, an issuer, fresh tokens, and a running privacypassd."""
+"""Shared fixtures: the RFC 9578 vectors (type 2, and the VOPRF types 1 and 5), an issuer, fresh
+tokens, and running privacypassd daemons."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -19,7 +21,16 @@ import privacypass as pp
 HERE = Path(__file__).resolve().parent
 PACKAGE_ROOT = HERE.parent  # bindings/python
 REPO_ROOT = PACKAGE_ROOT.parent.parent
-VECTORS = REPO_ROOT / "tests" / "vectors" / "rfc9578-type2-blind-rsa.json"
+VECTORS_DIR = REPO_ROOT / "tests" / "vectors"
+VECTORS = VECTORS_DIR / "rfc9578-type2-blind-rsa.json"
+# The privately verifiable types' vectors: (file, token type). The RFC's type 1 vectors name
+# the keys skS / pkS, the batched-tokens ones sk_s / pk_s; load_voprf_vectors calls them skS, pkS.
+VOPRF_VECTOR_FILES: List[Tuple[str, int]] = [
+    ("rfc9578-type1-voprf-p384.json", pp.TOKEN_TYPE_VOPRF_P384),
+    ("batched-private_p384_rs.json", pp.TOKEN_TYPE_VOPRF_P384),
+    ("batched-private_ristretto255_rs.json", pp.TOKEN_TYPE_VOPRF_RISTRETTO255),
+    ("batched-tokens-draft-voprf-ristretto255.json", pp.TOKEN_TYPE_VOPRF_RISTRETTO255),
+]
 HEADER = REPO_ROOT / "include" / "privacypass.h"
 README = PACKAGE_ROOT / "README.md"
 DEFAULT_DAEMON = Path.home() / ".cache" / "privacypass" / "target" / "release" / "privacypassd"
@@ -40,6 +51,14 @@ def load_vectors() -> List[Dict[str, bytes]]:
 @pytest.fixture(scope="session")
 def vectors() -> List[Dict[str, bytes]]:
     return load_vectors()
+
+
+def load_voprf_vectors(name: str) -> List[Dict[str, bytes]]:
+    """One VOPRF vector file, every value bytes, the keys named skS and pkS."""
+    renames = {"sk_s": "skS", "pk_s": "pkS"}
+    with open(VECTORS_DIR / name, encoding="utf-8") as f:
+        return [{renames.get(key, key): bytes.fromhex(value) for key, value in v.items()}
+                for v in json.load(f)]
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +100,7 @@ class Daemon:
         self.process = process
         self.url = url
         self.log = log
+        self.keys_dir = log.parent / "data" / "keys"  # as running_daemon lays it out
 
     def get(self, path: str) -> bytes:
         with urllib.request.urlopen(self.url + path, timeout=30) as response:
@@ -109,17 +129,31 @@ def _first_line(process: subprocess.Popen, timeout: float) -> Optional[str]:
         return None
 
 
-@pytest.fixture(scope="session")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def daemon_binary() -> Path:
     binary = Path(os.environ.get("PRIVACYPASSD") or DEFAULT_DAEMON)
     if not os.access(binary, os.X_OK):
         pytest.fail(f"privacypassd not found at {binary}: build it (make build) or set PRIVACYPASSD")
-    data_dir = tmp_path_factory.mktemp("privacypassd")
+    return binary
+
+
+@contextmanager
+def running_daemon(data_dir: Path, key_types: Sequence[str] = ()) -> Iterator[Daemon]:
+    """privacypassd serving DATA_DIR/data on a free loopback port, stopped at the end. With
+    ``key_types`` (``privacypassd keys generate --type`` values: ``voprf-p384``, ...) those keys
+    are generated into DATA_DIR/data/keys first and the daemon serves them only; without, it
+    generates its RSA key itself."""
+    binary = daemon_binary()
     log = data_dir / "privacypassd.log"
+    keys_dir = data_dir / "data" / "keys"
+    for key_type in key_types:
+        subprocess.run([str(binary), "keys", "generate", "--type", key_type,
+                        "--keys-dir", str(keys_dir)],
+                       check=True, capture_output=True, timeout=60)
+    generate = "false" if key_types else "true"
     with open(log, "wb") as stderr:
         process = subprocess.Popen(
             [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir / "data"),
-             "--generate-key-if-missing", "true"],
+             "--generate-key-if-missing", generate],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
         line = _first_line(process, timeout=60)
@@ -137,3 +171,17 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="session")
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with running_daemon(tmp_path_factory.mktemp("privacypassd")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def voprf_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    """A daemon with one VOPRF P-384 and one VOPRF ristretto255 key (in DATA_DIR/data/keys)."""
+    with running_daemon(tmp_path_factory.mktemp("privacypassd-voprf"),
+                        ["voprf-p384", "voprf-ristretto255"]) as running:
+        yield running

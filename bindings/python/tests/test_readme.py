@@ -1,5 +1,5 @@
 """The README example, extracted from both READMEs that show it, required identical, and run
-exactly as written."""
+exactly as written; and the binding README's VOPRF example, run too."""
 
 from __future__ import annotations
 
@@ -49,3 +49,39 @@ def test_readme_output_block_matches_the_example() -> None:
     lines = shown.group(1).splitlines()
     assert lines[2:] == ["first redeem: ok",
                          "second redeem: token already spent (JSON-RPC -32021, HTTP 403)"]
+
+
+# The VOPRF example: in this README only.
+VOPRF_MARKER = "<!-- example_voprf.py -->"
+VOPRF_OUTPUT = ["first redeem: ok", "second redeem: token already spent (JSON-RPC -32021)"]
+
+
+def voprf_example() -> str:
+    text = README.read_text(encoding="utf-8")
+    assert text.count(VOPRF_MARKER) == 1, f"{README}: one {VOPRF_MARKER} block"
+    match = re.search(r"^<!-- example_voprf\.py -->\n```python\n(.*?)^```$", text, re.S | re.M)
+    assert match, f"{README} has no {VOPRF_MARKER} line followed by a ```python block"
+    return match.group(1)
+
+
+def test_readme_voprf_example_runs(tmp_path: Path) -> None:
+    example = voprf_example()
+    assert example.startswith("import privacypass as pp\n")
+    assert "Client.voprf" in example and "Redeemer.from_issuer" in example
+    result = run_script(tmp_path, "example_voprf.py", example)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3, lines
+    # A type 5 token: its first two bytes, 0x0005, begin "AA" then one of U, V, W, X in base64url.
+    assert re.fullmatch(r'Authorization: PrivateToken token="AA[UVWX][A-Za-z0-9_-]{17}\.\.\.', lines[0]), lines[0]
+    assert lines[1:] == VOPRF_OUTPUT
+
+
+def test_readme_voprf_output_block_matches_the_example() -> None:
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index(VOPRF_MARKER):]
+    shown = re.search(r"^```text\n(.*?)^```$", after, re.S | re.M)
+    assert shown
+    lines = shown.group(1).splitlines()
+    assert re.fullmatch(r'Authorization: PrivateToken token="AA[UVWX][A-Za-z0-9_-]{17}\.\.\.', lines[0])
+    assert lines[1:] == VOPRF_OUTPUT
