@@ -16,8 +16,8 @@
 
 static ngx_int_t ngx_http_privacypass_build_challenge(
     ngx_http_privacypass_loc_conf_t *plcf,
-    ngx_http_privacypass_main_conf_t *pmcf, time_t window, ngx_str_t *out,
-    u_char *digest, ngx_log_t *log);
+    ngx_http_privacypass_main_conf_t *pmcf, uint16_t type, time_t window,
+    ngx_str_t *out, u_char *digest, ngx_log_t *log);
 static ngx_int_t ngx_http_privacypass_build_header(
     ngx_http_privacypass_loc_conf_t *plcf, ngx_log_t *log);
 
@@ -104,8 +104,10 @@ ngx_http_privacypass_init_secret(ngx_conf_t *cf,
 
 /*
  * The challenges of a location with privacypass on, once its settings are
- * merged and differ from the enclosing level's: the room every window needs,
- * and the challenges of now.
+ * merged and differ from the enclosing level's: the keys it offers (of its
+ * token types, in their order, at most NGX_HTTP_PRIVACYPASS_MAX_KEYS), what
+ * it accepts of each type, the room every window needs, and the challenges
+ * of now.
  */
 
 char *
@@ -113,9 +115,11 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
     ngx_http_privacypass_loc_conf_t *conf)
 {
     size_t                              len;
+    uint16_t                            type;
     uint64_t                            max_age;
-    ngx_uint_t                          i;
+    ngx_uint_t                          i, j, t, skipped;
     pp_result                           res;
+    ngx_http_privacypass_key_t         *k;
     ngx_http_privacypass_main_conf_t   *pmcf;
     ngx_http_privacypass_challenges_t  *ch;
     u_char                              zero[PP_REDEMPTION_CONTEXT_LEN];
@@ -126,18 +130,75 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
     }
 
     conf->challenges = ch;
+    ch->ntypes = conf->types->n;
 
-    ch->challenge_cap = 2 + 2 + conf->issuer_name.len + 1
-                        + PP_REDEMPTION_CONTEXT_LEN + 2 + conf->origin_info.len;
+    /* the keys offered, type after type */
 
-    for (i = 0; i < 2; i++) {
-        ch->challenge[i].data = ngx_pnalloc(cf->pool, ch->challenge_cap);
-        if (ch->challenge[i].data == NULL) {
+    skipped = 0;
+
+    for (t = 0; t < ch->ntypes; t++) {
+        type = conf->types->type[t];
+
+        ch->accept[t].type = type;
+        ch->accept[t].digest = ch->digest[t];
+        ch->accept[t].key_id = ch->key_id[t];
+
+        for (j = 0; j < conf->keys->nkeys; j++) {
+            k = &conf->keys->key[j];
+
+            if (k->type != type) {
+                continue;
+            }
+
+            if (ch->noffer == NGX_HTTP_PRIVACYPASS_MAX_KEYS) {
+                skipped++;
+                continue;
+            }
+
+            ch->offer[ch->noffer] = k;
+            ch->offer_type[ch->noffer] = t;
+            ch->noffer++;
+
+            ngx_memcpy(ch->key_id[t][ch->accept[t].nkeys], k->key_id,
+                       PP_TOKEN_KEY_ID_LEN);
+            ch->accept[t].nkeys++;
+        }
+
+        if (ch->accept[t].nkeys == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass: no room left for the keys of "
+                               "token type %d (%s) of \"%V\": a location "
+                               "offers at most %d keys", (int) type,
+                               ngx_http_privacypass_type_name(type),
+                               &conf->keys->name,
+                               NGX_HTTP_PRIVACYPASS_MAX_KEYS);
             return NGX_CONF_ERROR;
         }
     }
 
-    /* the header's size: the same for every window (a fixed-size context) */
+    if (skipped) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "privacypass: only the first %d keys of \"%V\" "
+                           "are offered and accepted here, %ui left out",
+                           NGX_HTTP_PRIVACYPASS_MAX_KEYS, &conf->keys->name,
+                           skipped);
+    }
+
+    ch->challenge_cap = 2 + 2 + conf->issuer_name.len + 1
+                        + PP_REDEMPTION_CONTEXT_LEN + 2 + conf->origin_info.len;
+
+    for (t = 0; t < ch->ntypes; t++) {
+        for (i = 0; i < 2; i++) {
+            ch->challenge[t][i].data = ngx_pnalloc(cf->pool,
+                                                   ch->challenge_cap);
+            if (ch->challenge[t][i].data == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    /* the header's size: the same for every window (a fixed-size context;
+     * a TokenChallenge's size does not depend on its type) */
 
     ngx_memzero(zero, sizeof(zero));
 
@@ -150,8 +211,8 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
                               ? sizeof(zero) : 0,
                               (const char *) conf->origin_info.data,
                               conf->origin_info.len,
-                              ch->challenge[0].data, ch->challenge_cap,
-                              &ch->challenge[0].len);
+                              ch->challenge[0][0].data, ch->challenge_cap,
+                              &ch->challenge[0][0].len);
     if (res != PP_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "privacypass: cannot encode a TokenChallenge for "
@@ -163,12 +224,12 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
     max_age = (uint64_t) conf->max_age;
     ch->header_cap = 0;
 
-    for (i = 0; i < conf->keys->nkeys; i++) {
+    for (i = 0; i < ch->noffer; i++) {
         len = 0;
-        res = pp_challenge_www_authenticate(ch->challenge[0].data,
-                                            ch->challenge[0].len,
-                                            conf->keys->spki[i],
-                                            PP_PUBLIC_KEY_LEN, &max_age,
+        res = pp_challenge_www_authenticate(ch->challenge[0][0].data,
+                                            ch->challenge[0][0].len,
+                                            ch->offer[i]->key,
+                                            ch->offer[i]->len, &max_age,
                                             NULL, 0, &len);
         if (res != PP_ERR_BUFFER_TOO_SMALL && res != PP_OK) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -191,12 +252,18 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
 
     if (conf->context == NGX_HTTP_PRIVACYPASS_CONTEXT_NONE) {
 
-        if (ngx_http_privacypass_build_challenge(conf, pmcf, 0,
-                                                 &ch->challenge[0],
-                                                 ch->digest[0], cf->log)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
+        for (t = 0; t < ch->ntypes; t++) {
+            if (ngx_http_privacypass_build_challenge(conf, pmcf,
+                                                     conf->types->type[t], 0,
+                                                     &ch->challenge[t][0],
+                                                     ch->digest[t][0],
+                                                     cf->log)
+                != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            ch->accept[t].n = 1;
         }
 
         ch->n = 1;
@@ -225,7 +292,7 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
 }
 
 
-/* the challenges of the window of now, and of the one before */
+/* the challenges of the window of now, and of the one before, of each type */
 
 ngx_int_t
 ngx_http_privacypass_update_challenges(ngx_http_privacypass_loc_conf_t *plcf,
@@ -233,7 +300,9 @@ ngx_http_privacypass_update_challenges(ngx_http_privacypass_loc_conf_t *plcf,
 {
     time_t                              window;
     u_char                             *tmp;
+    uint16_t                            type;
     ngx_str_t                           s;
+    ngx_uint_t                          t;
     ngx_http_privacypass_challenges_t  *ch;
 
     ch = plcf->challenges;
@@ -248,39 +317,46 @@ ngx_http_privacypass_update_challenges(ngx_http_privacypass_loc_conf_t *plcf,
         return NGX_OK;
     }
 
-    if (window == ch->window + 1) {
+    for (t = 0; t < ch->ntypes; t++) {
+        type = plcf->types->type[t];
 
-        /* the current challenge becomes the previous one */
+        if (window == ch->window + 1) {
 
-        tmp = ch->challenge[1].data;
-        ch->challenge[1] = ch->challenge[0];
-        ch->challenge[0].data = tmp;
-        ngx_memcpy(ch->digest[1], ch->digest[0],
-                   NGX_HTTP_PRIVACYPASS_DIGEST_LEN);
+            /* the current challenge becomes the previous one */
 
-    } else {
-        s = ch->challenge[1];
+            tmp = ch->challenge[t][1].data;
+            ch->challenge[t][1] = ch->challenge[t][0];
+            ch->challenge[t][0].data = tmp;
+            ngx_memcpy(ch->digest[t][1], ch->digest[t][0],
+                       NGX_HTTP_PRIVACYPASS_DIGEST_LEN);
 
-        if (ngx_http_privacypass_build_challenge(plcf, pmcf, window - 1, &s,
-                                                 ch->digest[1], log)
+        } else {
+            s = ch->challenge[t][1];
+
+            if (ngx_http_privacypass_build_challenge(plcf, pmcf, type,
+                                                     window - 1, &s,
+                                                     ch->digest[t][1], log)
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            ch->challenge[t][1] = s;
+        }
+
+        s = ch->challenge[t][0];
+
+        if (ngx_http_privacypass_build_challenge(plcf, pmcf, type, window, &s,
+                                                 ch->digest[t][0], log)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
 
-        ch->challenge[1] = s;
+        ch->challenge[t][0] = s;
+        ch->accept[t].n = 2;
     }
 
-    s = ch->challenge[0];
-
-    if (ngx_http_privacypass_build_challenge(plcf, pmcf, window, &s,
-                                             ch->digest[0], log)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    ch->challenge[0] = s;
     ch->window = window;
     ch->n = 2;
 
@@ -289,8 +365,9 @@ ngx_http_privacypass_update_challenges(ngx_http_privacypass_loc_conf_t *plcf,
 
 
 /*
- * The TokenChallenge of a window into out->data (challenge_cap bytes), and
- * its SHA-256.  With "per-request", redemption_context = HMAC-SHA256(secret,
+ * The TokenChallenge of a token type and a window into out->data
+ * (challenge_cap bytes), and its SHA-256.  The context does not depend on
+ * the type: the challenges of one window differ in their token_type only.  With "per-request", redemption_context = HMAC-SHA256(secret,
  * "privacypass-nginx-context-v1" || window || max_age || issuer_name ||
  * origin_info), numbers as 8 bytes big-endian and strings prefixed by their
  * length on 2 bytes: only this nginx (or one sharing its secret) can make it,
@@ -299,8 +376,8 @@ ngx_http_privacypass_update_challenges(ngx_http_privacypass_loc_conf_t *plcf,
 
 static ngx_int_t
 ngx_http_privacypass_build_challenge(ngx_http_privacypass_loc_conf_t *plcf,
-    ngx_http_privacypass_main_conf_t *pmcf, time_t window, ngx_str_t *out,
-    u_char *digest, ngx_log_t *log)
+    ngx_http_privacypass_main_conf_t *pmcf, uint16_t type, time_t window,
+    ngx_str_t *out, u_char *digest, ngx_log_t *log)
 {
     u_char                             *p, *msg;
     size_t                              len, ctx_len;
@@ -360,7 +437,7 @@ ngx_http_privacypass_build_challenge(ngx_http_privacypass_loc_conf_t *plcf,
         ctx_len = sizeof(context);
     }
 
-    res = pp_challenge_encode(PP_TOKEN_TYPE_BLIND_RSA,
+    res = pp_challenge_encode(type,
                               (const char *) plcf->issuer_name.data,
                               plcf->issuer_name.len,
                               ctx_len ? context : NULL, ctx_len,
@@ -387,7 +464,8 @@ ngx_http_privacypass_build_challenge(ngx_http_privacypass_loc_conf_t *plcf,
 }
 
 
-/* WWW-Authenticate for the current challenge: one challenge per key */
+/* WWW-Authenticate for the current challenges: one challenge per key, with
+ * the challenge of the key's type */
 
 static ngx_int_t
 ngx_http_privacypass_build_header(ngx_http_privacypass_loc_conf_t *plcf,
@@ -396,7 +474,7 @@ ngx_http_privacypass_build_header(ngx_http_privacypass_loc_conf_t *plcf,
     u_char                             *p, *last;
     size_t                              len;
     uint64_t                            max_age;
-    ngx_uint_t                          i;
+    ngx_uint_t                          i, t;
     pp_result                           res;
     ngx_http_privacypass_challenges_t  *ch;
 
@@ -405,7 +483,7 @@ ngx_http_privacypass_build_header(ngx_http_privacypass_loc_conf_t *plcf,
     last = p + ch->header_cap;
     max_age = (uint64_t) plcf->max_age;
 
-    for (i = 0; i < plcf->keys->nkeys; i++) {
+    for (i = 0; i < ch->noffer; i++) {
 
         if (i > 0) {
             if (last - p < 2) {
@@ -415,10 +493,12 @@ ngx_http_privacypass_build_header(ngx_http_privacypass_loc_conf_t *plcf,
             *p++ = ','; *p++ = ' ';
         }
 
-        res = pp_challenge_www_authenticate(ch->challenge[0].data,
-                                            ch->challenge[0].len,
-                                            plcf->keys->spki[i],
-                                            PP_PUBLIC_KEY_LEN, &max_age,
+        t = ch->offer_type[i];
+
+        res = pp_challenge_www_authenticate(ch->challenge[t][0].data,
+                                            ch->challenge[t][0].len,
+                                            ch->offer[i]->key,
+                                            ch->offer[i]->len, &max_age,
                                             (char *) p, last - p, &len);
         if (res == PP_ERR_BUFFER_TOO_SMALL) {
             goto too_small;

@@ -1,8 +1,10 @@
 
 /*
  * privacypass_keys: the issuer's public keys, from an RFC 9578 issuer
- * directory or a PEM file, read by libprivacypass: a verifier for the tokens,
- * and the same keys in the RFC 9578 form for the challenges' token-key.
+ * directory (types 2, 1 and 5) or a PEM file (type 2), read by
+ * libprivacypass: a verifier for the type 2 tokens, and every key in its
+ * RFC 9578 form for the challenges' token-key, with its token_key_id.
+ * privacypass_token_types: which of them a location offers and accepts.
  */
 
 #include "ngx_http_privacypass_module.h"
@@ -88,16 +90,177 @@ ngx_http_privacypass_keys_cleanup(void *data)
 }
 
 
+/* the token types, in the order the keys of a file are kept */
+
+static uint16_t  ngx_http_privacypass_types[NGX_HTTP_PRIVACYPASS_NTYPES] = {
+    PP_TOKEN_TYPE_BLIND_RSA,
+    PP_TOKEN_TYPE_VOPRF_P384,
+    PP_TOKEN_TYPE_VOPRF_RISTRETTO255
+};
+
+static ngx_str_t  ngx_http_privacypass_type_names[NGX_HTTP_PRIVACYPASS_NTYPES]
+    = {
+    ngx_string("blind-rsa-2048"),
+    ngx_string("voprf-p384"),
+    ngx_string("voprf-ristretto255")
+};
+
+
+static ngx_uint_t
+ngx_http_privacypass_type_index(uint16_t type)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_PRIVACYPASS_NTYPES; i++) {
+        if (ngx_http_privacypass_types[i] == type) {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_PRIVACYPASS_NTYPES;
+}
+
+
+const char *
+ngx_http_privacypass_type_name(uint16_t type)
+{
+    ngx_uint_t  i;
+
+    i = ngx_http_privacypass_type_index(type);
+
+    return i < NGX_HTTP_PRIVACYPASS_NTYPES
+           ? (const char *) ngx_http_privacypass_type_names[i].data
+           : "unknown";
+}
+
+
+/*
+ * The keys of one type into keys->key[], at most
+ * NGX_HTTP_PRIVACYPASS_MAX_KEYS of them, from the keys written one after the
+ * other in p (len bytes, each pp_token_key_len(type) bytes)
+ */
+
+static ngx_int_t
+ngx_http_privacypass_add_keys(ngx_conf_t *cf,
+    ngx_http_privacypass_keys_t *keys, uint16_t type, u_char *p, size_t len)
+{
+    size_t                       klen, n, id_len;
+    ngx_uint_t                   i;
+    ngx_http_privacypass_key_t  *k;
+
+    klen = pp_token_key_len(type);
+
+    if (klen == 0 || len % klen != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "privacypass: \"%V\": keys of type %d of an "
+                           "unexpected length", &keys->name, (int) type);
+        return NGX_ERROR;
+    }
+
+    n = len / klen;
+
+    if (n > NGX_HTTP_PRIVACYPASS_MAX_KEYS) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "privacypass: \"%V\": only the first %d keys of "
+                           "token type %d are used", &keys->name,
+                           NGX_HTTP_PRIVACYPASS_MAX_KEYS, (int) type);
+        n = NGX_HTTP_PRIVACYPASS_MAX_KEYS;
+    }
+
+    for (i = 0; i < n; i++) {
+        k = &keys->key[keys->nkeys];
+
+        k->type = type;
+        k->len = klen;
+        k->key = ngx_pnalloc(cf->pool, klen);
+        if (k->key == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(k->key, p + i * klen, klen);
+
+        if (pp_token_key_id_of_key(k->key, klen, k->key_id,
+                                   PP_TOKEN_KEY_ID_LEN, &id_len)
+            != PP_OK || id_len != PP_TOKEN_KEY_ID_LEN)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass: \"%V\": cannot compute a key's "
+                               "token_key_id", &keys->name);
+            return NGX_ERROR;
+        }
+
+        keys->nkeys++;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the keys of one type of a directory, or of a PEM text (type 2) */
+
+static pp_result
+ngx_http_privacypass_read_keys(ngx_conf_t *cf, ngx_str_t *text,
+    ngx_uint_t directory, uint16_t type, u_char **out, size_t *out_len)
+{
+    size_t     len;
+    u_char    *p;
+    pp_result  res;
+
+    len = 0;
+    *out = NULL;
+    *out_len = 0;
+
+    res = directory
+          ? pp_directory_token_keys((const char *) text->data, text->len,
+                                    type, NULL, 0, &len)
+          : pp_pem_public_keys((const char *) text->data, text->len, NULL, 0,
+                               &len);
+
+    if (res == PP_OK) {
+        /* none of that type */
+        return PP_OK;
+    }
+
+    if (res != PP_ERR_BUFFER_TOO_SMALL) {
+        return res;
+    }
+
+    p = ngx_pnalloc(cf->temp_pool, len);
+    if (p == NULL) {
+        return PP_ERR_INTERNAL;
+    }
+
+    res = directory
+          ? pp_directory_token_keys((const char *) text->data, text->len,
+                                    type, p, len, &len)
+          : pp_pem_public_keys((const char *) text->data, text->len, p, len,
+                               &len);
+
+    if (res == PP_OK) {
+        *out = p;
+        *out_len = len;
+    }
+
+    return res;
+}
+
+
+/*
+ * privacypass_keys FILE: a directory's keys of types 2, 1 and 5, or a PEM
+ * file's type 2 keys; which of them a location uses depends on its
+ * privacypass_token_types (ngx_http_privacypass_check_keys()).
+ */
+
 char *
 ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_privacypass_loc_conf_t *plcf = conf;
 
-    size_t                        len, n;
-    u_char                       *spki;
+    size_t                        len;
+    u_char                       *p;
     ngx_str_t                    *value, name, text;
-    pp_result                     res;
-    ngx_uint_t                    directory;
+    pp_result                     res, failed;
+    ngx_uint_t                    i, directory;
     const char                   *kind;
     ngx_pool_cleanup_t           *cln;
     ngx_http_privacypass_keys_t  *keys;
@@ -130,70 +293,214 @@ ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_privacypass_keys_cleanup;
     cln->data = keys;
 
-    /*
-     * the keys that verify and the keys offered come from the same reading
-     * of the same bytes: the second call fails where the first does
-     */
+    keys->name = name;
 
     directory = ngx_http_privacypass_key_file_is_directory(text.data,
                                                            text.len);
-    len = 0;
+    keys->directory = directory ? 1 : 0;
 
-    if (directory) {
-        kind = "is not a usable issuer directory";
-        res = pp_verifier_new_from_directory((const char *) text.data,
-                                             text.len, &keys->verifier);
-        if (res == PP_OK) {
-            res = pp_directory_public_keys((const char *) text.data, text.len,
-                                           NULL, 0, &len);
+    kind = directory ? "is not a usable issuer directory"
+                     : "holds no usable PUBLIC KEY block";
+
+    failed = PP_OK;
+
+    for (i = 0; i < NGX_HTTP_PRIVACYPASS_NTYPES; i++) {
+
+        if (!directory && ngx_http_privacypass_types[i]
+                          != PP_TOKEN_TYPE_BLIND_RSA)
+        {
+            /* PEM: type 2 only */
+            keys->res[i] = PP_OK;
+            continue;
         }
 
-    } else {
-        kind = "holds no usable PUBLIC KEY block";
-        res = pp_verifier_new_from_pem((const char *) text.data, text.len,
-                                       &keys->verifier);
-        if (res == PP_OK) {
-            res = pp_pem_public_keys((const char *) text.data, text.len, NULL,
-                                     0, &len);
-        }
-    }
+        res = ngx_http_privacypass_read_keys(cf, &text, directory,
+                                             ngx_http_privacypass_types[i],
+                                             &p, &len);
+        keys->res[i] = res;
 
-    if (res == PP_ERR_BUFFER_TOO_SMALL) {
-        spki = ngx_pnalloc(cf->temp_pool, len);
-        if (spki == NULL) {
+        if (res != PP_OK) {
+            failed = res;
+            continue;
+        }
+
+        if (ngx_http_privacypass_add_keys(cf, keys,
+                                          ngx_http_privacypass_types[i], p,
+                                          len)
+            != NGX_OK)
+        {
             return NGX_CONF_ERROR;
         }
-
-        res = directory
-              ? pp_directory_public_keys((const char *) text.data, text.len,
-                                         spki, len, &len)
-              : pp_pem_public_keys((const char *) text.data, text.len, spki,
-                                   len, &len);
-    } else {
-        spki = NULL;
     }
 
-    if (res != PP_OK || len == 0 || len % PP_PUBLIC_KEY_LEN != 0) {
+    /* the type 2 keys that verify come from the same bytes as those
+     * offered: the verifier fails where the reading above does */
+
+    if (keys->res[0] == PP_OK && keys->nkeys > 0
+        && keys->key[0].type == PP_TOKEN_TYPE_BLIND_RSA)
+    {
+        res = directory
+              ? pp_verifier_new_from_directory((const char *) text.data,
+                                               text.len, &keys->verifier)
+              : pp_verifier_new_from_pem((const char *) text.data, text.len,
+                                         &keys->verifier);
+        if (res != PP_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass: \"%V\" %s: %s", &name, kind,
+                               pp_result_str(res));
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (keys->nkeys == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "privacypass: \"%V\" %s: %s",
                            &name, kind,
-                           pp_result_str(res != PP_OK ? res
-                                                      : PP_ERR_INVALID_KEY));
+                           pp_result_str(failed != PP_OK ? failed
+                                                         : PP_ERR_INVALID_KEY));
         return NGX_CONF_ERROR;
     }
 
-    n = len / PP_PUBLIC_KEY_LEN;
+    plcf->keys = keys;
 
-    if (n > NGX_HTTP_PRIVACYPASS_MAX_KEYS) {
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "privacypass: only the first %d keys are offered "
-                           "in challenges", NGX_HTTP_PRIVACYPASS_MAX_KEYS);
-        n = NGX_HTTP_PRIVACYPASS_MAX_KEYS;
+    return NGX_CONF_OK;
+}
+
+
+/* privacypass_token_types TYPE ...: 2, 1, 5 or their names, each once */
+
+char *
+ngx_http_privacypass_token_types(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_privacypass_loc_conf_t *plcf = conf;
+
+    ngx_int_t                      n;
+    ngx_str_t                     *value;
+    ngx_uint_t                     i, j, k;
+    uint16_t                       type;
+    ngx_http_privacypass_types_t  *types;
+
+    if (plcf->types != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
     }
 
-    ngx_memcpy(keys->spki, spki, n * PP_PUBLIC_KEY_LEN);
-    keys->nkeys = n;
+    types = ngx_pcalloc(cf->pool, sizeof(ngx_http_privacypass_types_t));
+    if (types == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
-    plcf->keys = keys;
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        type = 0;
+
+        for (k = 0; k < NGX_HTTP_PRIVACYPASS_NTYPES; k++) {
+            if (value[i].len == ngx_http_privacypass_type_names[k].len
+                && ngx_strncasecmp(value[i].data,
+                                   ngx_http_privacypass_type_names[k].data,
+                                   value[i].len)
+                   == 0)
+            {
+                type = ngx_http_privacypass_types[k];
+            }
+        }
+
+        if (type == 0) {
+            n = ngx_atoi(value[i].data, value[i].len);
+
+            if (n != NGX_ERROR
+                && ngx_http_privacypass_type_index((uint16_t) n)
+                   < NGX_HTTP_PRIVACYPASS_NTYPES
+                && n < 65536)
+            {
+                type = (uint16_t) n;
+            }
+        }
+
+        if (type == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass_token_types: unknown token type "
+                               "\"%V\" (known: 2 or blind-rsa-2048, 1 or "
+                               "voprf-p384, 5 or voprf-ristretto255)",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        for (j = 0; j < types->n; j++) {
+            if (types->type[j] == type) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "privacypass_token_types: token type %d "
+                                   "(%s) is given twice", (int) type,
+                                   ngx_http_privacypass_type_name(type));
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        types->type[types->n++] = type;
+    }
+
+    plcf->types = types;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * A location with privacypass on: its key file holds keys of each of its
+ * token types, read without error, and types 1 and 5 come from a directory
+ */
+
+char *
+ngx_http_privacypass_check_keys(ngx_conf_t *cf,
+    ngx_http_privacypass_loc_conf_t *conf)
+{
+    uint16_t                      type;
+    ngx_uint_t                    i, k, n;
+    ngx_http_privacypass_keys_t  *keys;
+
+    keys = conf->keys;
+
+    for (i = 0; i < conf->types->n; i++) {
+        type = conf->types->type[i];
+        k = ngx_http_privacypass_type_index(type);
+
+        if (!keys->directory && type != PP_TOKEN_TYPE_BLIND_RSA) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass: token type %d (%s) needs an "
+                               "issuer directory as privacypass_keys, but "
+                               "\"%V\" is a PEM file (its keys are of type 2 "
+                               "only)", (int) type,
+                               ngx_http_privacypass_type_name(type),
+                               &keys->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (keys->res[k] != PP_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass: \"%V\" has no usable keys of "
+                               "token type %d (%s): %s", &keys->name,
+                               (int) type,
+                               ngx_http_privacypass_type_name(type),
+                               pp_result_str(keys->res[k]));
+            return NGX_CONF_ERROR;
+        }
+
+        n = 0;
+
+        for (k = 0; k < keys->nkeys; k++) {
+            n += keys->key[k].type == type;
+        }
+
+        if (n == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass: \"%V\" holds no key of token "
+                               "type %d (%s), which privacypass_token_types "
+                               "accepts", &keys->name, (int) type,
+                               ngx_http_privacypass_type_name(type));
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
 }

@@ -1,12 +1,16 @@
 
 /*
  * ngx_http_privacypass_module: Privacy Pass (RFC 9577 / RFC 9578, token
- * type 2, Blind RSA 2048) on an nginx location.
+ * types 2, Blind RSA 2048, and 1 and 5, VOPRF P-384 and ristretto255) on an
+ * nginx location.
  *
- * A request without a token is answered 401 with a PrivateToken challenge.
- * A request with a token is checked in-process with libprivacypass (one
- * PrivateToken credential, a challenge this location could have issued, the
- * issuer's signature) and then spent through a subrequest to an internal
+ * A request without a token is answered 401 with a PrivateToken challenge
+ * per key of the location's token types.  A request with a token is checked
+ * in-process with libprivacypass (one PrivateToken credential, a type the
+ * location accepts, a challenge this location could have issued; for type 2
+ * the issuer's signature, for types 1 and 5, which only the issuer can
+ * verify, one of the location's keys) and then spent (types 1 and 5 also
+ * verified) by privacypassd, through a subrequest to an internal
  * location that proxies to privacypassd's /api/redeem, so that the daemon's
  * store decides "exactly once" for every worker and every nginx host, and the
  * event loop never waits on the network.  See README.md for the directives.
@@ -44,6 +48,8 @@ static ngx_int_t ngx_http_privacypass_status_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_privacypass_key_id_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_privacypass_type_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_privacypass_add_variables(ngx_conf_t *cf);
 static void *ngx_http_privacypass_create_main_conf(ngx_conf_t *cf);
@@ -80,6 +86,13 @@ static ngx_command_t  ngx_http_privacypass_commands[] = {
     { ngx_string("privacypass_keys"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_http_privacypass_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("privacypass_token_types"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_privacypass_token_types,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -164,6 +177,10 @@ static ngx_http_variable_t  ngx_http_privacypass_vars[] = {
       ngx_http_privacypass_key_id_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("privacypass_token_type"), NULL,
+      ngx_http_privacypass_type_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
 
@@ -235,10 +252,12 @@ static ngx_int_t
 ngx_http_privacypass_check(ngx_http_request_t *r,
     ngx_http_privacypass_loc_conf_t *plcf, ngx_http_privacypass_ctx_t *ctx)
 {
-    size_t                             len;
+    size_t                             len, token_len;
+    uint16_t                           type;
     ngx_int_t                          rc;
-    ngx_uint_t                         match;
+    ngx_uint_t                         which, match;
     pp_result                          res;
+    ngx_str_t                         *challenge;
     ngx_table_elt_t                   *h;
     ngx_http_privacypass_token_e       parsed;
     ngx_http_privacypass_main_conf_t  *pmcf;
@@ -261,43 +280,78 @@ ngx_http_privacypass_check(ngx_http_request_t *r,
                                            NGX_HTTP_PRIVACYPASS_MISSING, NULL);
     }
 
-    /* the token, and whether a challenge this location issued is its own */
+    /*
+     * the token, its type, and whether a challenge this location issued of
+     * that type is its own (and, types 1 and 5, a key it offers)
+     */
 
     ch = plcf->challenges;
+    token_len = 0;
+    type = 0;
+    which = 0;
+    match = 0;
 
     parsed = ngx_http_privacypass_parse_token(h->value.data, h->value.len,
-                                              ch->digest, ch->n, token,
+                                              ch->accept, ch->ntypes, token,
+                                              &token_len, &type, &which,
                                               &match);
 
-    if ((parsed == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
-         || parsed == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
-        && pp_token_key_id(token, PP_TOKEN_LEN, ctx->key_id,
-                           PP_TOKEN_KEY_ID_LEN, &len)
-           == PP_OK)
-    {
-        ctx->has_key_id = 1;
+    if (ngx_http_privacypass_token_read(parsed)) {
+        ctx->type = type;
+        ctx->has_type = 1;
+
+        if (pp_token_key_id(token, token_len, ctx->key_id,
+                            PP_TOKEN_KEY_ID_LEN, &len)
+            == PP_OK)
+        {
+            ctx->has_key_id = 1;
+        }
     }
 
     if (parsed != NGX_HTTP_PRIVACYPASS_TOKEN_BOUND) {
+
+        if (parsed == NGX_HTTP_PRIVACYPASS_TOKEN_NOT_ACCEPTED) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "privacypass: token refused: a token of type %d "
+                          "(%s), which privacypass_token_types does not "
+                          "accept here", (int) type,
+                          ngx_http_privacypass_type_name(type));
+
+            return ngx_http_privacypass_refuse(r, plcf, ctx,
+                                               NGX_HTTP_PRIVACYPASS_INVALID,
+                                               NULL);
+        }
+
         return ngx_http_privacypass_refuse(r, plcf, ctx,
                    NGX_HTTP_PRIVACYPASS_INVALID,
                    ngx_http_privacypass_token_reason(parsed));
     }
 
-    res = pp_verifier_verify(plcf->keys->verifier, token, PP_TOKEN_LEN,
-                             ch->challenge[match].data,
-                             ch->challenge[match].len);
+    challenge = &ch->challenge[which][match];
 
-    if (res != PP_OK) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "privacypass: token refused: %s", pp_result_str(res));
+    /*
+     * type 2: the signature, here; types 1 and 5 are verified by the
+     * daemon, the only one holding the issuer's private key, when it spends
+     * them
+     */
 
-        return ngx_http_privacypass_refuse(r, plcf, ctx,
-                                           NGX_HTTP_PRIVACYPASS_INVALID, NULL);
+    if (type == PP_TOKEN_TYPE_BLIND_RSA) {
+        res = pp_verifier_verify(plcf->keys->verifier, token, token_len,
+                                 challenge->data, challenge->len);
+
+        if (res != PP_OK) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "privacypass: token refused: %s",
+                          pp_result_str(res));
+
+            return ngx_http_privacypass_refuse(r, plcf, ctx,
+                                               NGX_HTTP_PRIVACYPASS_INVALID,
+                                               NULL);
+        }
     }
 
-    rc = ngx_http_privacypass_redeem(r, plcf, ctx, token, PP_TOKEN_LEN,
-                                     &ch->challenge[match]);
+    rc = ngx_http_privacypass_redeem(r, plcf, ctx, token, token_len,
+                                     challenge);
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "privacypass: could not start the redemption "
@@ -525,6 +579,37 @@ ngx_http_privacypass_key_id_variable(ngx_http_request_t *r,
 }
 
 
+/* the token's type, in decimal (RFC 9578's 2, 1 or 5) */
+
+static ngx_int_t
+ngx_http_privacypass_type_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    u_char                      *p;
+    ngx_http_privacypass_ctx_t  *ctx;
+
+    ctx = ngx_http_privacypass_get_ctx(r);
+
+    if (ctx == NULL || !ctx->has_type) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    v->len = ngx_sprintf(p, "%ui", (ngx_uint_t) ctx->type) - p;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = p;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_privacypass_add_variables(ngx_conf_t *cf)
 {
@@ -601,6 +686,7 @@ ngx_http_privacypass_create_loc_conf(ngx_conf_t *cf)
     conf->context = NGX_CONF_UNSET_UINT;
     conf->max_age = NGX_CONF_UNSET;
     conf->keys = NGX_CONF_UNSET_PTR;
+    conf->types = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -612,6 +698,10 @@ ngx_http_privacypass_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_privacypass_loc_conf_t *prev = parent;
     ngx_http_privacypass_loc_conf_t *conf = child;
 
+    static ngx_http_privacypass_types_t  blind_rsa = {
+        1, { PP_TOKEN_TYPE_BLIND_RSA, 0, 0 }
+    };
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_str_value(conf->issuer_name, prev->issuer_name, "");
     ngx_conf_merge_str_value(conf->origin_info, prev->origin_info, "");
@@ -620,6 +710,7 @@ ngx_http_privacypass_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_sec_value(conf->max_age, prev->max_age, 600);
     ngx_conf_merge_str_value(conf->redeem_uri, prev->redeem_uri, "");
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_ptr_value(conf->types, prev->types, &blind_rsa);
 
     if (!conf->enable) {
         return NGX_CONF_OK;
@@ -638,6 +729,10 @@ ngx_http_privacypass_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                "tokens could not be spent";
     }
 
+    if (ngx_http_privacypass_check_keys(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->max_age <= 0) {
         return "privacypass_max_age must be at least 1s";
     }
@@ -651,6 +746,7 @@ ngx_http_privacypass_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (prev->challenges != NULL
         && prev->keys == conf->keys
+        && prev->types == conf->types
         && prev->context == conf->context
         && prev->max_age == conf->max_age
         && prev->issuer_name.data == conf->issuer_name.data

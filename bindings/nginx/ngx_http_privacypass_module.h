@@ -9,7 +9,8 @@
  *                                     time windows and the context secret
  *   ngx_http_privacypass_redeem.c     the redeem subrequest to privacypassd
  *                                     and privacypass_redeem_url
- *   ngx_http_privacypass_keys.c       privacypass_keys: the issuer's keys
+ *   ngx_http_privacypass_keys.c       privacypass_keys: the issuer's keys;
+ *                                     privacypass_token_types
  *   ngx_http_privacypass_parse.c      the parsers of untrusted bytes
  *                                     (ngx_http_privacypass_parse.h)
  */
@@ -30,32 +31,65 @@
 #define NGX_HTTP_PRIVACYPASS_CONTEXT_PER_REQUEST  0
 #define NGX_HTTP_PRIVACYPASS_CONTEXT_NONE         1
 
-/* keys offered in one WWW-Authenticate header */
-#define NGX_HTTP_PRIVACYPASS_MAX_KEYS             8
-
 #define NGX_HTTP_PRIVACYPASS_MAX_FILE             (1024 * 1024)
 #define NGX_HTTP_PRIVACYPASS_SECRET_LEN           32
 
 
+/* one key of the key file: its Token Key Encoding and token_key_id */
 typedef struct {
-    pp_verifier                  *verifier;
-    ngx_uint_t                    nkeys;
-    u_char                        spki[NGX_HTTP_PRIVACYPASS_MAX_KEYS]
-                                      [PP_PUBLIC_KEY_LEN];
-} ngx_http_privacypass_keys_t;
+    uint16_t                      type;
+    size_t                        len;
+    u_char                       *key;
+    u_char                        key_id[PP_TOKEN_KEY_ID_LEN];
+} ngx_http_privacypass_key_t;
 
 
 /*
- * The challenges a location accepts: for "per-request" those of the current
- * and the previous time window, for "none" the one fixed challenge.  Each
- * worker keeps its own copy (the configuration is copied on fork) and
- * recomputes it when the window moves on.
+ * The keys of a privacypass_keys file: of each token type the first
+ * NGX_HTTP_PRIVACYPASS_MAX_KEYS, in the file's order; the verifier of its
+ * type 2 keys (NULL when it has none).  A type whose keys could not be read
+ * (an invalid key of that type in a directory) has res[] other than PP_OK:
+ * a location accepting that type refuses to start.
+ */
+typedef struct {
+    pp_verifier                  *verifier;
+    ngx_str_t                     name;
+    unsigned                      directory:1;
+    pp_result                     res[NGX_HTTP_PRIVACYPASS_NTYPES];
+    ngx_uint_t                    nkeys;
+    ngx_http_privacypass_key_t    key[NGX_HTTP_PRIVACYPASS_NTYPES
+                                      * NGX_HTTP_PRIVACYPASS_MAX_KEYS];
+} ngx_http_privacypass_keys_t;
+
+
+/* privacypass_token_types: the types in the order given */
+typedef struct {
+    ngx_uint_t                    n;
+    uint16_t                      type[NGX_HTTP_PRIVACYPASS_NTYPES];
+} ngx_http_privacypass_types_t;
+
+
+/*
+ * The challenges a location accepts: of each of its token types, for
+ * "per-request" those of the current and the previous time window, for
+ * "none" the one fixed challenge; and the keys it offers, each with the
+ * challenge of its type.  Each worker keeps its own copy (the configuration
+ * is copied on fork) and recomputes it when the window moves on.
  */
 typedef struct {
     time_t                        window;
     ngx_uint_t                    n;
-    ngx_str_t                     challenge[2];
-    u_char                        digest[2][NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
+    ngx_uint_t                    ntypes;
+    ngx_str_t                     challenge[NGX_HTTP_PRIVACYPASS_NTYPES][2];
+    u_char                        digest[NGX_HTTP_PRIVACYPASS_NTYPES][2]
+                                        [NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
+    u_char                        key_id[NGX_HTTP_PRIVACYPASS_NTYPES]
+                                        [NGX_HTTP_PRIVACYPASS_MAX_KEYS]
+                                        [PP_TOKEN_KEY_ID_LEN];
+    ngx_http_privacypass_accept_t accept[NGX_HTTP_PRIVACYPASS_NTYPES];
+    ngx_uint_t                    noffer;
+    ngx_http_privacypass_key_t   *offer[NGX_HTTP_PRIVACYPASS_MAX_KEYS];
+    ngx_uint_t                    offer_type[NGX_HTTP_PRIVACYPASS_MAX_KEYS];
     ngx_str_t                     www_authenticate;
     size_t                        challenge_cap;
     size_t                        header_cap;
@@ -84,6 +118,7 @@ typedef struct {
     time_t                        max_age;
     ngx_str_t                     redeem_uri;
     ngx_http_privacypass_keys_t  *keys;
+    ngx_http_privacypass_types_t *types;
     ngx_http_privacypass_challenges_t  *challenges;
 } ngx_http_privacypass_loc_conf_t;
 
@@ -93,6 +128,8 @@ typedef struct {
     unsigned                      redeeming:1;
     unsigned                      redeemed:1;
     unsigned                      has_key_id:1;
+    unsigned                      has_type:1;
+    uint16_t                      type;
     ngx_uint_t                    redeem_status;
     ngx_str_t                     redeem_body;
     u_char                        key_id[PP_TOKEN_KEY_ID_LEN];
@@ -121,6 +158,11 @@ ngx_http_privacypass_status_e ngx_http_privacypass_redeemed(
 /* ngx_http_privacypass_keys.c */
 char *ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_http_privacypass_token_types(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_privacypass_check_keys(ngx_conf_t *cf,
+    ngx_http_privacypass_loc_conf_t *conf);
+const char *ngx_http_privacypass_type_name(uint16_t type);
 ngx_int_t ngx_http_privacypass_read_file(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *out);
 

@@ -2,8 +2,9 @@
 /*
  * The parsers of ngx_http_privacypass_module for bytes it does not choose:
  *
- *   - a client's Authorization value: the token it carries and the
- *     challenge it is bound to, both read by libprivacypass;
+ *   - a client's Authorization value: the token it carries, its type, the
+ *     challenge it is bound to and the key it names, all read by
+ *     libprivacypass;
  *   - privacypassd's answer to a redeem call: the request's fate, as
  *     libprivacypass reads the answer;
  *   - the issuer's key file: an RFC 9578 issuer directory or PEM (whose keys
@@ -22,28 +23,40 @@
 
 /*
  * The token of an Authorization value (`PrivateToken token=...`) into token
- * (PP_TOKEN_LEN bytes), and which of the n challenge digests it is bound to.
- * token is written when the value holds one credential with one well-formed
- * token of at most PP_TOKEN_LEN bytes; *match when the answer is
- * NGX_HTTP_PRIVACYPASS_TOKEN_BOUND.
+ * (PP_TOKEN_LEN bytes, the longest type's), its length and type, and what
+ * the location accepts of it: accept[0..naccept) lists the location's token
+ * types, each with its challenge digests and (types 1 and 5) key ids.
+ *
+ * token, *token_len and *type are written when the value holds one
+ * credential with one well-formed token of type 1, 2 or 5
+ * (ngx_http_privacypass_token_read()); *which (the index in accept of the
+ * token's type) and *match (the digest it is bound to) when the answer is
+ * NGX_HTTP_PRIVACYPASS_TOKEN_BOUND.  The checks, in order: the type is
+ * accepted, the token is bound to one of that type's digests, and a type 1
+ * or 5 token names one of that type's keys.  Digests and key ids are all
+ * compared, in constant time.
  */
 
 ngx_http_privacypass_token_e
 ngx_http_privacypass_parse_token(u_char *value, size_t len,
-    u_char (*digest)[NGX_HTTP_PRIVACYPASS_DIGEST_LEN], ngx_uint_t n,
-    u_char *token, ngx_uint_t *match)
+    ngx_http_privacypass_accept_t *accept, ngx_uint_t naccept,
+    u_char *token, size_t *token_len, uint16_t *type, ngx_uint_t *which,
+    ngx_uint_t *match)
 {
-    size_t      token_len, bound_len;
-    pp_result   res;
-    ngx_uint_t  i, found;
-    u_char      bound[NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
+    size_t                          n, bound_len, id_len;
+    uint16_t                        t;
+    pp_result                       res;
+    ngx_uint_t                      i, found, known;
+    ngx_http_privacypass_accept_t  *a;
+    u_char                          bound[NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
+    u_char                          id[PP_TOKEN_KEY_ID_LEN];
 
     if (len > NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION) {
         return NGX_HTTP_PRIVACYPASS_TOKEN_TOO_LONG;
     }
 
     res = pp_authorization_parse((const char *) value, len, token,
-                                 PP_TOKEN_LEN, &token_len);
+                                 PP_TOKEN_LEN, &n);
 
     if (res == PP_ERR_BUFFER_TOO_SMALL) {
         return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_LENGTH;
@@ -53,29 +66,73 @@ ngx_http_privacypass_parse_token(u_char *value, size_t len,
         return NGX_HTTP_PRIVACYPASS_TOKEN_MALFORMED;
     }
 
-    /* a well-formed type 2 token, or none */
+    /* a well-formed token of type 1, 2 or 5, or none */
 
-    res = pp_token_challenge_digest(token, token_len, bound, sizeof(bound),
+    res = pp_token_type(token, n, &t);
+
+    if (res != PP_OK) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE;
+    }
+
+    res = pp_token_challenge_digest(token, n, bound, sizeof(bound),
                                     &bound_len);
 
     if (res != PP_OK || bound_len != NGX_HTTP_PRIVACYPASS_DIGEST_LEN) {
         return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE;
     }
 
-    /* every digest is compared, in constant time */
+    res = pp_token_key_id(token, n, id, sizeof(id), &id_len);
 
-    found = n;
+    if (res != PP_OK || id_len != PP_TOKEN_KEY_ID_LEN) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE;
+    }
 
-    for (i = 0; i < n; i++) {
-        if (CRYPTO_memcmp(bound, digest[i], NGX_HTTP_PRIVACYPASS_DIGEST_LEN)
+    *token_len = n;
+    *type = t;
+
+    a = NULL;
+
+    for (i = 0; i < naccept; i++) {
+        if (accept[i].type == t) {
+            a = &accept[i];
+            *which = i;
+            break;
+        }
+    }
+
+    if (a == NULL) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_NOT_ACCEPTED;
+    }
+
+    found = a->n;
+
+    for (i = 0; i < a->n; i++) {
+        if (CRYPTO_memcmp(bound, a->digest[i],
+                          NGX_HTTP_PRIVACYPASS_DIGEST_LEN)
             == 0)
         {
             found = i;
         }
     }
 
-    if (found == n) {
+    if (found == a->n) {
         return NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND;
+    }
+
+    /* type 2 tokens are verified, key and all, by the worker's verifier */
+
+    if (t != PP_TOKEN_TYPE_BLIND_RSA) {
+        known = 0;
+
+        for (i = 0; i < a->nkeys; i++) {
+            if (CRYPTO_memcmp(id, a->key_id[i], PP_TOKEN_KEY_ID_LEN) == 0) {
+                known = 1;
+            }
+        }
+
+        if (!known) {
+            return NGX_HTTP_PRIVACYPASS_TOKEN_UNKNOWN_KEY;
+        }
     }
 
     *match = found;
@@ -104,7 +161,14 @@ ngx_http_privacypass_token_reason(ngx_http_privacypass_token_e rc)
         return "token of the wrong length";
 
     case NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE:
-        return "not a token of type 2";
+        return "not a well-formed token of type 1, 2 or 5";
+
+    case NGX_HTTP_PRIVACYPASS_TOKEN_NOT_ACCEPTED:
+        return "a token of a type this location does not accept "
+               "(privacypass_token_types)";
+
+    case NGX_HTTP_PRIVACYPASS_TOKEN_UNKNOWN_KEY:
+        return "token of a key this location does not offer";
 
     default: /* NGX_HTTP_PRIVACYPASS_TOKEN_MALFORMED */
         return "not one PrivateToken credential with one base64url token";

@@ -34,26 +34,66 @@ typedef enum {
 } ngx_http_privacypass_status_e;
 
 
+/* the token types a location may accept */
+#define NGX_HTTP_PRIVACYPASS_NTYPES               3
+
+/* keys offered in one WWW-Authenticate header, over all types */
+#define NGX_HTTP_PRIVACYPASS_MAX_KEYS             8
+
+
+/*
+ * What a location accepts of one token type: the digests of its current
+ * challenges of that type and, for the privately verifiable types 1 and 5
+ * (whose keys only the issuer can verify with), the token_key_id of each of
+ * its keys of that type.
+ */
+
+typedef struct {
+    uint16_t                      type;
+    ngx_uint_t                    n;
+    u_char                      (*digest)[NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
+    ngx_uint_t                    nkeys;
+    u_char                      (*key_id)[PP_TOKEN_KEY_ID_LEN];
+} ngx_http_privacypass_accept_t;
+
+
 /* what an Authorization value holds */
 
 typedef enum {
-    /* a type 2 token bound to one of the location's challenges */
+    /* a token of an accepted type bound to one of the location's
+     * challenges of that type (and, types 1 and 5, naming one of its keys) */
     NGX_HTTP_PRIVACYPASS_TOKEN_BOUND = 0,
-    /* a type 2 token bound to none of them */
+    /* a token of an accepted type bound to none of them */
     NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND,
     NGX_HTTP_PRIVACYPASS_TOKEN_TOO_LONG,
     /* not one PrivateToken credential with one base64url token */
     NGX_HTTP_PRIVACYPASS_TOKEN_MALFORMED,
-    /* longer than a type 2 token */
+    /* longer than a type 2 token, the longest */
     NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_LENGTH,
-    /* shorter, or of another type */
-    NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE
+    /* not a well-formed token of type 1, 2 or 5 (of another type, or of
+     * the wrong length for its type) */
+    NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE,
+    /* a well-formed token of a type the location does not accept */
+    NGX_HTTP_PRIVACYPASS_TOKEN_NOT_ACCEPTED,
+    /* a type 1 or 5 token, bound, naming none of the location's keys */
+    NGX_HTTP_PRIVACYPASS_TOKEN_UNKNOWN_KEY
 } ngx_http_privacypass_token_e;
+
+#define NGX_HTTP_PRIVACYPASS_TOKEN_LAST   NGX_HTTP_PRIVACYPASS_TOKEN_UNKNOWN_KEY
+
+/* whether a verdict comes with a well-formed token (its bytes, length and
+ * type written) */
+#define ngx_http_privacypass_token_read(rc)                                  \
+    ((rc) == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND                                \
+     || (rc) == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND                           \
+     || (rc) == NGX_HTTP_PRIVACYPASS_TOKEN_NOT_ACCEPTED                      \
+     || (rc) == NGX_HTTP_PRIVACYPASS_TOKEN_UNKNOWN_KEY)
 
 
 ngx_http_privacypass_token_e ngx_http_privacypass_parse_token(u_char *value,
-    size_t len, u_char (*digest)[NGX_HTTP_PRIVACYPASS_DIGEST_LEN],
-    ngx_uint_t n, u_char *token, ngx_uint_t *match);
+    size_t len, ngx_http_privacypass_accept_t *accept, ngx_uint_t naccept,
+    u_char *token, size_t *token_len, uint16_t *type, ngx_uint_t *which,
+    ngx_uint_t *match);
 const char *ngx_http_privacypass_token_reason(
     ngx_http_privacypass_token_e rc);
 

@@ -116,7 +116,7 @@ static struct {
 
 static struct {
     uint64_t   auth, redeem, keys;
-    uint64_t   verdict[NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE + 1];
+    uint64_t   verdict[NGX_HTTP_PRIVACYPASS_TOKEN_LAST + 1];
     uint64_t   expected[EXPECT_TOO_LONG + 1];
     uint64_t   outcome[NGX_HTTP_PRIVACYPASS_ERROR + 1];
     uint64_t   meant;
@@ -641,114 +641,285 @@ havoc(rng_t *r, buf_t *b, const char *const *words, size_t nwords)
 
 /* Authorization values */
 
+/* a token type's token length: RFC 9578's Nk 48 (type 1), 256 (type 2), 64
+ * (type 5) after 2 + 32 + 32 + 32 bytes */
+
+static size_t
+type_token_len(unsigned type)
+{
+    switch (type) {
+    case 1:
+        return 146;
+    case 2:
+        return PP_TOKEN_LEN;
+    case 5:
+        return 162;
+    default:
+        return 0;
+    }
+}
+
+
+#define KEY_IDS_MAX        3
+
+/* what a location accepts of one type */
 typedef struct {
+    uint16_t    type;
     u_char      digest[2][NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
     ngx_uint_t  n;
-    u_char      token[TOKEN_MAX];
-    size_t      token_len;
+    u_char      key_id[KEY_IDS_MAX][PP_TOKEN_KEY_ID_LEN];
+    ngx_uint_t  nkeys;
+} accept_case_t;
+
+
+typedef struct {
+    accept_case_t  acc[NGX_HTTP_PRIVACYPASS_NTYPES];
+    ngx_uint_t     naccept;
+    u_char         token[TOKEN_MAX];
+    size_t         token_len;
 } auth_case_t;
+
+
+/* what the module reads of a value */
+typedef struct {
+    ngx_http_privacypass_token_e  rc;
+    u_char                        token[PP_TOKEN_LEN];
+    size_t                        token_len;
+    uint16_t                      type;
+    ngx_uint_t                    which;
+    ngx_uint_t                    match;
+} auth_read_t;
 
 
 /* the verdict the module should reach for a token's bytes */
 
 static ngx_http_privacypass_token_e
 reference_verdict(const auth_case_t *a, const u_char *token, size_t len,
-    ngx_uint_t *match)
+    ngx_uint_t *which, ngx_uint_t *match)
 {
-    ngx_uint_t  i;
+    unsigned              type;
+    ngx_uint_t            i;
+    const accept_case_t  *acc;
 
     if (len > PP_TOKEN_LEN) {
         return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_LENGTH;
     }
 
-    if (len != PP_TOKEN_LEN || token[0] != 0x00 || token[1] != 0x02) {
+    type = len >= 2 ? (unsigned) token[0] << 8 | token[1] : 0;
+
+    if (type_token_len(type) == 0 || len != type_token_len(type)) {
         return NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE;
     }
 
-    for (i = 0; i < a->n; i++) {
-        if (memcmp(token + 34, a->digest[i], 32) == 0) {
-            *match = i;
+    acc = NULL;
+
+    for (i = 0; i < a->naccept; i++) {
+        if (a->acc[i].type == type) {
+            acc = &a->acc[i];
+            *which = i;
+            break;
+        }
+    }
+
+    if (acc == NULL) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_NOT_ACCEPTED;
+    }
+
+    for (i = 0; i < acc->n; i++) {
+        if (memcmp(token + 34, acc->digest[i], 32) == 0) {
+            break;
+        }
+    }
+
+    if (i == acc->n) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND;
+    }
+
+    *match = i;
+
+    if (type == 2) {
+        return NGX_HTTP_PRIVACYPASS_TOKEN_BOUND;
+    }
+
+    for (i = 0; i < acc->nkeys; i++) {
+        if (memcmp(token + 66, acc->key_id[i], 32) == 0) {
             return NGX_HTTP_PRIVACYPASS_TOKEN_BOUND;
         }
     }
 
-    return NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND;
+    return NGX_HTTP_PRIVACYPASS_TOKEN_UNKNOWN_KEY;
 }
 
 
 /*
- * The value, the digests and the token's room either each in exactly sized
- * heap blocks (AddressSanitizer's redzones on both sides, for the module's
- * code), or each against an unreadable page (for the code it calls)
+ * The value, the accept list with its digests and key ids, and the token's
+ * room either each in exactly sized heap blocks (AddressSanitizer's redzones
+ * on both sides, for the module's code), or each against an unreadable page
+ * (for the code it calls)
  */
 
-static ngx_http_privacypass_token_e
+static void
 parse_token(const auth_case_t *a, const u_char *in, size_t len,
-    u_char *token_out, ngx_uint_t *match, int guard)
+    auth_read_t *out, int guard)
 {
-    size_t                         dlen;
-    u_char                        *value, *token;
-    u_char                       (*digest)[NGX_HTTP_PRIVACYPASS_DIGEST_LEN];
-    ngx_http_privacypass_token_e   rc;
+    size_t                          dlen, klen;
+    u_char                         *value, *token;
+    ngx_uint_t                      i;
+    ngx_http_privacypass_accept_t  *accept;
+    ngx_http_privacypass_accept_t   local[NGX_HTTP_PRIVACYPASS_NTYPES];
 
-    static guarded_t  gvalue, gdigest, gtoken;
+    static guarded_t  gvalue, gtoken, gaccept;
+    static guarded_t  gdigest[NGX_HTTP_PRIVACYPASS_NTYPES];
+    static guarded_t  gkey[NGX_HTTP_PRIVACYPASS_NTYPES];
 
-    dlen = a->n * NGX_HTTP_PRIVACYPASS_DIGEST_LEN;
+    for (i = 0; i < a->naccept; i++) {
+        dlen = a->acc[i].n * NGX_HTTP_PRIVACYPASS_DIGEST_LEN;
+        klen = a->acc[i].nkeys * PP_TOKEN_KEY_ID_LEN;
+
+        local[i].type = a->acc[i].type;
+        local[i].n = a->acc[i].n;
+        local[i].nkeys = a->acc[i].nkeys;
+
+        if (guard) {
+            local[i].digest = (void *) guarded(&gdigest[i],
+                                               (u_char *) a->acc[i].digest,
+                                               dlen);
+            local[i].key_id = (void *) guarded(&gkey[i],
+                                               (u_char *) a->acc[i].key_id,
+                                               klen);
+        } else {
+            local[i].digest = (void *) exact_copy(
+                                           (u_char *) a->acc[i].digest, dlen);
+            local[i].key_id = (void *) exact_copy(
+                                           (u_char *) a->acc[i].key_id, klen);
+        }
+    }
+
+    dlen = a->naccept * sizeof(ngx_http_privacypass_accept_t);
 
     if (guard) {
         value = guarded(&gvalue, in, len);
-        digest = (void *) guarded(&gdigest, (u_char *) a->digest, dlen);
+        accept = (void *) guarded(&gaccept, (u_char *) local, dlen);
         token = guarded(&gtoken, NULL, PP_TOKEN_LEN);
 
     } else {
         value = exact_copy(in, len);
-        digest = (void *) exact_copy((u_char *) a->digest, dlen);
+        accept = (void *) exact_copy((u_char *) local, dlen);
         token = malloc(PP_TOKEN_LEN);
     }
 
-    *match = (ngx_uint_t) -1;
+    out->token_len = (size_t) -1;
+    out->type = 0xdead;
+    out->which = (ngx_uint_t) -1;
+    out->match = (ngx_uint_t) -1;
 
-    rc = ngx_http_privacypass_parse_token(value, len, digest, a->n, token,
-                                          match);
+    out->rc = ngx_http_privacypass_parse_token(value, len, accept,
+                                               a->naccept, token,
+                                               &out->token_len, &out->type,
+                                               &out->which, &out->match);
 
-    if (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
-        || rc == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
-    {
-        memcpy(token_out, token, PP_TOKEN_LEN);
+    if (ngx_http_privacypass_token_read(out->rc)) {
+        if (out->token_len > PP_TOKEN_LEN) {
+            fail("a token of %zu bytes", out->token_len);
+        }
+
+        memcpy(out->token, token, out->token_len);
     }
 
     if (!guard) {
         free(token);
-        free(digest);
+        free(accept);
         free(value);
-    }
 
-    return rc;
+        for (i = 0; i < a->naccept; i++) {
+            free(local[i].digest);
+            free(local[i].key_id);
+        }
+    }
 }
 
 
 static void
 make_token(rng_t *r, auth_case_t *a)
 {
-    size_t  k;
+    size_t          k, n;
+    unsigned        type, order[3];
+    ngx_uint_t      i, j;
+    accept_case_t  *acc, *own;
 
-    static const size_t  odd_lengths[] = {
-        0, 1, 2, 3, 4, 98, 352, 353, 355, 356, 357, 400
+    static const unsigned  types[] = { 2, 1, 5 };
+    static const unsigned  odd_types[] = { 0, 3, 4, 6, 0x100, 0x200, 0xffff };
+    static const size_t    odd_lengths[] = {
+        0, 1, 2, 3, 4, 98, 145, 147, 161, 163, 352, 353, 355, 356, 357, 400
     };
 
-    /* the current and the previous window's digests, the second one byte
-     * off the first, so that comparing fewer bytes than all shows */
+    /* the location's types: 1 to 3 of them, in any order; of each the
+     * current and the previous window's digests, the second one byte off
+     * the first, so that comparing fewer bytes than all shows; for types 1
+     * and 5 up to KEY_IDS_MAX key ids, the last one byte off the first */
 
-    rng_bytes(r, a->digest[0], sizeof(a->digest[0]));
-    memcpy(a->digest[1], a->digest[0], sizeof(a->digest[1]));
-    a->digest[1][rng_below(r, 32)] ^= (u_char) (1 + rng_below(r, 255));
-    a->n = rng_chance(r, 70) ? 2 : 1;
+    memcpy(order, types, sizeof(order));
 
-    if (rng_chance(r, 88)) {
-        a->token_len = PP_TOKEN_LEN;
+    for (i = nelts(order) - 1; i > 0; i--) {
+        j = rng_below(r, i + 1);
+        type = order[i];
+        order[i] = order[j];
+        order[j] = type;
+    }
+
+    a->naccept = 1 + rng_below(r, NGX_HTTP_PRIVACYPASS_NTYPES);
+
+    for (i = 0; i < a->naccept; i++) {
+        acc = &a->acc[i];
+        acc->type = (uint16_t) order[i];
+
+        if (i > 0 && rng_chance(r, 20)) {
+
+            /* the same digests as another type: only the type tells */
+
+            memcpy(acc->digest, a->acc[0].digest, sizeof(acc->digest));
+
+        } else {
+            rng_bytes(r, acc->digest[0], sizeof(acc->digest[0]));
+            memcpy(acc->digest[1], acc->digest[0], sizeof(acc->digest[1]));
+            acc->digest[1][rng_below(r, 32)] ^= (u_char) (1 + rng_below(r, 255));
+        }
+
+        acc->n = rng_chance(r, 70) ? 2 : 1;
+
+        acc->nkeys = acc->type == 2 ? 0
+                     : rng_chance(r, 3) ? 0 : 1 + rng_below(r, KEY_IDS_MAX);
+
+        for (j = 0; j < acc->nkeys; j++) {
+            rng_bytes(r, acc->key_id[j], PP_TOKEN_KEY_ID_LEN);
+        }
+
+        if (acc->nkeys > 1) {
+            memcpy(acc->key_id[acc->nkeys - 1], acc->key_id[0],
+                   PP_TOKEN_KEY_ID_LEN);
+            acc->key_id[acc->nkeys - 1][rng_below(r, 32)] ^=
+                                            (u_char) (1 + rng_below(r, 255));
+        }
+    }
+
+    /* the token's type: mostly one the location accepts */
+
+    if (rng_chance(r, 75)) {
+        type = a->acc[rng_below(r, a->naccept)].type;
+
+    } else if (rng_chance(r, 80)) {
+        type = types[rng_below(r, nelts(types))];
+
+    } else {
+        type = odd_types[rng_below(r, nelts(odd_types))];
+    }
+
+    if (rng_chance(r, 88) && type_token_len(type)) {
+        a->token_len = type_token_len(type);
 
     } else if (rng_chance(r, 60)) {
         a->token_len = odd_lengths[rng_below(r, nelts(odd_lengths))];
+
     } else {
         a->token_len = rng_below(r, TOKEN_MAX + 1);
     }
@@ -756,18 +927,41 @@ make_token(rng_t *r, auth_case_t *a)
     rng_bytes(r, a->token, a->token_len);
 
     if (a->token_len >= 2 && rng_chance(r, 92)) {
-        a->token[0] = 0x00;
-        a->token[1] = 0x02;
+        a->token[0] = (u_char) (type >> 8);
+        a->token[1] = (u_char) type;
     }
+
+    own = NULL;
+
+    for (i = 0; i < a->naccept; i++) {
+        if (a->acc[i].type == type) {
+            own = &a->acc[i];
+        }
+    }
+
+    /* the challenge digest: of its type's challenges, or another type's */
 
     if (a->token_len >= 66) {
         k = rng_below(r, 10);
+        acc = own != NULL && k < 7 ? own : &a->acc[rng_below(r, a->naccept)];
 
-        if (k < 4) {
-            memcpy(a->token + 34, a->digest[0], 32);
+        if (k < 4 || k == 7) {
+            memcpy(a->token + 34, acc->digest[0], 32);
 
-        } else if (k < 7) {
-            memcpy(a->token + 34, a->digest[1], 32);
+        } else if (k < 7 || k == 8) {
+            memcpy(a->token + 34, acc->digest[1], 32);
+        }
+    }
+
+    /* the key id: one of its type's keys, or another type's */
+
+    if (a->token_len >= 98) {
+        k = rng_below(r, 10);
+        acc = own != NULL && k < 7 ? own : &a->acc[rng_below(r, a->naccept)];
+
+        if (k < 8 && acc->nkeys > 0) {
+            n = rng_below(r, acc->nkeys);
+            memcpy(a->token + 66, acc->key_id[n], 32);
         }
     }
 }
@@ -969,9 +1163,23 @@ make_authorization(rng_t *r, auth_case_t *a, buf_t *h, int *expect)
         break;
 
     case 7:
-        /* cut before the end of a type 2 token's value */
-        if (a->token_len == PP_TOKEN_LEN) {
-            h->len = rng_below(r, value_end);
+        /* cut before the end of the value of a token of its type's length:
+         * shorter, never a token */
+        if (a->token_len >= 2
+            && a->token_len == type_token_len((unsigned) a->token[0] << 8
+                                              | a->token[1]))
+        {
+            /* before its last base64 character, not in the padding */
+            k = value_end;
+
+            while (k > 0
+                   && (h->p[k - 1] == '"' || h->p[k - 1] == '='
+                       || h->p[k - 1] == '\\'))
+            {
+                k--;
+            }
+
+            h->len = rng_below(r, k);
             *expect = EXPECT_REFUSED;
         }
         break;
@@ -1009,10 +1217,10 @@ check_authorization(rng_t *r)
 {
     int                            expect;
     size_t                         out_len;
-    ngx_uint_t                     match, match2, ref_match;
+    ngx_uint_t                     ref_which, ref_match;
     auth_case_t                    a;
-    ngx_http_privacypass_token_e   rc, rc2, ref;
-    u_char                         token[PP_TOKEN_LEN], token2[PP_TOKEN_LEN];
+    auth_read_t                    got, again;
+    ngx_http_privacypass_token_e   rc, ref;
     char                           encoded[1024];
 
     static buf_t  h, canon;
@@ -1033,9 +1241,10 @@ check_authorization(rng_t *r)
     current.input = h.p;
     current.len = h.len;
 
-    rc = parse_token(&a, h.p, h.len, token, &match, 1);
+    parse_token(&a, h.p, h.len, &got, 1);
+    rc = got.rc;
 
-    if (rc > NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE) {
+    if (rc > NGX_HTTP_PRIVACYPASS_TOKEN_LAST) {
         fail("verdict %d is none of the module's", (int) rc);
     }
 
@@ -1045,10 +1254,10 @@ check_authorization(rng_t *r)
 
     /* the same answer twice (from heap blocks this time) */
 
-    rc2 = parse_token(&a, h.p, h.len, token2, &match2, 0);
+    parse_token(&a, h.p, h.len, &again, 0);
 
-    if (rc2 != rc) {
-        fail("verdict %d, then %d", (int) rc, (int) rc2);
+    if (again.rc != rc) {
+        fail("verdict %d, then %d", (int) rc, (int) again.rc);
     }
 
     if ((h.len > NGX_HTTP_PRIVACYPASS_MAX_AUTHORIZATION)
@@ -1060,24 +1269,29 @@ check_authorization(rng_t *r)
     switch (expect) {
 
     case EXPECT_VERDICT:
+        ref_which = (ngx_uint_t) -1;
         ref_match = (ngx_uint_t) -1;
-        ref = reference_verdict(&a, a.token, a.token_len, &ref_match);
+        ref = reference_verdict(&a, a.token, a.token_len, &ref_which,
+                                &ref_match);
 
         if (rc != ref) {
             fail("a header built from a %zu-byte token: verdict %d, not %d",
                  a.token_len, (int) rc, (int) ref);
         }
 
-        if ((rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
-             || rc == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
-            && memcmp(token, a.token, PP_TOKEN_LEN) != 0)
+        if (ngx_http_privacypass_token_read(rc)
+            && (got.token_len != a.token_len
+                || memcmp(got.token, a.token, a.token_len) != 0))
         {
             fail("a header built from known bytes yields other bytes");
         }
 
-        if (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != ref_match) {
-            fail("bound to challenge %lu, not %lu", (unsigned long) match,
-                 (unsigned long) ref_match);
+        if (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+            && (got.which != ref_which || got.match != ref_match))
+        {
+            fail("bound to challenge %lu of type %lu, not %lu of %lu",
+                 (unsigned long) got.match, (unsigned long) got.which,
+                 (unsigned long) ref_match, (unsigned long) ref_which);
         }
         break;
 
@@ -1088,9 +1302,7 @@ check_authorization(rng_t *r)
         break;
 
     case EXPECT_REFUSED:
-        if (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
-            || rc == NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
-        {
+        if (ngx_http_privacypass_token_read(rc)) {
             fail("a truncated header yields a token");
         }
         break;
@@ -1102,31 +1314,46 @@ check_authorization(rng_t *r)
         break;
     }
 
-    if (rc != NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
-        && rc != NGX_HTTP_PRIVACYPASS_TOKEN_UNBOUND)
-    {
+    if (!ngx_http_privacypass_token_read(rc)) {
         goto done;
     }
 
-    /* a token, whatever the input: the same twice, bound as a plain
-     * comparison says, and the same from its canonical header (every time
-     * the bytes were not known, one time in eight otherwise) */
+    /* a token, whatever the input: the same twice, of the type its first
+     * bytes say, judged as the reference judges its bytes, and the same
+     * from its canonical header (every time the bytes were not known, one
+     * time in eight otherwise) */
 
-    if (memcmp(token, token2, PP_TOKEN_LEN) != 0
-        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != match2))
+    if (again.token_len != got.token_len
+        || memcmp(got.token, again.token, got.token_len) != 0
+        || again.type != got.type
+        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+            && (got.which != again.which || got.match != again.match)))
     {
         fail("the same header read twice gives two tokens");
     }
 
+    if (got.token_len < 2
+        || got.type != ((unsigned) got.token[0] << 8 | got.token[1]))
+    {
+        fail("a token of type %u read as type %u",
+             got.token_len < 2 ? 0 : (unsigned) got.token[0] << 8
+                                     | got.token[1],
+             (unsigned) got.type);
+    }
+
+    ref_which = (ngx_uint_t) -1;
     ref_match = (ngx_uint_t) -1;
-    ref = reference_verdict(&a, token, PP_TOKEN_LEN, &ref_match);
+    ref = reference_verdict(&a, got.token, got.token_len, &ref_which,
+                            &ref_match);
 
     if (ref != rc
-        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != ref_match))
+        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+            && (got.which != ref_which || got.match != ref_match)))
     {
-        fail("the token read is %d (challenge %lu), the reference says %d "
-             "(challenge %lu)", (int) rc, (unsigned long) match, (int) ref,
-             (unsigned long) ref_match);
+        fail("the token read is %d (challenge %lu of type %lu), the "
+             "reference says %d (challenge %lu of type %lu)", (int) rc,
+             (unsigned long) got.match, (unsigned long) got.which, (int) ref,
+             (unsigned long) ref_match, (unsigned long) ref_which);
     }
 
     canon.len = 0;
@@ -1135,21 +1362,23 @@ check_authorization(rng_t *r)
     }
 
     buf_str(&canon, "PrivateToken token=\"");
-    b64_encode(&canon, token, PP_TOKEN_LEN, 1, 1);
+    b64_encode(&canon, got.token, got.token_len, 1, 1);
     buf_byte(&canon, '"');
 
-    if (pp_authorization_encode(token, PP_TOKEN_LEN, encoded, sizeof(encoded),
-                                &out_len)
+    if (pp_authorization_encode(got.token, got.token_len, encoded,
+                                sizeof(encoded), &out_len)
         != PP_OK
         || out_len != canon.len || memcmp(encoded, canon.p, out_len) != 0)
     {
         fail("libprivacypass writes the token's header otherwise");
     }
 
-    rc2 = parse_token(&a, canon.p, canon.len, token2, &match2, 1);
+    parse_token(&a, canon.p, canon.len, &again, 1);
 
-    if (rc2 != rc || memcmp(token, token2, PP_TOKEN_LEN) != 0
-        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND && match != match2))
+    if (again.rc != rc || again.token_len != got.token_len
+        || memcmp(got.token, again.token, got.token_len) != 0
+        || (rc == NGX_HTTP_PRIVACYPASS_TOKEN_BOUND
+            && (got.which != again.which || got.match != again.match)))
     {
         fail("the token's canonical header reads otherwise");
     }
@@ -2059,7 +2288,8 @@ main(int argc, char **argv)
     }
 
     printf("fuzz_parse: Authorization values: %llu (bound %llu, unbound %llu, "
-           "too long %llu, malformed %llu, wrong length %llu, wrong type %llu; "
+           "too long %llu, malformed %llu, wrong length %llu, wrong type %llu, "
+           "type not accepted %llu, unknown key %llu; "
            "%llu with a known answer)\n",
            (unsigned long long) stats.auth,
            (unsigned long long)
@@ -2074,6 +2304,10 @@ main(int argc, char **argv)
                stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_LENGTH],
            (unsigned long long)
                stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_WRONG_TYPE],
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_NOT_ACCEPTED],
+           (unsigned long long)
+               stats.verdict[NGX_HTTP_PRIVACYPASS_TOKEN_UNKNOWN_KEY],
            (unsigned long long) (stats.auth - stats.expected[EXPECT_NOTHING]));
     printf("fuzz_parse: redeem answers: %llu (valid %llu, spent %llu, "
            "invalid %llu, error %llu; %llu with a known meaning)\n",
