@@ -9,7 +9,10 @@ PRIVACYPASSD (the daemon binary).
 from __future__ import annotations
 
 import base64
+import ctypes
+import hashlib
 import http.client
+import json
 import os
 import queue
 import re
@@ -78,10 +81,14 @@ def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM,
 # privacypassd
 
 
-class Daemon:
-    """privacypassd serve on 127.0.0.1:PORT with RocksDB and a generated key in DIR/data."""
+KEY_TYPES = {1: "voprf-p384", 2: "blind-rsa-2048", 5: "voprf-ristretto255"}
 
-    def __init__(self, directory: Path) -> None:
+
+class Daemon:
+    """privacypassd serve on 127.0.0.1:PORT with RocksDB in DIR/data and generated keys: an
+    RSA key (type 2) and, with voprf, a type 1 and a type 5 key beside it."""
+
+    def __init__(self, directory: Path, voprf: bool = True) -> None:
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -89,6 +96,12 @@ class Daemon:
         self.log = directory / "privacypassd.log"
         daemon = binary("PRIVACYPASSD", HOME_RELEASE / "privacypassd")
         env = dict(os.environ, PRIVACYPASS_LOG="warn")
+        keys_dir = directory / "data" / "keys"
+        if voprf and not keys_dir.exists():
+            for token_type in (2, 1, 5):
+                subprocess.run([str(daemon), "keys", "generate", "--type", KEY_TYPES[token_type],
+                                "--keys-dir", str(keys_dir)], check=True, capture_output=True,
+                               env=env)
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
                 [str(daemon), "serve", "--listen", f"127.0.0.1:{self.port}",
@@ -106,18 +119,32 @@ class Daemon:
     def directory(self) -> bytes:
         return http_request(self.port, "GET", "/.well-known/private-token-issuer-directory")[2]
 
-    def key_ids(self) -> List[str]:
-        return [p.stem for p in (self.dir / "data" / "keys").glob("*.pem")]
+    def token_keys(self, token_type: Optional[int] = None) -> List[Tuple[int, bytes]]:
+        """(token type, Token Key Encoding) of the directory's keys, in its order."""
+        keys = json.loads(self.directory())["token-keys"]
+        return [(k["token-type"], b64url_decode(k["token-key"])) for k in keys
+                if token_type is None or k["token-type"] == token_type]
+
+    def key_ids(self, token_type: int = 2) -> List[str]:
+        """Hex token_key_ids of the directory's keys of a type (SHA-256 of the key)."""
+        return [hashlib.sha256(key).hexdigest() for _, key in self.token_keys(token_type)]
 
     def private_key_pem(self) -> Path:
-        return next((self.dir / "data" / "keys").glob("*.pem"))
+        """The RSA key's file (named by its token_key_id)."""
+        return self.dir / "data" / "keys" / f"{self.key_ids(2)[0]}.pem"
+
+    def redeem_calls(self) -> Dict[str, int]:
+        """privacypass_calls_total{op="redeem"} of /metrics, by code."""
+        text = http_request(self.port, "GET", "/metrics")[2].decode()
+        return {m.group(1): int(float(m.group(2))) for m in re.finditer(
+            r'^privacypass_calls_total\{op="redeem",code="([^"]+)"\} (\S+)$', text, re.M)}
 
 
 # ---------------------------------------------------------------------------------------------
 # nginx
 
 PROTECTED = ("protected", "fixed", "pem", "url", "url2", "short", "down", "malformed",
-             "unsupported")
+             "unsupported", "mixed", "mixed-fixed")
 
 CONFIG = """\
 load_module {module};
@@ -140,7 +167,7 @@ http {{
     scgi_temp_path {prefix}/tmp/scgi;
 
     log_format privacypass '$pid $status $privacypass_status '
-                           '$privacypass_token_key_id "$request"';
+                           '$privacypass_token_key_id $privacypass_token_type "$request"';
     access_log {prefix}/logs/access.log privacypass{access_buffer};
 
     {secret}
@@ -237,6 +264,19 @@ http {{
         location /unsupported/ {{
             privacypass on;
             privacypass_redeem_url /_privacypass/unsupported;
+        }}
+
+        # the privately verifiable types beside Blind RSA: one challenge per key of the
+        # directory (the daemon verifies types 1 and 5 when it spends them)
+        location /mixed/ {{
+            privacypass on;
+            privacypass_token_types 2 1 5;
+        }}
+
+        location /mixed-fixed/ {{
+            privacypass on;
+            privacypass_token_types voprf-ristretto255 voprf-p384;
+            privacypass_redemption_context none;
         }}
 
         location / {{
@@ -369,6 +409,26 @@ def http_request(port: int, method: str, path: str,
         conn.close()
 
 
+def parse_challenges(value: str) -> List[Tuple[bytes, bytes]]:
+    """(TokenChallenge, token-key) of each PrivateToken challenge of a WWW-Authenticate value."""
+    pairs = re.findall(r'PrivateToken challenge="([^"]+)", token-key="([^"]+)"', value)
+    assert pairs and len(pairs) == value.count("PrivateToken"), value
+    return [(b64url_decode(c), b64url_decode(k)) for c, k in pairs]
+
+
+def voprf_client(token_type: int, public_key: bytes) -> "pp.Client":
+    """A client of a type 1 or 5 key: the binding's Client.voprf, or, where the installed
+    binding predates it, the same from the library's own pp_client_new_voprf."""
+    if hasattr(pp.Client, "voprf"):
+        return pp.Client.voprf(token_type, public_key)
+    from privacypass import _native
+    out = _native.ClientPtr()
+    rc = _native.lib.pp_client_new_voprf(token_type, public_key, len(public_key),
+                                         ctypes.byref(out))
+    assert rc == 0, rc
+    return pp.Client._adopt(out)
+
+
 def parse_www_authenticate(value: str) -> Tuple[bytes, List[bytes], str]:
     challenges = re.findall(r'challenge="([^"]+)"', value)
     keys = re.findall(r'token-key="([^"]+)"', value)
@@ -408,7 +468,11 @@ class Minter:
         return conn
 
     def token(self, challenge: bytes, token_key: bytes) -> bytes:
-        with pp.Client(token_key) as client, client.request(challenge) as pending:
+        """A token for the challenge from the daemon's key token_key, of the challenge's
+        token type (2: Blind RSA; 1, 5: VOPRF)."""
+        token_type = int.from_bytes(challenge[:2], "big")
+        client = pp.Client(token_key) if token_type == 2 else voprf_client(token_type, token_key)
+        with client, client.request(challenge) as pending:
             for attempt in range(2):
                 conn = self._conn()
                 try:

@@ -21,24 +21,25 @@ import privacypass as pp
 import pytest
 from harness import Daemon, Minter, Nginx, b64url_decode, decode_challenge, read
 
-LINE = re.compile(r'^(\d+) (\d{3}) (\S+) (\S+) "(.*)"$')
+LINE = re.compile(r'^(\d+) (\d{3}) (\S+) (\S+) (\S+) "(.*)"$')
 
 
-def log_lines(nginx: Nginx, marker: str) -> List[Tuple[int, int, str, str]]:
-    """(pid, status, $privacypass_status, $privacypass_token_key_id) of the requests whose
-    request line holds marker."""
+def log_lines(nginx: Nginx, marker: str, with_type: bool = False) -> List[Tuple]:
+    """(pid, status, $privacypass_status, $privacypass_token_key_id[,
+    $privacypass_token_type]) of the requests whose request line holds marker."""
     out = []
     for line in read(nginx.access_log).splitlines():
         m = LINE.match(line)
-        if m and marker in m.group(5):
-            out.append((int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)))
+        if m and marker in m.group(6):
+            fields = (int(m.group(1)), int(m.group(2)), m.group(3), m.group(4))
+            out.append(fields + (m.group(5),) if with_type else fields)
     return out
 
 
-def wait_log(nginx: Nginx, marker: str, count: int) -> List[Tuple[int, int, str, str]]:
+def wait_log(nginx: Nginx, marker: str, count: int, with_type: bool = False) -> List[Tuple]:
     deadline = time.monotonic() + 10
     while True:
-        lines = log_lines(nginx, marker)
+        lines = log_lines(nginx, marker, with_type)
         if len(lines) >= count or time.monotonic() > deadline:
             return lines
         time.sleep(0.05)
@@ -80,8 +81,11 @@ def test_request_without_token_gets_a_challenge(nginx: Nginx, daemon: Daemon) ->
     assert fields["issuer"] == "127.0.0.1"
     assert len(fields["context"]) == 32  # per-request: an HMAC of the time window
     assert fields["origin"] == ""
+    # the default privacypass_token_types 2: the directory's type 2 keys only
     directory = json.loads(daemon.directory())
-    assert keys == [b64url_decode(k["token-key"]) for k in directory["token-keys"]]
+    assert keys == [b64url_decode(k["token-key"]) for k in directory["token-keys"]
+                    if k["token-type"] == 2]
+    assert {k["token-type"] for k in directory["token-keys"]} == {1, 2, 5}
     # the unprotected location needs nothing
     assert nginx.get("/")[0] == 200
     assert wait_log(nginx, m, 1)[0][1:3] == (401, "missing")
