@@ -127,6 +127,20 @@ where
     CS::Group::serialize_elem(elem).to_vec()
 }
 
+/// The bytes of a serialized element of `suite` in its one encoding (RFC 9497
+/// DeserializeElement): Ne bytes, and for P-384 SEC1 compressed, tag 0x02 or 0x03. The backend
+/// also reads SEC1's compact form (tag 0x05, same length), which RFC 9497 does not allow.
+fn element(suite: VoprfSuite, bytes: &[u8]) -> Result<&[u8], Error> {
+    let compressed = match suite {
+        VoprfSuite::P384Sha384 => matches!(bytes.first(), Some(0x02 | 0x03)),
+        VoprfSuite::Ristretto255Sha512 => true,
+    };
+    if bytes.len() != suite.element_len() || !compressed {
+        return Err(Error::NotAnElement);
+    }
+    Ok(bytes)
+}
+
 fn exact(bytes: &[u8], len: usize) -> Result<&[u8], Error> {
     if bytes.len() == len {
         Ok(bytes)
@@ -247,8 +261,7 @@ impl VoprfPrivateKey {
     /// RFC 9497 BlindEvaluate of a serialized blinded element: (the evaluated element, its DLEQ
     /// proof), serialized. The proof's scalar r is fresh from the OS RNG.
     pub(crate) fn blind_evaluate(&self, blinded: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
-        let blinded =
-            exact(blinded, self.suite().element_len()).map_err(|_| Error::NotAnElement)?;
+        let blinded = element(self.suite(), blinded)?;
         match &self.0 {
             ServerKey::P384(s) => blind_evaluate!(P384, s, blinded),
             ServerKey::Ristretto(s) => blind_evaluate!(Ristretto, s, blinded),
@@ -268,7 +281,7 @@ impl VoprfPrivateKey {
 /// Whether `bytes` is a serialized element of the suite's group other than the identity (a
 /// public key the client can verify proofs against).
 pub(crate) fn is_element(suite: VoprfSuite, bytes: &[u8]) -> bool {
-    if bytes.len() != suite.element_len() {
+    if element(suite, bytes).is_err() {
         return false;
     }
     match suite {
@@ -378,9 +391,9 @@ impl VoprfBlindState {
             ClientInner::P384(_) => VoprfSuite::P384Sha384,
             ClientInner::Ristretto(_) => VoprfSuite::Ristretto255Sha512,
         };
-        let evaluated = exact(evaluated, suite.element_len()).map_err(|_| Error::NotAnElement)?;
+        let evaluated = element(suite, evaluated)?;
         let proof = exact(proof, suite.proof_len())?;
-        let public_key = exact(public_key, suite.element_len())?;
+        let public_key = element(suite, public_key)?;
         match &self.0 {
             ClientInner::P384(s) => finalize_with(s, input, evaluated, proof, public_key),
             ClientInner::Ristretto(s) => finalize_with(s, input, evaluated, proof, public_key),
@@ -419,5 +432,36 @@ mod tests {
             assert!(key.blind_evaluate(&vec![0; suite.element_len()]).is_err());
             assert!(VoprfPrivateKey::from_scalar(suite, &vec![0; suite.scalar_len()]).is_err());
         }
+    }
+
+    /// RFC 9497 DeserializeElement for P-384 is SEC1 compressed (tag 0x02 or 0x03) only: the
+    /// same x under SEC1's "compact" tag 0x05, also 49 bytes, is another encoding of a point
+    /// and is refused wherever an element is read (public key, blinded and evaluated element).
+    #[test]
+    fn a_p384_element_is_read_only_in_its_compressed_form() {
+        let suite = VoprfSuite::P384Sha384;
+        let key = VoprfPrivateKey::generate(suite).unwrap();
+        let input = b"token input";
+        let (state, blinded) = VoprfBlindState::blind(suite, input, None).unwrap();
+        let (evaluated, proof) = key.blind_evaluate(&blinded).unwrap();
+        let public = key.public_key();
+        let other_tag = |element: &[u8], tag: u8| [&[tag][..], &element[1..]].concat();
+        for tag in [0x00, 0x01, 0x04, 0x05, 0x06, 0x07] {
+            assert!(
+                !is_element(suite, &other_tag(&public, tag)),
+                "tag {tag:#04x}"
+            );
+            assert!(
+                key.blind_evaluate(&other_tag(&blinded, tag)).is_err(),
+                "tag {tag:#04x}"
+            );
+            assert!(state
+                .finalize(input, &other_tag(&evaluated, tag), &proof, &public)
+                .is_err());
+            assert!(state
+                .finalize(input, &evaluated, &proof, &other_tag(&public, tag))
+                .is_err());
+        }
+        assert!(state.finalize(input, &evaluated, &proof, &public).is_ok());
     }
 }
