@@ -30,8 +30,7 @@ pub use keys::{
     IssuerKey, KeyError, KeySet, KeyValidity, PublicKey, TokenKeyId, VoprfIssuerKey, VoprfPublicKey,
 };
 pub use private_token::{
-    PendingVoprfToken, VoprfClient, VoprfClientError, VoprfIssueError, VoprfIssuer, VoprfRedeemer,
-    VoprfVerified,
+    PendingVoprfToken, VoprfClient, VoprfClientError, VoprfIssueError, VoprfIssuer,
 };
 pub use redeem::{RedeemError, Redeemer};
 pub use store::{MemoryStore, SpendOutcome, SpendStore, StoreError};

@@ -3,7 +3,8 @@
 //! draft-ietf-privacypass-batched-tokens. The issuer evaluates the blinded element and proves it
 //! (DLEQ); the client checks the proof and unblinds; the token's authenticator is the PRF output
 //! of its token_authenticator_input, so only the issuer's private key verifies it, and the
-//! redeemer does so before spending the token once in the same [`SpendStore`] as type 2.
+//! [`crate::Verifier`] does so (with the same key set as type 2) before the [`crate::Redeemer`]
+//! spends the token once in the same store.
 //!
 //! Wire layouts (Ne, Ns, Nh of RFC 9497 §4):
 //! - TokenRequest: `token_type u16 || truncated_token_key_id u8 || blinded_msg[Ne]`
@@ -19,13 +20,11 @@ use subtle::ConstantTimeEq;
 
 use crate::codes::ErrorCode;
 use crate::crypto::{self, VoprfBlindState};
-use crate::keys::{KeySet, KeyValidity, TokenKeyId, VoprfIssuerKey, VoprfPublicKey};
-use crate::redeem::{self, RedeemError};
-use crate::store::SpendStore;
-use crate::verifier::{check_bound, redeemable_at, VerifyError};
+use crate::keys::{KeySet, TokenKeyId, VoprfIssuerKey, VoprfPublicKey};
+use crate::verifier::{check_bound, redeemable_at, Verified, VerifyError};
 use crate::wire::{
-    authenticator_input, DecodeError, Token, TokenChallenge, TokenRequest, TokenType,
-    VoprfTokenResponse, NONCE_LEN,
+    authenticator_input, DecodeError, Token, TokenChallenge, TokenRequest, VoprfTokenResponse,
+    NONCE_LEN,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -313,76 +312,26 @@ impl PendingVoprfToken {
     }
 }
 
-/// A VOPRF token that verified, with the key it verified under.
-#[derive(Clone, Debug)]
-pub struct VoprfVerified {
-    pub token: Token,
-    pub key: Arc<VoprfPublicKey>,
-    pub validity: KeyValidity,
-    /// Unix second after which the key's tokens are no longer accepted.
-    pub redeemable_until: u64,
-}
-
-/// Decodes a token of a VOPRF type, with the errors of verification.
-fn decode_voprf_token(token: &[u8]) -> Result<Token, VerifyError> {
-    if let [high, low, ..] = *token {
-        let value = u16::from_be_bytes([high, low]);
-        if !TokenType::from_value(value).is_some_and(TokenType::is_privately_verifiable) {
-            return Err(VerifyError::UnsupportedTokenType(value));
-        }
-    }
-    Token::decode(token).map_err(|e| match e {
-        DecodeError::UnsupportedTokenType(t) => VerifyError::UnsupportedTokenType(t),
-        other => VerifyError::Malformed(other),
-    })
-}
-
-/// Verifies VOPRF tokens with the private keys of a key set and spends them once.
-#[derive(Clone)]
-pub struct VoprfRedeemer {
-    keys: Arc<KeySet>,
-    store: Arc<dyn SpendStore>,
-}
-
-impl std::fmt::Debug for VoprfRedeemer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VoprfRedeemer")
-            .field("keys", &self.keys)
-            .finish_non_exhaustive()
-    }
-}
-
-impl VoprfRedeemer {
-    pub fn new(keys: Arc<KeySet>, store: Arc<dyn SpendStore>) -> Self {
-        VoprfRedeemer { keys, store }
-    }
-
-    pub fn keys(&self) -> &Arc<KeySet> {
-        &self.keys
-    }
-
-    pub fn store(&self) -> &Arc<dyn SpendStore> {
-        &self.store
-    }
-
-    /// Verifies an encoded VOPRF token at `now` with the private key of its token_key_id: the
-    /// key must be known and valid, the token bound to one of `expected_challenges` when any
-    /// are given, and its authenticator equal (in constant time) to the PRF output the key
-    /// computes for its token_authenticator_input. Records nothing.
-    pub fn verify(
-        &self,
-        token: &[u8],
-        expected_challenges: &[&[u8]],
-        now: u64,
-    ) -> Result<VoprfVerified, VerifyError> {
-        let token = decode_voprf_token(token)?;
-        let entry = self
-            .keys
-            .voprf_get(&token.token_key_id)
-            .filter(|e| e.key.token_type() == token.token_type)
-            .ok_or(VerifyError::UnknownKey)?;
-        let redeemable_until = redeemable_at(&self.keys, &entry.validity, now)?;
-        check_bound(expected_challenges, &token.challenge_digest)?;
+/// Verifies a decoded VOPRF token at `now` with the private key of its token_key_id (the
+/// private half of [`crate::Verifier::verify`]): the key must be known, of the token's type and
+/// valid, the token bound to one of `expected_challenges` when any are given, and its
+/// authenticator equal (in constant time) to the PRF output the key computes for its
+/// token_authenticator_input. `seen_before` (the exact bytes verified before) skips only that
+/// evaluation. Records nothing.
+pub(crate) fn verify_private(
+    keys: &KeySet,
+    token: Token,
+    expected_challenges: &[&[u8]],
+    now: u64,
+    seen_before: bool,
+) -> Result<Verified, VerifyError> {
+    let entry = keys
+        .voprf_get(&token.token_key_id)
+        .filter(|e| e.key.token_type() == token.token_type)
+        .ok_or(VerifyError::UnknownKey)?;
+    let redeemable_until = redeemable_at(keys, &entry.validity, now)?;
+    check_bound(expected_challenges, &token.challenge_digest)?;
+    if !seen_before {
         let expected = entry
             .key
             .evaluate(&token.authenticator_input())
@@ -391,58 +340,22 @@ impl VoprfRedeemer {
         if !bool::from(expected.as_slice().ct_eq(&token.authenticator)) {
             return Err(VerifyError::BadAuthenticator);
         }
-        Ok(VoprfVerified {
-            token,
-            key: entry.key.public_key().clone(),
-            validity: entry.validity,
-            redeemable_until,
-        })
     }
-
-    /// Verifies the token, then records its spend in the store: only the first spend succeeds.
-    pub fn redeem(
-        &self,
-        token: &[u8],
-        expected_challenges: &[&[u8]],
-        now: u64,
-    ) -> Result<VoprfVerified, RedeemError> {
-        let verified = self.verify(token, expected_challenges, now)?;
-        self.record(&verified)?;
-        Ok(verified)
-    }
-
-    /// Records the spend of a verified token, durably and at most once. May block (an fsync).
-    pub fn record(&self, verified: &VoprfVerified) -> Result<(), RedeemError> {
-        redeem::record(&self.store, &verified.token, verified.redeemable_until)
-    }
-
-    /// `record` answered through `done`, without blocking the caller when the store is not
-    /// remote (`SpendStore::is_remote`), as `Redeemer::record_with`.
-    pub fn record_with(
-        &self,
-        verified: &VoprfVerified,
-        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
-    ) {
-        redeem::record_with(
-            &self.store,
-            &verified.token,
-            verified.redeemable_until,
-            done,
-        );
-    }
-
-    /// Fails with `AlreadySpent` when the store holds the spend of a verified token (a read),
-    /// as `Redeemer::check_not_spent`.
-    pub fn check_not_spent(&self, verified: VoprfVerified) -> Result<VoprfVerified, RedeemError> {
-        redeem::check_not_spent(&self.store, &verified.token)?;
-        Ok(verified)
-    }
+    Ok(Verified {
+        token,
+        validity: entry.validity,
+        redeemable_until,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::KeyValidity;
+    use crate::redeem::{RedeemError, Redeemer};
     use crate::store::MemoryStore;
+    use crate::verifier::Verifier;
+    use crate::wire::TokenType;
 
     const NOW: u64 = 1_700_000_000;
 
@@ -463,7 +376,7 @@ mod tests {
                 .issue_request(&pending.request().encode(), NOW)
                 .unwrap();
             let token = pending.finalize(&response.encode()).unwrap().encode();
-            let redeemer = VoprfRedeemer::new(keys, Arc::new(MemoryStore::new(1000)));
+            let redeemer = Redeemer::new(Verifier::new(keys), Arc::new(MemoryStore::new(1000)));
             let encoded = challenge.encode();
             redeemer.redeem(&token, &[&encoded], NOW).unwrap();
             assert_eq!(
@@ -473,7 +386,7 @@ mod tests {
             assert!(!format!("{key:?}").contains(&hex::encode(key.scalar_bytes())));
 
             // The JSON-RPC form: a bare element or a whole request, checked against the key.
-            let issuer = VoprfIssuer::new(redeemer.keys().clone());
+            let issuer = VoprfIssuer::new(redeemer.verifier().keys().clone());
             let id = key.public_key().token_key_id();
             let request = pending.request().encode();
             assert!(issuer.issue(id, &request, NOW).is_ok());
@@ -508,6 +421,71 @@ mod tests {
             assert_eq!(
                 redeemer.check_not_spent(verified).unwrap_err(),
                 RedeemError::AlreadySpent
+            );
+        }
+    }
+
+    /// The seen-token path (bytes that verified before): every check but the PRF evaluation.
+    #[test]
+    fn a_token_seen_before_keeps_every_check_but_the_evaluation() {
+        for token_type in [TokenType::VoprfP384, TokenType::VoprfRistretto255] {
+            let mut set = KeySet::new(0);
+            let key = set
+                .generate_voprf(token_type, KeyValidity::new(0, NOW + 10).unwrap())
+                .unwrap();
+            let keys = Arc::new(set);
+            let challenge =
+                TokenChallenge::new(token_type.value(), b"issuer.example", &[], b"").unwrap();
+            let pending = VoprfClient::new(key.public_key().clone())
+                .request(&challenge)
+                .unwrap();
+            let response = VoprfIssuer::new(keys.clone())
+                .issue_request(&pending.request().encode(), NOW)
+                .unwrap();
+            let token = pending.finalize(&response.encode()).unwrap();
+            let verifier = Verifier::new(keys.clone());
+            let mut forged = token.clone();
+            forged.authenticator[0] ^= 1;
+            assert_eq!(
+                verifier.verify(&forged.encode(), &[], NOW).unwrap_err(),
+                VerifyError::BadAuthenticator
+            );
+            // Seen before: the evaluation is skipped, so only the caller's memory of the bytes
+            // stands for it; the key, its window and the binding are checked again.
+            assert!(verifier
+                .verify_token_seen_before(forged.clone(), &[], NOW)
+                .is_ok());
+            let other = TokenChallenge::new(token_type.value(), b"other.example", &[], b"")
+                .unwrap()
+                .encode();
+            assert_eq!(
+                verifier
+                    .verify_token_seen_before(token.clone(), &[&other], NOW)
+                    .unwrap_err(),
+                VerifyError::ChallengeMismatch
+            );
+            let late = NOW + 10 + keys.redemption_grace() + 1;
+            assert_eq!(
+                verifier
+                    .verify_token_seen_before(token.clone(), &[], late)
+                    .unwrap_err(),
+                VerifyError::KeyNotValid
+            );
+            let mut unknown = token.clone();
+            unknown.token_key_id[0] ^= 1;
+            assert_eq!(
+                verifier
+                    .verify_token_seen_before(unknown, &[], NOW)
+                    .unwrap_err(),
+                VerifyError::UnknownKey
+            );
+            // A verifier without a key of the type: -32022, seen or not.
+            let rsa_only = Verifier::new(Arc::new(KeySet::new(0)));
+            assert_eq!(
+                rsa_only
+                    .verify_token_seen_before(token, &[], NOW)
+                    .unwrap_err(),
+                VerifyError::UnsupportedTokenType(token_type.value())
             );
         }
     }

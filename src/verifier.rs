@@ -6,7 +6,7 @@ use std::sync::Arc;
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::codes::ErrorCode;
-use crate::keys::{KeySet, KeyValidity, PublicKey};
+use crate::keys::{KeySet, KeyValidity};
 use crate::rsa_blind::RsaError;
 use crate::wire::{digest_of_encoded, DecodeError, Token, TokenType};
 
@@ -43,11 +43,11 @@ impl VerifyError {
 
 /// Decodes a token, with the errors of verification.
 pub(crate) fn decode_token(token: &[u8]) -> Result<Token, VerifyError> {
-    // The type is judged first: a token of a type this verifier does not serve is -32022
-    // whatever its length, even one the wire format knows (type 1, VOPRF P-384).
+    // The type is judged first: a token of a type this library does not know is -32022
+    // whatever its length.
     if let [high, low, ..] = *token {
         let token_type = u16::from_be_bytes([high, low]);
-        if token_type != TokenType::BlindRsa2048.value() {
+        if TokenType::from_value(token_type).is_none() {
             return Err(VerifyError::UnsupportedTokenType(token_type));
         }
     }
@@ -57,17 +57,18 @@ pub(crate) fn decode_token(token: &[u8]) -> Result<Token, VerifyError> {
     })
 }
 
-/// A token that verified, with the key it verified under.
+/// A token that verified (of any type), with the validity of the key it verified under.
 #[derive(Clone, Debug)]
 pub struct Verified {
     pub token: Token,
-    pub key: Arc<PublicKey>,
     pub validity: KeyValidity,
     /// Unix second after which the key's tokens are no longer accepted.
     pub redeemable_until: u64,
 }
 
-/// Verifies tokens against the keys of a key set. Cheap to clone and safe to share.
+/// Verifies tokens of every type against the keys of a key set: type 2 with the public key of
+/// its token_key_id, types 1 and 5 with the private key of theirs (a set of public keys only
+/// answers `UnknownKey` for those). Cheap to clone and safe to share.
 #[derive(Clone, Debug)]
 pub struct Verifier {
     keys: Arc<KeySet>,
@@ -90,11 +91,34 @@ impl Verifier {
         expected_challenges: &[&[u8]],
         now: u64,
     ) -> Result<Verified, VerifyError> {
+        if let [high, low, ..] = *token {
+            self.check_served(u16::from_be_bytes([high, low]))?;
+        }
         self.verify_token_inner(decode_token(token)?, expected_challenges, now, false)
     }
 
+    /// A token of a type this verifier serves no key of is -32022, whatever its length: a type
+    /// this library does not know, or type 1 or 5 without a private key of that type. (Type 2
+    /// is always served: a set without its key answers `UnknownKey`.)
+    fn check_served(&self, token_type: u16) -> Result<(), VerifyError> {
+        let served = match TokenType::from_value(token_type) {
+            None => false,
+            Some(TokenType::BlindRsa2048) => true,
+            Some(voprf) => self
+                .keys
+                .voprf_entries()
+                .iter()
+                .any(|e| e.key.token_type() == voprf),
+        };
+        if !served {
+            return Err(VerifyError::UnsupportedTokenType(token_type));
+        }
+        Ok(())
+    }
+
     /// As `verify`, for a decoded token whose exact bytes (all of them, authenticator included)
-    /// verified before: every check but the RSA operation (key known and valid now, challenge
+    /// verified before: every check but the RSA operation or the PRF evaluation (key known and
+    /// valid now, challenge
     /// binding). For callers that remember digests of the tokens they verified, so that a
     /// replayed token costs a hash instead of a signature verification.
     pub fn verify_token_seen_before(
@@ -103,6 +127,7 @@ impl Verifier {
         expected_challenges: &[&[u8]],
         now: u64,
     ) -> Result<Verified, VerifyError> {
+        self.check_served(token.token_type.value())?;
         self.verify_token_inner(token, expected_challenges, now, true)
     }
 
@@ -113,6 +138,15 @@ impl Verifier {
         now: u64,
         seen_before: bool,
     ) -> Result<Verified, VerifyError> {
+        if token.token_type.is_privately_verifiable() {
+            return crate::private_token::verify_private(
+                &self.keys,
+                token,
+                expected_challenges,
+                now,
+                seen_before,
+            );
+        }
         let entry = self
             .keys
             .get(&token.token_key_id)
@@ -130,7 +164,6 @@ impl Verifier {
         }
         Ok(Verified {
             token,
-            key: entry.public.clone(),
             validity: entry.validity,
             redeemable_until,
         })

@@ -197,7 +197,7 @@ fn verifier_errors() {
             ErrorCode::UnsupportedToken
         )
     );
-    // Type 1 (VOPRF), which the wire format knows but this verifier does not serve: -32022
+    // Type 1 (VOPRF), which the wire format knows but this verifier holds no key of: -32022
     // at its own length (2 + 32 + 32 + 32 + 48 bytes) and at type 2's.
     for len in [146, token.len()] {
         let mut voprf = vec![0u8; len];

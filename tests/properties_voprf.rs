@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use privacypass::wire::TokenType;
 use privacypass::{
-    KeySet, KeyValidity, MemoryStore, RedeemError, Token, TokenChallenge, TokenRequest,
-    VoprfClient, VoprfIssuer, VoprfIssuerKey, VoprfPublicKey, VoprfRedeemer, VoprfTokenResponse,
+    KeySet, KeyValidity, MemoryStore, RedeemError, Redeemer, Token, TokenChallenge, TokenRequest,
+    Verifier, VoprfClient, VoprfIssuer, VoprfIssuerKey, VoprfPublicKey, VoprfTokenResponse,
 };
 use proptest::prelude::*;
 
@@ -82,7 +82,7 @@ proptest! {
         prop_assert_eq!(token.authenticator.len(), key.token_type().nk());
         let bytes = token.encode();
         prop_assert_eq!(Token::decode(&bytes).unwrap(), token);
-        let redeemer = VoprfRedeemer::new(f.keys.clone(), Arc::new(MemoryStore::new(100)));
+        let redeemer = Redeemer::new(Verifier::new(f.keys.clone()), Arc::new(MemoryStore::new(100)));
         let encoded = challenge.encode();
         prop_assert!(redeemer.redeem(&bytes, &[&encoded], NOW).is_ok());
         prop_assert_eq!(
@@ -104,7 +104,7 @@ proptest! {
         let _ = TokenRequest::decode(&bytes);
         let _ = Token::decode(&bytes);
         let _ = VoprfIssuer::new(f.keys.clone()).issue_request(&bytes, NOW);
-        let redeemer = VoprfRedeemer::new(f.keys.clone(), Arc::new(MemoryStore::new(100)));
+        let redeemer = Redeemer::new(Verifier::new(f.keys.clone()), Arc::new(MemoryStore::new(100)));
         let _ = redeemer.verify(&bytes, &[], NOW);
         for (key, challenge, _) in &f.tokens {
             let challenge = TokenChallenge::decode(challenge).unwrap();
@@ -136,7 +136,7 @@ proptest! {
         let f = fixture();
         let (_, challenge, token) = &f.tokens[which];
         let bit = bit % (token.len() * 8);
-        let redeemer = VoprfRedeemer::new(f.keys.clone(), Arc::new(MemoryStore::new(100)));
+        let redeemer = Redeemer::new(Verifier::new(f.keys.clone()), Arc::new(MemoryStore::new(100)));
         prop_assert!(redeemer.verify(token, &[challenge], NOW).is_ok());
         let mut bad = token.clone();
         bad[bit / 8] ^= 1 << (bit % 8);
@@ -147,7 +147,10 @@ proptest! {
 #[test]
 fn every_single_bit_flip_of_both_tokens_is_refused() {
     let f = fixture();
-    let redeemer = VoprfRedeemer::new(f.keys.clone(), Arc::new(MemoryStore::new(100)));
+    let redeemer = Redeemer::new(
+        Verifier::new(f.keys.clone()),
+        Arc::new(MemoryStore::new(100)),
+    );
     for (_, challenge, token) in &f.tokens {
         for bit in 0..token.len() * 8 {
             let mut bad = token.clone();

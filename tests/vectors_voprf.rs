@@ -10,8 +10,8 @@ use std::sync::Arc;
 use common::{array, hex_field, vectors};
 use privacypass::wire::TokenType;
 use privacypass::{
-    KeySet, KeyValidity, MemoryStore, RedeemError, Token, TokenChallenge, TokenRequest,
-    VoprfClient, VoprfIssuer, VoprfIssuerKey, VoprfRedeemer, VoprfTokenResponse,
+    KeySet, KeyValidity, MemoryStore, RedeemError, Redeemer, Token, TokenChallenge, TokenRequest,
+    Verifier, VoprfClient, VoprfIssuer, VoprfIssuerKey, VoprfTokenResponse,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -88,7 +88,7 @@ fn run(v: &serde_json::Value, sk: &str, pk: &str, token_type: TokenType, what: &
 
     // Redeemer: accepts the vector's token once, bound to its challenge; refuses it the second
     // time, and refuses it bound to another challenge.
-    let redeemer = VoprfRedeemer::new(keys, Arc::new(MemoryStore::new(1000)));
+    let redeemer = Redeemer::new(Verifier::new(keys), Arc::new(MemoryStore::new(1000)));
     let encoded = challenge.encode();
     let other = TokenChallenge::new(token_type.value(), b"other.example", &[], b"")
         .unwrap()

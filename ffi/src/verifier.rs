@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use privacypass::directory::{DirectoryError, IssuerDirectory};
 use privacypass::header::{parse_authorization, HeaderError};
-use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, TokenType, Verifier, VoprfRedeemer};
+use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, TokenType, Verifier};
 use privacypass_stores::OpenError;
 
 use crate::boundary::{
@@ -31,9 +31,11 @@ pub struct pp_verifier {
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct pp_redeemer {
+    /// One redeemer for every type its keys verify.
     redeemer: Redeemer,
-    /// The private keys of types 1 and 5, when made from a VOPRF issuer (same store).
-    voprf: Option<VoprfRedeemer>,
+    /// Whether its keys are private VOPRF keys (made from a VOPRF issuer): otherwise a token of
+    /// type 1 or 5 answers `PP_ERR_PRIVATE_TOKEN_TYPE`, as the verifiers do.
+    private_keys: bool,
 }
 
 /// Whether `token` says it is of a privately verifiable type (1 or 5).
@@ -136,21 +138,14 @@ fn verify_now(
         .map_err(|e| e.code().into())
 }
 
-/// Verifies `token` now and records its spend: a token of type 1 or 5 with the VOPRF keys.
+/// Verifies `token` now and records its spend: a token of type 1 or 5 only with VOPRF keys.
 fn redeem_now(
     redeemer: &pp_redeemer,
     token: &[u8],
     challenge: Option<&[u8]>,
 ) -> Result<(), pp_result> {
-    if is_private_type(token) {
-        let voprf = redeemer
-            .voprf
-            .as_ref()
-            .ok_or(pp_result::PP_ERR_PRIVATE_TOKEN_TYPE)?;
-        return voprf
-            .redeem(token, &expected(challenge), privacypass::unix_now())
-            .map(drop)
-            .map_err(|e| e.code().into());
+    if is_private_type(token) && !redeemer.private_keys {
+        return Err(pp_result::PP_ERR_PRIVATE_TOKEN_TYPE);
     }
     redeemer
         .redeemer
@@ -340,7 +335,7 @@ pub unsafe extern "C" fn pp_redeemer_new(
         let store = open_store(url)?;
         let redeemer = Redeemer::new(verifier.verifier.clone(), store);
         // SAFETY: `out` was checked by `handle_out`.
-        unsafe { give(out, pp_redeemer { redeemer, voprf: None }) };
+        unsafe { give(out, pp_redeemer { redeemer, private_keys: false }) };
         Ok(())
     }
 }
@@ -375,15 +370,13 @@ pub unsafe extern "C" fn pp_redeemer_new_from_issuer(
         let url = unsafe { c_str(store_url) }?;
         let out = handle_out(out)?;
         let store = open_store(url)?;
-        let redeemer = match &issuer.kind {
-            IssuerKind::Rsa { issuer, .. } => pp_redeemer {
-                redeemer: Redeemer::new(Verifier::new(issuer.keys().clone()), store),
-                voprf: None,
-            },
-            IssuerKind::Voprf { issuer, .. } => pp_redeemer {
-                redeemer: Redeemer::new(Verifier::new(Arc::new(KeySet::new(0))), store.clone()),
-                voprf: Some(VoprfRedeemer::new(issuer.keys().clone(), store)),
-            },
+        let (keys, private_keys) = match &issuer.kind {
+            IssuerKind::Rsa { issuer, .. } => (issuer.keys(), false),
+            IssuerKind::Voprf { issuer, .. } => (issuer.keys(), true),
+        };
+        let redeemer = pp_redeemer {
+            redeemer: Redeemer::new(Verifier::new(keys.clone()), store),
+            private_keys,
         };
         // SAFETY: `out` was checked by `handle_out`.
         unsafe { give(out, redeemer) };

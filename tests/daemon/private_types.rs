@@ -13,7 +13,7 @@ use std::process::Command;
 use common::*;
 use privacypass::directory::IssuerDirectory;
 use privacypass::{b64, Token, TokenChallenge, TokenType, VoprfClient, VoprfPublicKey};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn privacypassd(args: &[&str], keys_dir: &Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_privacypassd"))
@@ -692,4 +692,112 @@ fn keys_import_reads_a_p384_pkcs8_key() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("voprf-p384 only"), "{stderr}");
     assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+}
+
+/// A JSON-RPC call with an API key: (HTTP status, `RateLimit-Remaining`, body).
+fn rpc_as(
+    agent: &ureq::Agent,
+    url: &str,
+    api_key: &str,
+    method: &str,
+    params: Value,
+) -> (u16, Option<u64>, Value) {
+    let mut resp = agent
+        .post(url)
+        .header("authorization", format!("Bearer {api_key}"))
+        .send_json(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        .unwrap();
+    let remaining = resp
+        .headers()
+        .get("ratelimit-remaining")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let body = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    (resp.status().as_u16(), remaining, body)
+}
+
+#[test]
+fn rate_limits_count_type_1_and_type_5_calls_like_type_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    three_keys(&keys_dir);
+    let api_keys = dir.path().join("api-keys");
+    std::fs::write(&api_keys, "voprf-rate-limited-key-01\n").unwrap();
+    let keys = keys_dir.to_str().unwrap();
+    let limited = [
+        "--api-keys",
+        api_keys.to_str().unwrap(),
+        "--rate-limit",
+        "4/3600",
+    ];
+    let daemon = Daemon::start(dir.path(), &[&["--keys-dir", keys][..], &limited].concat());
+    // Native issuance has no API key: a second daemon of the same keys bounds it.
+    let anonymous = Daemon::start(
+        &dir.path().join("anonymous"),
+        &["--keys-dir", keys, "--anonymous-issue-limit", "2/3600"],
+    );
+    clear_of_window_end(3600);
+    let agent = agent();
+    let url = format!("{}/rpc", daemon.url);
+    let key = "voprf-rate-limited-key-01";
+    let blinded = |token_type: TokenType| {
+        let public = voprf_key(&daemon, token_type);
+        let pending = VoprfClient::new(public.clone())
+            .request(&voprf_challenge(token_type))
+            .unwrap();
+        let params = json!({"blinded-token": b64::encode_url(&pending.request().encode()[3..]),
+                            "key-id": hex::encode(public.token_key_id())});
+        (pending, params)
+    };
+    // With the API key: an issue of each type and a redeem of each count four calls.
+    let mut tokens = Vec::new();
+    for (used, token_type) in [TokenType::VoprfP384, TokenType::VoprfRistretto255]
+        .into_iter()
+        .enumerate()
+    {
+        let (pending, params) = blinded(token_type);
+        let (status, remaining, body) = rpc_as(&agent, &url, key, "issue", params);
+        assert_eq!((status, remaining), (200, Some(3 - used as u64)), "{body}");
+        let sig = b64::decode_any(body["result"]["blind-sig"].as_str().unwrap()).unwrap();
+        tokens.push(pending.finalize(&sig).unwrap());
+    }
+    for (used, token) in tokens.iter().enumerate() {
+        let (status, remaining, body) = rpc_as(&agent, &url, key, "redeem", redeem_params(token));
+        assert_eq!((status, remaining), (200, Some(1 - used as u64)), "{body}");
+    }
+    // Over the limit: refused before any work, a redeem of either type as an issue.
+    let (_, params) = blinded(TokenType::VoprfRistretto255);
+    let (status, _, body) = rpc_as(&agent, &url, key, "issue", params);
+    assert_eq!((status, error_code(&body)), (429, Some(-32034)), "{body}");
+    let fresh = issue_native(&anonymous, TokenType::VoprfP384);
+    let (status, _, body) = rpc_as(&agent, &url, key, "redeem", redeem_params(&fresh));
+    assert_eq!((status, error_code(&body)), (429, Some(-32034)), "{body}");
+    // Without a key, native issuance of types 1 and 5 shares the anonymous window of two: the
+    // one above was the first, this the second, the next is refused.
+    issue_native(&anonymous, TokenType::VoprfRistretto255);
+    let client = VoprfClient::new(voprf_key(&anonymous, TokenType::VoprfP384));
+    let pending = client
+        .request(&voprf_challenge(TokenType::VoprfP384))
+        .unwrap();
+    let resp = agent
+        .post(format!("{}/token-request", anonymous.url))
+        .header("Content-Type", "application/private-token-request")
+        .send(&pending.request().encode()[..])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 429);
+    // The token refused over the limit was not spent: it redeems once, here through the same
+    // daemon restarted without limits on the same data directory.
+    drop(daemon);
+    let daemon = Daemon::start(dir.path(), &["--keys-dir", keys]);
+    let (status, body) = rpc(&agent, &url_of(&daemon), "redeem", redeem_params(&fresh));
+    assert_eq!(
+        (status, &body["result"]),
+        (200, &json!("success")),
+        "{body}"
+    );
+    let (status, body) = rpc(&agent, &url_of(&daemon), "redeem", redeem_params(&fresh));
+    assert_eq!((status, error_code(&body)), (403, Some(-32021)), "{body}");
+}
+
+fn url_of(daemon: &Daemon) -> String {
+    format!("{}/rpc", daemon.url)
 }

@@ -1,12 +1,12 @@
 //! Redemption: JSON-RPC `redeem` on `/rpc` and `/api/redeem`. Verifies a token and records its
-//! spend durably; tokens verified here before (the seen-token set) skip the RSA operation.
-//! Privately verifiable tokens (types 0x0001 and 0x0005) are verified with the private key of
-//! their `token_key_id` (`VoprfRedeemer`) and spent once in the same store, with the same
-//! answers.
+//! spend durably; tokens verified here before (the seen-token set) skip the RSA operation or
+//! the PRF evaluation. Privately verifiable tokens (types 0x0001 and 0x0005) are verified with
+//! the private key of their `token_key_id`, by the same redeemer, and spent once in the same
+//! store, with the same answers.
 
+use privacypass::verifier::Verified;
 use privacypass::wire::Token;
-use privacypass::{b64, crypto, ErrorCode, RedeemError, Redeemer, Verifier};
-use privacypass::{TokenType, VoprfRedeemer};
+use privacypass::{b64, crypto, ErrorCode, RedeemError, Redeemer, TokenType, Verifier};
 use privacypass_rpc::{EarlierSettings, RedeemParams, Redeemed};
 
 use crate::app::App;
@@ -22,68 +22,15 @@ const REDEEMED_TYPES: [(TokenType, &str); 3] = [
     (TokenType::VoprfRistretto255, "VOPRF ristretto255"),
 ];
 
-/// What the spend of a verified token needs from a redeemer of either kind.
-trait Spends: Send + 'static {
-    type Verified: Send + 'static;
-    fn is_remote(&self) -> bool;
-    fn record(&self, verified: &Self::Verified) -> Result<(), RedeemError>;
-    fn check_not_spent(&self, verified: Self::Verified) -> Result<Self::Verified, RedeemError>;
-    fn record_with(
-        &self,
-        verified: &Self::Verified,
-        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
-    );
-}
-
-impl Spends for Redeemer {
-    type Verified = privacypass::verifier::Verified;
-    fn is_remote(&self) -> bool {
-        self.store().is_remote()
-    }
-    fn record(&self, verified: &Self::Verified) -> Result<(), RedeemError> {
-        Redeemer::record(self, verified)
-    }
-    fn check_not_spent(&self, verified: Self::Verified) -> Result<Self::Verified, RedeemError> {
-        Redeemer::check_not_spent(self, verified)
-    }
-    fn record_with(
-        &self,
-        verified: &Self::Verified,
-        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
-    ) {
-        Redeemer::record_with(self, verified, done)
-    }
-}
-
-impl Spends for VoprfRedeemer {
-    type Verified = privacypass::VoprfVerified;
-    fn is_remote(&self) -> bool {
-        self.store().is_remote()
-    }
-    fn record(&self, verified: &Self::Verified) -> Result<(), RedeemError> {
-        VoprfRedeemer::record(self, verified)
-    }
-    fn check_not_spent(&self, verified: Self::Verified) -> Result<Self::Verified, RedeemError> {
-        VoprfRedeemer::check_not_spent(self, verified)
-    }
-    fn record_with(
-        &self,
-        verified: &Self::Verified,
-        done: Box<dyn FnOnce(Result<(), RedeemError>) + Send>,
-    ) {
-        VoprfRedeemer::record_with(self, verified, done)
-    }
-}
-
 /// Spends a verified token once: the outcome of the spend (or of the verification), or an
 /// internal failure of the daemon.
-async fn spend<R: Spends>(
-    redeemer: R,
-    verified: Result<R::Verified, RedeemError>,
+async fn spend(
+    redeemer: Redeemer,
+    verified: Result<Verified, RedeemError>,
 ) -> Result<Result<(), RedeemError>, ApiError> {
     Ok(match verified {
         Err(e) => Err(e),
-        Ok(verified) if redeemer.is_remote() => {
+        Ok(verified) if redeemer.store().is_remote() => {
             // A store across the network (Redis): its spend (SET NX) tells an already-spent
             // token itself, so one round trip and no separate check, on the blocking pool.
             tokio::task::spawn_blocking(move || redeemer.record(&verified))
@@ -169,31 +116,17 @@ async fn redeem_inner(
     }
     let now = privacypass::unix_now();
     let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
-    // A token that does not decode goes the type-2 way, which answers as it always did.
     let token_type = Token::decode(&token).ok().map(|t| t.token_type);
-    let privately_verifiable = token_type.is_some_and(TokenType::is_privately_verifiable);
-    if privately_verifiable {
-        // A privately verifiable token: the PRF output under the private key of its
-        // token_key_id, recomputed and compared in constant time, every time.
-        let redeemer = VoprfRedeemer::new(app.keys(), app.timed_store.clone());
-        let verified = redeemer
-            .verify(&token, &bindings, now)
-            .map_err(RedeemError::from);
-        let outcome = spend(redeemer, verified).await?;
-        if let Some(token_type) = token_type {
-            app.metrics
-                .record_type(Op::Redeem, token_type, outcome.is_ok());
-        }
-        return match outcome {
-            Ok(()) => Ok(Redeemed::Success),
-            Err(e) => Err(ApiError::from(e)),
-        };
-    }
+    // One redeemer for every type: type 2 verified with the public key of its token_key_id,
+    // types 1 and 5 with the private key of theirs (the PRF output recomputed and compared in
+    // constant time).
     let redeemer = Redeemer::new(Verifier::new(app.keys()), app.timed_store.clone());
-    // A replay of the very bytes of a token verified here before skips the RSA operation.
+    // A replay of the very bytes of a token verified here before skips the public-key
+    // operation (RSA) or the PRF evaluation (VOPRF); every other check is made again.
     let digest = crypto::sha256(&token);
     let seen = app.seen_tokens.contains(&digest);
-    // Verification is a public-key operation (or none, for bytes seen before): it runs here.
+    // Verification is a public-key or scalar operation (or none, for bytes seen before): it
+    // runs here.
     let verified = if seen {
         redeemer.verify_seen_before(&token, &bindings, now)
     } else {
@@ -210,7 +143,7 @@ async fn redeem_inner(
             Ok(Redeemed::Success)
         }
         Err(e) => {
-            // Spent means the token verified: its replays may skip the RSA operation.
+            // Spent means the token verified: its replays may skip the verification.
             if e == privacypass::RedeemError::AlreadySpent && !seen {
                 app.seen_tokens.insert(digest);
             }
