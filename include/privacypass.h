@@ -292,7 +292,8 @@ typedef enum pp_result {
     PP_ERR_INVALID_INPUT = 3,
     /**
      * Not a usable key: not RSA-2048 with e = 65537, wrong RSASSA-PSS parameters, bad PEM, no
-     * token type 2 key in a directory.
+     * token type 2 key in a directory; for types 1 and 5 a scalar that is not a canonical nonzero
+     * scalar or bytes that are not an element of the group.
      */
     PP_ERR_INVALID_KEY = 4,
     /**
@@ -404,8 +405,9 @@ enum pp_result pp_challenge_www_authenticate(const uint8_t *challenge,
  * Writes the `Authorization` header value for an encoded Token (not NUL-terminated):
  * `PrivateToken token="<base64url>"`.
  *
- * Returns `PP_ERR_INVALID_PARAMS` when `token` is not a well-formed Token (truncated, too
- * long, trailing bytes) and `PP_ERR_UNSUPPORTED_TOKEN` for a token of another type than 2.
+ * Returns `PP_ERR_INVALID_PARAMS` when `token` is not a well-formed Token of its type
+ * (truncated, too long, trailing bytes) and `PP_ERR_UNSUPPORTED_TOKEN` for a type other than
+ * 1, 2 and 5.
  */
 enum pp_result pp_authorization_encode(const uint8_t *token,
                                        size_t token_len,

@@ -247,8 +247,8 @@ impl LibraryCode {
             LibraryCode::InvalidKey => (
                 4,
                 "InvalidKey",
-                "not an RSA-2048 issuer key (SPKI, PEM or issuer directory)",
-                "Not a usable key: not RSA-2048 with e = 65537, wrong RSASSA-PSS parameters, bad PEM, no token type 2 key in a directory.",
+                "not a usable issuer key (RSA-2048 SPKI, PEM or issuer directory; VOPRF scalar or element)",
+                "Not a usable key: not RSA-2048 with e = 65537, wrong RSASSA-PSS parameters, bad PEM, no token type 2 key in a directory; for types 1 and 5 a scalar that is not a canonical nonzero scalar or bytes that are not an element of the group.",
             ),
             LibraryCode::InvalidStoreUrl => (
                 5,

@@ -30,7 +30,7 @@ const (
 	CodeNullArgument              Code = C.PP_ERR_NULL_ARGUMENT               // 1: never from this package
 	CodeBufferTooSmall            Code = C.PP_ERR_BUFFER_TOO_SMALL            // 2: never from this package
 	CodeInvalidInput              Code = C.PP_ERR_INVALID_INPUT               // 3: an argument is malformed or has the wrong length
-	CodeInvalidKey                Code = C.PP_ERR_INVALID_KEY                 // 4: not an RSA-2048 issuer key (SPKI, PEM or issuer directory)
+	CodeInvalidKey                Code = C.PP_ERR_INVALID_KEY                 // 4: not a usable issuer key (RSA-2048 SPKI, PEM or issuer directory; VOPRF scalar or element)
 	CodeInvalidStoreURL           Code = C.PP_ERR_INVALID_STORE_URL           // 5: unsupported or invalid spend store URL (memory:, rocksdb:PATH, redis://, redis+cluster://)
 	CodePanic                     Code = C.PP_ERR_PANIC                       // 6: a panic was caught inside libprivacypass (a bug)
 	CodePrivateTokenType          Code = C.PP_ERR_PRIVATE_TOKEN_TYPE          // 7: a privately verifiable token (type 1 or 5) needs the issuer's private key; this verifier holds public keys only

@@ -102,8 +102,9 @@ pub unsafe extern "C" fn pp_challenge_www_authenticate(
 /// Writes the `Authorization` header value for an encoded Token (not NUL-terminated):
 /// `PrivateToken token="<base64url>"`.
 ///
-/// Returns `PP_ERR_INVALID_PARAMS` when `token` is not a well-formed Token (truncated, too
-/// long, trailing bytes) and `PP_ERR_UNSUPPORTED_TOKEN` for a token of another type than 2.
+/// Returns `PP_ERR_INVALID_PARAMS` when `token` is not a well-formed Token of its type
+/// (truncated, too long, trailing bytes) and `PP_ERR_UNSUPPORTED_TOKEN` for a type other than
+/// 1, 2 and 5.
 #[no_mangle]
 pub unsafe extern "C" fn pp_authorization_encode(
     token: *const u8,

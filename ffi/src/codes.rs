@@ -82,7 +82,8 @@ pub enum pp_result {
     /// a malformed TokenChallenge, TokenResponse or issuer directory.
     PP_ERR_INVALID_INPUT = 3,
     /// Not a usable key: not RSA-2048 with e = 65537, wrong RSASSA-PSS parameters, bad PEM, no
-    /// token type 2 key in a directory.
+    /// token type 2 key in a directory; for types 1 and 5 a scalar that is not a canonical nonzero
+    /// scalar or bytes that are not an element of the group.
     PP_ERR_INVALID_KEY = 4,
     /// The spend store URL is not one this library opens (`memory:`, `memory:CAPACITY`,
     /// `rocksdb:PATH`, `redis://HOST:PORT`, `redis+cluster://HOST:PORT,...`).
@@ -167,7 +168,7 @@ pub(crate) const fn library_meaning(code: LibraryCode) -> &'static CStr {
         LibraryCode::NullArgument => c"a required pointer argument is NULL",
         LibraryCode::BufferTooSmall => c"the output buffer is too small; *out_len holds the size needed",
         LibraryCode::InvalidInput => c"an argument is malformed or has the wrong length",
-        LibraryCode::InvalidKey => c"not an RSA-2048 issuer key (SPKI, PEM or issuer directory)",
+        LibraryCode::InvalidKey => c"not a usable issuer key (RSA-2048 SPKI, PEM or issuer directory; VOPRF scalar or element)",
         LibraryCode::InvalidStoreUrl => c"unsupported or invalid spend store URL (memory:, rocksdb:PATH, redis://, redis+cluster://)",
         LibraryCode::Panic => c"a panic was caught inside libprivacypass (a bug)",
         LibraryCode::PrivateTokenType => c"a privately verifiable token (type 1 or 5) needs the issuer's private key; this verifier holds public keys only",
