@@ -1,12 +1,14 @@
 //! Load generator for `make bench`: starts privacypassd on a fresh data directory, measures
 //! issue, durable redeem and already-spent redeem over HTTP at several connection counts, the
 //! same redeems in JSON-RPC batches of 16 calls (rows in calls per second), and the in-process
-//! sign and verify ceilings on the same cores, then prints a Markdown table. Each row also
+//! sign and verify ceilings on the same cores, then the same issue, fresh and already-spent
+//! redeems for token types 1 and 5 (VOPRF P-384 and ristretto255) at the largest connection
+//! count beside their in-process ceilings, and prints a Markdown table. Each row also
 //! gives the daemons' CPU time (user and system, from /proc) per call: a figure that moves far
 //! less than the rate when the machine is shared.
 //!
 //! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64] [--mint N]
-//!        [--store URL --daemons N] [--ops issue,redeem,spent,batch]
+//!        [--store URL --daemons N] [--ops issue,redeem,spent,batch,voprf]
 //!
 //! With `--daemons N` it starts N daemons on one key directory and the store URL (a shared
 //! store such as Redis), and spreads the connections over them round-robin.
@@ -18,7 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use privacypass::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, Verifier};
+use privacypass::{
+    b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, TokenType, Verifier,
+    VoprfClient, VoprfIssuer, VoprfIssuerKey,
+};
 use privacypass_rpc::{IssueParams, RedeemParams, ISSUE, REDEEM};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -44,7 +49,7 @@ fn options() -> Result<Options, String> {
         mint: None,
         store: None,
         daemons: 1,
-        ops: ["issue", "redeem", "spent", "batch"]
+        ops: ["issue", "redeem", "spent", "batch", "voprf"]
             .map(String::from)
             .to_vec(),
     };
@@ -357,6 +362,57 @@ fn mint(
         .collect()
 }
 
+/// `n` tokens of a VOPRF key, issued and finalized in process (the proof checked) on all cores.
+fn mint_voprf(keys: &Arc<KeySet>, key: &Arc<VoprfIssuerKey>, n: usize) -> Vec<Vec<u8>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let per = n.div_ceil(threads);
+    let challenge = voprf_challenge(key.token_type());
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (keys, public, challenge) =
+                (keys.clone(), key.public_key().clone(), challenge.clone());
+            std::thread::spawn(move || {
+                let client = VoprfClient::new(public);
+                let issuer = VoprfIssuer::new(keys);
+                (0..per)
+                    .filter_map(|_| {
+                        let pending = client.request(&challenge).ok()?;
+                        let response = issuer
+                            .issue_request(&pending.request().encode(), privacypass::unix_now())
+                            .ok()?;
+                        Some(pending.finalize(&response.encode()).ok()?.encode())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap_or_default())
+        .collect()
+}
+
+fn voprf_challenge(token_type: TokenType) -> TokenChallenge {
+    TokenChallenge::new(token_type.value(), b"127.0.0.1", &[], b"").expect("a valid challenge")
+}
+
+/// The VOPRF rows: `keys generate` names, table labels, and the fresh redeems a second each
+/// type is minted for (about twice what 2 cores redeem).
+const VOPRF_TYPES: [(TokenType, &str, &str, f64); 2] = [
+    (
+        TokenType::VoprfP384,
+        "voprf-p384",
+        "type 1 (P-384)",
+        3_000.0,
+    ),
+    (
+        TokenType::VoprfRistretto255,
+        "voprf-ristretto255",
+        "type 5 (ristretto255)",
+        12_000.0,
+    ),
+];
+
 /// A JSON-RPC call of `method` with its typed params (the RPC trait's own types).
 fn call(id: usize, method: &str, params: impl Serialize) -> serde_json::Value {
     serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
@@ -393,20 +449,44 @@ fn main() -> Result<(), String> {
     let keys_dir =
         std::env::temp_dir().join(format!("privacypass-bench-keys-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&keys_dir);
+    let wants = |op: &str| opts.ops.iter().any(|o| o == op);
+    if wants("voprf") {
+        // A key of each type, made before the daemons start (which then make none of their own).
+        for (_, kind, _, _) in [(TokenType::BlindRsa2048, "blind-rsa-2048", "", 0.0)]
+            .into_iter()
+            .chain(VOPRF_TYPES)
+        {
+            let status = Command::new(&opts.daemon)
+                .args(["keys", "generate", "--type", kind, "--keys-dir"])
+                .arg(&keys_dir)
+                .stdout(Stdio::null())
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("keys generate --type {kind} failed"));
+            }
+        }
+    }
     let daemons = (0..opts.daemons)
         .map(|n| start_daemon(&opts.daemon, n, &keys_dir, opts.store.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     let addrs: Vec<String> = daemons.iter().map(|d| d.addr.clone()).collect();
     let pids: Vec<u32> = daemons.iter().map(|d| d.child.id()).collect();
-    let wants = |op: &str| opts.ops.iter().any(|o| o == op);
-    let pem_path = std::fs::read_dir(&keys_dir)
+    let key_files: Vec<Vec<u8>> = std::fs::read_dir(&keys_dir)
         .map_err(|e| e.to_string())?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "pem"))
-        .ok_or("the daemon made no key")?;
-    let key = IssuerKey::from_pem(&std::fs::read(pem_path).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+        .filter(|p| p.extension().is_some_and(|e| e == "pem"))
+        .filter_map(|p| std::fs::read(p).ok())
+        .collect();
+    let key = key_files
+        .iter()
+        .find_map(|pem| IssuerKey::from_pem(pem).ok())
+        .ok_or("the daemon made no RSA key")?;
+    let voprf_keys: Vec<VoprfIssuerKey> = key_files
+        .iter()
+        .filter_map(|pem| VoprfIssuerKey::from_pem(pem).ok())
+        .collect();
     let key_id = hex::encode(key.public_key().token_key_id());
     let mut set = KeySet::new(0);
     let key = set
@@ -459,7 +539,7 @@ fn main() -> Result<(), String> {
             200,
         ))?;
         rows.push((
-            "issue (JSON-RPC)",
+            "issue (JSON-RPC)".to_owned(),
             conns,
             run.rate(),
             run.percentile(0.5),
@@ -500,7 +580,7 @@ fn main() -> Result<(), String> {
             continue;
         }
         rows.push((
-            "redeem, durable (fresh tokens)",
+            "redeem, durable (fresh tokens)".to_owned(),
             conns,
             run.rate(),
             run.percentile(0.5),
@@ -522,7 +602,7 @@ fn main() -> Result<(), String> {
             403,
         ))?;
         rows.push((
-            "redeem, already spent (-32021)",
+            "redeem, already spent (-32021)".to_owned(),
             conns,
             run.rate(),
             run.percentile(0.5),
@@ -556,7 +636,7 @@ fn main() -> Result<(), String> {
             200,
         ))?;
         rows.push((
-            "redeem, durable, batches of 16 (calls/s)",
+            "redeem, durable, batches of 16 (calls/s)".to_owned(),
             conns,
             run.rate() * BATCH as f64,
             run.percentile(0.5),
@@ -583,7 +663,7 @@ fn main() -> Result<(), String> {
             200,
         ))?;
         rows.push((
-            "redeem, already spent, batches of 16 (calls/s)",
+            "redeem, already spent, batches of 16 (calls/s)".to_owned(),
             conns,
             run.rate() * BATCH as f64,
             run.percentile(0.5),
@@ -591,6 +671,100 @@ fn main() -> Result<(), String> {
             run.unexpected,
             run.cpu_per_call(BATCH),
         ));
+    }
+    // Types 1 and 5 at the largest connection count: issue (blind evaluation and proof),
+    // durable redeems of fresh tokens (the PRF evaluated with the private key), and the same
+    // tokens again (already spent: the seen-token set spares the evaluation).
+    let mut voprf_ceilings = Vec::new();
+    let conns = opts.connections.iter().copied().max().unwrap_or(64);
+    for key in voprf_keys.into_iter().filter(|_| wants("voprf")) {
+        let Some(&(token_type, _, label, per_second)) =
+            VOPRF_TYPES.iter().find(|t| t.0 == key.token_type())
+        else {
+            continue;
+        };
+        let key_id = hex::encode(key.public_key().token_key_id());
+        let mut set = KeySet::new(0);
+        let key = set
+            .insert_voprf_key(
+                key,
+                KeyValidity::new(0, u64::MAX).map_err(|e| e.to_string())?,
+            )
+            .map_err(|e| e.to_string())?;
+        let keys = Arc::new(set);
+        let request = VoprfClient::new(key.public_key().clone())
+            .request(&voprf_challenge(token_type))
+            .map_err(|e| e.to_string())?
+            .request()
+            .encode();
+        let issuer = VoprfIssuer::new(keys.clone());
+        let r = request.clone();
+        let issue_ceiling = ceiling(cores, 2.0, move || {
+            let _ = issuer.issue_request(&r, 1);
+        });
+        let token = mint_voprf(&keys, &key, 1).pop().ok_or("mint failed")?;
+        let verifier = Verifier::new(keys.clone());
+        let verify_ceiling = ceiling(cores, 2.0, move || {
+            let _ = verifier.verify(&token, &[], 1);
+        });
+        voprf_ceilings.push((label, issue_ceiling, verify_ceiling));
+        let issue = IssueParams {
+            blinded_token: b64::encode_url(&request[3..]),
+            key_id,
+        };
+        let body = call(1, ISSUE, issue).to_string().into_bytes();
+        let mut run = runtime.block_on(load(
+            &addrs,
+            &pids,
+            "/rpc",
+            Arc::new(vec![body; 1_000_000]),
+            conns,
+            opts.seconds,
+            200,
+        ))?;
+        let issue_row = format!("issue {label} (JSON-RPC)");
+        rows.push((
+            issue_row,
+            conns,
+            run.rate(),
+            run.percentile(0.5),
+            run.percentile(0.99),
+            run.unexpected,
+            run.cpu_per_call(1),
+        ));
+        let budget = opts.mint.unwrap_or((per_second * opts.seconds) as usize);
+        eprintln!("minting {budget} {label} tokens...");
+        let tokens = mint_voprf(&keys, &key, budget);
+        let bodies = Arc::new(tokens.iter().map(|t| redeem_body(t)).collect::<Vec<_>>());
+        for (what, expect) in [
+            ("durable (fresh tokens)", 200),
+            ("already spent (-32021)", 403),
+        ] {
+            let bodies = if expect == 200 {
+                bodies.clone()
+            } else {
+                let spent: Vec<Vec<u8>> = bodies.iter().take(run.requests).cloned().collect();
+                Arc::new(spent.iter().cycle().take(1_000_000).cloned().collect())
+            };
+            run = runtime.block_on(load(
+                &addrs,
+                &pids,
+                "/rpc",
+                bodies,
+                conns,
+                opts.seconds,
+                expect,
+            ))?;
+            rows.push((
+                format!("redeem {label}, {what}"),
+                conns,
+                run.rate(),
+                run.percentile(0.5),
+                run.percentile(0.99),
+                run.unexpected,
+                run.cpu_per_call(1),
+            ));
+        }
     }
     drop(daemons);
     let _ = std::fs::remove_dir_all(&keys_dir);
@@ -611,5 +785,9 @@ fn main() -> Result<(), String> {
     }
     println!("| in-process sign ceiling, {cores} cores | | {sign_ceiling:.0} | | | | |");
     println!("| in-process verify ceiling, {cores} cores | | {verify_ceiling:.0} | | | | |");
+    for (label, issue, verify) in voprf_ceilings {
+        println!("| in-process issue ceiling {label}, {cores} cores | | {issue:.0} | | | | |");
+        println!("| in-process verify ceiling {label}, {cores} cores | | {verify:.0} | | | | |");
+    }
     Ok(())
 }
