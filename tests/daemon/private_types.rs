@@ -426,6 +426,17 @@ fn a_forged_type_1_token_answers_32020_and_an_unknown_type_32022() {
         (200, &json!("success")),
         "{body}"
     );
+    // Spent now, and its bytes remembered: the replay is -32021, while the forgery on the same
+    // nonce is other bytes, verified in full with the private key again, and still -32020.
+    for (bytes, code) in [(token.encode(), -32021), (forged.encode(), -32020)] {
+        let (_, body) = rpc(
+            &agent,
+            &url,
+            "redeem",
+            json!({"token": b64::encode_url(&bytes)}),
+        );
+        assert_eq!(error_code(&body), Some(code), "{body}");
+    }
     // An unknown token type.
     let mut bytes = token.encode();
     bytes[1] = 0x03;
