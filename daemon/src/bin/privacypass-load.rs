@@ -363,10 +363,14 @@ fn mint(
 }
 
 /// `n` tokens of a VOPRF key, issued and finalized in process (the proof checked) on all cores.
-fn mint_voprf(keys: &Arc<KeySet>, key: &Arc<VoprfIssuerKey>, n: usize) -> Vec<Vec<u8>> {
+fn mint_voprf(
+    keys: &Arc<KeySet>,
+    key: &Arc<VoprfIssuerKey>,
+    n: usize,
+) -> Result<Vec<Vec<u8>>, String> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = n.div_ceil(threads);
-    let challenge = voprf_challenge(key.token_type());
+    let challenge = voprf_challenge(key.token_type())?;
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let (keys, public, challenge) =
@@ -386,14 +390,14 @@ fn mint_voprf(keys: &Arc<KeySet>, key: &Arc<VoprfIssuerKey>, n: usize) -> Vec<Ve
             })
         })
         .collect();
-    handles
+    Ok(handles
         .into_iter()
         .flat_map(|h| h.join().unwrap_or_default())
-        .collect()
+        .collect())
 }
 
-fn voprf_challenge(token_type: TokenType) -> TokenChallenge {
-    TokenChallenge::new(token_type.value(), b"127.0.0.1", &[], b"").expect("a valid challenge")
+fn voprf_challenge(token_type: TokenType) -> Result<TokenChallenge, String> {
+    TokenChallenge::new(token_type.value(), b"127.0.0.1", &[], b"").map_err(|e| e.to_string())
 }
 
 /// The VOPRF rows: `keys generate` names, table labels, and the fresh redeems a second each
@@ -693,7 +697,7 @@ fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         let keys = Arc::new(set);
         let request = VoprfClient::new(key.public_key().clone())
-            .request(&voprf_challenge(token_type))
+            .request(&voprf_challenge(token_type)?)
             .map_err(|e| e.to_string())?
             .request()
             .encode();
@@ -702,7 +706,7 @@ fn main() -> Result<(), String> {
         let issue_ceiling = ceiling(cores, 2.0, move || {
             let _ = issuer.issue_request(&r, 1);
         });
-        let token = mint_voprf(&keys, &key, 1).pop().ok_or("mint failed")?;
+        let token = mint_voprf(&keys, &key, 1)?.pop().ok_or("mint failed")?;
         let verifier = Verifier::new(keys.clone());
         let verify_ceiling = ceiling(cores, 2.0, move || {
             let _ = verifier.verify(&token, &[], 1);
@@ -734,7 +738,7 @@ fn main() -> Result<(), String> {
         ));
         let budget = opts.mint.unwrap_or((per_second * opts.seconds) as usize);
         eprintln!("minting {budget} {label} tokens...");
-        let tokens = mint_voprf(&keys, &key, budget);
+        let tokens = mint_voprf(&keys, &key, budget)?;
         let bodies = Arc::new(tokens.iter().map(|t| redeem_body(t)).collect::<Vec<_>>());
         for (what, expect) in [
             ("durable (fresh tokens)", 200),
