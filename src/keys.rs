@@ -538,6 +538,15 @@ impl VoprfIssuerKey {
         self.secret.blind_evaluate(blinded)
     }
 
+    /// BlindEvaluateBatch of serialized blinded elements: the evaluated elements and one DLEQ
+    /// proof for all of them, each serialized.
+    pub(crate) fn blind_evaluate_batch(
+        &self,
+        blinded: &[&[u8]],
+    ) -> Result<(Vec<Vec<u8>>, Vec<u8>), crypto::Error> {
+        self.secret.blind_evaluate_batch(blinded)
+    }
+
     /// RFC 9497 Evaluate: the PRF output for `input`, the authenticator of the token whose
     /// token_authenticator_input it is.
     pub(crate) fn evaluate(&self, input: &[u8]) -> Result<Zeroizing<Vec<u8>>, crypto::Error> {

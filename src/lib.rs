@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod b64;
+pub mod batch;
 pub mod client;
 pub mod codes;
 pub mod crypto;

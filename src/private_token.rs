@@ -53,6 +53,10 @@ pub enum VoprfIssueError {
     InvalidElement,
     #[error("evaluation failed")]
     Backend,
+    #[error("the batch holds more than {max} tokens")]
+    TooManyTokens { max: usize },
+    #[error("malformed batch: {0}")]
+    MalformedBatch(crate::batch::BatchError),
 }
 
 impl VoprfIssueError {
@@ -62,12 +66,13 @@ impl VoprfIssueError {
         match self {
             VoprfIssueError::UnknownKey => ErrorCode::UnknownIssuanceKey,
             VoprfIssueError::Backend => ErrorCode::Internal,
+            VoprfIssueError::TooManyTokens { .. } => ErrorCode::InvalidParams,
             _ => ErrorCode::UnprocessableBlindedToken,
         }
     }
 }
 
-fn issue_error(e: crypto::Error) -> VoprfIssueError {
+pub(crate) fn issue_error(e: crypto::Error) -> VoprfIssueError {
     match e {
         crypto::Error::NotAnElement => VoprfIssueError::InvalidElement,
         _ => VoprfIssueError::Backend,
@@ -302,13 +307,31 @@ impl PendingVoprfToken {
                 crypto::Error::ProofInvalid => VoprfClientError::InvalidProof,
                 _ => VoprfClientError::InvalidResponse,
             })?;
-        Ok(Token {
-            token_type,
+        Ok(self.token_with(authenticator))
+    }
+
+    /// The Token this request makes with `authenticator` (its PRF output).
+    pub(crate) fn token_with(&self, authenticator: Vec<u8>) -> Token {
+        Token {
+            token_type: self.key.token_type(),
             nonce: self.nonce,
             challenge_digest: self.challenge_digest,
             token_key_id: *self.key.token_key_id(),
             authenticator,
-        })
+        }
+    }
+
+    pub(crate) fn state(&self) -> &VoprfBlindState {
+        &self.state
+    }
+
+    /// token_authenticator_input: what was blinded.
+    pub(crate) fn input(&self) -> &[u8] {
+        &self.input
+    }
+
+    pub(crate) fn key(&self) -> &Arc<VoprfPublicKey> {
+        &self.key
     }
 }
 

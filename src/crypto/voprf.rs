@@ -199,6 +199,30 @@ macro_rules! blind_evaluate {
     }};
 }
 
+/// BlindEvaluateBatch (draft-ietf-privacypass-batched-tokens §4.2) of serialized elements with
+/// a server of suite `$cs`: every element evaluated, one DLEQ proof over all of them.
+macro_rules! blind_evaluate_batch {
+    ($cs:ty, $server:expr, $blinded:expr) => {{
+        let blinded = $blinded
+            .iter()
+            .map(|b| BlindedElement::<$cs>::deserialize(b).map_err(|_| Error::NotAnElement))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut rng = OsRng::new();
+        let result = $server
+            .batch_blind_evaluate(&mut rng, &blinded)
+            .map_err(|_| Error::Backend)?;
+        rng.check()?;
+        Ok((
+            result
+                .messages
+                .iter()
+                .map(|m| m.serialize().to_vec())
+                .collect(),
+            result.proof.serialize().to_vec(),
+        ))
+    }};
+}
+
 fn evaluate_with<CS: Suite>(
     server: &VoprfServer<CS>,
     input: &[u8],
@@ -265,6 +289,24 @@ impl VoprfPrivateKey {
         match &self.0 {
             ServerKey::P384(s) => blind_evaluate!(P384, s, blinded),
             ServerKey::Ristretto(s) => blind_evaluate!(Ristretto, s, blinded),
+        }
+    }
+
+    /// BlindEvaluateBatch of serialized blinded elements (each exactly Ne bytes): the
+    /// evaluated elements, in order, and one DLEQ proof for all of them. At most `u16::MAX`
+    /// elements (the backend's bound; callers bound batches far lower).
+    pub(crate) fn blind_evaluate_batch(
+        &self,
+        blinded: &[&[u8]],
+    ) -> Result<(Vec<Vec<u8>>, Vec<u8>), Error> {
+        let suite = self.suite();
+        let blinded = blinded
+            .iter()
+            .map(|b| element(suite, b))
+            .collect::<Result<Vec<_>, _>>()?;
+        match &self.0 {
+            ServerKey::P384(s) => blind_evaluate_batch!(P384, s, blinded),
+            ServerKey::Ristretto(s) => blind_evaluate_batch!(Ristretto, s, blinded),
         }
     }
 
@@ -354,6 +396,37 @@ where
     Ok(output.to_vec())
 }
 
+/// FinalizeBatch (draft-ietf-privacypass-batched-tokens §4.3) with the clients' states of one
+/// suite: the proof verified once over every pair, then each output.
+fn finalize_batch_with<CS: Suite>(
+    states: Vec<VoprfClient<CS>>,
+    inputs: &[&[u8]],
+    evaluated: &[&[u8]],
+    proof: &[u8],
+    public_key: &[u8],
+) -> Result<Vec<Vec<u8>>, Error>
+where
+    <CS::Hash as OutputSizeUser>::OutputSize:
+        IsLess<U256> + IsLessOrEqual<<CS::Hash as BlockSizeUser>::BlockSize>,
+{
+    let evaluated = evaluated
+        .iter()
+        .map(|e| EvaluationElement::<CS>::deserialize(e).map_err(|_| Error::NotAnElement))
+        .collect::<Result<Vec<_>, _>>()?;
+    let proof = Proof::<CS>::deserialize(proof).map_err(|_| Error::Backend)?;
+    let pk = CS::Group::deserialize_elem(public_key).map_err(|_| Error::NotAnElement)?;
+    let inputs: Vec<&[u8]> = inputs.to_vec();
+    let outputs = VoprfClient::batch_finalize(&inputs, &states, &evaluated, &proof, pk).map_err(
+        |e| match e {
+            ::voprf::Error::ProofVerification => Error::ProofInvalid,
+            _ => Error::Backend,
+        },
+    )?;
+    outputs
+        .map(|o| o.map(|out| out.to_vec()).map_err(|_| Error::Backend))
+        .collect()
+}
+
 impl VoprfBlindState {
     /// RFC 9497 Blind of `input` (VOPRF mode): the state and the serialized blinded element.
     /// `blind` gives the blinding scalar (SerializeScalar bytes, for known-answer tests); without
@@ -378,6 +451,61 @@ impl VoprfBlindState {
         })
     }
 
+    /// FinalizeBatch of one amortized batch: `states[i]` blinded `inputs[i]` and `evaluated[i]`
+    /// is its evaluation; one proof covers them all. Verifies the proof against `public_key`,
+    /// then unblinds and hashes each: the PRF outputs, in order. Every state must be of one
+    /// suite, and the three lists of one length.
+    pub(crate) fn finalize_batch(
+        states: &[&VoprfBlindState],
+        inputs: &[&[u8]],
+        evaluated: &[&[u8]],
+        proof: &[u8],
+        public_key: &[u8],
+    ) -> Result<Vec<Vec<u8>>, Error> {
+        let Some(first) = states.first() else {
+            return Err(Error::Backend);
+        };
+        if inputs.len() != states.len() || evaluated.len() != states.len() {
+            return Err(Error::Backend);
+        }
+        let suite = first.suite();
+        let evaluated = evaluated
+            .iter()
+            .map(|e| element(suite, e))
+            .collect::<Result<Vec<_>, _>>()?;
+        let proof = exact(proof, suite.proof_len())?;
+        let public_key = element(suite, public_key)?;
+        match suite {
+            VoprfSuite::P384Sha384 => {
+                let states = states
+                    .iter()
+                    .map(|s| match &s.0 {
+                        ClientInner::P384(c) => Ok(c.clone()),
+                        ClientInner::Ristretto(_) => Err(Error::Backend),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                finalize_batch_with(states, inputs, &evaluated, proof, public_key)
+            }
+            VoprfSuite::Ristretto255Sha512 => {
+                let states = states
+                    .iter()
+                    .map(|s| match &s.0 {
+                        ClientInner::Ristretto(c) => Ok(c.clone()),
+                        ClientInner::P384(_) => Err(Error::Backend),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                finalize_batch_with(states, inputs, &evaluated, proof, public_key)
+            }
+        }
+    }
+
+    fn suite(&self) -> VoprfSuite {
+        match self.0 {
+            ClientInner::P384(_) => VoprfSuite::P384Sha384,
+            ClientInner::Ristretto(_) => VoprfSuite::Ristretto255Sha512,
+        }
+    }
+
     /// RFC 9497 Finalize: verifies the DLEQ proof of `evaluated` against `public_key` and the
     /// blinded element, unblinds, and hashes: the PRF output of `input` (Nh bytes).
     pub(crate) fn finalize(
@@ -387,10 +515,7 @@ impl VoprfBlindState {
         proof: &[u8],
         public_key: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let suite = match self.0 {
-            ClientInner::P384(_) => VoprfSuite::P384Sha384,
-            ClientInner::Ristretto(_) => VoprfSuite::Ristretto255Sha512,
-        };
+        let suite = self.suite();
         let evaluated = element(suite, evaluated)?;
         let proof = exact(proof, suite.proof_len())?;
         let public_key = element(suite, public_key)?;
