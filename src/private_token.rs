@@ -66,7 +66,7 @@ impl VoprfIssueError {
         match self {
             VoprfIssueError::UnknownKey => ErrorCode::UnknownIssuanceKey,
             VoprfIssueError::Backend => ErrorCode::Internal,
-            VoprfIssueError::TooManyTokens { .. } => ErrorCode::InvalidParams,
+            VoprfIssueError::TooManyTokens { .. } => ErrorCode::TooLarge,
             _ => ErrorCode::UnprocessableBlindedToken,
         }
     }

@@ -190,6 +190,11 @@ pub struct ServeArgs {
     /// Most calls in one JSON-RPC batch [default: 64].
     #[arg(long, env = "PRIVACYPASS_MAX_BATCH")]
     pub max_batch: Option<usize>,
+    /// Most tokens in one batched TokenRequest on /token-request (amortized or generic,
+    /// draft-ietf-privacypass-batched-tokens); a larger batch is refused before any signing
+    /// [default: 100].
+    #[arg(long, env = "PRIVACYPASS_MAX_BATCH_TOKENS")]
+    pub max_batch_tokens: Option<usize>,
     /// Most open connections [default: 4096].
     #[arg(long, env = "PRIVACYPASS_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
@@ -258,6 +263,7 @@ pub struct Settings {
     pub issuer_request_uri: String,
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    pub max_batch_tokens: usize,
     pub max_connections: usize,
     pub max_websockets: usize,
     pub header_timeout: Duration,
@@ -362,6 +368,10 @@ impl ServeArgs {
                 .or(file.max_body_bytes)
                 .unwrap_or(64 * 1024),
             max_batch: self.max_batch.or(file.max_batch).unwrap_or(64),
+            max_batch_tokens: self
+                .max_batch_tokens
+                .or(file.max_batch_tokens)
+                .unwrap_or(100),
             max_connections: self
                 .max_connections
                 .or(file.max_connections)
@@ -422,12 +432,13 @@ impl ServeArgs {
             }
         }
         if settings.max_batch == 0
+            || settings.max_batch_tokens == 0
             || settings.max_body_bytes < 1024
             || settings.max_connections == 0
             || settings.max_websockets == 0
         {
             return Err(
-                "max-batch, max-connections and max-websockets must be positive, max-body-bytes at least 1024"
+                "max-batch, max-batch-tokens, max-connections and max-websockets must be positive, max-body-bytes at least 1024"
                     .into(),
             );
         }

@@ -28,6 +28,8 @@ use crate::http::{
 use crate::idempotency::{self, Record};
 use crate::jsonrpc::Calls;
 use crate::ratelimit::{count_anonymous_issuance, count_calls, RateState};
+use crate::routes::native::{NativeKind, NativeRequest};
+use privacypass::batch::{AMORTIZED_REQUEST_MEDIA_TYPE, GENERIC_REQUEST_MEDIA_TYPE};
 
 /// How an API route takes its body and answers its errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,23 +58,26 @@ impl Form {
         }
     }
 
-    /// The refusal of a body whose Content-Type this route does not take, checked before the
-    /// body is read: RFC 9578 issuance takes only `application/private-token-request`.
-    fn refuse_content_type(self, headers: &HeaderMap) -> Option<Resp> {
+    /// What a native body is by its Content-Type, checked before the body is read: RFC 9578
+    /// issuance takes `application/private-token-request` and the two batch kinds; another
+    /// Content-Type is refused (415). `None` on the other routes.
+    fn native_kind(self, headers: &HeaderMap) -> Result<Option<NativeKind>, Box<Resp>> {
         if self != Form::Native {
-            return None;
+            return Ok(None);
         }
         let content_type = headers
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let first = content_type.split(';').next().unwrap_or("").trim();
-        (!first.eq_ignore_ascii_case(TOKEN_REQUEST_TYPE)).then(|| {
-            text_response(
+        match NativeKind::of_content_type(content_type) {
+            Some(kind) => Ok(Some(kind)),
+            None => Err(Box::new(text_response(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                &format!("Content-Type must be {TOKEN_REQUEST_TYPE}"),
-            )
-        })
+                &format!(
+                    "Content-Type must be {TOKEN_REQUEST_TYPE}, {AMORTIZED_REQUEST_MEDIA_TYPE} or {GENERIC_REQUEST_MEDIA_TYPE}"
+                ),
+            ))),
+        }
     }
 
     /// An error in the form of this route: JSON-RPC, REST errors body, or text.
@@ -93,6 +98,7 @@ impl Form {
 pub enum Parsed {
     Calls(Calls),
     Bytes(Bytes),
+    Native(NativeRequest),
 }
 
 impl Parsed {
@@ -101,6 +107,8 @@ impl Parsed {
         match self {
             Parsed::Calls(calls) => calls.len() as u64,
             Parsed::Bytes(_) => 1,
+            // Each token of a batch counts as a call.
+            Parsed::Native(request) => request.tokens(),
         }
     }
 
@@ -110,6 +118,7 @@ impl Parsed {
             _ if !form.issuance() => 0,
             Parsed::Calls(calls) => calls.issue_calls(),
             Parsed::Bytes(_) => 1,
+            Parsed::Native(request) => request.tokens(),
         }
     }
 
@@ -117,7 +126,7 @@ impl Parsed {
     fn issuance_only(&self) -> bool {
         match self {
             Parsed::Calls(calls) => calls.issue_only(),
-            Parsed::Bytes(_) => true,
+            Parsed::Bytes(_) | Parsed::Native(_) => true,
         }
     }
 }
@@ -138,6 +147,8 @@ pub struct Admitted {
     pub idempotency_key: Option<String>,
     /// Whether the request came through a reverse proxy.
     pub proxied: bool,
+    /// What the body of `/token-request` is, by its Content-Type.
+    pub native: Option<NativeKind>,
 }
 
 /// The admission of an API request, before a byte of its body is read: the HTTP method
@@ -161,9 +172,11 @@ pub async fn admit(
         );
         return Err(method_not_allowed(allow, form.error(&refused)));
     }
-    if let Some(refused) = form.refuse_content_type(headers).filter(|_| !upgrade) {
-        return Err(refused);
-    }
+    let native = if upgrade {
+        None
+    } else {
+        form.native_kind(headers).map_err(|refused| *refused)?
+    };
     let checked = async {
         let case = check_headers(headers)?;
         let idempotency_key = headers
@@ -177,6 +190,7 @@ pub async fn admit(
             case,
             idempotency_key,
             proxied: proxied(headers),
+            native,
         })
     };
     checked.await.map_err(|e: ApiError| form.error(&e))
@@ -293,11 +307,17 @@ where
         case,
         idempotency_key,
         proxied,
+        native,
     } = admitted;
     let raw = read_body(app, req).await?;
-    let body = match form {
-        Form::JsonRpc { .. } => Parsed::Calls(Calls::parse(&raw, app.settings.max_batch)?),
-        Form::Rest | Form::Native => Parsed::Bytes(raw.clone()),
+    let body = match (form, native) {
+        (Form::JsonRpc { .. }, _) => Parsed::Calls(Calls::parse(&raw, app.settings.max_batch)?),
+        (Form::Native, Some(kind)) => Parsed::Native(NativeRequest::parse(
+            kind,
+            raw.clone(),
+            app.settings.max_batch_tokens,
+        )?),
+        (Form::Rest | Form::Native, _) => Parsed::Bytes(raw.clone()),
     };
     count_body(app, form, key.as_deref(), 1, &body, proxied, rate).await?;
     // Idempotency is for issuance: a body holding any other call (a redeem above all, whose

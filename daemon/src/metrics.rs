@@ -81,6 +81,27 @@ pub struct Metrics {
     /// Calls whose token type is known, by operation, token type (`TYPES`) and outcome
     /// (success, error).
     by_type: [[[AtomicU64; 2]; TYPES.len()]; 2],
+    /// Tokens of batched requests, by batch kind (`BatchKind`), token type and whether they
+    /// were issued.
+    batch_tokens: [[[AtomicU64; 2]; TYPES.len()]; 2],
+    /// Batched requests by batch kind.
+    batches: [AtomicU64; 2],
+}
+
+/// The two kinds of batch of draft-ietf-privacypass-batched-tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchKind {
+    Amortized = 0,
+    Generic = 1,
+}
+
+impl BatchKind {
+    fn name(self) -> &'static str {
+        match self {
+            BatchKind::Amortized => "amortized",
+            BatchKind::Generic => "generic",
+        }
+    }
 }
 
 /// The token types counted separately, in the order of their values.
@@ -109,6 +130,25 @@ impl Metrics {
         if let Some(t) = TYPES.iter().position(|t| *t == token_type) {
             self.by_type[op as usize][t][usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts one batched request: `issued` of `requested` tokens of `token_type` issued.
+    pub fn record_batch_tokens(
+        &self,
+        kind: BatchKind,
+        token_type: TokenType,
+        requested: u64,
+        issued: u64,
+    ) {
+        if let Some(t) = TYPES.iter().position(|t| *t == token_type) {
+            let slots = &self.batch_tokens[kind as usize][t];
+            slots[0].fetch_add(issued, Ordering::Relaxed);
+            slots[1].fetch_add(requested.saturating_sub(issued), Ordering::Relaxed);
+        }
+    }
+
+    pub fn record_batch(&self, kind: BatchKind) {
+        self.batches[kind as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_store(&self, elapsed: Duration) {
@@ -150,6 +190,31 @@ impl Metrics {
                         op.name(),
                         token_type.value(),
                         self.by_type[op as usize][t][o].load(Ordering::Relaxed)
+                    );
+                }
+            }
+        }
+        out.push_str("# HELP privacypass_batches_total Batched issuance requests on /token-request, by batch kind.\n");
+        out.push_str("# TYPE privacypass_batches_total counter\n");
+        for kind in [BatchKind::Amortized, BatchKind::Generic] {
+            let _ = writeln!(
+                out,
+                "privacypass_batches_total{{kind=\"{}\"}} {}",
+                kind.name(),
+                self.batches[kind as usize].load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP privacypass_batch_tokens_total Tokens asked for in batched requests, by batch kind, token type and outcome (issued or refused).\n");
+        out.push_str("# TYPE privacypass_batch_tokens_total counter\n");
+        for kind in [BatchKind::Amortized, BatchKind::Generic] {
+            for (t, token_type) in TYPES.iter().enumerate() {
+                for (o, outcome) in ["issued", "refused"].iter().enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "privacypass_batch_tokens_total{{kind=\"{}\",token_type=\"{}\",outcome=\"{outcome}\"}} {}",
+                        kind.name(),
+                        token_type.value(),
+                        self.batch_tokens[kind as usize][t][o].load(Ordering::Relaxed)
                     );
                 }
             }

@@ -277,7 +277,7 @@ impl Session {
                     .0
                     .map(|(text, _)| text)
             }
-            Ok(Parsed::Bytes(_)) => Some(refusal(&ApiError::new(
+            Ok(Parsed::Bytes(_) | Parsed::Native(_)) => Some(refusal(&ApiError::new(
                 ErrorCode::Internal,
                 "a JSON-RPC message that is not calls",
             ))),

@@ -8,7 +8,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use privacypass::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, Token, TokenChallenge};
+use privacypass::directory::IssuerDirectory;
+use privacypass::{
+    b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, Token, TokenChallenge, TokenType,
+    VoprfPublicKey,
+};
 use serde_json::{json, Value};
 
 pub struct Daemon {
@@ -265,4 +269,58 @@ pub fn clear_of_window_end(window_secs: u64) {
     if left < 30 {
         std::thread::sleep(Duration::from_secs(left + 1));
     }
+}
+
+/// Runs `privacypassd ARGS --keys-dir KEYS_DIR` to its end; its standard output.
+pub fn privacypassd(args: &[&str], keys_dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_privacypassd"))
+        .args(args)
+        .arg("--keys-dir")
+        .arg(keys_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "privacypassd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The hex key id `keys generate` / `keys import` printed.
+pub fn printed_id(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap()
+        .to_owned()
+}
+
+/// A keys directory holding one key of each type; their ids (hex) in the order 2, 1, 5.
+pub fn three_keys(keys_dir: &Path) -> [String; 3] {
+    ["blind-rsa-2048", "voprf-p384", "voprf-ristretto255"]
+        .map(|t| printed_id(&privacypassd(&["keys", "generate", "--type", t], keys_dir)))
+}
+
+/// The daemon's issuer directory.
+pub fn directory(daemon: &Daemon) -> IssuerDirectory {
+    let mut resp = agent()
+        .get(format!(
+            "{}/.well-known/private-token-issuer-directory",
+            daemon.url
+        ))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    IssuerDirectory::from_json(resp.body_mut().read_to_string().unwrap().as_bytes()).unwrap()
+}
+
+/// The daemon's VOPRF key of `token_type`, from its directory.
+pub fn voprf_key(daemon: &Daemon, token_type: TokenType) -> std::sync::Arc<VoprfPublicKey> {
+    let listed = directory(daemon);
+    let key = listed
+        .token_keys
+        .iter()
+        .find(|k| k.token_type == token_type.value())
+        .unwrap();
+    std::sync::Arc::new(VoprfPublicKey::from_bytes(token_type, &key.token_key).unwrap())
 }

@@ -11,50 +11,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use privacypass::directory::IssuerDirectory;
-use privacypass::{b64, Token, TokenChallenge, TokenType, VoprfClient, VoprfPublicKey};
+use privacypass::{b64, Token, TokenChallenge, TokenType, VoprfClient};
 use serde_json::{json, Value};
-
-fn privacypassd(args: &[&str], keys_dir: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_privacypassd"))
-        .args(args)
-        .arg("--keys-dir")
-        .arg(keys_dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "privacypassd {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// The hex key id `keys generate` / `keys import` printed.
-fn printed_id(out: &str) -> String {
-    out.split_whitespace()
-        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
-        .unwrap()
-        .to_owned()
-}
-
-/// A keys directory holding one key of each type; their ids (hex) in the order 2, 1, 5.
-fn three_keys(keys_dir: &Path) -> [String; 3] {
-    ["blind-rsa-2048", "voprf-p384", "voprf-ristretto255"]
-        .map(|t| printed_id(&privacypassd(&["keys", "generate", "--type", t], keys_dir)))
-}
-
-fn directory(daemon: &Daemon) -> IssuerDirectory {
-    let mut resp = agent()
-        .get(format!(
-            "{}/.well-known/private-token-issuer-directory",
-            daemon.url
-        ))
-        .call()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    IssuerDirectory::from_json(resp.body_mut().read_to_string().unwrap().as_bytes()).unwrap()
-}
 
 #[test]
 fn the_directory_lists_a_key_of_each_type_with_its_type_and_encoding() {
@@ -186,16 +144,6 @@ fn voprf_keys_generate_list_import_and_retire() {
 }
 
 /// The daemon's VOPRF key of `token_type` as its directory lists it.
-fn voprf_key(daemon: &Daemon, token_type: TokenType) -> std::sync::Arc<VoprfPublicKey> {
-    let listed = directory(daemon);
-    let key = listed
-        .token_keys
-        .iter()
-        .find(|k| k.token_type == token_type.value())
-        .unwrap();
-    std::sync::Arc::new(VoprfPublicKey::from_bytes(token_type, &key.token_key).unwrap())
-}
-
 fn voprf_challenge(token_type: TokenType) -> TokenChallenge {
     TokenChallenge::new(token_type.value(), b"127.0.0.1", &[5; 32], b"").unwrap()
 }

@@ -202,8 +202,8 @@ impl Router {
                     (Handler::Rest, Parsed::Bytes(raw)) => {
                         Ok(Handled::whole(issuance::rest(app, &caller, &raw).await?))
                     }
-                    (Handler::Native, Parsed::Bytes(raw)) => Ok(Handled::whole(
-                        native::token_request(app, &caller, raw).await?,
+                    (Handler::Native, Parsed::Native(request)) => Ok(Handled::whole(
+                        native::token_request(app, &caller, request).await?,
                     )),
                     (handler, _) => Err(crate::error::ApiError::new(
                         privacypass::ErrorCode::Internal,
