@@ -34,13 +34,28 @@
 //       After run.sh has imported ts-voprf-issuer.hex and sent SIGHUP: waits for
 //       the directory to list that key, then redeems the ts-issued token on /rpc.
 //
+// Generic batches (draft-ietf-privacypass-batched-tokens -07), privacypass-ts's
+// genericBatched (token types 1 and 2; 0.9.0 has no amortized batch API):
+//
+//   node privacypass-ts.mjs generic-batch URL
+//       privacypass-ts builds a GenericBatchTokenRequest of two requests for
+//       each type-1 and type-2 key our directory lists, interleaved; our
+//       /token-request answers 200 with a GenericBatchTokenResponse (its bytes
+//       also read independently), privacypass-ts decodes it and its per-type
+//       Clients finalize every token, our /rpc redeems each once (the second
+//       time -32021). Then a batch where two entries name an unknown key: 206,
+//       those entries absent, privacypass-ts decodes them as null and the rest
+//       finalize and redeem; and a batch of unknown keys only: 400.
+//
 // All traffic goes to URL, which run.sh points at 127.0.0.1.
 
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
     AuthorizationHeader,
+    MediaType,
     WWWAuthenticateHeader,
+    genericBatched,
     privateVerif,
     publicVerif,
     sendTokenRequest,
@@ -491,6 +506,292 @@ async function cmdRedeemTsVoprf(url, outDir) {
     );
 }
 
+// --- generic batches (draft-ietf-privacypass-batched-tokens -07) -------------------
+
+const GENERIC_REQUEST_TYPE = MediaType.GENERIC_BATCHED_TOKEN_REQUEST;
+const GENERIC_RESPONSE_TYPE = MediaType.GENERIC_BATCHED_TOKEN_RESPONSE;
+// Serialized TokenRequest / TokenResponse sizes of the two types privacypass-ts batches.
+const REQUEST_LEN = { [TOKEN_TYPE]: 3 + BLIND_RSA.Nk, [VOPRF_TOKEN_TYPE]: 3 + VOPRF.Ne };
+const RESPONSE_LEN = { [TOKEN_TYPE]: BLIND_RSA.Nk, [VOPRF_TOKEN_TYPE]: VOPRF.Ne + 2 * VOPRF.Ns };
+
+// An RFC 9000 §16 varint at bytes[off], in its shortest form (the draft's <V>).
+function readVarint(bytes, off) {
+    if (off >= bytes.length) throw new Error('varint: no bytes');
+    const size = 1 << (bytes[off] >> 6);
+    if (off + size > bytes.length) throw new Error('varint: truncated');
+    let v = bytes[off] & 0x3f;
+    for (let i = 1; i < size; i++) v = v * 256 + bytes[off + i];
+    const shortest = v < 64 ? 1 : v < 16384 ? 2 : v < 2 ** 30 ? 4 : 8;
+    if (size !== shortest) throw new Error(`varint ${v} in ${size} bytes, not its shortest form (${shortest})`);
+    return { value: v, size };
+}
+
+// Reads privacypass-ts's GenericBatchTokenRequest with our reading of the draft:
+// <V> byte length || TokenRequests, each beginning with its token_type once (no
+// GenericTokenRequest token_type in front of it). Returns a per-entry summary.
+function parseGenericRequestBytes(bytes) {
+    const { value: len, size } = readVarint(bytes, 0);
+    if (size + len !== bytes.length) throw new Error(`<V> length ${len} + ${size} != ${bytes.length} bytes`);
+    const entries = [];
+    let off = size;
+    while (off < bytes.length) {
+        const type = (bytes[off] << 8) | bytes[off + 1];
+        const want = REQUEST_LEN[type];
+        if (want === undefined) throw new Error(`entry ${entries.length} at ${off}: token_type 0x${type.toString(16).padStart(4, '0')}`);
+        if (off + want > bytes.length) throw new Error(`entry ${entries.length}: ${bytes.length - off} bytes left, want ${want}`);
+        entries.push({ type, truncatedId: bytes[off + 2], len: want });
+        off += want;
+    }
+    return { prefix: hex(bytes.subarray(0, size)), entries };
+}
+
+// Reads our GenericBatchTokenResponse independently of privacypass-ts: <V> byte
+// length || entries `present u8 || [token_type u16 || TokenResponse]`.
+function parseGenericResponseBytes(bytes) {
+    const { value: len, size } = readVarint(bytes, 0);
+    if (size + len !== bytes.length) throw new Error(`<V> length ${len} + ${size} != ${bytes.length} bytes`);
+    const entries = [];
+    let off = size;
+    while (off < bytes.length) {
+        const present = bytes[off];
+        if (present === 0) {
+            entries.push(null);
+            off += 1;
+            continue;
+        }
+        if (present !== 1) throw new Error(`entry ${entries.length}: presence octet ${present}`);
+        const type = (bytes[off + 1] << 8) | bytes[off + 2];
+        const want = RESPONSE_LEN[type];
+        if (want === undefined) throw new Error(`entry ${entries.length}: token_type 0x${type.toString(16)}`);
+        if (off + 3 + want > bytes.length) throw new Error(`entry ${entries.length}: truncated`);
+        entries.push({ type, len: want });
+        off += 3 + want;
+    }
+    return { prefix: hex(bytes.subarray(0, size)), entries };
+}
+
+function describeEntries(entries) {
+    return entries.map((e) => (e === null ? 'absent' : `0x${e.type.toString(16).padStart(4, '0')}`)).join(',');
+}
+
+// POSTs a GenericBatchTokenRequest; returns { status, contentType, bytes }.
+async function postGenericBatch(issuerUrl, bytes) {
+    const res = await fetch(issuerUrl, {
+        method: 'POST',
+        headers: { 'Content-Type': GENERIC_REQUEST_TYPE, Accept: GENERIC_RESPONSE_TYPE },
+        body: bytes,
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+    });
+    return { status: res.status, contentType: res.headers.get('content-type'), bytes: new Uint8Array(await res.arrayBuffer()) };
+}
+
+// One pending request of a batch: privacypass-ts's per-type Client (it keeps the
+// finalization state of exactly one request), its TokenRequest and challenge.
+async function pendingRequest(key, challenge) {
+    const client = key.type === TOKEN_TYPE ? new Client(BlindRSAMode.PSS) : new privateVerif.Client();
+    const tokReq = await client.createTokenRequest(challenge, key.bytes);
+    return { key, client, challenge, request: new genericBatched.TokenRequest(tokReq) };
+}
+
+// A TokenRequest of `type` naming the truncated key id `truncatedId`, which no key of
+// the issuer has: a real request's bytes with that byte replaced, read back by
+// privacypass-ts's generic TokenRequest decoder.
+async function unknownKeyRequest(key, challenge, truncatedId) {
+    const { request } = await pendingRequest(key, challenge);
+    const bytes = request.serialize();
+    bytes[2] = truncatedId;
+    return genericBatched.TokenRequest.deserialize(bytes);
+}
+
+// Finalizes entry i of a privacypass-ts GenericBatchTokenResponse with its pending
+// request: a type-2 Client verifies the RSA signature, a type-1 Client the DLEQ proof.
+function finalizeEntry(pending, entry) {
+    if (entry.tokenResponse === null) throw new Error('entry is absent');
+    if (entry.tokenResponse.tokenType !== pending.key.type) {
+        throw new Error(`entry has token type ${entry.tokenResponse.tokenType}, request ${pending.key.type}`);
+    }
+    return pending.client.finalize(entry.tokenResponse);
+}
+
+async function cmdGenericBatch(url) {
+    const dir = await check('directory is served', () => getDirectory(url));
+    if (!dir) return;
+    const keys = await check('directory lists keys of token types 1 and 2 (privacypass-ts batches those two)', () => {
+        const ks = [
+            ...directoryKeys(dir.body, TOKEN_TYPE).map((k) => ({ type: TOKEN_TYPE, bytes: k.spki, text: k['token-key'] })),
+            ...directoryKeys(dir.body, VOPRF_TOKEN_TYPE).map((k) => ({ type: VOPRF_TOKEN_TYPE, bytes: k.spki, text: k['token-key'] })),
+        ];
+        if (!ks.some((k) => k.type === TOKEN_TYPE) || !ks.some((k) => k.type === VOPRF_TOKEN_TYPE)) {
+            throw new Error(JSON.stringify(dir.body));
+        }
+        return ks;
+    });
+    if (!keys) return;
+    const issuerUrl = new URL(dir.body['issuer-request-uri'] ?? '/token-request', url);
+    const taken = new Set();
+    for (const k of keys) {
+        const id = await sha256(k.bytes);
+        k.truncatedId = id[id.length - 1];
+        taken.add(k.truncatedId);
+    }
+    const unknownId = [...Array(256).keys()].find((b) => !taken.has(b));
+    const type2 = keys.find((k) => k.type === TOKEN_TYPE);
+    const type1 = keys.find((k) => k.type === VOPRF_TOKEN_TYPE);
+    console.log(`# generic batch keys: ${keys.map((k) => `type ${k.type} id ${k.truncatedId}`).join(', ')}; unknown id ${unknownId}`);
+    const origin = new Origin(BlindRSAMode.PSS);
+    const genericClient = new genericBatched.Client();
+
+    // 1. Every listed key of types 2 and 1, two tokens each, interleaved 2,1,2,1,...;
+    //    each token on its own challenge (half of them with an empty redemption context).
+    const byType = [TOKEN_TYPE, VOPRF_TOKEN_TYPE].map((t) => keys.filter((k) => k.type === t));
+    const width = Math.max(...byType.map((ks) => ks.length));
+    const mixed = [];
+    for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < width; i++) {
+            for (const ks of byType) if (ks[i]) mixed.push(ks[i]);
+        }
+    }
+    const pending = await check(`privacypass-ts builds a generic batch of ${mixed.length} TokenRequests (types ${mixed.map((k) => k.type).join(',')})`, () =>
+        Promise.all(
+            mixed.map((k, i) =>
+                pendingRequest(k, origin.createTokenChallenge(ISSUER_NAME, i % 2 === 0 ? randomContext() : new Uint8Array(0))),
+            ),
+        ),
+    );
+    if (!pending) return;
+    const batch = genericClient.createTokenRequest(pending.map((p) => p.request));
+    const batchBytes = batch.serialize();
+    const layout = await check('its GenericBatchTokenRequest bytes have our layout: shortest <V> byte length || TokenRequests, token_type once each', () => {
+        const parsed = parseGenericRequestBytes(batchBytes);
+        const types = parsed.entries.map((e) => e.type).join(',');
+        const want = mixed.map((k) => k.type).join(',');
+        if (types !== want) throw new Error(`entries ${types}, want ${want}`);
+        parsed.entries.forEach((e, i) => {
+            if (e.truncatedId !== mixed[i].truncatedId) throw new Error(`entry ${i} names key ${e.truncatedId}, want ${mixed[i].truncatedId}`);
+        });
+        return parsed;
+    });
+    console.log(
+        `# request: ${batchBytes.length} bytes, <V> ${layout?.prefix ?? '?'}, first entry starts ${hex(batchBytes.subarray(layout ? layout.prefix.length / 2 : 0, (layout ? layout.prefix.length / 2 : 0) + 4))}`,
+    );
+    if (!layout) return;
+    const res = await check(`/token-request answers the generic batch: 200 ${GENERIC_RESPONSE_TYPE}`, async () => {
+        const r = await postGenericBatch(issuerUrl, batchBytes);
+        if (r.status !== 200 || r.contentType !== GENERIC_RESPONSE_TYPE) {
+            throw new Error(`HTTP ${r.status} ${r.contentType}: ${Buffer.from(r.bytes).toString().slice(0, 200)}`);
+        }
+        return r;
+    });
+    if (!res) return;
+    const ours = await check('the response bytes: shortest <V> byte length || present u8 || token_type u16 || TokenResponse, every entry present, in request order', () => {
+        const parsed = parseGenericResponseBytes(res.bytes);
+        const got = describeEntries(parsed.entries);
+        const want = describeEntries(mixed.map((k) => ({ type: k.type })));
+        if (got !== want) throw new Error(`entries ${got}, want ${want}`);
+        return parsed;
+    });
+    console.log(`# response: ${res.bytes.length} bytes, <V> ${ours?.prefix ?? '?'}, first entry starts ${hex(res.bytes.subarray(ours ? ours.prefix.length / 2 : 0, (ours ? ours.prefix.length / 2 : 0) + 4))}`);
+    const tsRes = await check("privacypass-ts's genericBatched Client decodes our GenericBatchTokenResponse (one present entry per request)", () => {
+        const r = genericClient.deserializeTokenResponse(res.bytes);
+        if (r.tokenResponses.length !== pending.length) throw new Error(`${r.tokenResponses.length} entries, want ${pending.length}`);
+        const absent = r.tokenResponses.findIndex((e) => e.tokenResponse === null);
+        if (absent >= 0) throw new Error(`entry ${absent} absent`);
+        return r;
+    });
+    if (!tsRes) return;
+    const tokens = [];
+    for (const [i, p] of pending.entries()) {
+        const what = `batch entry ${i} (type ${p.key.type}) finalizes with privacypass-ts (${p.key.type === TOKEN_TYPE ? 'RSA signature' : 'DLEQ proof'} verified)`;
+        const token = await check(what, () => finalizeEntry(p, tsRes.tokenResponses[i]));
+        if (token) tokens.push({ i, p, token });
+    }
+    for (const { i, p, token } of tokens) {
+        await check(`batch entry ${i} (type ${p.key.type}): token key id is SHA-256 of its directory token-key`, async () =>
+            sameBytes(token.authInput.tokenKeyId, await sha256(p.key.bytes)),
+        );
+        await check(`the daemon redeems batch token ${i} (type ${p.key.type})`, async () =>
+            expectSuccess(await redeem(url, b64u(token.serialize()), b64u(p.challenge.serialize()))),
+        );
+    }
+    for (const { i, p, token } of tokens) {
+        await check(`the daemon refuses batch token ${i} (type ${p.key.type}) again (403, -32021)`, async () =>
+            expectDoubleSpend(await redeem(url, b64u(token.serialize()), b64u(p.challenge.serialize()))),
+        );
+    }
+
+    // 2. Some entries name a key the issuer does not have: 206, those entries absent.
+    const partial = await check(
+        `privacypass-ts builds a generic batch [type 2, type 2 unknown key ${unknownId}, type 1, type 1 unknown key ${unknownId}]`,
+        async () => {
+            const c = [0, 1, 2, 3].map(() => origin.createTokenChallenge(ISSUER_NAME, randomContext()));
+            const good2 = await pendingRequest(type2, c[0]);
+            const good1 = await pendingRequest(type1, c[2]);
+            return {
+                pending: [good2, null, good1, null],
+                requests: [
+                    good2.request,
+                    await unknownKeyRequest(type2, c[1], unknownId),
+                    good1.request,
+                    await unknownKeyRequest(type1, c[3], unknownId),
+                ],
+            };
+        },
+    );
+    if (partial) {
+        const bytes = genericClient.createTokenRequest(partial.requests).serialize();
+        const r = await check(`/token-request answers it 206 ${GENERIC_RESPONSE_TYPE}`, async () => {
+            const r = await postGenericBatch(issuerUrl, bytes);
+            if (r.status !== 206 || r.contentType !== GENERIC_RESPONSE_TYPE) {
+                throw new Error(`HTTP ${r.status} ${r.contentType}: ${Buffer.from(r.bytes).toString().slice(0, 200)}`);
+            }
+            return r;
+        });
+        if (r) {
+            const parsed = await check('the 206 body: entries 1 and 3 absent (a single 0x00 octet each), 0 and 2 present', () => {
+                const p = parseGenericResponseBytes(r.bytes);
+                const got = describeEntries(p.entries);
+                if (got !== '0x0002,absent,0x0001,absent') throw new Error(`entries ${got}`);
+                return p;
+            });
+            console.log(`# 206 response: ${r.bytes.length} bytes, <V> ${parsed?.prefix ?? '?'}, entries ${parsed ? describeEntries(parsed.entries) : '?'}`);
+            const tsPartial = await check("privacypass-ts's genericBatched Client decodes the 206 body: entries 1 and 3 null", () => {
+                const t = genericClient.deserializeTokenResponse(r.bytes);
+                const got = t.tokenResponses.map((e) => (e.tokenResponse === null ? 'null' : e.tokenResponse.tokenType)).join(',');
+                if (got !== '2,null,1,null') throw new Error(`entries ${got}`);
+                return t;
+            });
+            if (tsPartial) {
+                for (const i of [0, 2]) {
+                    const p = partial.pending[i];
+                    const token = await check(`206 entry ${i} (type ${p.key.type}) finalizes with privacypass-ts`, () =>
+                        finalizeEntry(p, tsPartial.tokenResponses[i]),
+                    );
+                    if (!token) continue;
+                    const tokenText = b64u(token.serialize());
+                    const challengeText = b64u(p.challenge.serialize());
+                    await check(`the daemon redeems 206 entry ${i}'s token (type ${p.key.type})`, async () =>
+                        expectSuccess(await redeem(url, tokenText, challengeText)),
+                    );
+                    await check(`the daemon refuses 206 entry ${i}'s token again (403, -32021)`, async () =>
+                        expectDoubleSpend(await redeem(url, tokenText, challengeText)),
+                    );
+                }
+            }
+        }
+    }
+
+    // 3. Every entry names an unknown key: nothing issued, 400.
+    await check(`/token-request answers 400 to a generic batch whose every entry names unknown key ${unknownId}`, async () => {
+        const requests = [
+            await unknownKeyRequest(type1, origin.createTokenChallenge(ISSUER_NAME, randomContext()), unknownId),
+            await unknownKeyRequest(type2, origin.createTokenChallenge(ISSUER_NAME, randomContext()), unknownId),
+        ];
+        const r = await postGenericBatch(issuerUrl, genericClient.createTokenRequest(requests).serialize());
+        console.log(`# all refused -> HTTP ${r.status} ${r.contentType} (${r.bytes.length} bytes)`);
+        if (r.status !== 400) throw new Error(`HTTP ${r.status} ${r.contentType}`);
+    });
+}
+
 async function main() {
     const [cmd, ...args] = process.argv.slice(2);
     if (cmd === 'client' && args.length === 1) await cmdClient(args[0]);
@@ -499,10 +800,12 @@ async function main() {
     else if (cmd === 'voprf-client' && args.length === 1) await cmdVoprfClient(args[0]);
     else if (cmd === 'voprf-ts-issue' && (args.length === 1 || args.length === 2)) await cmdVoprfTsIssue(args[0], args[1]);
     else if (cmd === 'redeem-ts-voprf' && args.length === 2) await cmdRedeemTsVoprf(args[0], args[1]);
+    else if (cmd === 'generic-batch' && args.length === 1) await cmdGenericBatch(args[0]);
     else {
         console.error(
             'usage: privacypass-ts.mjs client URL | ts-issue OUTDIR [KEYSDIR] | redeem-ts URL OUTDIR |\n' +
-                '       voprf-client URL | voprf-ts-issue OUTDIR [KEYSDIR] | redeem-ts-voprf URL OUTDIR',
+                '       voprf-client URL | voprf-ts-issue OUTDIR [KEYSDIR] | redeem-ts-voprf URL OUTDIR |\n' +
+                '       generic-batch URL',
         );
         process.exit(2);
     }

@@ -11,6 +11,11 @@
 #   4. as 2 for type 0x0001: privacypass-ts's keyGen + VOPRF Issuer make a token;
 #      the private scalar, imported with `keys import --type voprf-p384` and picked
 #      up on SIGHUP, lets our /rpc redeem it (once only).
+#   5. generic batches (draft-ietf-privacypass-batched-tokens -07): privacypass-ts's
+#      genericBatched Client sends our /token-request a batch mixing types 2 and 1
+#      (every key the directory lists by then, ours and the two imported), finalizes
+#      every token, and our /rpc redeems each once only; a batch with entries for an
+#      unknown key is 206 with those entries absent, one with only such entries 400.
 #
 # Usage: bash tests/interop/run.sh
 #   PRIVACYPASSD  daemon binary (default: $HOME/.cache/privacypass/target/release/privacypassd)
@@ -186,6 +191,11 @@ if run_node voprf-ts-issue "$tmp/ts" "$keys"; then
         printf '%s\n' "$import_out" | sed 's/^/# /'
     fi
 fi
+
+# --- scenario 5: generic batches of types 2 and 1 ----------------------------------
+
+echo "# scenario 5: privacypass-ts genericBatched (types 0x0002 + 0x0001) -> privacypassd /token-request (generic batch), redeem on /rpc"
+run_node generic-batch "$url"
 
 if kill -0 "$daemon_pid" 2>/dev/null; then
     pass "privacypassd still running after all checks"
