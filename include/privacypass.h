@@ -327,6 +327,19 @@ typedef struct pp_client pp_client;
 typedef struct pp_issuer pp_issuer;
 
 /**
+ * An amortized batch on its way to a VOPRF issuer (token type 1 or 5): N token requests for one
+ * challenge and one key, with the secrets finalizing needs (wiped when the handle is freed).
+ * Immutable; may be finalized more than once and from any thread.
+ */
+typedef struct pp_pending_batch pp_pending_batch;
+
+/**
+ * A generic batch on its way to the issuer: pending tokens of any types and keys, in order.
+ * It keeps its own reference to each of them (they may be freed before it). Immutable.
+ */
+typedef struct pp_pending_generic_batch pp_pending_generic_batch;
+
+/**
  * A token request on its way to the issuer, with the secrets finalizing needs (the blinding
  * inverse is wiped when the handle is freed). Immutable; may be finalized more than once and
  * from any thread.
@@ -356,6 +369,173 @@ extern "C" {
  * NULL, never to be freed). Compare with `PP_VERSION` to detect a header/library mismatch.
  */
 const char *pp_version(void);
+
+/**
+ * An amortized batch of `count` token requests (1 to 1024) for an encoded
+ * TokenChallenge, from a VOPRF client (`pp_client_new_voprf`), each with a fresh nonce and
+ * blind from the OS random generator. Read the request to send with `pp_pending_batch_request`.
+ *
+ * Returns `PP_ERR_UNSUPPORTED_TOKEN` for an RSA client or a challenge of another token type
+ * than the client's key, `PP_ERR_INVALID_INPUT` for a malformed challenge or a `count` out of
+ * range. `*out` is written only on success; free it with `pp_pending_batch_free`.
+ */
+enum pp_result pp_client_request_amortized(const struct pp_client *client,
+                                           const uint8_t *challenge,
+                                           size_t challenge_len,
+                                           size_t count,
+                                           struct pp_pending_batch **out);
+
+/**
+ * FOR KNOWN-ANSWER TESTS ONLY: as `pp_client_request_amortized`, with the randomness given
+ * instead of drawn: `nonces` is the N nonces one after the other (N × `PP_NONCE_LEN` bytes,
+ * which gives N), `blinds` the N blinds' SerializeScalar one after the other (N × 48 bytes for
+ * type 1, N × 32 for type 5), as the batched vectors' `nonces` and `blinds`. Reusing any of
+ * them links tokens to their issuance; use `pp_client_request_amortized` otherwise.
+ *
+ * Returns `PP_ERR_INVALID_INPUT` when a length is not a whole number of entries, N is 0 or
+ * over 1024, or a blind is not a canonical nonzero scalar.
+ */
+enum pp_result pp_client_request_amortized_with_randomness(const struct pp_client *client,
+                                                           const uint8_t *challenge,
+                                                           size_t challenge_len,
+                                                           const uint8_t *nonces,
+                                                           size_t nonces_len,
+                                                           const uint8_t *blinds,
+                                                           size_t blinds_len,
+                                                           struct pp_pending_batch **out);
+
+/**
+ * Frees a pending amortized batch (wiping its blinds). NULL is a no-op.
+ */
+void pp_pending_batch_free(struct pp_pending_batch *batch);
+
+/**
+ * The encoded AmortizedBatchTokenRequest to send to the issuer
+ * (`token_type || truncated_token_key_id || blinded_msgs<V>`), into a caller-owned buffer.
+ */
+enum pp_result pp_pending_batch_request(const struct pp_pending_batch *batch,
+                                        uint8_t *out,
+                                        size_t cap,
+                                        size_t *out_len);
+
+/**
+ * Finalizes the issuer's encoded AmortizedBatchTokenResponse into the batch's N Tokens, in the
+ * request's order, one after the other, each the Token length of the batch's type
+ * (`PP_VOPRF_P384_TOKEN_LEN` or `PP_VOPRF_RISTRETTO255_TOKEN_LEN`): `*out_len` is N times that,
+ * and a short buffer answers `PP_ERR_BUFFER_TOO_SMALL` with it. The batch's one DLEQ proof is
+ * verified over every pair before anything is unblinded: every token comes out, or none.
+ *
+ * Returns `PP_ERR_INVALID_INPUT` for a malformed response or one with another number of
+ * elements than the request, `PP_ERR_VERIFICATION_FAILED` when the proof does not verify.
+ */
+enum pp_result pp_pending_batch_finalize(const struct pp_pending_batch *batch,
+                                         const uint8_t *response,
+                                         size_t response_len,
+                                         uint8_t *out,
+                                         size_t cap,
+                                         size_t *out_len);
+
+/**
+ * A generic batch of the `n` pending tokens `pending[0..n]` (from `pp_client_request*`, of any
+ * types and keys, at least one), in that order. The batch keeps its own reference to each: the
+ * caller may free them afterwards. Read the request to send with
+ * `pp_pending_generic_batch_request`. The array is only read (it is not `const` in the header
+ * only because the binding's prototype reader takes no `*const *`).
+ *
+ * Returns `PP_ERR_INVALID_INPUT` for `n == 0` and `PP_ERR_NULL_ARGUMENT` when `pending` or one
+ * of its entries is NULL. `*out` is written only on success; free it with
+ * `pp_pending_generic_batch_free`.
+ */
+enum pp_result pp_pending_generic_batch_new(const struct pp_pending_token **pending,
+                                            size_t n,
+                                            struct pp_pending_generic_batch **out);
+
+/**
+ * Frees a pending generic batch (and its references to its pending tokens). NULL is a no-op.
+ */
+void pp_pending_generic_batch_free(struct pp_pending_generic_batch *batch);
+
+/**
+ * The encoded GenericBatchTokenRequest to send to the issuer (`generic_token_requests<V>`:
+ * each entry's TokenRequest, in order), into a caller-owned buffer.
+ */
+enum pp_result pp_pending_generic_batch_request(const struct pp_pending_generic_batch *batch,
+                                                uint8_t *out,
+                                                size_t cap,
+                                                size_t *out_len);
+
+/**
+ * Finalizes the issuer's encoded GenericBatchTokenResponse. Writes the Token of every entry the
+ * issuer answered, in the batch's order, one after the other into `out`, and each entry's
+ * Token length into `token_lens[i]`: 0 for an entry the issuer refused (absent from its
+ * answer), otherwise that entry's type's Token length (`PP_TOKEN_LEN`,
+ * `PP_VOPRF_P384_TOKEN_LEN`, `PP_VOPRF_RISTRETTO255_TOKEN_LEN`). Entry i's token begins at the
+ * sum of `token_lens[0..i]`. A partial answer (some entries refused, even all) is `PP_OK`.
+ * `token_lens` must hold at least n entries (n as given to `pp_pending_generic_batch_new`);
+ * the first n are written, and only on success.
+ *
+ * Each answered entry is finalized and verified as a single response would be; the call fails
+ * if any one does not. A short `out` answers `PP_ERR_BUFFER_TOO_SMALL` with the bytes needed
+ * in `*out_len` and writes nothing else.
+ *
+ * Returns `PP_ERR_NULL_ARGUMENT` for a NULL `token_lens`, `PP_ERR_INVALID_INPUT` when
+ * `token_lens_count` is below n or the response is malformed (not one entry per request, or
+ * an entry of another type than its request), `PP_ERR_VERIFICATION_FAILED` when an entry does
+ * not finalize into a valid token.
+ */
+enum pp_result pp_pending_generic_batch_finalize(const struct pp_pending_generic_batch *batch,
+                                                 const uint8_t *response,
+                                                 size_t response_len,
+                                                 uint8_t *out,
+                                                 size_t cap,
+                                                 size_t *out_len,
+                                                 size_t *token_lens,
+                                                 size_t token_lens_count);
+
+/**
+ * An amortized batch (types 1 and 5): an encoded AmortizedBatchTokenRequest of at most
+ * `max_tokens` blinded elements in, the encoded AmortizedBatchTokenResponse out
+ * (`evaluated_msgs<V> || evaluated_proof`: every element evaluated with the key the request
+ * names, one DLEQ proof for all of them).
+ *
+ * Returns `PP_ERR_TOO_LARGE` (-32042, HTTP 413) for a batch of more than `max_tokens`
+ * elements (refused before any evaluation), and `PP_ERR_UNPROCESSABLE_BLINDED_TOKEN` as `pp_issuer_issue` does
+ * for a single request: a malformed batch (truncated, trailing bytes, a list that is not a
+ * whole number of elements, a non-minimal length, none at all), another token type than the
+ * issuer's key (an RSA issuer serves none), another key, or an element not in the group.
+ */
+enum pp_result pp_issuer_issue_amortized(const struct pp_issuer *issuer,
+                                         const uint8_t *request,
+                                         size_t request_len,
+                                         size_t max_tokens,
+                                         uint8_t *out,
+                                         size_t cap,
+                                         size_t *out_len);
+
+/**
+ * A generic batch: an encoded GenericBatchTokenRequest of at most `max_tokens` TokenRequests
+ * of any types in, the encoded GenericBatchTokenResponse out. The keys of
+ * `issuers[0..n_issuers]` (an array only read) together serve the batch: each entry is issued, as `pp_issuer_issue`
+ * would issue it alone, by the issuer whose key its type and truncated key id name, on up to
+ * `threads` threads (0: the machine's available parallelism; 1 starts none; any started are
+ * joined before the call returns). An entry no issuer can serve (another key, a blinded
+ * message not below the modulus or not in the group) is absent from the answer: a partial
+ * answer is `PP_OK`, and `pp_pending_generic_batch_finalize` reports which entries it holds.
+ *
+ * Returns `PP_ERR_TOO_LARGE` (-32042, HTTP 413) for a batch of more than `max_tokens` entries,
+ * `PP_ERR_UNPROCESSABLE_BLINDED_TOKEN` for a malformed batch (truncated, trailing bytes, a
+ * non-minimal length, an entry of a type this library does not know, none at all),
+ * `PP_ERR_INVALID_INPUT` for `n_issuers == 0` and `PP_ERR_NULL_ARGUMENT` for a NULL issuer.
+ */
+enum pp_result pp_issuer_issue_generic(const struct pp_issuer **issuers,
+                                       size_t n_issuers,
+                                       const uint8_t *request,
+                                       size_t request_len,
+                                       size_t max_tokens,
+                                       size_t threads,
+                                       uint8_t *out,
+                                       size_t cap,
+                                       size_t *out_len);
 
 /**
  * Encodes a TokenChallenge (RFC 9577 §2.1) into a caller-owned buffer.

@@ -34,6 +34,8 @@ FFI_TESTING_SO := $(TARGET_RELEASE)/libprivacypass_testing.so
 FFI_TESTS := $(FFI_ROOT)/ffi/tests
 FFI_VECTORS := $(FFI_ROOT)/tests/vectors/rfc9578-type2-blind-rsa.json
 FFI_VOPRF_VECTORS := $(FFI_ROOT)/tests/vectors/rfc9578-type1-voprf-p384.json
+FFI_BATCH_VECTORS := $(addprefix $(FFI_ROOT)/tests/vectors/batched-,amortized_p384_rs.json \
+	amortized_ristretto255_rs.json generic_rs.json)
 FFI_README := $(FFI_ROOT)/ffi/README.md
 FFI_OUT := $(CARGO_TARGET_DIR)/ffi-c
 
@@ -96,6 +98,10 @@ ffi-test-asan: ffi | $(FFI_OUT)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	RUST_BACKTRACE=0 $(FFI_OUT)/test_voprf_asan $(FFI_VOPRF_VECTORS)
+	$(FFI_CC) $(FFI_CFLAGS) $(FFI_SANITIZE) $(FFI_TESTS)/test_batch.c -o $(FFI_OUT)/test_batch_asan $(FFI_LINK)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	RUST_BACKTRACE=0 $(FFI_OUT)/test_batch_asan $(FFI_BATCH_VECTORS)
 
 # The same program without sanitizers, under valgrind: no errors, no leaks.
 ffi-test-valgrind: ffi | $(FFI_OUT)
@@ -106,6 +112,8 @@ ffi-test-valgrind: ffi | $(FFI_OUT)
 	$(FFI_VALGRIND) $(FFI_OUT)/test_privacypass $(FFI_VECTORS) $$scratch
 	$(FFI_CC) $(FFI_CFLAGS) -O1 $(FFI_TESTS)/test_voprf.c -o $(FFI_OUT)/test_voprf $(FFI_LINK)
 	RUST_BACKTRACE=0 $(FFI_VALGRIND) $(FFI_OUT)/test_voprf $(FFI_VOPRF_VECTORS)
+	$(FFI_CC) $(FFI_CFLAGS) -O1 $(FFI_TESTS)/test_batch.c -o $(FFI_OUT)/test_batch $(FFI_LINK)
+	RUST_BACKTRACE=0 $(FFI_VALGRIND) $(FFI_OUT)/test_batch $(FFI_BATCH_VECTORS)
 
 # The panic boundary: pp_test_panic of the test-only libprivacypass_testing answers PP_ERR_PANIC
 # and the library keeps working, under ASan and UBSan.

@@ -242,3 +242,40 @@ pub unsafe fn free<T>(ptr: *mut T) {
         drop(unsafe { Arc::from_raw(ptr.cast_const()) });
     }
 }
+
+/// A reference of its own to a handle given out by [`give`]: the caller's handle stays the
+/// caller's, and may be freed while this one lives.
+///
+/// # Safety
+/// As [`borrow`].
+pub unsafe fn share<T>(ptr: *const T) -> Result<Arc<T>, pp_result> {
+    if ptr.is_null() {
+        return Err(pp_result::PP_ERR_NULL_ARGUMENT);
+    }
+    // SAFETY: the pointer came from `Arc::into_raw` of a live `Arc<T>`, as the caller promises:
+    // one more strong count, then an `Arc` that owns exactly that count.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Ok(Arc::from_raw(ptr))
+    }
+}
+
+/// An input array of handles `(ptr, n)`: `(NULL, 0)` is empty, `(NULL, n > 0)` an error. The
+/// handles themselves are not checked here (see [`share`] and [`borrow`]).
+///
+/// # Safety
+/// A non-NULL `ptr` must point to `n` readable pointers that stay valid for `'a`.
+pub unsafe fn handles<'a, T>(ptr: *const *const T, n: usize) -> Result<&'a [*const T], pp_result> {
+    if ptr.is_null() {
+        return if n == 0 {
+            Ok(&[])
+        } else {
+            Err(pp_result::PP_ERR_NULL_ARGUMENT)
+        };
+    }
+    if n > isize::MAX as usize / std::mem::size_of::<*const T>() {
+        return Err(pp_result::PP_ERR_INVALID_INPUT);
+    }
+    // SAFETY: non-NULL, and the caller promises `n` readable pointers.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, n) })
+}

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use privacypass::client::ClientError;
 use privacypass::rsa_blind::SALT_LEN;
-use privacypass::wire::NONCE_LEN;
+use privacypass::wire::{TokenRequest, NONCE_LEN};
 use privacypass::{
-    Client, PendingToken, PendingVoprfToken, PublicKey, TokenChallenge, VoprfClient,
+    Client, PendingToken, PendingVoprfToken, PublicKey, Token, TokenChallenge, VoprfClient,
     VoprfClientError, VoprfPublicKey,
 };
 
@@ -21,11 +21,11 @@ use crate::result::pp_result;
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct pp_client {
-    client: ClientKind,
+    pub(crate) client: ClientKind,
 }
 
 #[derive(Debug)]
-enum ClientKind {
+pub(crate) enum ClientKind {
     Rsa(Client),
     Voprf(VoprfClient),
 }
@@ -45,7 +45,25 @@ enum PendingKind {
     Voprf(Box<PendingVoprfToken>),
 }
 
-fn voprf_client_error(e: VoprfClientError) -> pp_result {
+impl pp_pending_token {
+    /// The TokenRequest this pending token sends.
+    pub(crate) fn token_request(&self) -> &TokenRequest {
+        match &self.pending {
+            PendingKind::Rsa(p) => p.request(),
+            PendingKind::Voprf(p) => p.request(),
+        }
+    }
+
+    /// The Token for the issuer's encoded TokenResponse, verified against the issuer key.
+    pub(crate) fn finalize(&self, response: &[u8]) -> Result<Token, pp_result> {
+        match &self.pending {
+            PendingKind::Rsa(p) => p.finalize(response).map_err(client_error),
+            PendingKind::Voprf(p) => p.finalize(response).map_err(voprf_client_error),
+        }
+    }
+}
+
+pub(crate) fn voprf_client_error(e: VoprfClientError) -> pp_result {
     match e {
         VoprfClientError::WrongTokenType(..) => pp_result::PP_ERR_UNSUPPORTED_TOKEN,
         VoprfClientError::Blinding => pp_result::PP_ERR_INVALID_INPUT,
@@ -56,7 +74,7 @@ fn voprf_client_error(e: VoprfClientError) -> pp_result {
     }
 }
 
-fn client_error(e: ClientError) -> pp_result {
+pub(crate) fn client_error(e: ClientError) -> pp_result {
     match e {
         ClientError::UnsupportedTokenType(_) => pp_result::PP_ERR_UNSUPPORTED_TOKEN,
         ClientError::Rng => pp_result::PP_ERR_INTERNAL,
@@ -65,7 +83,7 @@ fn client_error(e: ClientError) -> pp_result {
     }
 }
 
-fn challenge_of(bytes: &[u8]) -> Result<TokenChallenge, pp_result> {
+pub(crate) fn challenge_of(bytes: &[u8]) -> Result<TokenChallenge, pp_result> {
     TokenChallenge::decode(bytes).map_err(|_| pp_result::PP_ERR_INVALID_INPUT)
 }
 
@@ -249,12 +267,8 @@ pub unsafe extern "C" fn pp_pending_token_request(
         // SAFETY: the caller passes a live handle.
         let pending = unsafe { borrow(pending) }?;
         let output = Output::new(out, cap, out_len)?;
-        let request = match &pending.pending {
-            PendingKind::Rsa(p) => p.request().encode(),
-            PendingKind::Voprf(p) => p.request().encode(),
-        };
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
-        unsafe { output.write(&request) }
+        unsafe { output.write(&pending.token_request().encode()) }
     }
 }
 
@@ -280,10 +294,7 @@ pub unsafe extern "C" fn pp_pending_token_finalize(
         // SAFETY: as above.
         let response = unsafe { input(token_response, token_response_len) }?;
         let output = Output::new(out, cap, out_len)?;
-        let token = match &pending.pending {
-            PendingKind::Rsa(p) => p.finalize(response).map_err(client_error)?,
-            PendingKind::Voprf(p) => p.finalize(response).map_err(voprf_client_error)?,
-        };
+        let token = pending.finalize(response)?;
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
         unsafe { output.write(&token.encode()) }
     }

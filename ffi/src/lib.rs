@@ -18,6 +18,7 @@
 //! outputs do not overlap inputs.
 #![allow(clippy::missing_safety_doc)]
 
+pub mod batch;
 mod boundary;
 pub mod challenge;
 pub mod client;
@@ -205,6 +206,8 @@ mod tests {
         shareable::<pp_issuer>();
         shareable::<pp_client>();
         shareable::<pp_pending_token>();
+        shareable::<crate::batch::pp_pending_batch>();
+        shareable::<crate::batch::pp_pending_generic_batch>();
     }
 
     /// A value no header parser of the library would take is refused, not written (found by

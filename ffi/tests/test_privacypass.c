@@ -31,42 +31,10 @@
 /* ---------------------------------------------------------------------------------------- */
 /* Byte buffers, hex, base64url                                                               */
 
-typedef struct {
-    uint8_t *data;
-    size_t len;
-} bytes;
-
 static void bytes_free(bytes *b) {
     free(b->data);
     b->data = NULL;
     b->len = 0;
-}
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static bytes from_hex(const char *hex, size_t n) {
-    bytes b;
-    size_t i;
-    REQUIRE(n % 2 == 0);
-    b.len = n / 2;
-    b.data = malloc(b.len + 1); /* +1: PEM texts are used as strings too */
-    REQUIRE(b.data != NULL);
-    for (i = 0; i < b.len; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        REQUIRE(hi >= 0 && lo >= 0);
-        b.data[i] = (uint8_t)(hi * 16 + lo);
-    }
-    b.data[b.len] = 0;
-    return b;
-}
-
-static int same(const uint8_t *a, size_t alen, const bytes *b) {
-    return alen == b->len && memcmp(a, b->data, alen) == 0;
 }
 
 /* base64 of in, in the given 64-character alphabet, into out (NUL-terminated), with or without

@@ -22,37 +22,6 @@
 #include "privacypass.h"
 #include "testing.h"
 
-typedef struct {
-    uint8_t *data;
-    size_t len;
-} bytes;
-
-static int hexval(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-static bytes from_hex(const char *hex, size_t n) {
-    bytes b;
-    size_t i;
-    REQUIRE(n % 2 == 0);
-    b.len = n / 2;
-    b.data = malloc(b.len + 1);
-    REQUIRE(b.data != NULL);
-    for (i = 0; i < b.len; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        REQUIRE(hi >= 0 && lo >= 0);
-        b.data[i] = (uint8_t)(hi * 16 + lo);
-    }
-    return b;
-}
-
-static int same(const uint8_t *a, size_t alen, const bytes *b) {
-    return alen == b->len && memcmp(a, b->data, alen) == 0;
-}
-
 static size_t b64std(const uint8_t *in, size_t n, char *out) {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -1,6 +1,6 @@
 /*
  * What the C tests of libprivacypass share: check counters and macros that name the result
- * codes on failure, and a fresh token through the client and issuer API.
+ * codes on failure, byte buffers from hex, and a fresh token through the client and issuer API.
  */
 #ifndef PP_TESTING_H
 #define PP_TESTING_H
@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "privacypass.h"
 
@@ -47,8 +48,43 @@ static int checks = 0;
         }                                                                    \
     } while (0)
 
+/* A byte buffer the tests own (free its data). */
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} bytes;
+
+static inline int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The n hex digits at hex as bytes, NUL-terminated beyond their length (PEM texts are used as
+ * strings too). */
+static inline bytes from_hex(const char *hex, size_t n) {
+    bytes b;
+    size_t i;
+    REQUIRE(n % 2 == 0);
+    b.len = n / 2;
+    b.data = malloc(b.len + 1);
+    REQUIRE(b.data != NULL);
+    for (i = 0; i < b.len; i++) {
+        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
+        REQUIRE(hi >= 0 && lo >= 0);
+        b.data[i] = (uint8_t)(hi * 16 + lo);
+    }
+    b.data[b.len] = 0;
+    return b;
+}
+
+static inline int same(const uint8_t *a, size_t alen, const bytes *b) {
+    return alen == b->len && memcmp(a, b->data, alen) == 0;
+}
+
 /* A fresh token for `challenge` from `issuer`, through the client API. */
-static void make_token(const pp_issuer *issuer, const uint8_t *challenge, size_t challenge_len,
+static inline void make_token(const pp_issuer *issuer, const uint8_t *challenge, size_t challenge_len,
                        uint8_t token[PP_TOKEN_LEN]) {
     uint8_t spki[PP_PUBLIC_KEY_LEN], request[PP_TOKEN_REQUEST_LEN], response[PP_TOKEN_RESPONSE_LEN];
     size_t len = 0;

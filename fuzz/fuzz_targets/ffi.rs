@@ -20,12 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+use privacypass::batch::{
+    AmortizedBatchTokenRequest, AmortizedBatchTokenResponse, GenericBatchTokenRequest,
+    GenericBatchTokenResponse,
+};
 use privacypass::directory::IssuerDirectory;
 use privacypass::header::{parse_authorization, parse_www_authenticate};
 use privacypass::{
     b64, IssuerKey, PublicKey, Token, TokenChallenge, TokenRequest, TokenType, VoprfIssuerKey,
     VoprfPublicKey,
 };
+use privacypass_ffi::batch::*;
 use privacypass_ffi::challenge::*;
 use privacypass_ffi::client::*;
 use privacypass_ffi::issuer::*;
@@ -43,6 +48,8 @@ struct Fixture {
     redeemer: *mut pp_redeemer,
     client: *mut pp_client,
     pending: *mut pp_pending_token,
+    /// A generic batch of the one pending token above.
+    generic: *mut pp_pending_generic_batch,
     public: PublicKey,
     spki: Vec<u8>,
     token: Vec<u8>,
@@ -194,6 +201,31 @@ impl Fixture {
                 pp_pending_token_finalize(pending, response.as_ptr(), response.len(), o, c, l)
             })
             .expect("a token");
+            let mut pendings = [pending.cast_const()];
+            let mut generic = null_mut();
+            ok(
+                pp_pending_generic_batch_new(pendings.as_mut_ptr(), 1, &mut generic),
+                "pp_pending_generic_batch_new",
+            );
+            let generic_request = output(4096, |o, c, l| {
+                pp_pending_generic_batch_request(generic, o, c, l)
+            })
+            .expect("a generic request");
+            let generic_response = output(4096, |o, c, l| {
+                let mut issuers = [issuer.cast_const()];
+                pp_issuer_issue_generic(
+                    issuers.as_mut_ptr(),
+                    1,
+                    generic_request.as_ptr(),
+                    generic_request.len(),
+                    1,
+                    1,
+                    o,
+                    c,
+                    l,
+                )
+            })
+            .expect("a generic response");
             let authorization = output(4096, |o, c, l| {
                 pp_authorization_encode(token.as_ptr(), token.len(), o.cast(), c, l)
             })
@@ -215,6 +247,8 @@ impl Fixture {
                         .blinded_msg,
                 ),
                 (b"$RESPONSE".to_vec(), response.clone()),
+                (b"$GENERICREQUEST".to_vec(), generic_request),
+                (b"$GENERICRESPONSE".to_vec(), generic_response),
             ];
             placeholders.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
             Fixture {
@@ -223,6 +257,7 @@ impl Fixture {
                 redeemer,
                 client,
                 pending,
+                generic,
                 public: PublicKey::from_spki(&spki).expect("the issuer's key"),
                 spki,
                 token,
@@ -327,7 +362,7 @@ unsafe fn new_verifier(
 }
 
 /// How many functions the first byte picks among.
-const FUNCTIONS: u8 = 36;
+const FUNCTIONS: u8 = 40;
 
 unsafe fn run(fixture: &Fixture, input: &Input) {
     let a0 = input.arg(0);
@@ -854,6 +889,207 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
             });
             if let Ok(id) = id {
                 assert_eq!(id, privacypass::crypto::sha256(a0).to_vec());
+            }
+        }
+        36 => {
+            // A fresh VOPRF issuer (type 1 or 5 by the second argument) issuing an amortized
+            // batch of at most (third argument's first byte) elements.
+            let token_type = if a1.first().is_some_and(|b| b & 1 == 1) {
+                5
+            } else {
+                1
+            };
+            let max = usize::from(input.arg(2).first().copied().unwrap_or(8));
+            let mut issuer = null_mut();
+            ok(
+                unsafe { pp_issuer_generate_voprf(token_type, &mut issuer) },
+                "pp_issuer_generate_voprf",
+            );
+            let response = output(cap, |o, c, l| unsafe {
+                pp_issuer_issue_amortized(issuer, p0, l0, max, o, c, l)
+            });
+            if let Ok(response) = response {
+                let request = AmortizedBatchTokenRequest::decode(a0, max)
+                    .unwrap_or_else(|e| panic!("issued a batch that does not decode: {e}"));
+                assert_eq!(request.token_type.value(), token_type);
+                let decoded =
+                    AmortizedBatchTokenResponse::decode(request.token_type, &response, max)
+                        .expect("a response that decodes");
+                assert_eq!(decoded.evaluated_msgs.len(), request.blinded_msgs.len());
+            }
+            // The fixture's RSA issuer serves no amortized batch.
+            let rc = check_rc(unsafe {
+                pp_issuer_issue_amortized(fixture.issuer, p0, l0, max, null_mut(), 0, &mut 0)
+            });
+            assert_ne!(rc, pp_result::PP_OK);
+            assert_ne!(rc, pp_result::PP_ERR_BUFFER_TOO_SMALL);
+            unsafe { pp_issuer_free(issuer) };
+        }
+        37 => {
+            // A generic batch over the fixture's RSA issuer and a fresh type 1 one.
+            let max = usize::from(a1.first().copied().unwrap_or(8));
+            let mut voprf = null_mut();
+            ok(
+                unsafe { pp_issuer_generate_voprf(1, &mut voprf) },
+                "pp_issuer_generate_voprf",
+            );
+            let mut issuers = [fixture.issuer.cast_const(), voprf.cast_const()];
+            let response = output(cap, |o, c, l| unsafe {
+                pp_issuer_issue_generic(issuers.as_mut_ptr(), 2, p0, l0, max, 2, o, c, l)
+            });
+            if let Ok(response) = response {
+                let request = GenericBatchTokenRequest::decode(a0, max)
+                    .unwrap_or_else(|e| panic!("issued a batch that does not decode: {e}"));
+                let decoded = GenericBatchTokenResponse::decode(&response, max)
+                    .expect("a response that decodes");
+                assert_eq!(decoded.token_responses.len(), request.token_requests.len());
+                for (asked, answer) in request.token_requests.iter().zip(&decoded.token_responses) {
+                    if let Some((t, _)) = answer {
+                        assert_eq!(*t, asked.token_type, "an answer of another type");
+                        assert!(
+                            *t != TokenType::BlindRsa2048
+                                || asked.truncated_token_key_id
+                                    == fixture.public.truncated_token_key_id(),
+                            "issued for another RSA key"
+                        );
+                        assert_ne!(*t, TokenType::VoprfRistretto255, "issued with no key");
+                    }
+                }
+            }
+            unsafe { pp_issuer_free(voprf) };
+        }
+        38 => {
+            // A known-answer amortized batch of type 1 from the arguments (nonces, blinds),
+            // twice: the same request; then its finalize of the third argument (only the
+            // issuer's own answer can finalize).
+            let mut issuer = null_mut();
+            ok(
+                unsafe { pp_issuer_generate_voprf(1, &mut issuer) },
+                "pp_issuer_generate_voprf",
+            );
+            let key = output(4096, |o, c, l| unsafe {
+                pp_issuer_public_key(issuer, o, c, l)
+            })
+            .expect("its key");
+            let mut client = null_mut();
+            ok(
+                unsafe { pp_client_new_voprf(1, key.as_ptr(), key.len(), &mut client) },
+                "pp_client_new_voprf",
+            );
+            let name = b"issuer.example";
+            let challenge = output(4096, |o, c, l| unsafe {
+                pp_challenge_encode(
+                    1,
+                    name.as_ptr().cast(),
+                    name.len(),
+                    null(),
+                    0,
+                    null(),
+                    0,
+                    o,
+                    c,
+                    l,
+                )
+            })
+            .expect("a challenge");
+            let (c, cl) = raw(&challenge);
+            let mut batches = [null_mut(); 2];
+            for batch in &mut batches {
+                let rc = check_rc(unsafe {
+                    pp_client_request_amortized_with_randomness(
+                        client, c, cl, p0, l0, p1, l1, batch,
+                    )
+                });
+                assert_eq!(rc == pp_result::PP_OK, !batch.is_null());
+            }
+            if !batches[0].is_null() {
+                let requests: Vec<Vec<u8>> = batches
+                    .iter()
+                    .map(|&b| {
+                        output(cap, |o, c, l| unsafe {
+                            pp_pending_batch_request(b, o, c, l)
+                        })
+                        .expect("its request")
+                    })
+                    .collect();
+                assert_eq!(
+                    requests[0], requests[1],
+                    "the same randomness, another request"
+                );
+                let decoded =
+                    AmortizedBatchTokenRequest::decode(&requests[0], usize::MAX).expect("decodes");
+                assert_eq!(decoded.blinded_msgs.len(), l0 / 32);
+                let (p2, l2) = raw(input.arg(2));
+                let tokens = output(cap, |o, c, l| unsafe {
+                    pp_pending_batch_finalize(batches[0], p2, l2, o, c, l)
+                });
+                assert!(
+                    tokens.is_err(),
+                    "finalized a response the issuer did not make"
+                );
+                let response = output(1 << 16, |o, c, l| unsafe {
+                    pp_issuer_issue_amortized(
+                        issuer,
+                        requests[0].as_ptr(),
+                        requests[0].len(),
+                        2048,
+                        o,
+                        c,
+                        l,
+                    )
+                })
+                .expect("the issuer answers its own client");
+                let tokens = output(cap, |o, c, l| unsafe {
+                    pp_pending_batch_finalize(
+                        batches[0],
+                        response.as_ptr(),
+                        response.len(),
+                        o,
+                        c,
+                        l,
+                    )
+                })
+                .expect("its own response finalizes");
+                assert_eq!(
+                    tokens.len(),
+                    decoded.blinded_msgs.len() * privacypass_ffi::PP_VOPRF_P384_TOKEN_LEN
+                );
+            }
+            for batch in batches {
+                unsafe { pp_pending_batch_free(batch) };
+            }
+            unsafe { pp_client_free(client) };
+            unsafe { pp_issuer_free(issuer) };
+        }
+        39 => {
+            // The fixture's generic batch (its one type 2 pending token) finalizing the
+            // argument: written only on success, the issued token or nothing.
+            const UNSET: usize = 0xdead;
+            let mut lens = [UNSET; 2];
+            let tokens = output(cap, |o, c, l| unsafe {
+                pp_pending_generic_batch_finalize(
+                    fixture.generic,
+                    p0,
+                    l0,
+                    o,
+                    c,
+                    l,
+                    lens.as_mut_ptr(),
+                    lens.len(),
+                )
+            });
+            match tokens {
+                Ok(tokens) => {
+                    assert_eq!(lens[1], UNSET, "wrote past the batch's entries");
+                    match lens[0] {
+                        0 => assert!(tokens.is_empty()),
+                        n => {
+                            assert_eq!(n, tokens.len());
+                            assert_eq!(tokens, fixture.token, "finalized another token");
+                        }
+                    }
+                }
+                Err(rc) => assert_eq!(lens, [UNSET; 2], "lengths written on failure ({rc:?})"),
             }
         }
         _ => {

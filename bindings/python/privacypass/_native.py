@@ -44,11 +44,21 @@ class pp_pending_token(ctypes.Structure):
     pass
 
 
+class pp_pending_batch(ctypes.Structure):
+    pass
+
+
+class pp_pending_generic_batch(ctypes.Structure):
+    pass
+
+
 VerifierPtr = ctypes.POINTER(pp_verifier)
 RedeemerPtr = ctypes.POINTER(pp_redeemer)
 IssuerPtr = ctypes.POINTER(pp_issuer)
 ClientPtr = ctypes.POINTER(pp_client)
 PendingTokenPtr = ctypes.POINTER(pp_pending_token)
+PendingBatchPtr = ctypes.POINTER(pp_pending_batch)
+PendingGenericBatchPtr = ctypes.POINTER(pp_pending_generic_batch)
 
 # Input buffers (const uint8_t * / const char *, with a length): bytes or None (NULL).
 _IN = ctypes.c_char_p
@@ -109,6 +119,33 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_issuer_issue_blinded": (
         _RESULT,
         [IssuerPtr, _IN, _LEN, _IN, _LEN, _OUT_U8, _LEN, _OUT_LEN],
+    ),
+    "pp_client_request_amortized": (
+        _RESULT, [ClientPtr, _IN, _LEN, _LEN, ctypes.POINTER(PendingBatchPtr)]),
+    "pp_client_request_amortized_with_randomness": (
+        _RESULT,
+        [ClientPtr, _IN, _LEN, _IN, _LEN, _IN, _LEN, ctypes.POINTER(PendingBatchPtr)],
+    ),
+    "pp_pending_batch_free": (None, [PendingBatchPtr]),
+    "pp_pending_batch_request": (_RESULT, [PendingBatchPtr, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_pending_batch_finalize": (
+        _RESULT, [PendingBatchPtr, _IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_pending_generic_batch_new": (
+        _RESULT,
+        [ctypes.POINTER(PendingTokenPtr), _LEN, ctypes.POINTER(PendingGenericBatchPtr)],
+    ),
+    "pp_pending_generic_batch_free": (None, [PendingGenericBatchPtr]),
+    "pp_pending_generic_batch_request": (
+        _RESULT, [PendingGenericBatchPtr, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_pending_generic_batch_finalize": (
+        _RESULT,
+        [PendingGenericBatchPtr, _IN, _LEN, _OUT_U8, _LEN, _OUT_LEN, _OUT_LEN, _LEN],
+    ),
+    "pp_issuer_issue_amortized": (
+        _RESULT, [IssuerPtr, _IN, _LEN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_issuer_issue_generic": (
+        _RESULT,
+        [ctypes.POINTER(IssuerPtr), _LEN, _IN, _LEN, _LEN, _LEN, _OUT_U8, _LEN, _OUT_LEN],
     ),
     "pp_result_str": (ctypes.c_char_p, [ctypes.c_int]),
     "pp_result_jsonrpc_code": (ctypes.c_int, [ctypes.c_int]),
