@@ -97,7 +97,7 @@ bench: build bench-crypto bench-c bench-go bench-daemon bench-nginx bench-scaleo
 bench-go bench-nginx: build
 
 bench-crypto:
-	@bin=$$(scripts/target-path bench crypto) && "$$bin" --bench crypto/
+	@bin=$$(scripts/target-path bench crypto) && "$$bin" --bench '^(crypto|batch)/'
 	@openssl speed -seconds 5 rsa2048 ecdhp384 2>/dev/null | tee $(CARGO_TARGET_DIR)/openssl-speed.txt | tail -n 5
 	@python3 scripts/bench_report.py $(CARGO_TARGET_DIR)/criterion $(CARGO_TARGET_DIR)/openssl-speed.txt
 

@@ -217,5 +217,45 @@ fn crypto(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, crypto);
+/// Amortized batches of the VOPRF types (draft-ietf-privacypass-batched-tokens): one evaluation
+/// per token and one proof per batch, issued and finalized, for batches of 10 and 100, beside
+/// the single-token rows of `crypto` (`voprf_*_issue`, `voprf_*_client_finalize`).
+fn batches(c: &mut Criterion) {
+    let mut group = c.benchmark_group("batch");
+    group.sample_size(10);
+    for (name, token_type) in [
+        ("p384", TokenType::VoprfP384),
+        ("r255", TokenType::VoprfRistretto255),
+    ] {
+        let mut set = KeySet::new(0);
+        let key = set
+            .generate_voprf(token_type, KeyValidity::new(0, u64::MAX).expect("validity"))
+            .expect("key");
+        let issuer = VoprfIssuer::new(Arc::new(set));
+        let challenge = TokenChallenge::new(token_type.value(), b"issuer.example", &[], b"")
+            .expect("challenge");
+        let client = VoprfClient::new(key.public_key().clone());
+        for n in [10, 100] {
+            let pending = client.request_amortized(&challenge, n).expect("request");
+            let request = pending.request().encode();
+            let response = issuer
+                .issue_amortized(&request, NOW, n)
+                .expect("issue")
+                .encode();
+            group.bench_function(format!("voprf_{name}_amortized_issue_{n}"), |b| {
+                b.iter(|| {
+                    issuer
+                        .issue_amortized(black_box(&request), NOW, n)
+                        .expect("issue")
+                })
+            });
+            group.bench_function(format!("voprf_{name}_amortized_finalize_{n}"), |b| {
+                b.iter(|| pending.finalize(black_box(&response)).expect("finalize"))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, crypto, batches);
 criterion_main!(benches);

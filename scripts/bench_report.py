@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 
-def rate(criterion_dir: Path, name: str) -> float:
-    estimates = criterion_dir / "crypto" / name / "new" / "estimates.json"
+def rate(criterion_dir: Path, name: str, group: str = "crypto") -> float:
+    estimates = criterion_dir / group / name / "new" / "estimates.json"
     mean_ns = json.loads(estimates.read_text())["mean"]["point_estimate"]
     return 1e9 / mean_ns
 
@@ -53,6 +53,24 @@ def voprf_rows(criterion_dir: Path, speed_text: str) -> None:
         print(f"| {label} | {p384:,.0f} | {r255:,.0f} |")
     print(f"| OpenSSL P-384 ECDH in-process (one scalar multiplication) | {ecdh:,.0f} | |")
     print(f"| openssl speed ecdhp384 | {ecdh_speed:,.0f} | |")
+
+
+def batch_rows(criterion_dir: Path) -> None:
+    """Per-token cost of amortized batches (one proof per batch) against single tokens."""
+    print()
+    print("| amortized batch, one core | tokens | issue µs/token | saved vs single | finalize µs/token | saved vs single |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, label in [("p384", "P-384 (0x0001)"), ("r255", "ristretto255 (0x0005)")]:
+        single_issue = 1e6 / rate(criterion_dir, f"voprf_{name}_issue")
+        single_finalize = 1e6 / rate(criterion_dir, f"voprf_{name}_client_finalize")
+        print(f"| {label}, single | 1 | {single_issue:,.1f} | | {single_finalize:,.1f} | |")
+        for n in (10, 100):
+            issue = 1e6 / rate(criterion_dir, f"voprf_{name}_amortized_issue_{n}", "batch") / n
+            final = 1e6 / rate(criterion_dir, f"voprf_{name}_amortized_finalize_{n}", "batch") / n
+            print(
+                f"| {label}, batch | {n} | {issue:,.1f} | {1 - issue / single_issue:.0%} "
+                f"| {final:,.1f} | {1 - final / single_finalize:.0%} |"
+            )
 
 
 def c_api(criterion_dir: Path, bench_output: str) -> None:
@@ -113,6 +131,7 @@ def main() -> None:
     for name, ops, note in rows:
         print(f"| {name} | {ops:,.0f} | {note} |")
     voprf_rows(criterion_dir, speed_file.read_text())
+    batch_rows(criterion_dir)
     failed = min(sign / ossl_sign, sign / near_sign) < 0.9 or min(verify / ossl_verify, verify / near_verify) < 0.7
     if failed:
         print("\nbelow target (see the ratios above)")

@@ -3,12 +3,14 @@
 //! same redeems in JSON-RPC batches of 16 calls (rows in calls per second), and the in-process
 //! sign and verify ceilings on the same cores, then the same issue, fresh and already-spent
 //! redeems for token types 1 and 5 (VOPRF P-384 and ristretto255) at the largest connection
-//! count beside their in-process ceilings, and prints a Markdown table. Each row also
+//! count beside their in-process ceilings, batched issuance on /token-request (batches of 1, 10
+//! and 100: generic for type 2, amortized for types 1 and 5, in tokens a second), and prints a
+//! Markdown table. Each row also
 //! gives the daemons' CPU time (user and system, from /proc) per call: a figure that moves far
 //! less than the rate when the machine is shared.
 //!
 //! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64] [--mint N]
-//!        [--store URL --daemons N] [--ops issue,redeem,spent,batch,voprf]
+//!        [--store URL --daemons N] [--ops issue,redeem,spent,batch,voprf,batch-issue]
 //!
 //! With `--daemons N` it starts N daemons on one key directory and the store URL (a shared
 //! store such as Redis), and spreads the connections over them round-robin.
@@ -20,6 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use privacypass::batch::{
+    PendingEntry, PendingGenericBatch, AMORTIZED_REQUEST_MEDIA_TYPE, GENERIC_REQUEST_MEDIA_TYPE,
+};
 use privacypass::{
     b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, TokenType, Verifier,
     VoprfClient, VoprfIssuer, VoprfIssuerKey,
@@ -49,7 +54,7 @@ fn options() -> Result<Options, String> {
         mint: None,
         store: None,
         daemons: 1,
-        ops: ["issue", "redeem", "spent", "batch", "voprf"]
+        ops: ["issue", "redeem", "spent", "batch", "voprf", "batch-issue"]
             .map(String::from)
             .to_vec(),
     };
@@ -191,9 +196,9 @@ fn cpu_time(pids: &[u32]) -> Duration {
     Duration::from_secs_f64(used as f64 / ticks)
 }
 
-fn http_post(addr: &str, path: &str, body: &[u8]) -> Vec<u8> {
+fn http_post(addr: &str, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )
     .into_bytes();
@@ -263,10 +268,33 @@ async fn load(
     seconds: f64,
     expect: u16,
 ) -> Result<Run, String> {
+    let target = Target {
+        path,
+        content_type: "application/json",
+    };
+    load_as(addrs, pids, target, bodies, conns, seconds, expect).await
+}
+
+/// Where a load run posts, and as what.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    path: &'a str,
+    content_type: &'a str,
+}
+
+async fn load_as(
+    addrs: &[String],
+    pids: &[u32],
+    target: Target<'_>,
+    bodies: Arc<Vec<Vec<u8>>>,
+    conns: usize,
+    seconds: f64,
+    expect: u16,
+) -> Result<Run, String> {
     let requests: Arc<Vec<Vec<u8>>> = Arc::new(
         bodies
             .iter()
-            .map(|b| http_post(&addrs[0], path, b))
+            .map(|b| http_post(&addrs[0], target.path, target.content_type, b))
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
@@ -454,7 +482,7 @@ fn main() -> Result<(), String> {
         std::env::temp_dir().join(format!("privacypass-bench-keys-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&keys_dir);
     let wants = |op: &str| opts.ops.iter().any(|o| o == op);
-    if wants("voprf") {
+    if wants("voprf") || wants("batch-issue") {
         // A key of each type, made before the daemons start (which then make none of their own).
         for (_, kind, _, _) in [(TokenType::BlindRsa2048, "blind-rsa-2048", "", 0.0)]
             .into_iter()
@@ -767,6 +795,82 @@ fn main() -> Result<(), String> {
                 run.percentile(0.99),
                 run.unexpected,
                 run.cpu_per_call(1),
+            ));
+        }
+    }
+    // Batched issuance on /token-request, in tokens a second:
+    // generic batches of type 2 requests (signed on all cores), amortized batches of types 1
+    // and 5 (one proof a batch), beside single requests of the same body kind.
+    let batch_keys: Vec<(TokenType, Option<Arc<VoprfIssuerKey>>)> = if wants("batch-issue") {
+        let mut list = vec![(TokenType::BlindRsa2048, None)];
+        for pem in &key_files {
+            if let Ok(k) = VoprfIssuerKey::from_pem(pem) {
+                list.push((k.token_type(), Some(Arc::new(k))));
+            }
+        }
+        list
+    } else {
+        Vec::new()
+    };
+    // Eight connections keep both cores busy with batches of 100 without queueing seconds of
+    // them.
+    let batch_conns = conns.min(8);
+    for (token_type, voprf) in batch_keys {
+        for n in [1usize, 10, 100] {
+            let (content_type, body) = match &voprf {
+                None => {
+                    let client = Client::new(key.public_key().clone());
+                    let entries = (0..n)
+                        .map(|_| {
+                            client
+                                .request(&challenge)
+                                .map(|p| PendingEntry::BlindRsa(Box::new(p)))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| e.to_string())?;
+                    (
+                        GENERIC_REQUEST_MEDIA_TYPE,
+                        PendingGenericBatch::new(entries).request().encode(),
+                    )
+                }
+                Some(k) => (
+                    AMORTIZED_REQUEST_MEDIA_TYPE,
+                    VoprfClient::new(k.public_key().clone())
+                        .request_amortized(&voprf_challenge(token_type)?, n)
+                        .map_err(|e| e.to_string())?
+                        .request()
+                        .encode(),
+                ),
+            };
+            let target = Target {
+                path: "/token-request",
+                content_type,
+            };
+            let mut run = runtime.block_on(load_as(
+                &addrs,
+                &pids,
+                target,
+                Arc::new(vec![body; 200_000]),
+                batch_conns,
+                opts.seconds,
+                200,
+            ))?;
+            let kind = if voprf.is_some() {
+                "amortized"
+            } else {
+                "generic"
+            };
+            rows.push((
+                format!(
+                    "issue type {}, {kind} batches of {n} (tokens/s)",
+                    token_type.value()
+                ),
+                batch_conns,
+                run.rate() * n as f64,
+                run.percentile(0.5),
+                run.percentile(0.99),
+                run.unexpected,
+                run.cpu_per_call(n),
             ));
         }
     }
