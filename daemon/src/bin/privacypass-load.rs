@@ -358,30 +358,18 @@ fn ceiling(threads: usize, seconds: f64, op: impl Fn() + Send + Sync + 'static) 
     count.load(Ordering::Relaxed) as f64 / seconds
 }
 
-fn mint(
-    key: &Arc<IssuerKey>,
-    keys: &Arc<KeySet>,
-    challenge: &TokenChallenge,
-    n: usize,
-) -> Vec<Vec<u8>> {
+/// `n` tokens made by `one` (a request, the issuer's response, the client's finalize: the
+/// token verified) on all cores; a failed one is left out.
+fn mint_with<F>(n: usize, one: F) -> Vec<Vec<u8>>
+where
+    F: Fn() -> Option<Vec<u8>> + Clone + Send + 'static,
+{
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let per = n.div_ceil(threads);
     let handles: Vec<_> = (0..threads)
         .map(|_| {
-            let (key, keys, challenge) = (key.clone(), keys.clone(), challenge.clone());
-            std::thread::spawn(move || {
-                let client = Client::new(key.public_key().clone());
-                let issuer = Issuer::new(keys);
-                (0..per)
-                    .filter_map(|_| {
-                        let pending = client.request(&challenge).ok()?;
-                        let response = issuer
-                            .issue_request(&pending.request().encode(), privacypass::unix_now())
-                            .ok()?;
-                        Some(pending.finalize(&response.encode()).ok()?.encode())
-                    })
-                    .collect::<Vec<_>>()
-            })
+            let one = one.clone();
+            std::thread::spawn(move || (0..per).filter_map(|_| one()).collect::<Vec<_>>())
         })
         .collect();
     handles
@@ -390,38 +378,41 @@ fn mint(
         .collect()
 }
 
-/// `n` tokens of a VOPRF key, issued and finalized in process (the proof checked) on all cores.
+/// `n` type 2 tokens of `key`.
+fn mint(
+    key: &Arc<IssuerKey>,
+    keys: &Arc<KeySet>,
+    challenge: &TokenChallenge,
+    n: usize,
+) -> Vec<Vec<u8>> {
+    let client = Arc::new(Client::new(key.public_key().clone()));
+    let issuer = Arc::new(Issuer::new(keys.clone()));
+    let challenge = challenge.clone();
+    mint_with(n, move || {
+        let pending = client.request(&challenge).ok()?;
+        let response = issuer
+            .issue_request(&pending.request().encode(), privacypass::unix_now())
+            .ok()?;
+        Some(pending.finalize(&response.encode()).ok()?.encode())
+    })
+}
+
+/// `n` tokens of a VOPRF key (the proof checked).
 fn mint_voprf(
     keys: &Arc<KeySet>,
     key: &Arc<VoprfIssuerKey>,
     n: usize,
 ) -> Result<Vec<Vec<u8>>, String> {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let per = n.div_ceil(threads);
     let challenge = voprf_challenge(key.token_type())?;
-    let handles: Vec<_> = (0..threads)
-        .map(|_| {
-            let (keys, public, challenge) =
-                (keys.clone(), key.public_key().clone(), challenge.clone());
-            std::thread::spawn(move || {
-                let client = VoprfClient::new(public);
-                let issuer = VoprfIssuer::new(keys);
-                (0..per)
-                    .filter_map(|_| {
-                        let pending = client.request(&challenge).ok()?;
-                        let response = issuer
-                            .issue_request(&pending.request().encode(), privacypass::unix_now())
-                            .ok()?;
-                        Some(pending.finalize(&response.encode()).ok()?.encode())
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    Ok(handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap_or_default())
-        .collect())
+    let client = Arc::new(VoprfClient::new(key.public_key().clone()));
+    let issuer = Arc::new(VoprfIssuer::new(keys.clone()));
+    Ok(mint_with(n, move || {
+        let pending = client.request(&challenge).ok()?;
+        let response = issuer
+            .issue_request(&pending.request().encode(), privacypass::unix_now())
+            .ok()?;
+        Some(pending.finalize(&response.encode()).ok()?.encode())
+    }))
 }
 
 fn voprf_challenge(token_type: TokenType) -> Result<TokenChallenge, String> {
