@@ -7,6 +7,10 @@ verifies their tokens.
     Issuer      an issuing key (RSA-2048 or VOPRF): TokenRequest -> TokenResponse
     Client      a client of one issuer key: TokenChallenge -> PendingToken
     PendingToken  the TokenRequest to send, and finalize(TokenResponse) -> Token
+    PendingBatch  an amortized batch (types 1 and 5, Client.request_amortized): its request,
+                and finalize(response) -> [Token, ...]; Issuer.issue_amortized answers it
+    PendingGenericBatch  a generic batch of PendingTokens of any types: its request, and
+                finalize(response) -> [Token or None, ...]; issue_generic answers it
     Verifier    the public keys of one or more type 2 issuers: verify a Token (or an
                 Authorization value)
     Redeemer    a Verifier (or, for every type, an Issuer) plus a spend store: each Token is
@@ -26,9 +30,10 @@ those calls returns).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import threading
-from typing import Any, Callable, Iterable, Optional, Type, TypeVar, Union
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Type, TypeVar, Union
 
 from . import errors as _errors
 from ._native import (
@@ -36,6 +41,8 @@ from ._native import (
     LIBRARY_ENV,
     ClientPtr,
     IssuerPtr,
+    PendingBatchPtr,
+    PendingGenericBatchPtr,
     PendingTokenPtr,
     RedeemerPtr,
     VerifierPtr,
@@ -89,6 +96,11 @@ Text = Union[str, bytes]
 
 _BUFFER_TOO_SMALL = int(ResultCode["PP_ERR_BUFFER_TOO_SMALL"])
 
+# Batched issuance (draft-ietf-privacypass-batched-tokens): the most token requests one
+# amortized batch may hold (pp_client_request_amortized), and the issuer's default bound.
+MAX_AMORTIZED_BATCH = 1024
+DEFAULT_MAX_BATCH_TOKENS = 100
+
 
 def library_version() -> str:
     """The version of the libprivacypass actually loaded (``pp_version``), e.g. "0.1.0"."""
@@ -133,6 +145,15 @@ def _token_type(value: Any) -> int:
         raise TypeError(f"token_type must be int, not {type(value).__name__}")
     if not 0 <= value <= 0xFFFF:
         raise ValueError(f"token_type {value} is not a uint16")
+    return value
+
+
+def _size(value: Any, what: str) -> int:
+    """A count argument: an int that fits the C size_t (ctypes would wrap a negative one)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{what} must be int, not {type(value).__name__}")
+    if not 0 <= value < 2**64:
+        raise ValueError(f"{what} {value} is not a size_t")
     return value
 
 
@@ -516,6 +537,25 @@ class Issuer(_Handle):
                                ptr, kid, len(kid), data, len(data), out, cap, n),
                            TOKEN_RESPONSE_LEN)
 
+    def issue_amortized(self, request: BytesLike,
+                        max_tokens: int = DEFAULT_MAX_BATCH_TOKENS) -> bytes:
+        """Amortized batched issuance (VOPRF keys, types 1 and 5): an encoded
+        AmortizedBatchTokenRequest (:attr:`PendingBatch.token_request`) of at most
+        ``max_tokens`` blinded elements in, the encoded AmortizedBatchTokenResponse out (every
+        element evaluated, one DLEQ proof for all of them).
+
+        Raises TooLarge (HTTP 413) for a batch of more than ``max_tokens`` elements, refused
+        before any evaluation; UnprocessableBlindedToken for a malformed batch (truncated,
+        trailing bytes, no elements, ...), one of another token type than the key (an RSA
+        issuer serves none), one for another key, or an element not in the group."""
+        data = _bytes(request, "request")
+        limit = _size(max_tokens, "max_tokens")
+        with self._borrow() as ptr:
+            return _output("pp_issuer_issue_amortized",
+                           lambda out, cap, n: _lib.pp_issuer_issue_amortized(
+                               ptr, data, len(data), limit, out, cap, n),
+                           len(data) + 128)
+
 
 class PendingToken(_Handle):
     """A token request on its way to the issuer, with the secrets that finalizing needs (the
@@ -544,6 +584,128 @@ class PendingToken(_Handle):
                            lambda out, cap, n: _lib.pp_pending_token_finalize(
                                ptr, data, len(data), out, cap, n),
                            TOKEN_LEN)
+
+
+def _split(tokens: bytes, count: int, function: str) -> List[bytes]:
+    size, rest = divmod(len(tokens), count) if count else (0, len(tokens))
+    if rest or not size:
+        raise _errors.error_for(int(ResultCode["PP_ERR_INTERNAL"]), function,
+                                f"{len(tokens)} bytes are not {count} tokens")
+    return [tokens[i * size:(i + 1) * size] for i in range(count)]
+
+
+class PendingBatch(_Handle):
+    """An amortized batch on its way to a VOPRF issuer (token type 1 or 5): N token requests
+    for one challenge and one key, with the secrets that finalizing needs (the blinds are wiped
+    when the handle is closed). Made by :meth:`Client.request_amortized`. May be finalized
+    more than once, from any thread."""
+
+    _free = staticmethod(_lib.pp_pending_batch_free)
+    _count: int
+
+    @classmethod
+    def _adopt_batch(cls, ptr: Any, count: int) -> "PendingBatch":
+        self = cls._adopt(ptr)
+        self._count = count
+        return self
+
+    def __len__(self) -> int:
+        """N, the number of token requests (and of the tokens :meth:`finalize` answers)."""
+        return self._count
+
+    @property
+    def token_request(self) -> bytes:
+        """The encoded AmortizedBatchTokenRequest to send to the issuer (``token_type ||
+        truncated_token_key_id || blinded_msgs<V>``), for :meth:`Issuer.issue_amortized`."""
+        with self._borrow() as ptr:
+            return _output("pp_pending_batch_request",
+                           lambda out, cap, n: _lib.pp_pending_batch_request(ptr, out, cap, n),
+                           3 + 4 + self._count * VOPRF_P384_PUBLIC_KEY_LEN)
+
+    def finalize(self, response: BytesLike) -> List[bytes]:
+        """The issuer's encoded AmortizedBatchTokenResponse in, the batch's N encoded Tokens
+        out, in the request's order (each VOPRF_P384_TOKEN_LEN or VOPRF_RISTRETTO255_TOKEN_LEN
+        bytes). The batch's one DLEQ proof is verified over every element before anything is
+        unblinded: every token comes out, or none. Raises InvalidInput for a malformed
+        response or one with another number of elements than the request, VerificationFailed
+        when the proof does not verify."""
+        data = _bytes(response, "response")
+        with self._borrow() as ptr:
+            tokens = _output("pp_pending_batch_finalize",
+                             lambda out, cap, n: _lib.pp_pending_batch_finalize(
+                                 ptr, data, len(data), out, cap, n),
+                             self._count * VOPRF_RISTRETTO255_TOKEN_LEN)
+        return _split(tokens, self._count, "pp_pending_batch_finalize")
+
+
+class PendingGenericBatch(_Handle):
+    """A generic batch on its way to the issuer: ``PendingGenericBatch(pending_tokens)``, the
+    pending tokens (from :meth:`Client.request`, of any types and keys, at least one) in that
+    order. The C batch keeps its own reference to each pending token: they may be closed
+    afterwards. Raises InvalidInput for an empty list, ClosedHandleError when one of them is
+    closed. May be finalized more than once, from any thread."""
+
+    _free = staticmethod(_lib.pp_pending_generic_batch_free)
+    _count: int
+
+    def __init__(self, pending_tokens: Sequence[PendingToken]) -> None:
+        if isinstance(pending_tokens, PendingToken):
+            raise TypeError("pending_tokens must be a sequence of PendingToken, not one")
+        tokens = list(pending_tokens)
+        for token in tokens:
+            if not isinstance(token, PendingToken):
+                raise TypeError(f"pending_tokens must hold PendingToken, not "
+                                f"{type(token).__name__}")
+        out = PendingGenericBatchPtr()
+        with contextlib.ExitStack() as stack:
+            # Each pointer is borrowed for the call only: the batch takes its own references.
+            array = (PendingTokenPtr * len(tokens))(
+                *[stack.enter_context(token._borrow()) for token in tokens])
+            rc = _lib.pp_pending_generic_batch_new(array, len(tokens), ctypes.byref(out))
+        _check(rc, "pp_pending_generic_batch_new")
+        self._set_pointer(out)
+        self._count = len(tokens)
+
+    def __len__(self) -> int:
+        """The number of entries (pending tokens) of the batch."""
+        return self._count
+
+    @property
+    def token_request(self) -> bytes:
+        """The encoded GenericBatchTokenRequest to send to the issuer
+        (``generic_token_requests<V>``: each entry's TokenRequest, in order), for
+        :func:`issue_generic`."""
+        with self._borrow() as ptr:
+            return _output("pp_pending_generic_batch_request",
+                           lambda out, cap, n: _lib.pp_pending_generic_batch_request(
+                               ptr, out, cap, n),
+                           4 + self._count * TOKEN_REQUEST_LEN)
+
+    def finalize(self, response: BytesLike) -> List[Optional[bytes]]:
+        """The issuer's encoded GenericBatchTokenResponse in, one entry per pending token out,
+        in the batch's order: its encoded Token, or None for an entry the issuer refused (a
+        partial answer is not an error). Each answered entry is finalized and verified as
+        :meth:`PendingToken.finalize` would; raises InvalidInput for a malformed response (not
+        one entry per request, an entry of another type than its request), VerificationFailed
+        when an entry does not finalize into a valid token."""
+        data = _bytes(response, "response")
+        count = self._count
+        lens = (ctypes.c_size_t * count)()
+        with self._borrow() as ptr:
+            tokens = _output("pp_pending_generic_batch_finalize",
+                             lambda out, cap, n: _lib.pp_pending_generic_batch_finalize(
+                                 ptr, data, len(data), out, cap, n, lens, count),
+                             count * TOKEN_LEN)
+        result: List[Optional[bytes]] = []
+        at = 0
+        for size in lens:
+            result.append(tokens[at:at + size] if size else None)
+            at += size
+        if at != len(tokens):
+            raise _errors.error_for(int(ResultCode["PP_ERR_INTERNAL"]),
+                                    "pp_pending_generic_batch_finalize",
+                                    "token lengths do not add up to the output")
+        return result
 
 
 class Client(_Handle):
@@ -606,6 +768,82 @@ class Client(_Handle):
                                                         len(s), b, len(b), ctypes.byref(out))
         _check(rc, "pp_client_request_with_randomness")
         return PendingToken._adopt(out)
+
+
+    def request_amortized(self, challenge: BytesLike, count: int) -> PendingBatch:
+        """Starts an amortized batch of ``count`` token requests (1 to MAX_AMORTIZED_BATCH)
+        for an encoded TokenChallenge, each with a fresh nonce and blind from the OS: a VOPRF
+        client (:meth:`voprf`, types 1 and 5) only. Raises UnsupportedToken for an RSA client
+        or a challenge of another token type than the client's key, InvalidInput for a
+        malformed challenge or a ``count`` out of range."""
+        data = _bytes(challenge, "challenge")
+        n = _size(count, "count")
+        out = PendingBatchPtr()
+        with self._borrow() as ptr:
+            rc = _lib.pp_client_request_amortized(ptr, data, len(data), n, ctypes.byref(out))
+        _check(rc, "pp_client_request_amortized")
+        return PendingBatch._adopt_batch(out, n)
+
+    def request_amortized_with_randomness(self, challenge: BytesLike, *,
+                                          nonces: Sequence[BytesLike],
+                                          blinds: Sequence[BytesLike]) -> PendingBatch:
+        """FOR KNOWN-ANSWER TESTS ONLY: :meth:`request_amortized` with the randomness given,
+        one nonce (NONCE_LEN bytes) and one blind's SerializeScalar (VOPRF_P384_SCALAR_LEN or
+        VOPRF_RISTRETTO255_SCALAR_LEN bytes) per token request, as the batched vectors'
+        ``nonces`` and ``blinds``. Reusing them links tokens to their issuance. Raises
+        ValueError when the lists differ in length, InvalidInput for a wrong length, no
+        entries or more than MAX_AMORTIZED_BATCH, or a blind that is not a canonical nonzero
+        scalar."""
+        data = _bytes(challenge, "challenge")
+        if isinstance(nonces, (bytes, bytearray, memoryview)) or \
+                isinstance(blinds, (bytes, bytearray, memoryview)):
+            raise TypeError("nonces and blinds must be sequences of bytes, one per token")
+        nonce_list = [_bytes(nonce, "nonce") for nonce in nonces]
+        blind_list = [_bytes(blind, "blind") for blind in blinds]
+        if len(nonce_list) != len(blind_list):
+            raise ValueError(f"{len(nonce_list)} nonces for {len(blind_list)} blinds")
+        joined_nonces, joined_blinds = b"".join(nonce_list), b"".join(blind_list)
+        out = PendingBatchPtr()
+        with self._borrow() as ptr:
+            rc = _lib.pp_client_request_amortized_with_randomness(
+                ptr, data, len(data), joined_nonces, len(joined_nonces), joined_blinds,
+                len(joined_blinds), ctypes.byref(out))
+        _check(rc, "pp_client_request_amortized_with_randomness")
+        return PendingBatch._adopt_batch(out, len(nonce_list))
+
+
+def issue_generic(issuers: Sequence[Issuer], request: BytesLike, *,
+                  max_tokens: int = DEFAULT_MAX_BATCH_TOKENS, threads: int = 0) -> bytes:
+    """Generic batched issuance: an encoded GenericBatchTokenRequest
+    (:attr:`PendingGenericBatch.token_request`) of at most ``max_tokens`` TokenRequests of any
+    types in, the encoded GenericBatchTokenResponse out. The keys of ``issuers`` (at least one)
+    together serve the batch: each entry is issued, as :meth:`Issuer.issue` would issue it
+    alone, by the issuer whose key its type and truncated key id name, on up to ``threads``
+    threads (0: the machine's available parallelism; 1: the calling thread only; all are
+    joined before the call returns; the GIL is released meanwhile). An entry no issuer serves
+    is absent from the answer (:meth:`PendingGenericBatch.finalize` gives None for it): that
+    is not an error.
+
+    Raises TooLarge (HTTP 413) for a batch of more than ``max_tokens`` entries,
+    UnprocessableBlindedToken for a malformed batch (truncated, trailing bytes, an entry of an
+    unknown type, none at all), InvalidInput for an empty ``issuers``."""
+    if isinstance(issuers, Issuer):
+        raise TypeError("issuers must be a sequence of Issuer, not one")
+    issuer_list = list(issuers)
+    for issuer in issuer_list:
+        if not isinstance(issuer, Issuer):
+            raise TypeError(f"issuers must hold Issuer, not {type(issuer).__name__}")
+    data = _bytes(request, "request")
+    limit = _size(max_tokens, "max_tokens")
+    workers = _size(threads, "threads")
+    with contextlib.ExitStack() as stack:
+        array = (IssuerPtr * len(issuer_list))(
+            *[stack.enter_context(issuer._borrow()) for issuer in issuer_list])
+        return _output("pp_issuer_issue_generic",
+                       lambda out, cap, n: _lib.pp_issuer_issue_generic(
+                           array, len(issuer_list), data, len(data), limit, workers, out, cap,
+                           n),
+                       3 * len(data) + 64)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -675,7 +913,8 @@ def parse_authorization(authorization: Text) -> bytes:
 
 
 __all__ = [
-    "Verifier", "Redeemer", "Issuer", "Client", "PendingToken",
+    "Verifier", "Redeemer", "Issuer", "Client", "PendingToken", "PendingBatch",
+    "PendingGenericBatch", "issue_generic", "MAX_AMORTIZED_BATCH", "DEFAULT_MAX_BATCH_TOKENS",
     "encode_challenge", "www_authenticate", "encode_authorization", "parse_authorization",
     "library_version", "library_path", "LIBRARY_ENV", "BUNDLED_LIBRARY",
     "VERSION", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH", "TOKEN_TYPE_BLIND_RSA",

@@ -406,7 +406,8 @@ def test_context_managers_close(issuer: pp.Issuer) -> None:
             pass
 
 
-HANDLE_KINDS = ["Verifier", "Redeemer", "Issuer", "Client", "PendingToken"]
+HANDLE_KINDS = ["Verifier", "Redeemer", "Issuer", "Client", "PendingToken", "PendingBatch",
+                "PendingGenericBatch"]
 
 
 @pytest.fixture()
@@ -437,7 +438,16 @@ def new_handle(kind: str, issuer: pp.Issuer, challenge: bytes, pem: bytes) -> An
         return pp.Issuer.from_pem(pem)
     if kind == "Client":
         return pp.Client(spki)
+    if kind == "PendingBatch":  # an amortized batch: a VOPRF key's
+        r255 = pp.TOKEN_TYPE_VOPRF_RISTRETTO255
+        with pp.Issuer.generate_voprf(r255) as voprf, \
+                pp.Client.voprf(r255, voprf.public_key) as client:
+            return client.request_amortized(pp.encode_challenge("issuer.example",
+                                                                token_type=r255), 2)
     with pp.Client(spki) as client:
+        if kind == "PendingGenericBatch":
+            with client.request(challenge) as pending:
+                return pp.PendingGenericBatch([pending])
         return client.request(challenge)
 
 
@@ -481,5 +491,7 @@ def test_handles_are_not_constructed_directly_or_pickled(issuer: pp.Issuer) -> N
         pp.Issuer()
     with pytest.raises(TypeError):
         pp.PendingToken()
+    with pytest.raises(TypeError):
+        pp.PendingBatch()
     with pytest.raises(TypeError):
         pickle.dumps(issuer)

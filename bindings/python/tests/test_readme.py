@@ -1,5 +1,5 @@
 """The README example, extracted from both READMEs that show it, required identical, and run
-exactly as written; and the binding README's VOPRF example, run too."""
+exactly as written; and the binding README's VOPRF and batch examples, run too."""
 
 from __future__ import annotations
 
@@ -85,3 +85,19 @@ def test_readme_voprf_output_block_matches_the_example() -> None:
     lines = shown.group(1).splitlines()
     assert re.fullmatch(r'Authorization: PrivateToken token="AA[UVWX][A-Za-z0-9_-]{17}\.\.\.', lines[0])
     assert lines[1:] == VOPRF_OUTPUT
+
+
+# The batch example: in this README only.
+BATCH_MARKER = "<!-- example_batch.py -->"
+
+
+def test_readme_batch_example_runs(tmp_path: Path) -> None:
+    text = README.read_text(encoding="utf-8")
+    assert text.count(BATCH_MARKER) == 1, f"{README}: one {BATCH_MARKER} block"
+    match = re.search(r"^<!-- example_batch\.py -->\n```python\n(.*?)^```$", text, re.S | re.M)
+    assert match, f"{README} has no {BATCH_MARKER} line followed by a ```python block"
+    example = match.group(1)
+    assert "request_amortized" in example and "PendingGenericBatch" in example
+    result = run_script(tmp_path, "example_batch.py", example)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == ["13 tokens redeemed"]
