@@ -13,9 +13,9 @@
 // client [NewVoprfClient], and the origin redeems with [NewRedeemerFromIssuer]. A [Verifier]
 // (public keys) answers [ErrPrivateTokenType] for such a token.
 //
-// Every handle ([Issuer], [Client], [PendingToken], [Verifier], [Redeemer]) wraps an immutable,
-// reference-counted handle of the C library and is safe for concurrent use by any number of
-// goroutines. Close releases it (and waits for calls in flight); a finalizer releases it when it
+// Every handle ([Issuer], [Client], [PendingToken], [PendingBatch], [PendingGenericBatch],
+// [Verifier], [Redeemer]) wraps an immutable, reference-counted handle of the C library and is
+// safe for concurrent use by any number of goroutines. Close releases it (and waits for calls in flight); a finalizer releases it when it
 // is forgotten. After Close every method answers [ErrClosed] (a plain error, not an *[Error]).
 // Byte slices are only lent to C for the duration of a call; nothing is retained by C.
 //
@@ -158,4 +158,5 @@ func (h *handle) close(freed *atomic.Int64, free func(unsafe.Pointer)) {
 // atomic add per handle freed and nothing per call.
 var freed struct {
 	verifiers, redeemers, issuers, clients, pendingTokens atomic.Int64
+	pendingBatches, pendingGenericBatches                 atomic.Int64
 }
