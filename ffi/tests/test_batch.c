@@ -101,25 +101,11 @@ static void jparse(jnode *node) {
 }
 
 static void jload(const char *path, jnode *root) {
-    FILE *f = fopen(path, "rb");
-    char *text;
-    long size;
-    if (!f) {
-        fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
-        exit(2);
-    }
-    REQUIRE(fseek(f, 0, SEEK_END) == 0);
-    size = ftell(f);
-    REQUIRE(size >= 0);
-    REQUIRE(fseek(f, 0, SEEK_SET) == 0);
-    text = malloc((size_t)size + 1);
-    REQUIRE(text != NULL);
-    REQUIRE(fread(text, 1, (size_t)size, f) == (size_t)size);
-    text[size] = 0;
-    fclose(f);
+    size_t len;
+    char *text = read_file(path, &len);
     jtext = text;
     jpos = 0;
-    jlen = (size_t)size;
+    jlen = len;
     jparse(root);
     REQUIRE(root->kind == '[');
     free(text);

@@ -21,122 +21,7 @@
 
 #include "privacypass.h"
 #include "testing.h"
-
-static size_t b64std(const uint8_t *in, size_t n, char *out) {
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t i, o = 0;
-    for (i = 0; i + 2 < n; i += 3) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
-        out[o++] = alphabet[(v >> 18) & 63];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = alphabet[(v >> 6) & 63];
-        out[o++] = alphabet[v & 63];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = alphabet[(v >> 18) & 63];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = '=';
-        out[o++] = '=';
-    } else if (n - i == 2) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
-        out[o++] = alphabet[(v >> 18) & 63];
-        out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = alphabet[(v >> 6) & 63];
-        out[o++] = '=';
-    }
-    out[o] = 0;
-    return o;
-}
-
-/* The vectors: a JSON array of flat objects whose values are all hex strings. */
-#define MAX_VECTORS 8
-#define MAX_FIELDS 12
-
-typedef struct {
-    char name[32];
-    bytes value;
-} field;
-
-typedef struct {
-    field fields[MAX_FIELDS];
-    int count;
-} vector;
-
-static vector vectors[MAX_VECTORS];
-static int vector_count = 0;
-
-static void load_vectors(const char *path) {
-    FILE *f = fopen(path, "rb");
-    char *text;
-    long size;
-    size_t len, i = 0;
-    vector *v = NULL;
-    if (!f) {
-        fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
-        exit(2);
-    }
-    REQUIRE(fseek(f, 0, SEEK_END) == 0);
-    size = ftell(f);
-    REQUIRE(size >= 0);
-    REQUIRE(fseek(f, 0, SEEK_SET) == 0);
-    text = malloc((size_t)size + 1);
-    REQUIRE(text != NULL);
-    REQUIRE(fread(text, 1, (size_t)size, f) == (size_t)size);
-    text[size] = 0;
-    fclose(f);
-    len = (size_t)size;
-    while (i < len) {
-        char c = text[i];
-        if (c == '{') {
-            REQUIRE(vector_count < MAX_VECTORS);
-            v = &vectors[vector_count++];
-            v->count = 0;
-            i++;
-        } else if (c == '}') {
-            v = NULL;
-            i++;
-        } else if (c == '"') {
-            size_t name_start = ++i, name_len, value_start;
-            field *fl;
-            REQUIRE(v != NULL);
-            while (i < len && text[i] != '"') i++;
-            name_len = i - name_start;
-            REQUIRE(name_len < sizeof(fl->name));
-            i++;
-            while (i < len && strchr(" \t\r\n:", text[i]) != NULL) i++;
-            REQUIRE(i < len && text[i] == '"');
-            value_start = ++i;
-            while (i < len && text[i] != '"') i++;
-            REQUIRE(v->count < MAX_FIELDS);
-            fl = &v->fields[v->count++];
-            memcpy(fl->name, text + name_start, name_len);
-            fl->name[name_len] = 0;
-            fl->value = from_hex(text + value_start, i - value_start);
-            i++;
-        } else {
-            i++;
-        }
-    }
-    free(text);
-}
-
-static const bytes *get(const vector *v, const char *name) {
-    int i;
-    for (i = 0; i < v->count; i++) {
-        if (strcmp(v->fields[i].name, name) == 0) return &v->fields[i].value;
-    }
-    fprintf(stderr, "vector has no field %s\n", name);
-    exit(2);
-}
-
-static void free_vectors(void) {
-    int i, j;
-    for (i = 0; i < vector_count; i++) {
-        for (j = 0; j < vectors[i].count; j++) free(vectors[i].fields[j].value.data);
-    }
-}
+#include "vectors.h"
 
 #define BIG 512
 
@@ -170,7 +55,7 @@ static void test_vectors(void) {
         CHECK(same(out, len, pk));
 
         /* The same key as the core's key file. */
-        b64std(sk->data, sk->len, b64);
+        b64std(sk->data, sk->len, 1, b64);
         snprintf(pem, sizeof pem,
                  "-----BEGIN PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY-----\n%s\n"
                  "-----END PRIVACYPASS VOPRF P384-SHA384 PRIVATE KEY-----\n",
@@ -367,8 +252,8 @@ static void cycle(uint16_t token_type, size_t key_len, size_t request_len, size_
         CHECK(pp_token_key_len(PP_TOKEN_TYPE_BLIND_RSA) == PP_PUBLIC_KEY_LEN);
         CHECK(pp_token_key_len(7) == 0);
 
-        b64std(key, key_len, key_b64);
-        b64std(rsa_key, PP_PUBLIC_KEY_LEN, rsa_b64);
+        b64std(key, key_len, 1, key_b64);
+        b64std(rsa_key, PP_PUBLIC_KEY_LEN, 1, rsa_b64);
         n = (size_t)snprintf(directory, sizeof directory,
                              "{\"issuer-request-uri\": \"/token-request\", \"token-keys\": ["
                              "{\"token-type\": 2, \"token-key\": \"%s\"},"

@@ -5,6 +5,7 @@
 #ifndef PP_TESTING_H
 #define PP_TESTING_H
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,78 @@ static inline void make_token(const pp_issuer *issuer, const uint8_t *challenge,
     CHECK(len == PP_TOKEN_LEN);
     pp_pending_token_free(pending);
     pp_client_free(client);
+}
+
+/* Byte buffers and base64. */
+
+static inline void bytes_free(bytes *b) {
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+}
+
+/* base64 of in, in the given 64-character alphabet, into out (NUL-terminated), with or without
+ * padding; returns the length. */
+static inline size_t b64_alphabet(const uint8_t *in, size_t n, int pad, char *out, const char *alphabet) {
+    size_t i, o = 0;
+    for (i = 0; i + 2 < n; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        if (pad) {
+            out[o++] = '=';
+            out[o++] = '=';
+        }
+    } else if (n - i == 2) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        out[o++] = alphabet[(v >> 18) & 63];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        if (pad) out[o++] = '=';
+    }
+    out[o] = 0;
+    return o;
+}
+
+/* Standard base64 (+/), as PEM carries it. */
+static inline size_t b64std(const uint8_t *in, size_t n, int pad, char *out) {
+    return b64_alphabet(in, n, pad, out,
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+}
+
+/* base64url (-_), as RFC 9577 headers and issuer directories carry it. */
+static inline size_t b64url(const uint8_t *in, size_t n, int pad, char *out) {
+    return b64_alphabet(in, n, pad, out,
+                        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_");
+}
+
+/* The whole file at `path`, NUL-terminated; its length in *len. Exits when it cannot be read. */
+static inline char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long size;
+    if (!f) {
+        fprintf(stderr, "cannot open %s: %s\n", path, strerror(errno));
+        exit(2);
+    }
+    REQUIRE(fseek(f, 0, SEEK_END) == 0);
+    size = ftell(f);
+    REQUIRE(size >= 0);
+    REQUIRE(fseek(f, 0, SEEK_SET) == 0);
+    buf = malloc((size_t)size + 1);
+    REQUIRE(buf != NULL);
+    REQUIRE(fread(buf, 1, (size_t)size, f) == (size_t)size);
+    buf[size] = 0;
+    fclose(f);
+    *len = (size_t)size;
+    return buf;
 }
 
 #endif

@@ -149,6 +149,18 @@ fn start_daemon(
     })
 }
 
+/// One row of the printed table.
+struct Row {
+    name: String,
+    conns: usize,
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    unexpected: usize,
+    /// The daemons' CPU µs per call.
+    cpu: f64,
+}
+
 /// Result of one load run.
 struct Run {
     requests: usize,
@@ -167,6 +179,19 @@ impl Run {
     /// The daemons' CPU time per call, in µs, for requests of `calls` calls each.
     fn cpu_per_call(&self, calls: usize) -> f64 {
         self.server_cpu.as_secs_f64() * 1e6 / (self.requests * calls).max(1) as f64
+    }
+
+    /// The table's row of this run: `calls` calls a request, so the rate is in calls a second.
+    fn row(&mut self, name: String, conns: usize, calls: usize) -> Row {
+        Row {
+            name,
+            conns,
+            rate: self.rate() * calls as f64,
+            p50: self.percentile(0.5),
+            p99: self.percentile(0.99),
+            unexpected: self.unexpected,
+            cpu: self.cpu_per_call(calls),
+        }
     }
 
     fn percentile(&mut self, p: f64) -> Duration {
@@ -561,15 +586,7 @@ fn main() -> Result<(), String> {
             opts.seconds,
             200,
         ))?;
-        rows.push((
-            "issue (JSON-RPC)".to_owned(),
-            conns,
-            run.rate(),
-            run.percentile(0.5),
-            run.percentile(0.99),
-            run.unexpected,
-            run.cpu_per_call(1),
-        ));
+        rows.push(run.row("issue (JSON-RPC)".to_owned(), conns, 1));
     }
     // Durable redeems need one fresh token each: mint enough for a generous rate.
     let budget = opts.mint.unwrap_or((25_000.0 * opts.seconds) as usize);
@@ -602,15 +619,7 @@ fn main() -> Result<(), String> {
             spent.extend(bodies.iter().take(run.requests).cloned());
             continue;
         }
-        rows.push((
-            "redeem, durable (fresh tokens)".to_owned(),
-            conns,
-            run.rate(),
-            run.percentile(0.5),
-            run.percentile(0.99),
-            run.unexpected,
-            run.cpu_per_call(1),
-        ));
+        rows.push(run.row("redeem, durable (fresh tokens)".to_owned(), conns, 1));
         spent.extend(bodies.iter().take(run.requests).cloned());
     }
     for &conns in opts.connections.iter().filter(|_| wants("spent")) {
@@ -624,15 +633,7 @@ fn main() -> Result<(), String> {
             opts.seconds,
             403,
         ))?;
-        rows.push((
-            "redeem, already spent (-32021)".to_owned(),
-            conns,
-            run.rate(),
-            run.percentile(0.5),
-            run.percentile(0.99),
-            run.unexpected,
-            run.cpu_per_call(1),
-        ));
+        rows.push(run.row("redeem, already spent (-32021)".to_owned(), conns, 1));
     }
     // The same redeems, BATCH calls a request: fresh tokens, then the same batches again.
     let mut spent_batches: Vec<Vec<u8>> = Vec::new();
@@ -658,14 +659,10 @@ fn main() -> Result<(), String> {
             opts.seconds,
             200,
         ))?;
-        rows.push((
+        rows.push(run.row(
             "redeem, durable, batches of 16 (calls/s)".to_owned(),
             conns,
-            run.rate() * BATCH as f64,
-            run.percentile(0.5),
-            run.percentile(0.99),
-            run.unexpected,
-            run.cpu_per_call(BATCH),
+            BATCH,
         ));
         spent_batches.extend(bodies.iter().take(run.requests).cloned());
     }
@@ -685,14 +682,10 @@ fn main() -> Result<(), String> {
             opts.seconds,
             200,
         ))?;
-        rows.push((
+        rows.push(run.row(
             "redeem, already spent, batches of 16 (calls/s)".to_owned(),
             conns,
-            run.rate() * BATCH as f64,
-            run.percentile(0.5),
-            run.percentile(0.99),
-            run.unexpected,
-            run.cpu_per_call(BATCH),
+            BATCH,
         ));
     }
     // Types 1 and 5 at the largest connection count: issue (blind evaluation and proof),
@@ -746,15 +739,7 @@ fn main() -> Result<(), String> {
             200,
         ))?;
         let issue_row = format!("issue {label} (JSON-RPC)");
-        rows.push((
-            issue_row,
-            conns,
-            run.rate(),
-            run.percentile(0.5),
-            run.percentile(0.99),
-            run.unexpected,
-            run.cpu_per_call(1),
-        ));
+        rows.push(run.row(issue_row, conns, 1));
         let budget = opts.mint.unwrap_or((per_second * opts.seconds) as usize);
         eprintln!("minting {budget} {label} tokens...");
         let tokens = mint_voprf(&keys, &key, budget)?;
@@ -778,15 +763,7 @@ fn main() -> Result<(), String> {
                 opts.seconds,
                 expect,
             ))?;
-            rows.push((
-                format!("redeem {label}, {what}"),
-                conns,
-                run.rate(),
-                run.percentile(0.5),
-                run.percentile(0.99),
-                run.unexpected,
-                run.cpu_per_call(1),
-            ));
+            rows.push(run.row(format!("redeem {label}, {what}"), conns, 1));
         }
     }
     // Batched issuance on /token-request, in tokens a second:
@@ -851,17 +828,13 @@ fn main() -> Result<(), String> {
             } else {
                 "generic"
             };
-            rows.push((
+            rows.push(run.row(
                 format!(
                     "issue type {}, {kind} batches of {n} (tokens/s)",
                     token_type.value()
                 ),
                 batch_conns,
-                run.rate() * n as f64,
-                run.percentile(0.5),
-                run.percentile(0.99),
-                run.unexpected,
-                run.cpu_per_call(n),
+                n,
             ));
         }
     }
@@ -875,9 +848,18 @@ fn main() -> Result<(), String> {
         "| operation | connections | req/s | p50 | p99 | unexpected answers | daemon CPU µs per call |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, conns, rate, p50, p99, bad, cpu) in rows {
+    for Row {
+        name,
+        conns,
+        rate,
+        p50,
+        p99,
+        unexpected,
+        cpu,
+    } in rows
+    {
         println!(
-            "| {name} | {conns} | {rate:.0} | {:.2} ms | {:.2} ms | {bad} | {cpu:.1} |",
+            "| {name} | {conns} | {rate:.0} | {:.2} ms | {:.2} ms | {unexpected} | {cpu:.1} |",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         );

@@ -101,10 +101,8 @@ impl NativeRequest {
     }
 }
 
-/// The full id of the key a TokenRequest's type and truncated id name, when one issues now.
-fn named_key(keys: &KeySet, request: &[u8], now: u64) -> Option<[u8; 32]> {
-    let token_type = TokenRequest::encoded_token_type(request).and_then(TokenType::from_value)?;
-    let truncated = TokenRequest::encoded_truncated_key_id(request)?;
+/// The full id of the key a request's type and truncated id name, when one issues now.
+fn named_key(keys: &KeySet, token_type: TokenType, truncated: u8, now: u64) -> Option<[u8; 32]> {
     if token_type.is_privately_verifiable() {
         keys.voprf_issuance_key_by_truncated(token_type, truncated, now)
             .map(|key| *key.public_key().token_key_id())
@@ -125,16 +123,23 @@ pub async fn token_request(
     let now = privacypass::unix_now();
     if caller.key.is_some() {
         // Each request names its key; an API key limited to some keys allows only those.
-        let named: Vec<Vec<u8>> = match &body {
-            NativeRequest::Single(raw) | NativeRequest::Amortized(raw, _) => vec![raw.to_vec()],
+        let named: Vec<(TokenType, u8)> = match &body {
+            NativeRequest::Single(raw) => TokenRequest::encoded_token_type(raw)
+                .and_then(TokenType::from_value)
+                .zip(TokenRequest::encoded_truncated_key_id(raw))
+                .into_iter()
+                .collect(),
+            NativeRequest::Amortized(_, batch) => {
+                vec![(batch.token_type, batch.truncated_token_key_id)]
+            }
             NativeRequest::Generic(_, batch) => batch
                 .token_requests
                 .iter()
-                .map(TokenRequest::encode)
+                .map(|r| (r.token_type, r.truncated_token_key_id))
                 .collect(),
         };
-        for request in named {
-            if let Some(key_id) = named_key(&keys, &request, now) {
+        for (token_type, truncated) in named {
+            if let Some(key_id) = named_key(&keys, token_type, truncated, now) {
                 caller.allow_token_key(&key_id)?;
             }
         }
