@@ -22,9 +22,10 @@ use std::sync::Arc;
 use crate::client::{ClientError, PendingToken};
 use crate::crypto::VoprfBlindState;
 use crate::issuer::Issuer;
-use crate::keys::KeySet;
+use crate::keys::{KeySet, TokenKeyId, VoprfIssuerKey};
 use crate::private_token::{
-    issue_error, PendingVoprfToken, VoprfClient, VoprfClientError, VoprfIssueError, VoprfIssuer,
+    blinded_element, issue_error, PendingVoprfToken, VoprfClient, VoprfClientError,
+    VoprfIssueError, VoprfIssuer,
 };
 use crate::wire::{DecodeError, Token, TokenChallenge, TokenRequest, TokenType, NONCE_LEN};
 
@@ -411,13 +412,87 @@ impl VoprfIssuer {
                 request.truncated_token_key_id,
             ))?;
         let blinded: Vec<&[u8]> = request.blinded_msgs.iter().map(Vec::as_slice).collect();
-        let (evaluated_msgs, evaluated_proof) =
-            key.blind_evaluate_batch(&blinded).map_err(issue_error)?;
-        Ok(AmortizedBatchTokenResponse {
-            evaluated_msgs,
-            evaluated_proof,
-        })
+        evaluate_batch(key, &blinded)
     }
+
+    /// A one-key batch named by the key's full id (JSON-RPC `issue` with `blinded-tokens`):
+    /// each entry the bare blinded element or a whole TokenRequest for the key, as a single
+    /// `issue` takes it, evaluated with one DLEQ proof for all. A batch over `max_tokens`, an
+    /// empty one or one with a wrong entry (the error names it) is refused before any
+    /// evaluation.
+    pub fn issue_amortized_by_id(
+        &self,
+        key_id: &TokenKeyId,
+        blinded_tokens: &[&[u8]],
+        now: u64,
+        max_tokens: usize,
+    ) -> Result<AmortizedBatchTokenResponse, VoprfIssueError> {
+        if blinded_tokens.len() > max_tokens {
+            return Err(VoprfIssueError::TooManyTokens { max: max_tokens });
+        }
+        if blinded_tokens.is_empty() {
+            return Err(VoprfIssueError::MalformedBatch(BatchError::Empty));
+        }
+        let key = self.key(key_id, now)?;
+        let blinded = blinded_tokens
+            .iter()
+            .enumerate()
+            .map(|(index, token)| {
+                blinded_element(key, token).map_err(|error| VoprfIssueError::Entry {
+                    index,
+                    error: Box::new(error),
+                })
+            })
+            .collect::<Result<Vec<&[u8]>, _>>()?;
+        evaluate_batch(key, &blinded)
+    }
+}
+
+/// BlindEvaluateBatch with `key`: the evaluated elements and the one proof.
+fn evaluate_batch(
+    key: &VoprfIssuerKey,
+    blinded: &[&[u8]],
+) -> Result<AmortizedBatchTokenResponse, VoprfIssueError> {
+    let (evaluated_msgs, evaluated_proof) =
+        key.blind_evaluate_batch(blinded).map_err(issue_error)?;
+    Ok(AmortizedBatchTokenResponse {
+        evaluated_msgs,
+        evaluated_proof,
+    })
+}
+
+/// `f` of each item, in order, on up to `threads` scoped threads (each a run of consecutive
+/// items); blocks until all are done. An item whose thread panicked (a bug) is `None`.
+pub fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
+    let threads = threads.clamp(1, items.len().max(1));
+    if threads == 1 {
+        return items.iter().map(|item| Some(f(item))).collect();
+    }
+    let per_thread = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .map(|chunk| {
+                let len = chunk.len();
+                (
+                    len,
+                    scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()),
+                )
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| match h.join() {
+                Ok(done) => done.into_iter().map(Some).collect::<Vec<_>>(),
+                Err(_) => (0..len).map(|_| None).collect(),
+            })
+            .collect()
+    })
 }
 
 /// Issues each TokenRequest of a generic batch with the keys of `keys` (type 2 with the RSA key
@@ -441,27 +516,11 @@ pub fn issue_generic(
         };
         Some((request.token_type, response))
     };
-    let requests = &request.token_requests;
-    let threads = threads.clamp(1, requests.len().max(1));
-    let per_thread = requests.len().div_ceil(threads);
-    let token_responses = if threads == 1 {
-        requests.iter().map(issue_one).collect()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = requests
-                .chunks(per_thread)
-                .map(|chunk| scope.spawn(|| chunk.iter().map(issue_one).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    // A panic in one thread (a bug) refuses its entries, as a failure would.
-                    h.join().unwrap_or_else(|_| vec![None; per_thread])
-                })
-                .take(requests.len())
-                .collect()
-        })
-    };
+    let token_responses = parallel_map(&request.token_requests, threads, issue_one)
+        .into_iter()
+        // A panic in one thread (a bug) refuses its entries, as a failure would.
+        .map(Option::flatten)
+        .collect();
     GenericBatchTokenResponse { token_responses }
 }
 
@@ -658,6 +717,76 @@ impl PendingGenericBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_one_key_batch_by_full_id_is_amortized_and_checks_each_entry_first() {
+        use crate::keys::KeyValidity;
+        let mut set = KeySet::new(0);
+        let validity = KeyValidity::new(0, u64::MAX).unwrap();
+        let key = set
+            .generate_voprf(TokenType::VoprfRistretto255, validity)
+            .unwrap();
+        let issuer = VoprfIssuer::new(Arc::new(set));
+        let id = *key.public_key().token_key_id();
+        let challenge = TokenChallenge::new(5, b"issuer.example", &[], b"").unwrap();
+        let pending = VoprfClient::new(key.public_key().clone())
+            .request_amortized(&challenge, 3)
+            .unwrap();
+        let request = pending.request();
+        // Bare elements and a whole TokenRequest for the key, mixed.
+        let whole = [
+            &[0x00, 0x05, key.public_key().truncated_token_key_id()][..],
+            &request.blinded_msgs[1],
+        ]
+        .concat();
+        let entries: Vec<&[u8]> = vec![&request.blinded_msgs[0], &whole, &request.blinded_msgs[2]];
+        let response = issuer.issue_amortized_by_id(&id, &entries, 1, 100).unwrap();
+        assert_eq!(pending.finalize(&response.encode()).unwrap().len(), 3);
+        let short = [&request.blinded_msgs[0][..], &request.blinded_msgs[1][..5]];
+        assert_eq!(
+            issuer
+                .issue_amortized_by_id(&id, &short, 1, 100)
+                .unwrap_err(),
+            VoprfIssueError::Entry {
+                index: 1,
+                error: Box::new(VoprfIssueError::WrongLength {
+                    element: 32,
+                    request: 35,
+                    got: 5
+                })
+            }
+        );
+        assert_eq!(
+            issuer
+                .issue_amortized_by_id(&id, &entries, 1, 2)
+                .unwrap_err(),
+            VoprfIssueError::TooManyTokens { max: 2 }
+        );
+        assert_eq!(
+            issuer
+                .issue_amortized_by_id(&id, &[], 1, 2)
+                .unwrap_err()
+                .code(),
+            crate::ErrorCode::UnprocessableBlindedToken
+        );
+        assert_eq!(
+            issuer
+                .issue_amortized_by_id(&[0; 32], &entries, 1, 100)
+                .unwrap_err(),
+            VoprfIssueError::UnknownKey
+        );
+    }
+
+    #[test]
+    fn parallel_map_keeps_the_order_on_any_number_of_threads() {
+        let items: Vec<u32> = (0..37).collect();
+        for threads in [0, 1, 2, 5, 37, 100] {
+            let got = parallel_map(&items, threads, |n| n * 2);
+            let want: Vec<Option<u32>> = items.iter().map(|n| Some(n * 2)).collect();
+            assert_eq!(got, want, "{threads} threads");
+        }
+        assert!(parallel_map(&[] as &[u32], 2, |n| *n).is_empty());
+    }
 
     #[test]
     fn varints_are_written_and_read_in_their_shortest_form_only() {

@@ -57,6 +57,11 @@ pub enum VoprfIssueError {
     TooManyTokens { max: usize },
     #[error("malformed batch: {0}")]
     MalformedBatch(crate::batch::BatchError),
+    #[error("entry {index} of the batch: {error}")]
+    Entry {
+        index: usize,
+        error: Box<VoprfIssueError>,
+    },
 }
 
 impl VoprfIssueError {
@@ -67,6 +72,7 @@ impl VoprfIssueError {
             VoprfIssueError::UnknownKey => ErrorCode::UnknownIssuanceKey,
             VoprfIssueError::Backend => ErrorCode::Internal,
             VoprfIssueError::TooManyTokens { .. } => ErrorCode::TooLarge,
+            VoprfIssueError::Entry { error, .. } => error.code(),
             _ => ErrorCode::UnprocessableBlindedToken,
         }
     }
@@ -130,42 +136,52 @@ impl VoprfIssuer {
         blinded_token: &[u8],
         now: u64,
     ) -> Result<VoprfTokenResponse, VoprfIssueError> {
-        let key = &self
-            .keys
+        let key = self.key(key_id, now)?;
+        issue_with(key, blinded_element(key, blinded_token)?)
+    }
+
+    /// The key `key_id` names, when it issues at `now`.
+    pub fn key(&self, key_id: &TokenKeyId, now: u64) -> Result<&VoprfIssuerKey, VoprfIssueError> {
+        self.keys
             .voprf_get(key_id)
             .filter(|e| e.validity.issues_at(now))
-            .ok_or(VoprfIssueError::UnknownKey)?
-            .key;
-        let token_type = key.token_type();
-        let element = token_type
-            .voprf_suite()
-            .map(|s| s.element_len())
-            .ok_or(VoprfIssueError::WrongTokenType(token_type.value()))?;
-        let blinded = match blinded_token.len() {
-            n if n == element => blinded_token,
-            n if n == element + 3 => {
-                let got = u16::from_be_bytes([blinded_token[0], blinded_token[1]]);
-                if got != token_type.value() {
-                    return Err(VoprfIssueError::WrongTokenType(got));
-                }
-                let expected = key.public_key().truncated_token_key_id();
-                if blinded_token[2] != expected {
-                    return Err(VoprfIssueError::TruncatedIdMismatch {
-                        got: blinded_token[2],
-                        expected,
-                    });
-                }
-                &blinded_token[3..]
+            .map(|e| &*e.key)
+            .ok_or(VoprfIssueError::UnknownKey)
+    }
+}
+
+/// The blinded element of `blinded_token` for `key`: the bare element (Ne bytes) or a whole
+/// TokenRequest whose type and truncated id match the key.
+pub(crate) fn blinded_element<'a>(
+    key: &VoprfIssuerKey,
+    blinded_token: &'a [u8],
+) -> Result<&'a [u8], VoprfIssueError> {
+    let token_type = key.token_type();
+    let element = token_type
+        .voprf_suite()
+        .map(|s| s.element_len())
+        .ok_or(VoprfIssueError::WrongTokenType(token_type.value()))?;
+    match blinded_token.len() {
+        n if n == element => Ok(blinded_token),
+        n if n == element + 3 => {
+            let got = u16::from_be_bytes([blinded_token[0], blinded_token[1]]);
+            if got != token_type.value() {
+                return Err(VoprfIssueError::WrongTokenType(got));
             }
-            got => {
-                return Err(VoprfIssueError::WrongLength {
-                    element,
-                    request: element + 3,
-                    got,
-                })
+            let expected = key.public_key().truncated_token_key_id();
+            if blinded_token[2] != expected {
+                return Err(VoprfIssueError::TruncatedIdMismatch {
+                    got: blinded_token[2],
+                    expected,
+                });
             }
-        };
-        issue_with(key, blinded)
+            Ok(&blinded_token[3..])
+        }
+        got => Err(VoprfIssueError::WrongLength {
+            element,
+            request: element + 3,
+            got,
+        }),
     }
 }
 

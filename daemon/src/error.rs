@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tracing::warn;
 
 /// An error with its row of the table and a detail for the caller.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub detail: String,

@@ -97,7 +97,11 @@ impl Form {
 #[derive(Debug)]
 pub enum Parsed {
     Calls(Calls),
-    Bytes(Bytes),
+    /// A REST body, and the tokens it asks for.
+    Rest {
+        raw: Bytes,
+        tokens: u64,
+    },
     Native(NativeRequest),
 }
 
@@ -105,8 +109,8 @@ impl Parsed {
     /// How many calls count against a rate limit.
     fn calls(&self) -> u64 {
         match self {
-            Parsed::Calls(calls) => calls.len() as u64,
-            Parsed::Bytes(_) => 1,
+            Parsed::Calls(calls) => calls.counted(),
+            Parsed::Rest { tokens, .. } => *tokens,
             // Each token of a batch counts as a call.
             Parsed::Native(request) => request.tokens(),
         }
@@ -117,7 +121,7 @@ impl Parsed {
         match self {
             _ if !form.issuance() => 0,
             Parsed::Calls(calls) => calls.issue_calls(),
-            Parsed::Bytes(_) => 1,
+            Parsed::Rest { tokens, .. } => *tokens,
             Parsed::Native(request) => request.tokens(),
         }
     }
@@ -126,7 +130,7 @@ impl Parsed {
     fn issuance_only(&self) -> bool {
         match self {
             Parsed::Calls(calls) => calls.issue_only(),
-            Parsed::Bytes(_) | Parsed::Native(_) => true,
+            Parsed::Rest { .. } | Parsed::Native(_) => true,
         }
     }
 }
@@ -311,13 +315,30 @@ where
     } = admitted;
     let raw = read_body(app, req).await?;
     let body = match (form, native) {
-        (Form::JsonRpc { .. }, _) => Parsed::Calls(Calls::parse(&raw, app.settings.max_batch)?),
+        (Form::JsonRpc { .. }, _) => Parsed::Calls(Calls::parse(
+            &raw,
+            app.settings.max_batch,
+            app.settings.max_batch_tokens,
+        )?),
         (Form::Native, Some(kind)) => Parsed::Native(NativeRequest::parse(
             kind,
             raw.clone(),
             app.settings.max_batch_tokens,
         )?),
-        (Form::Rest | Form::Native, _) => Parsed::Bytes(raw.clone()),
+        (Form::Rest | Form::Native, _) => {
+            let tokens = std::str::from_utf8(&raw).map_or(1, privacypass_rpc::issue_tokens);
+            let max = app.settings.max_batch_tokens;
+            if tokens > max {
+                return Err(ApiError::new(
+                    ErrorCode::TooLarge,
+                    format!("the batch holds more than {max} tokens (--max-batch-tokens)"),
+                ));
+            }
+            Parsed::Rest {
+                raw: raw.clone(),
+                tokens: tokens as u64,
+            }
+        }
     };
     count_body(app, form, key.as_deref(), 1, &body, proxied, rate).await?;
     // Idempotency is for issuance: a body holding any other call (a redeem above all, whose

@@ -16,7 +16,7 @@ use privacypass_rpc::jsonrpsee::core::server::{
     ConnectionId, Extensions, MethodCallback, MethodResponse, Methods,
 };
 use privacypass_rpc::jsonrpsee::types::{ErrorObject, Id, Params};
-use privacypass_rpc::ISSUE;
+use privacypass_rpc::{issue_tokens, ISSUE};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -76,6 +76,13 @@ enum Item {
     },
 }
 
+/// A call, and the tokens it asks for (those of an `issue` batch; 1 for any other call).
+#[derive(Debug)]
+struct Counted {
+    item: Item,
+    tokens: u64,
+}
+
 /// The members of a request object, as written; a member written twice counts as its last
 /// value, as any JSON object reader takes it.
 struct Envelope<'a> {
@@ -114,6 +121,42 @@ impl<'de> Deserialize<'de> for Envelope<'de> {
             }
         }
         d.deserialize_map(Members)
+    }
+}
+
+impl Counted {
+    /// A call, its tokens counted; an `issue` of more than `max_tokens` tokens is refused
+    /// before it runs.
+    fn parse(raw: &RawValue, max_tokens: usize) -> Counted {
+        let item = Item::parse(raw);
+        let tokens = match &item {
+            Item::Call {
+                method,
+                params: Ok(Some(params)),
+                ..
+            } if method == ISSUE => issue_tokens(params.get()),
+            _ => 1,
+        };
+        if tokens > max_tokens {
+            let Item::Call { id, .. } = item else {
+                return Counted { item, tokens: 1 };
+            };
+            let error = ApiError::new(
+                ErrorCode::TooLarge,
+                format!("the batch holds more than {max_tokens} tokens (--max-batch-tokens)"),
+            );
+            return Counted {
+                item: Item::Refused {
+                    id: id.unwrap_or_else(ReplyId::null),
+                    error,
+                },
+                tokens: 1,
+            };
+        }
+        Counted {
+            item,
+            tokens: tokens as u64,
+        }
     }
 }
 
@@ -191,19 +234,20 @@ fn reply_id(raw: &RawValue) -> Result<ReplyId, String> {
 /// A JSON-RPC body, parsed and bounded: one call or a batch.
 #[derive(Debug)]
 pub struct Calls {
-    items: Vec<Item>,
+    items: Vec<Counted>,
     batch: bool,
 }
 
 impl Calls {
     /// Parses a body; refuses one that is not JSON, an empty batch and a batch of more than
-    /// `max_batch` calls, before any call runs.
-    pub fn parse(body: &[u8], max_batch: usize) -> Result<Calls, ApiError> {
+    /// `max_batch` calls, before any call runs; an `issue` of more than `max_tokens` tokens
+    /// is answered -32042 without running.
+    pub fn parse(body: &[u8], max_batch: usize, max_tokens: usize) -> Result<Calls, ApiError> {
         let top: &RawValue = serde_json::from_slice(body)
             .map_err(|e| ApiError::new(ErrorCode::ParseError, e.to_string()))?;
         if !top.get().starts_with('[') {
             return Ok(Calls {
-                items: vec![Item::parse(top)],
+                items: vec![Counted::parse(top, max_tokens)],
                 batch: false,
             });
         }
@@ -222,7 +266,10 @@ impl Calls {
             ));
         }
         Ok(Calls {
-            items: raw.into_iter().map(Item::parse).collect(),
+            items: raw
+                .into_iter()
+                .map(|raw| Counted::parse(raw, max_tokens))
+                .collect(),
             batch: true,
         })
     }
@@ -236,14 +283,24 @@ impl Calls {
         self.items.is_empty()
     }
 
-    /// How many of them are `issue`.
+    /// What the calls count against a rate limit: each call one, an `issue` batch each of its
+    /// tokens.
+    pub fn counted(&self) -> u64 {
+        self.items.iter().map(|c| c.tokens).sum()
+    }
+
+    /// The tokens the `issue` calls ask for.
     pub fn issue_calls(&self) -> u64 {
-        self.items.iter().filter(|i| i.is_issue()).count() as u64
+        self.items
+            .iter()
+            .filter(|c| c.item.is_issue())
+            .map(|c| c.tokens)
+            .sum()
     }
 
     /// Whether every call is `issue` (what an Idempotency-Key applies to).
     pub fn issue_only(&self) -> bool {
-        self.items.iter().all(Item::is_issue)
+        self.items.iter().all(|c| c.item.is_issue())
     }
 }
 
@@ -283,12 +340,12 @@ pub async fn answer_text(
         let Some(item) = calls.items.into_iter().next() else {
             return (None, false);
         };
-        return (run(methods, item, &ext).await, false);
+        return (run(methods, item.item, &ext).await, false);
     }
     let mut body = String::from("[");
     let mut item_failed = false;
-    for item in calls.items {
-        if let Some((text, code)) = run(methods, item, &ext).await {
+    for counted in calls.items {
+        if let Some((text, code)) = run(methods, counted.item, &ext).await {
             item_failed |= code.is_some_and(|c| status_of_jsonrpc(c).is_server_error());
             if body.len() > 1 {
                 body.push(',');
@@ -491,21 +548,51 @@ mod tests {
         let call = r#"{"jsonrpc":"2.0","id":1,"method":"issue","params":{}}"#;
         let batch = format!("[{call},{call},{call}]");
         assert_eq!(
-            Calls::parse(batch.as_bytes(), 2).unwrap_err().code,
+            Calls::parse(batch.as_bytes(), 2, 100).unwrap_err().code,
             ErrorCode::TooLarge
         );
-        let calls = Calls::parse(batch.as_bytes(), 3).unwrap();
+        let calls = Calls::parse(batch.as_bytes(), 3, 100).unwrap();
         assert_eq!(
             (calls.len(), calls.issue_calls(), calls.issue_only()),
             (3, 3, true)
         );
         assert_eq!(
-            Calls::parse(b"[]", 3).unwrap_err().code,
+            Calls::parse(b"[]", 3, 100).unwrap_err().code,
             ErrorCode::InvalidRequest
         );
         assert_eq!(
-            Calls::parse(b"{not json", 3).unwrap_err().code,
+            Calls::parse(b"{not json", 3, 100).unwrap_err().code,
             ErrorCode::ParseError
         );
+    }
+
+    #[test]
+    fn issue_batches_count_their_tokens_and_are_bounded() {
+        let tokens = |n: usize| {
+            let list = vec![r#""AA""#; n].join(",");
+            format!(
+                r#"{{"jsonrpc":"2.0","id":7,"method":"issue","params":{{"blinded-tokens":[{list}],"key-id":"k"}}}}"#
+            )
+        };
+        let redeem = r#"{"jsonrpc":"2.0","id":1,"method":"redeem","params":{"token":"t"}}"#;
+        let body = format!("[{},{redeem},{}]", tokens(5), tokens(3));
+        let calls = Calls::parse(body.as_bytes(), 10, 5).unwrap();
+        assert_eq!(
+            (
+                calls.len(),
+                calls.counted(),
+                calls.issue_calls(),
+                calls.issue_only()
+            ),
+            (3, 9, 8, false)
+        );
+        // Over the bound: that call is refused (and counts once), the others stand.
+        let body = format!("[{},{redeem}]", tokens(6));
+        let calls = Calls::parse(body.as_bytes(), 10, 5).unwrap();
+        assert_eq!((calls.counted(), calls.issue_calls()), (2, 0));
+        assert!(matches!(
+            &calls.items[0].item,
+            Item::Refused { id: ReplyId::Plain(Id::Number(7)), error } if error.code == ErrorCode::TooLarge
+        ));
     }
 }

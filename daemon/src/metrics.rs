@@ -194,7 +194,7 @@ impl Metrics {
                 }
             }
         }
-        out.push_str("# HELP privacypass_batches_total Batched issuance requests on /token-request, by batch kind.\n");
+        out.push_str("# HELP privacypass_batches_total Batched issuance requests (/token-request, and issue with blinded-tokens or batch), by batch kind.\n");
         out.push_str("# TYPE privacypass_batches_total counter\n");
         for kind in [BatchKind::Amortized, BatchKind::Generic] {
             let _ = writeln!(

@@ -263,7 +263,11 @@ impl Session {
         let app = &self.app;
         let mut rate = None;
         let counted: Result<Parsed, ApiError> = async {
-            let body = Parsed::Calls(Calls::parse(body, app.settings.max_batch)?);
+            let body = Parsed::Calls(Calls::parse(
+                body,
+                app.settings.max_batch,
+                app.settings.max_batch_tokens,
+            )?);
             let key: Option<&ApiKey> = self.caller.key.as_deref();
             guard::count_body(app, self.form, key, 0, &body, self.proxied, &mut rate).await?;
             Ok(body)
@@ -277,7 +281,7 @@ impl Session {
                     .0
                     .map(|(text, _)| text)
             }
-            Ok(Parsed::Bytes(_) | Parsed::Native(_)) => Some(refusal(&ApiError::new(
+            Ok(Parsed::Rest { .. } | Parsed::Native(_)) => Some(refusal(&ApiError::new(
                 ErrorCode::Internal,
                 "a JSON-RPC message that is not calls",
             ))),

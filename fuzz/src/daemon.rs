@@ -21,7 +21,10 @@ use privacypassd::http::TOKEN_REQUEST_TYPE;
 use privacypassd::routes::Router;
 use privacypassd::server;
 
+use serde_json::{Map, Value};
+
 use crate::table::ErrorTable;
+use crate::{kebab, param};
 
 /// API keys of the keyed `App`, by the selector's choice (index 0 sends none).
 pub const API_KEYS: [&str; 4] = [
@@ -110,6 +113,7 @@ pub struct Daemon {
     placeholders: Vec<(Vec<u8>, Vec<u8>)>,
     pub table: ErrorTable,
     pub max_batch: usize,
+    pub max_batch_tokens: usize,
 }
 
 /// A token of `key` bound to `challenge`, made as a client and an issuer make it.
@@ -183,6 +187,7 @@ impl Daemon {
         .expect("API keys");
         let keyed = App::new(settings(true), keys, backends, api_keys);
         let max_batch = anonymous.settings.max_batch;
+        let max_batch_tokens = anonymous.settings.max_batch_tokens;
 
         let b64 = |bytes: &[u8]| b64::encode_url(bytes).into_bytes();
         let id = |key: &IssuerKey| hex::encode(key.public_key().token_key_id()).into_bytes();
@@ -214,6 +219,7 @@ impl Daemon {
             placeholders,
             table: ErrorTable::from_readme(),
             max_batch,
+            max_batch_tokens,
         }
     }
 
@@ -329,6 +335,132 @@ impl Daemon {
             ),
             _ => {}
         }
+    }
+
+    /// An `issue` result (or a 201/206 REST body) for `params`, in any of its forms, as the
+    /// inflection spells it: `blind-sig` for one token, `blind-sigs` for `blinded-tokens`, one
+    /// signature per entry, or `batch`, each entry a signature or an error of the README's
+    /// table. Every signature is the issuing key's, of the blinded message asked for, and the
+    /// form is the one the params name. Whether an entry was refused.
+    pub fn check_issued(&self, params: &Map<String, Value>, result: &Value) -> bool {
+        let result = result
+            .as_object()
+            .unwrap_or_else(|| panic!("an issue result that is not an object: {result}"));
+        let [(name, value)] = result.iter().collect::<Vec<_>>()[..] else {
+            panic!("an issue result with keys {:?}", result.keys());
+        };
+        let form = kebab(name);
+        let key_id = || {
+            param(params, "key-id")
+                .and_then(Value::as_str)
+                .and_then(|k| hex::decode(k).ok())
+                .unwrap_or_else(|| panic!("issued without a key-id: {params:?}"))
+        };
+        match form.as_str() {
+            "blind-sig" => {
+                let blinded = param(params, "blinded-token").unwrap_or_else(|| {
+                    panic!("blind-sig for params without blinded-token: {params:?}")
+                });
+                self.check_signed(&key_id(), blinded, value);
+                false
+            }
+            "blind-sigs" => {
+                let blinded = param(params, "blinded-tokens")
+                    .and_then(Value::as_array)
+                    .unwrap_or_else(|| {
+                        panic!("blind-sigs for params without blinded-tokens: {params:?}")
+                    });
+                let sigs = value
+                    .as_array()
+                    .unwrap_or_else(|| panic!("blind-sigs that is not a list: {value}"));
+                assert_eq!(sigs.len(), blinded.len(), "one blind-sig per entry");
+                assert!(
+                    sigs.len() <= self.max_batch_tokens,
+                    "a batch over the bound was issued"
+                );
+                let key_id = key_id();
+                for (blinded, sig) in blinded.iter().zip(sigs) {
+                    self.check_signed(&key_id, blinded, sig);
+                }
+                false
+            }
+            "batch" => {
+                let asked = param(params, "batch")
+                    .and_then(Value::as_array)
+                    .unwrap_or_else(|| {
+                        panic!("a batch answer for params without batch: {params:?}")
+                    });
+                let answers = value
+                    .as_array()
+                    .unwrap_or_else(|| panic!("a batch answer that is not a list: {value}"));
+                assert_eq!(answers.len(), asked.len(), "one answer per entry");
+                assert!(
+                    answers.len() <= self.max_batch_tokens,
+                    "a batch over the bound was issued"
+                );
+                let mut refused = false;
+                for (entry, answer) in asked.iter().zip(answers) {
+                    let entry = entry.as_object().unwrap_or_else(|| {
+                        panic!("an entry that is not an object was answered: {entry}")
+                    });
+                    let answer = answer.as_object().unwrap_or_else(|| {
+                        panic!("a batch answer entry that is not an object: {answer}")
+                    });
+                    let [(name, value)] = answer.iter().collect::<Vec<_>>()[..] else {
+                        panic!("a batch answer entry with keys {:?}", answer.keys());
+                    };
+                    if name == "error" {
+                        let code = value.get("code").and_then(Value::as_i64);
+                        let code = code
+                            .unwrap_or_else(|| panic!("an entry error without a code: {value}"));
+                        assert!(
+                            self.table.row(code).is_some(),
+                            "code {code} is not in the README's table"
+                        );
+                        refused = true;
+                        continue;
+                    }
+                    assert_eq!(
+                        kebab(name),
+                        "blind-sig",
+                        "a batch answer entry named {name}"
+                    );
+                    let entry_key = param(entry, "key-id")
+                        .and_then(Value::as_str)
+                        .and_then(|k| hex::decode(k).ok())
+                        .unwrap_or_else(|| panic!("an entry issued without a key-id: {entry:?}"));
+                    let blinded = param(entry, "blinded-token").unwrap_or_else(|| {
+                        panic!("an entry issued without blinded-token: {entry:?}")
+                    });
+                    self.check_signed(&entry_key, blinded, value);
+                }
+                refused
+            }
+            other => panic!("an issue result named {other}"),
+        }
+    }
+
+    /// `sig` (base64url) is the issuing key's signature of `blinded` (base64: the bare blinded
+    /// message or a whole TokenRequest ending with it), and `key_id` names that key.
+    fn check_signed(&self, key_id: &[u8], blinded: &Value, sig: &Value) {
+        assert_eq!(
+            key_id,
+            self.active.public_key().token_key_id().as_slice(),
+            "issued with a key that does not issue now"
+        );
+        let sig = sig
+            .as_str()
+            .and_then(b64::decode_url)
+            .unwrap_or_else(|| panic!("blind-sig is not base64url: {sig}"));
+        let blinded = blinded
+            .as_str()
+            .and_then(b64::decode_any)
+            .unwrap_or_else(|| panic!("issued without a base64 blinded-token: {blinded}"));
+        let msg = &blinded[blinded.len().saturating_sub(256)..];
+        assert!(
+            crate::signs(self.active.public_key(), msg, &sig),
+            "blind-sig is not the signature of the blinded message"
+        );
     }
 
     /// A redeem answered success for `token` (its base64 text): it must be a token issued

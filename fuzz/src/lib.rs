@@ -10,6 +10,22 @@ use openssl::bn::{BigNum, BigNumContext};
 use privacypass::PublicKey;
 use serde_json::{Map, Value};
 
+/// A key in any casing the API writes, in kebab case (`blindSig`, `blind_sig`: `blind-sig`).
+pub fn kebab(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    for c in key.chars() {
+        match c {
+            '_' => out.push('-'),
+            c if c.is_ascii_uppercase() => {
+                out.push('-');
+                out.push(c.to_ascii_lowercase());
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// A param of a call or body in any casing the API takes (`key-id`, `key_id`, `keyId`), kebab
 /// first, as the API reads it.
 pub fn param<'a>(params: &'a Map<String, Value>, kebab: &str) -> Option<&'a Value> {

@@ -4,7 +4,7 @@ use std::{error::Error, sync::Arc};
 
 use privacypass::directory::IssuerDirectory;
 use privacypass::{b64, Client, PublicKey, TokenChallenge, TokenType};
-use privacypass_rpc::{PrivacyPassClient, RedeemToken, Redeemed};
+use privacypass_rpc::{IssueToken, RedeemToken, Redeemed};
 
 pub async fn issue_and_redeem(url: &str) -> Result<Redeemed, Box<dyn Error>> {
     let dir = format!("{url}/.well-known/private-token-issuer-directory");
@@ -19,8 +19,9 @@ pub async fn issue_and_redeem(url: &str) -> Result<Redeemed, Box<dyn Error>> {
     let challenge = TokenChallenge::new(TokenType::BlindRsa2048.value(), b"example.com", &[], b"")?;
     let pending = Client::new(key).request(&challenge)?;
     let blinded = b64::encode_url(&pending.request().encode());
-    let signed = rpc.issue(blinded, key_id).await?;
-    let token = pending.finalize(&b64::decode_any(&signed.blind_sig).ok_or("bad")?)?;
+    let signed = rpc.issue_token(blinded, key_id).await?;
+    let token = pending
+        .finalize(&b64::decode_any(signed.blind_sig().ok_or("no blind-sig")?).ok_or("bad")?)?;
     let token = b64::encode_url(&token.encode());
     Ok(rpc.redeem_token(token, None).await?)
 }

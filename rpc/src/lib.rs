@@ -12,8 +12,7 @@
 //! `blinded_token`); results are written in the casing a [`KeyCase`] names (the daemon's
 //! `Key-Inflection` header) and read in any of the three.
 
-use serde::de::{self, MapAccess, Visitor};
-use serde::ser::SerializeMap;
+use serde::de;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[cfg(feature = "client")]
@@ -54,13 +53,23 @@ pub const PARAMS: [(&str, &[Param]); 2] = [
         &[
             Param {
                 name: "blinded-token",
-                required: true,
+                required: false,
                 schema: STRING,
             },
             Param {
                 name: "key-id",
-                required: true,
+                required: false,
                 schema: STRING,
+            },
+            Param {
+                name: "blinded-tokens",
+                required: false,
+                schema: STRINGS,
+            },
+            Param {
+                name: "batch",
+                required: false,
+                schema: r#"{"type":"array","items":{"type":"object","properties":{"blinded-token":{"type":"string"},"key-id":{"type":"string"}},"required":["blinded-token","key-id"]}}"#,
             },
         ],
     ),
@@ -105,8 +114,18 @@ pub fn openrpc(methods: &[&str], errors: &[(i32, &str)]) -> serde_json::Value {
         .map(|(code, message)| json!({"code": code, "message": message}))
         .collect();
     let result = |method: &str| match method {
-        ISSUE => json!({"name": "issued", "schema": {"type": "object",
-            "properties": {"blind-sig": {"type": "string"}}, "required": ["blind-sig"]}}),
+        ISSUE => json!({"name": "issued", "schema": {"oneOf": [
+            {"type": "object", "properties": {"blind-sig": {"type": "string"}},
+                "required": ["blind-sig"]},
+            {"type": "object", "properties": {"blind-sigs": {"type": "array",
+                "items": {"type": "string"}}}, "required": ["blind-sigs"]},
+            {"type": "object", "properties": {"batch": {"type": "array", "items": {"oneOf": [
+                {"type": "object", "properties": {"blind-sig": {"type": "string"}},
+                    "required": ["blind-sig"]},
+                {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                    "code": {"type": "integer"}, "message": {"type": "string"}},
+                    "required": ["code", "message"]}}, "required": ["error"]}]}}},
+                "required": ["batch"]}]}}),
         _ => json!({"name": "redeemed", "schema": {"const": "success"}}),
     };
     let methods: Vec<Value> = PARAMS
@@ -178,6 +197,37 @@ impl KeyCase {
         }
     }
 
+    /// Renames the keys of every object in `value` written in this casing to kebab case.
+    pub fn to_kebab(self, value: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        let kebab = |key: &str| -> String {
+            let mut out = String::with_capacity(key.len() + 4);
+            for c in key.chars() {
+                match (self, c) {
+                    (KeyCase::Snake, '_') => out.push('-'),
+                    (KeyCase::Camel, c) if c.is_ascii_uppercase() => {
+                        out.push('-');
+                        out.push(c.to_ascii_lowercase());
+                    }
+                    (_, c) => out.push(c),
+                }
+            }
+            out
+        };
+        match (self, value) {
+            (KeyCase::Kebab, v) => v,
+            (_, Value::Object(map)) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (kebab(&k), self.to_kebab(v)))
+                    .collect(),
+            ),
+            (_, Value::Array(items)) => {
+                Value::Array(items.into_iter().map(|v| self.to_kebab(v)).collect())
+            }
+            (_, v) => v,
+        }
+    }
+
     /// Renames the keys of every object in `value` from kebab case.
     pub fn apply(self, value: serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
@@ -212,58 +262,256 @@ pub struct IssueParams {
     pub key_id: String,
 }
 
-/// The result of `issue`: `{"blind-sig": "<base64url>"}`.
+/// What one `issue` call asks for, from its params (see [`IssueRequest::from_fields`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IssueRequest {
+    /// `blinded-token` and `key-id`: one token.
+    Single(IssueParams),
+    /// `blinded-tokens` and `key-id`: a batch for one key. A type-2 key signs each entry; a
+    /// VOPRF key evaluates all of them with one DLEQ proof (an amortized batch).
+    OneKey {
+        blinded_tokens: Vec<String>,
+        key_id: String,
+    },
+    /// `batch`: a generic batch, each entry a single request of any key; each is answered
+    /// on its own.
+    Generic(Vec<IssueParams>),
+}
+
+impl IssueRequest {
+    /// The form the params of a call select; exactly one of `blinded-token`,
+    /// `blinded-tokens` and `batch` is given, and `key-id` with either of the first two.
+    pub fn from_fields(
+        blinded_token: Option<String>,
+        key_id: Option<String>,
+        blinded_tokens: Option<Vec<String>>,
+        batch: Option<Vec<IssueParams>>,
+    ) -> Result<IssueRequest, &'static str> {
+        match (blinded_token, key_id, blinded_tokens, batch) {
+            (Some(blinded_token), Some(key_id), None, None) => {
+                Ok(IssueRequest::Single(IssueParams {
+                    blinded_token,
+                    key_id,
+                }))
+            }
+            (None, Some(key_id), Some(blinded_tokens), None) => Ok(IssueRequest::OneKey {
+                blinded_tokens,
+                key_id,
+            }),
+            (None, None, None, Some(batch)) => Ok(IssueRequest::Generic(batch)),
+            (None, None, None, None) => {
+                Err("blinded-token (or blinded-tokens, or batch) is required")
+            }
+            (_, None, _, None) => Err("key-id is required with blinded-token and blinded-tokens"),
+            (_, _, _, Some(_)) => Err("batch names the key of each entry: give it alone"),
+            _ => Err("give one of blinded-token and blinded-tokens"),
+        }
+    }
+
+    /// How many tokens it asks for: what rate limits count.
+    pub fn tokens(&self) -> usize {
+        match self {
+            IssueRequest::Single(_) => 1,
+            IssueRequest::OneKey { blinded_tokens, .. } => blinded_tokens.len(),
+            IssueRequest::Generic(batch) => batch.len(),
+        }
+    }
+}
+
+/// The body of the REST issuance route (and the params of `issue`), in any casing: every
+/// field optional, [`IssueBody::request`] picks the form.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueBody {
+    #[serde(
+        rename = "blinded-token",
+        alias = "blindedToken",
+        alias = "blinded_token",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub blinded_token: Option<String>,
+    #[serde(
+        rename = "key-id",
+        alias = "keyId",
+        alias = "key_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub key_id: Option<String>,
+    #[serde(
+        rename = "blinded-tokens",
+        alias = "blindedTokens",
+        alias = "blinded_tokens",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub blinded_tokens: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Vec<IssueParams>>,
+}
+
+impl IssueBody {
+    pub fn request(self) -> Result<IssueRequest, &'static str> {
+        IssueRequest::from_fields(
+            self.blinded_token,
+            self.key_id,
+            self.blinded_tokens,
+            self.batch,
+        )
+    }
+}
+
+/// How many tokens the params of an `issue` call (or a REST body) ask for, read without
+/// decoding them: the length of `blinded-tokens` or `batch`, else 1. What rate limits and the
+/// batch bound count before the call runs.
+pub fn issue_tokens(params: &str) -> usize {
+    #[derive(Deserialize)]
+    struct Lists<'a> {
+        #[serde(
+            rename = "blinded-tokens",
+            alias = "blindedTokens",
+            alias = "blinded_tokens",
+            borrow,
+            default
+        )]
+        blinded_tokens: Option<Vec<&'a serde_json::value::RawValue>>,
+        #[serde(borrow, default)]
+        batch: Option<Vec<&'a serde_json::value::RawValue>>,
+    }
+    match serde_json::from_str::<Lists>(params) {
+        Ok(lists) => {
+            let n =
+                lists.blinded_tokens.map_or(0, |l| l.len()) + lists.batch.map_or(0, |l| l.len());
+            n.max(1)
+        }
+        Err(_) => 1,
+    }
+}
+
+/// Why one entry of a batch was not issued: the code and message a single `issue` of it
+/// would have answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryError {
+    pub code: i32,
+    pub message: String,
+}
+
+/// One entry of a generic batch's answer: `{"blind-sig": ...}` or `{"error": {...}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchEntry {
+    #[serde(rename = "blind-sig")]
+    BlindSig(String),
+    #[serde(rename = "error")]
+    Error(EntryError),
+}
+
+/// What an `issue` call answered, by the form of its request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Issued {
+    /// `{"blind-sig": ...}`: the TokenResponse of one token, or for a one-key batch of a
+    /// VOPRF key its whole AmortizedBatchTokenResponse (the evaluated elements and one proof).
+    BlindSig(String),
+    /// `{"blind-sigs": [...]}`: a one-key batch of a type-2 key, one TokenResponse for each
+    /// entry, in order.
+    BlindSigs(Vec<String>),
+    /// `{"batch": [...]}`: a generic batch, an answer for each entry, in order.
+    Batch(Vec<BatchEntry>),
+}
+
+/// The result of `issue`: `{"blind-sig": "<base64url>"}` for one token (and see [`Issued`]
+/// for batches).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssueResult {
-    /// base64url of the blind signature: the RFC 9578 TokenResponse.
-    pub blind_sig: String,
-    /// How the key is spelled when this result is written; any spelling is read.
+    pub issued: Issued,
+    /// How the keys are spelled when this result is written; any spelling is read.
     pub case: KeyCase,
 }
 
+impl IssueResult {
+    /// The `blind-sig` of a single (or amortized) issue.
+    pub fn blind_sig(&self) -> Option<&str> {
+        match &self.issued {
+            Issued::BlindSig(sig) => Some(sig),
+            _ => None,
+        }
+    }
+
+    /// Whether some entry of a generic batch was refused (the REST route answers 206).
+    pub fn partial(&self) -> bool {
+        matches!(&self.issued, Issued::Batch(entries)
+            if entries.iter().any(|e| matches!(e, BatchEntry::Error(_))))
+    }
+
+    fn to_kebab(&self) -> serde_json::Value {
+        use serde_json::json;
+        match &self.issued {
+            Issued::BlindSig(sig) => json!({ BLIND_SIG: sig }),
+            Issued::BlindSigs(sigs) => json!({ BLIND_SIGS: sigs }),
+            Issued::Batch(entries) => json!({ BATCH: entries }),
+        }
+    }
+}
+
 const BLIND_SIG: &str = "blind-sig";
+const BLIND_SIGS: &str = "blind-sigs";
+const BATCH: &str = "batch";
 
 impl Serialize for IssueResult {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1))?;
-        match self.case {
-            KeyCase::Kebab => map.serialize_entry(BLIND_SIG, &self.blind_sig)?,
-            KeyCase::Camel => map.serialize_entry("blindSig", &self.blind_sig)?,
-            KeyCase::Snake => map.serialize_entry("blind_sig", &self.blind_sig)?,
-        }
-        map.end()
+        self.case.apply(self.to_kebab()).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for IssueResult {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Fields;
-        impl<'de> Visitor<'de> for Fields {
-            type Value = IssueResult;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object with blind-sig")
+        use serde_json::Value;
+        let Value::Object(map) = Value::deserialize(deserializer)? else {
+            return Err(de::Error::custom(
+                "an object with blind-sig, blind-sigs or batch",
+            ));
+        };
+        // The one key it holds, and its casing ("batch" is the same in each).
+        let mut found = None;
+        for (name, value) in &map {
+            let known = KeyCase::ALL.into_iter().find_map(|case| {
+                [BLIND_SIG, BLIND_SIGS, BATCH]
+                    .into_iter()
+                    .find(|key| case.spell(key) == *name)
+                    .map(|key| (case, key, value))
+            });
+            if known.is_some() && found.is_some() {
+                return Err(de::Error::duplicate_field(BLIND_SIG));
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<IssueResult, A::Error> {
-                let mut found = None;
-                while let Some(key) = map.next_key::<String>()? {
-                    let case = KeyCase::ALL.into_iter().find(|c| c.spell(BLIND_SIG) == key);
-                    match case {
-                        Some(case) if found.is_none() => {
-                            found = Some(IssueResult {
-                                blind_sig: map.next_value()?,
-                                case,
-                            })
-                        }
-                        Some(_) => return Err(de::Error::duplicate_field(BLIND_SIG)),
-                        None => {
-                            map.next_value::<de::IgnoredAny>()?;
-                        }
+            found = found.or(known);
+        }
+        let Some((mut case, key, value)) = found else {
+            return Err(de::Error::missing_field(BLIND_SIG));
+        };
+        let mut value = case.to_kebab(value.clone());
+        if key == BATCH {
+            // "batch" is spelled alike in every casing: its entries' `blind-sig` tells.
+            for entry in value.as_array_mut().into_iter().flatten() {
+                let Value::Object(entry) = entry else {
+                    continue;
+                };
+                for spelled in KeyCase::ALL {
+                    if let Some(sig) = entry.remove(&spelled.spell(BLIND_SIG)) {
+                        case = spelled;
+                        entry.insert(BLIND_SIG.to_owned(), sig);
                     }
                 }
-                found.ok_or_else(|| de::Error::missing_field(BLIND_SIG))
             }
         }
-        deserializer.deserialize_map(Fields)
+        let issued = match key {
+            BLIND_SIG => {
+                Issued::BlindSig(serde_json::from_value(value).map_err(de::Error::custom)?)
+            }
+            BLIND_SIGS => {
+                Issued::BlindSigs(serde_json::from_value(value).map_err(de::Error::custom)?)
+            }
+            _ => Issued::Batch(serde_json::from_value(value).map_err(de::Error::custom)?),
+        };
+        Ok(IssueResult { issued, case })
     }
 }
 
@@ -408,12 +656,15 @@ pub enum Redeemed {
     jsonrpsee::proc_macros::rpc(client)
 )]
 pub trait PrivacyPass {
-    /// Blind-signs `blinded-token` with the key `key-id` names.
+    /// Blind-signs `blinded-token` with the key `key-id` names, or a batch: `blinded-tokens`
+    /// for the key `key-id` names, or `batch`, entries of any keys; see [`IssueRequest`].
     #[method(name = "issue", param_kind = map, with_extensions)]
     async fn issue(
         &self,
-        #[argument(rename = "blinded-token")] blinded_token: String,
-        #[argument(rename = "key-id")] key_id: String,
+        #[argument(rename = "blinded-token")] blinded_token: Option<String>,
+        #[argument(rename = "key-id")] key_id: Option<String>,
+        #[argument(rename = "blinded-tokens")] blinded_tokens: Option<Vec<String>>,
+        batch: Option<Vec<IssueParams>>,
     ) -> jsonrpsee::core::RpcResult<IssueResult>;
 
     /// Verifies a token (bound to `challenge` or one of `bindings` when given) and records its
@@ -428,6 +679,48 @@ pub trait PrivacyPass {
         compressed: Option<bool>,
     ) -> jsonrpsee::core::RpcResult<Redeemed>;
 }
+
+/// `issue` in each of its forms, for clients.
+#[cfg(feature = "client")]
+pub trait IssueToken: PrivacyPassClient {
+    /// Issues one token: `blinded_token` (base64url) with the key `key_id` (hex) names.
+    fn issue_token(
+        &self,
+        blinded_token: String,
+        key_id: String,
+    ) -> impl std::future::Future<Output = Result<IssueResult, jsonrpsee::core::client::Error>> + Send
+    where
+        Self: Sync,
+    {
+        self.issue(Some(blinded_token), Some(key_id), None, None)
+    }
+
+    /// Issues a batch of tokens of one key (amortized for a VOPRF key).
+    fn issue_tokens(
+        &self,
+        blinded_tokens: Vec<String>,
+        key_id: String,
+    ) -> impl std::future::Future<Output = Result<IssueResult, jsonrpsee::core::client::Error>> + Send
+    where
+        Self: Sync,
+    {
+        self.issue(None, Some(key_id), Some(blinded_tokens), None)
+    }
+
+    /// Issues a generic batch: each entry on its own, of any key.
+    fn issue_batch(
+        &self,
+        batch: Vec<IssueParams>,
+    ) -> impl std::future::Future<Output = Result<IssueResult, jsonrpsee::core::client::Error>> + Send
+    where
+        Self: Sync,
+    {
+        self.issue(None, None, None, Some(batch))
+    }
+}
+
+#[cfg(feature = "client")]
+impl<T: PrivacyPassClient + ?Sized> IssueToken for T {}
 
 /// `redeem` in its usual form, for clients.
 #[cfg(feature = "client")]
@@ -489,20 +782,96 @@ mod tests {
                 ("b", "k")
             );
         }
+        let entries = vec![
+            BatchEntry::BlindSig("a".into()),
+            BatchEntry::Error(EntryError {
+                code: -32011,
+                message: "m".into(),
+            }),
+        ];
         for case in KeyCase::ALL {
-            let result = IssueResult {
-                blind_sig: "s".into(),
-                case,
-            };
-            let text = serde_json::to_value(&result).unwrap();
-            assert_eq!(text, json!({ case.spell("blind-sig"): "s" }));
-            assert_eq!(serde_json::from_value::<IssueResult>(text).unwrap(), result);
+            let sig = case.spell("blind-sig");
+            for (issued, text) in [
+                (Issued::BlindSig("s".into()), json!({ sig.clone(): "s" })),
+                (
+                    Issued::BlindSigs(vec!["s".into(), "t".into()]),
+                    json!({ case.spell("blind-sigs"): ["s", "t"] }),
+                ),
+                (
+                    Issued::Batch(entries.clone()),
+                    json!({"batch": [{ sig.clone(): "a" },
+                        {"error": {"code": -32011, "message": "m"}}]}),
+                ),
+            ] {
+                let result = IssueResult { issued, case };
+                assert_eq!(serde_json::to_value(&result).unwrap(), text);
+                assert_eq!(serde_json::from_value::<IssueResult>(text).unwrap(), result);
+            }
         }
-        assert!(serde_json::from_value::<IssueResult>(json!({"sig": "s"})).is_err());
+        let partial = IssueResult {
+            issued: Issued::Batch(entries),
+            case: KeyCase::Kebab,
+        };
+        assert!(partial.partial() && partial.blind_sig().is_none());
+        for wrong in [
+            json!({"sig": "s"}),
+            json!({"blind-sig": "s", "blindSig": "s"}),
+            json!({"blind-sig": "s", "batch": []}),
+            json!({"blind-sigs": "s"}),
+            json!([]),
+        ] {
+            assert!(
+                serde_json::from_value::<IssueResult>(wrong.clone()).is_err(),
+                "{wrong}"
+            );
+        }
         assert_eq!(
             serde_json::to_value(Redeemed::Success).unwrap(),
             json!("success")
         );
+    }
+
+    #[test]
+    fn issue_params_select_one_form() {
+        let s = |t: &str| Some(t.to_owned());
+        let one = IssueParams {
+            blinded_token: "b".into(),
+            key_id: "k".into(),
+        };
+        assert_eq!(
+            IssueRequest::from_fields(s("b"), s("k"), None, None),
+            Ok(IssueRequest::Single(one.clone()))
+        );
+        let many =
+            IssueRequest::from_fields(None, s("k"), Some(vec!["a".into(), "b".into()]), None);
+        assert_eq!(many.as_ref().map(IssueRequest::tokens), Ok(2));
+        let batch = IssueRequest::from_fields(None, None, None, Some(vec![one.clone(); 3]));
+        assert_eq!(batch.map(|b| b.tokens()), Ok(3));
+        for (token, key, tokens, batch) in [
+            (None, None, None, None),
+            (s("b"), None, None, None),
+            (None, None, Some(vec![]), None),
+            (s("b"), s("k"), Some(vec![]), None),
+            (None, s("k"), None, Some(vec![one.clone()])),
+            (s("b"), None, None, Some(vec![one.clone()])),
+            (None, s("k"), None, None),
+        ] {
+            assert!(IssueRequest::from_fields(token, key, tokens, batch).is_err());
+        }
+        let body: IssueBody =
+            serde_json::from_value(json!({"blindedTokens": ["a"], "key_id": "k"})).unwrap();
+        assert_eq!(body.request().map(|r| r.tokens()), Ok(1));
+        for (params, n) in [
+            (r#"{"blinded-token":"b","key-id":"k"}"#, 1),
+            (r#"{"blinded-tokens":["a","b","c"],"key-id":"k"}"#, 3),
+            (r#"{"blindedTokens":["a","b"]}"#, 2),
+            (r#"{"batch":[{},{},{},{}]}"#, 4),
+            (r#"{"batch":[]}"#, 1),
+            (r#"{"batch":7}"#, 1),
+            ("not json", 1),
+        ] {
+            assert_eq!(issue_tokens(params), n, "{params}");
+        }
     }
 
     #[test]
@@ -517,6 +886,9 @@ mod tests {
             json!({"blind_sig": "x", "errors": [{"token_key_id": 1}]})
         );
         assert_eq!(KeyCase::Kebab.apply(body.clone()), body);
+        for case in KeyCase::ALL {
+            assert_eq!(case.to_kebab(case.apply(body.clone())), body);
+        }
         assert_eq!(KeyCase::from_name("CAMEL"), Some(KeyCase::Camel));
         assert_eq!(KeyCase::from_name("pascal"), None);
     }

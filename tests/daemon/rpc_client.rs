@@ -11,7 +11,7 @@ mod example;
 use common::*;
 use privacypass::b64;
 use privacypass_rpc::jsonrpsee::core::client::Error;
-use privacypass_rpc::{PrivacyPassClient, RedeemToken, Redeemed};
+use privacypass_rpc::{IssueToken, PrivacyPassClient, RedeemToken, Redeemed};
 
 #[test]
 fn the_readme_example_is_the_example_that_runs() {
@@ -48,13 +48,13 @@ async fn the_readme_client_issues_and_redeems() {
         -32021
     );
     let key_id = hex::encode(daemon.issuer_key().public_key().token_key_id());
-    let issued = client.issue("AAAA".into(), key_id.clone()).await;
+    let issued = client.issue_token("AAAA".into(), key_id.clone()).await;
     assert_eq!(code(issued.unwrap_err()), -32040);
     // The other form of redeem, through the generated method.
     let data = vec![b64::encode_std(&minter.token().encode())];
     let rpc = privacypass_rpc::client(format!("{}/rpc", daemon.url)).unwrap();
     let redeemed = rpc.redeem(None, None, Some(data), None, Some(false)).await;
     assert_eq!(redeemed.unwrap(), Redeemed::Success);
-    let issued = rpc.issue("!!".into(), key_id).await;
+    let issued = rpc.issue_token("!!".into(), key_id).await;
     assert_eq!(code(issued.unwrap_err()), -32024);
 }

@@ -199,7 +199,7 @@ impl Router {
                     (Handler::RedeemRpc, Parsed::Calls(calls)) => {
                         Ok(jsonrpc::answer(&self.modules.redeem_only, caller, calls).await)
                     }
-                    (Handler::Rest, Parsed::Bytes(raw)) => {
+                    (Handler::Rest, Parsed::Rest { raw, .. }) => {
                         Ok(Handled::whole(issuance::rest(app, &caller, &raw).await?))
                     }
                     (Handler::Native, Parsed::Native(request)) => Ok(Handled::whole(

@@ -10,8 +10,8 @@ use privacypass_rpc::jsonrpsee::core::server::{Extensions, Methods};
 use privacypass_rpc::jsonrpsee::core::RpcResult;
 use privacypass_rpc::jsonrpsee::types::ErrorObjectOwned;
 use privacypass_rpc::{
-    openrpc, IssueResult, PrivacyPassServer, RedeemParams, RedeemParamsError, Redeemed, DISCOVER,
-    ISSUE, METHODS, REDEEM,
+    openrpc, IssueParams, IssueRequest, IssueResult, PrivacyPassServer, RedeemParams,
+    RedeemParamsError, Redeemed, DISCOVER, ISSUE, METHODS, REDEEM,
 };
 
 use crate::app::App;
@@ -36,11 +36,15 @@ impl PrivacyPassServer for Rpc {
     async fn issue(
         &self,
         ext: &Extensions,
-        blinded_token: String,
-        key_id: String,
+        blinded_token: Option<String>,
+        key_id: Option<String>,
+        blinded_tokens: Option<Vec<String>>,
+        batch: Option<Vec<IssueParams>>,
     ) -> RpcResult<IssueResult> {
         let caller = caller(ext)?;
-        Ok(issuance::issue(&self.app, caller, &blinded_token, &key_id).await?)
+        let request = IssueRequest::from_fields(blinded_token, key_id, blinded_tokens, batch)
+            .map_err(|m| ApiError::new(ErrorCode::InvalidParams, m))?;
+        Ok(issuance::issue(&self.app, caller, request).await?)
     }
 
     async fn redeem(
