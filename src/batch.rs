@@ -676,42 +676,61 @@ impl PendingGenericBatch {
     /// The Token of each request the issuer answered (each finalized and verified as a single
     /// response would be), `None` for each it refused, in the request's order.
     pub fn finalize(&self, response: &[u8]) -> Result<Vec<Option<Token>>, GenericBatchClientError> {
-        let response = GenericBatchTokenResponse::decode(response, self.entries.len())
-            .map_err(GenericBatchClientError::Response)?;
-        if response.token_responses.len() != self.entries.len() {
-            return Err(GenericBatchClientError::Count {
-                got: response.token_responses.len(),
-                expected: self.entries.len(),
-            });
-        }
-        self.entries
-            .iter()
-            .zip(&response.token_responses)
-            .enumerate()
-            .map(|(index, (entry, answer))| {
-                let Some((token_type, bytes)) = answer else {
-                    return Ok(None);
-                };
-                let expected = entry.request().token_type;
-                if *token_type != expected {
-                    return Err(GenericBatchClientError::WrongType {
-                        index,
-                        got: token_type.value(),
-                        expected: expected.value(),
-                    });
-                }
-                match entry {
-                    PendingEntry::BlindRsa(p) => p
-                        .finalize(bytes)
-                        .map_err(|error| GenericBatchClientError::BlindRsa { index, error }),
-                    PendingEntry::Voprf(p) => p
-                        .finalize(bytes)
-                        .map_err(|error| GenericBatchClientError::Voprf { index, error }),
-                }
-                .map(Some)
-            })
-            .collect()
+        finalize_generic(
+            &self.entries,
+            response,
+            |entry| entry.request().token_type,
+            |index, entry, bytes| match entry {
+                PendingEntry::BlindRsa(p) => p
+                    .finalize(bytes)
+                    .map_err(|error| GenericBatchClientError::BlindRsa { index, error }),
+                PendingEntry::Voprf(p) => p
+                    .finalize(bytes)
+                    .map_err(|error| GenericBatchClientError::Voprf { index, error }),
+            },
+            |e| e,
+        )
     }
+}
+
+/// The Tokens of a GenericBatchTokenResponse for pending `entries` of any kind (the core's
+/// [`PendingEntry`], or a binding's own handles): one per entry, `None` where the issuer
+/// refused it. The response must answer every entry, each with its entry's token type;
+/// `finalize` unblinds one answer, `malformed` gives a response error the caller's type.
+pub fn finalize_generic<P, E>(
+    entries: &[P],
+    response: &[u8],
+    token_type: impl Fn(&P) -> TokenType,
+    finalize: impl Fn(usize, &P, &[u8]) -> Result<Token, E>,
+    malformed: impl Fn(GenericBatchClientError) -> E,
+) -> Result<Vec<Option<Token>>, E> {
+    let response = GenericBatchTokenResponse::decode(response, entries.len())
+        .map_err(|e| malformed(GenericBatchClientError::Response(e)))?;
+    if response.token_responses.len() != entries.len() {
+        return Err(malformed(GenericBatchClientError::Count {
+            got: response.token_responses.len(),
+            expected: entries.len(),
+        }));
+    }
+    entries
+        .iter()
+        .zip(&response.token_responses)
+        .enumerate()
+        .map(|(index, (entry, answer))| {
+            let Some((got, bytes)) = answer else {
+                return Ok(None);
+            };
+            let expected = token_type(entry);
+            if *got != expected {
+                return Err(malformed(GenericBatchClientError::WrongType {
+                    index,
+                    got: got.value(),
+                    expected: expected.value(),
+                }));
+            }
+            finalize(index, entry, bytes).map(Some)
+        })
+        .collect()
 }
 
 #[cfg(test)]

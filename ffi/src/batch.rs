@@ -259,22 +259,13 @@ impl pp_pending_generic_batch {
 
     /// Each entry's Token, or `None` where the issuer refused it.
     fn finalize(&self, response: &[u8]) -> Result<Vec<Option<Token>>, pp_result> {
-        let response = GenericBatchTokenResponse::decode(response, self.entries.len())
-            .map_err(|_| pp_result::PP_ERR_INVALID_INPUT)?;
-        if response.token_responses.len() != self.entries.len() {
-            return Err(pp_result::PP_ERR_INVALID_INPUT);
-        }
-        self.entries
-            .iter()
-            .zip(&response.token_responses)
-            .map(|(entry, answer)| match answer {
-                None => Ok(None),
-                Some((token_type, _)) if *token_type != entry.token_request().token_type => {
-                    Err(pp_result::PP_ERR_INVALID_INPUT)
-                }
-                Some((_, bytes)) => entry.finalize(bytes).map(Some),
-            })
-            .collect()
+        privacypass::batch::finalize_generic(
+            &self.entries,
+            response,
+            |entry| entry.token_request().token_type,
+            |_, entry, bytes| entry.finalize(bytes),
+            |_| pp_result::PP_ERR_INVALID_INPUT,
+        )
     }
 }
 
