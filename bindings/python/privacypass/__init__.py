@@ -912,8 +912,11 @@ def parse_authorization(authorization: Text) -> bytes:
                    TOKEN_LEN)
 
 
+from .refresher import DirectoryVerifier  # noqa: E402 (it builds on Verifier, above)
+
 __all__ = [
-    "Verifier", "Redeemer", "Issuer", "Client", "PendingToken", "PendingBatch",
+    "Verifier", "DirectoryVerifier", "Redeemer", "Issuer", "Client", "PendingToken",
+    "PendingBatch",
     "PendingGenericBatch", "issue_generic", "MAX_AMORTIZED_BATCH", "DEFAULT_MAX_BATCH_TOKENS",
     "encode_challenge", "www_authenticate", "encode_authorization", "parse_authorization",
     "library_version", "library_path", "LIBRARY_ENV", "BUNDLED_LIBRARY",
