@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::b64;
-use crate::keys::KeySet;
+use crate::keys::{KeySet, KeyValidity};
 use crate::wire::TokenType;
 
 /// The longest directory [`IssuerDirectory::from_json`] reads. A type 2 key takes about 520
@@ -147,6 +147,70 @@ impl IssuerDirectory {
         }
     }
 
+    /// The directory a rotating issuer publishes: for each token type, the keys issuing now
+    /// (the newest first) and then the keys that start issuing within `publish_ahead` seconds
+    /// (the soonest first, with their `not-before`, which clients wait for), at most `listed`
+    /// of them.
+    pub fn of_published_keys(
+        keys: &KeySet,
+        issuer_request_uri: &str,
+        now: u64,
+        publish_ahead: u64,
+        listed: usize,
+    ) -> Self {
+        let horizon = now.saturating_add(publish_ahead);
+        let rsa = keys
+            .entries()
+            .iter()
+            .filter(|e| e.secret.is_some())
+            .map(|e| {
+                (
+                    TokenType::BlindRsa2048,
+                    e.validity,
+                    e.public.spki().to_vec(),
+                )
+            });
+        let voprf = keys.voprf_entries().iter().map(|e| {
+            (
+                e.key.token_type(),
+                e.validity,
+                e.key.public_key().bytes().to_vec(),
+            )
+        });
+        let mut listed_keys: Vec<(TokenType, KeyValidity, Vec<u8>)> = rsa
+            .chain(voprf)
+            .filter(|(_, v, _)| v.expires > now && v.not_before <= horizon)
+            .collect();
+        // Per type: issuing keys newest first, then pending keys soonest first.
+        listed_keys.sort_by_key(|(t, v, _)| {
+            let issuing = v.not_before <= now;
+            let order = if issuing {
+                u64::MAX - v.not_before
+            } else {
+                v.not_before
+            };
+            (t.value(), !issuing, order)
+        });
+        let mut token_keys = Vec::new();
+        for (token_type, validity, key) in listed_keys {
+            let of_type = token_keys
+                .iter()
+                .filter(|k: &&DirectoryKey| k.token_type == token_type.value())
+                .count();
+            if of_type < listed {
+                token_keys.push(DirectoryKey {
+                    token_type: token_type.value(),
+                    token_key: key,
+                    not_before: Some(validity.not_before),
+                });
+            }
+        }
+        IssuerDirectory {
+            issuer_request_uri: Some(issuer_request_uri.to_owned()),
+            token_keys,
+        }
+    }
+
     /// Reads a directory of at most [`MAX_DIRECTORY_LEN`] bytes listing at most
     /// [`MAX_TOKEN_KEYS`] keys. Each `token-key` may be base64url or base64, padded or not.
     /// A member of the wrong JSON type, a `token-type` beyond 16 bits and a member given twice
@@ -177,7 +241,6 @@ impl IssuerDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::KeyValidity;
 
     fn key(token_type: u16, token_key: &[u8], not_before: Option<u64>) -> DirectoryKey {
         DirectoryKey {
@@ -326,6 +389,53 @@ mod tests {
         );
         let read = IssuerDirectory::from_json(directory.to_json().as_bytes()).unwrap();
         assert_eq!(read, directory);
+    }
+
+    #[test]
+    fn a_rotating_issuer_lists_the_next_key_ahead_of_its_start() {
+        let mut keys = KeySet::new(0);
+        let older = keys.generate(KeyValidity::new(100, 1500).unwrap()).unwrap();
+        let current = keys.generate(KeyValidity::new(900, 2000).unwrap()).unwrap();
+        let next = keys
+            .generate(KeyValidity::new(2000, 3000).unwrap())
+            .unwrap();
+        let later = keys
+            .generate(KeyValidity::new(3000, 4000).unwrap())
+            .unwrap();
+        let p384 = keys
+            .generate_voprf(TokenType::VoprfP384, KeyValidity::new(1500, 2500).unwrap())
+            .unwrap();
+        let ids = |d: &IssuerDirectory| -> Vec<(u16, Vec<u8>, Option<u64>)> {
+            d.token_keys
+                .iter()
+                .map(|k| (k.token_type, k.token_key.clone(), k.not_before))
+                .collect()
+        };
+        let spki = |k: &crate::keys::IssuerKey| k.public_key().spki().to_vec();
+        // At 1000, 400 s ahead: the issuing keys only, the newest first.
+        let at = IssuerDirectory::of_published_keys(&keys, "/t", 1000, 400, 3);
+        assert_eq!(
+            ids(&at),
+            vec![(2, spki(&current), Some(900)), (2, spki(&older), Some(100))]
+        );
+        // 1000 s ahead: the next RSA key after them, and the pending P-384 key; the cap of
+        // three per type leaves `later` (and, at two, the older key) out.
+        let ahead = IssuerDirectory::of_published_keys(&keys, "/t", 1000, 1000, 3);
+        assert_eq!(
+            ids(&ahead),
+            vec![
+                (1, p384.public_key().bytes().to_vec(), Some(1500)),
+                (2, spki(&current), Some(900)),
+                (2, spki(&older), Some(100)),
+                (2, spki(&next), Some(2000)),
+            ]
+        );
+        let capped = IssuerDirectory::of_published_keys(&keys, "/t", 1600, 2000, 2);
+        assert_eq!(
+            ids(&capped)[1..],
+            [(2, spki(&current), Some(900)), (2, spki(&next), Some(2000))]
+        );
+        assert!(!ids(&ahead).contains(&(2, spki(&later), Some(3000))));
     }
 
     #[test]

@@ -92,6 +92,17 @@ pub enum KeysCommand {
         #[arg(long, env = "PRIVACYPASS_REDEMPTION_GRACE", default_value_t = DEFAULT_GRACE)]
         redemption_grace: u64,
     },
+    /// Rotate the keys directory by the rotation policy (the `serve` settings: flags, --config
+    /// file, environment): generate the next key when it is due, extend the issuing key when a
+    /// rotation ran late, remove keys whose redemption ended. Idempotent; safe to run from
+    /// cron or a timer every few minutes; two at once on one directory make one key.
+    Rotate {
+        /// Print what would be done, and do nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        settings: Box<ServeArgs>,
+    },
     /// Stop issuing with a key now; it stays redeemable for the grace.
     Retire {
         /// The key id (hex), or a unique prefix of it.
@@ -102,16 +113,19 @@ pub enum KeysCommand {
 }
 
 /// The token type of an issuer key, as `keys generate --type` and `keys import --type` name it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
 pub enum KeyType {
     /// 0x0002: Blind RSA (2048-bit).
     #[value(name = "blind-rsa-2048")]
+    #[serde(rename = "blind-rsa-2048")]
     BlindRsa2048,
     /// 0x0001: VOPRF (P-384, SHA-384).
     #[value(name = "voprf-p384")]
+    #[serde(rename = "voprf-p384")]
     VoprfP384,
     /// 0x0005: VOPRF (ristretto255, SHA-512).
     #[value(name = "voprf-ristretto255")]
+    #[serde(rename = "voprf-ristretto255")]
     VoprfRistretto255,
 }
 
@@ -249,6 +263,31 @@ pub struct ServeArgs {
     /// wall clock may run ahead without live spends being dropped [default: 86400].
     #[arg(long, env = "PRIVACYPASS_PURGE_MARGIN")]
     pub purge_margin: Option<u64>,
+    /// Rotate the keys directory by the rotation policy inside this daemon, as
+    /// `keys rotate` does, every keys-poll seconds.
+    #[arg(long, env = "PRIVACYPASS_ROTATE", num_args = 0..=1, default_missing_value = "true")]
+    pub rotate: Option<bool>,
+    /// Rotation policy: the token type of the keys it makes [default: blind-rsa-2048].
+    #[arg(long, env = "PRIVACYPASS_ROTATION_KEY_TYPE", value_enum)]
+    pub rotation_key_type: Option<KeyType>,
+    /// Rotation policy: seconds each key issues [default: 604800].
+    #[arg(long, env = "PRIVACYPASS_KEY_LIFETIME")]
+    pub key_lifetime: Option<u64>,
+    /// Rotation policy: seconds the next key is published (listed in the issuer directory
+    /// with its not-before) before it issues [default: 86400].
+    #[arg(long, env = "PRIVACYPASS_PUBLISH_AHEAD")]
+    pub publish_ahead: Option<u64>,
+    /// The most keys the issuer directory lists [default: 3].
+    #[arg(long, env = "PRIVACYPASS_DIRECTORY_KEYS")]
+    pub directory_keys: Option<usize>,
+    /// Seconds between looks at the keys directory: a changed directory is reloaded without
+    /// SIGHUP [default: 10].
+    #[arg(long, env = "PRIVACYPASS_KEYS_POLL")]
+    pub keys_poll: Option<u64>,
+    /// The issuer directory's Cache-Control max-age; at most publish-ahead minus keys-poll
+    /// [default: (publish-ahead - keys-poll) / 2, at most 300].
+    #[arg(long, env = "PRIVACYPASS_DIRECTORY_MAX_AGE")]
+    pub directory_max_age: Option<u64>,
 }
 
 /// The resolved settings of `serve`. Its `Debug` shows the store URL without a password.
@@ -283,6 +322,10 @@ pub struct Settings {
     pub purge_margin: u64,
     /// None when off.
     pub anonymous_issue_limit: Option<RateLimit>,
+    /// The rotation policy (the directory's listing and max-age follow it too).
+    pub rotation: crate::rotation::Policy,
+    /// Whether this daemon rotates the keys directory itself.
+    pub rotate: bool,
 }
 
 /// Purges run at least this long apart.
@@ -414,7 +457,45 @@ impl ServeArgs {
                 None => Some(DEFAULT_ANONYMOUS_ISSUE_LIMIT),
                 Some(text) => RateLimit::parse(&text)?,
             },
+            rotation: {
+                use crate::rotation::{self, Policy};
+                let publish_ahead = self
+                    .publish_ahead
+                    .or(file.publish_ahead)
+                    .unwrap_or(rotation::DEFAULT_PUBLISH_AHEAD);
+                let poll = self
+                    .keys_poll
+                    .or(file.keys_poll)
+                    .unwrap_or(rotation::DEFAULT_POLL);
+                Policy {
+                    token_type: self
+                        .rotation_key_type
+                        .or(file.rotation_key_type)
+                        .unwrap_or(KeyType::BlindRsa2048)
+                        .token_type(),
+                    lifetime: self
+                        .key_lifetime
+                        .or(file.key_lifetime)
+                        .unwrap_or(rotation::DEFAULT_LIFETIME),
+                    publish_ahead,
+                    grace: self
+                        .redemption_grace
+                        .or(file.redemption_grace)
+                        .unwrap_or(DEFAULT_GRACE),
+                    listed: self
+                        .directory_keys
+                        .or(file.directory_keys)
+                        .unwrap_or(rotation::DEFAULT_LISTED),
+                    poll,
+                    max_age: self
+                        .directory_max_age
+                        .or(file.directory_max_age)
+                        .unwrap_or_else(|| Policy::derived_max_age(publish_ahead, poll)),
+                }
+            },
+            rotate: self.rotate.or(file.rotate).unwrap_or(false),
         };
+        settings.rotation.check()?;
         if settings.purge_interval < Duration::from_secs(MIN_PURGE_INTERVAL) {
             return Err(format!(
                 "purge-interval must be at least {MIN_PURGE_INTERVAL} s"

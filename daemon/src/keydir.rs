@@ -326,6 +326,100 @@ pub fn retire(dir: &Path, id_prefix: &str, now: u64) -> Result<TokenKeyId, KeyDi
     Ok(id)
 }
 
+/// The id, token type and validity window of every key in the directory, read from the file
+/// names, the PEM labels and the sidecars without parsing a private key: what rotation plans
+/// with (the keys themselves are checked when a daemon loads them).
+pub fn windows(dir: &Path) -> Result<Vec<(TokenKeyId, TokenType, KeyValidity)>, KeyDirError> {
+    use std::io::Read;
+    let mut keys = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let path = entry.map_err(io(dir))?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("pem") {
+            continue;
+        }
+        let id: Option<TokenKeyId> = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| hex::decode(s).ok())
+            .and_then(|b| b.try_into().ok());
+        let Some(id) = id else {
+            return Err(KeyDirError::Metadata {
+                path,
+                reason: "not named by a token key id".into(),
+            });
+        };
+        let mut head = [0u8; 64];
+        let n = fs::File::open(&path)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(io(&path))?;
+        let head = head[..n].trim_ascii_start();
+        let token_type = if !head.starts_with(VOPRF_PEM_PREFIX) {
+            TokenType::BlindRsa2048
+        } else if head[VOPRF_PEM_PREFIX.len()..].starts_with(b"P384") {
+            TokenType::VoprfP384
+        } else {
+            TokenType::VoprfRistretto255
+        };
+        let meta = meta_path(dir, &id);
+        let text = fs::read_to_string(&meta).map_err(io(&meta))?;
+        let validity =
+            parse_validity(&text).map_err(|reason| KeyDirError::Metadata { path: meta, reason })?;
+        keys.push((id, token_type, validity));
+    }
+    keys.sort_by_key(|(id, _, v)| (v.not_before, *id));
+    Ok(keys)
+}
+
+/// Gives a key a new validity window (rotation extends the issuing key to meet the next).
+pub fn set_validity(
+    dir: &Path,
+    id: &TokenKeyId,
+    validity: &KeyValidity,
+) -> Result<(), KeyDirError> {
+    write_meta(dir, id, validity)
+}
+
+/// Removes a key whose redemption ended: its private key, then its validity.
+pub fn remove(dir: &Path, id: &TokenKeyId) -> Result<(), KeyDirError> {
+    for path in [pem_path(dir, id), meta_path(dir, id)] {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(KeyDirError::Io { path, source: e }),
+        }
+    }
+    durable::sync_dir(dir).map_err(io(dir))
+}
+
+/// What the directory holds, as a number that changes when a key file is added, removed or
+/// rewritten (names, sizes and modification times of the key and validity files): what a
+/// daemon polls to notice a rotation without SIGHUP.
+pub fn fingerprint(dir: &Path) -> Result<u64, KeyDirError> {
+    use std::hash::{Hash, Hasher};
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name();
+        let is_key = name
+            .to_str()
+            .is_some_and(|n| n.ends_with(".pem") || n.ends_with(".json"));
+        if !is_key {
+            continue;
+        }
+        let meta = entry.metadata().map_err(io(&entry.path()))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        files.push((name, meta.len(), modified));
+    }
+    files.sort();
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    files.hash(&mut hasher);
+    Ok(hasher.finish())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -16,6 +16,7 @@ pub mod layers;
 pub mod metrics;
 pub mod purge;
 pub mod ratelimit;
+pub mod rotation;
 pub mod routes;
 pub mod server;
 pub mod websocket;
@@ -125,6 +126,7 @@ async fn run(app: Arc<App>) -> Result<(), String> {
     let _ = std::io::stdout().flush();
 
     tokio::spawn(reload_on_sighup(app.clone()));
+    tokio::spawn(watch_keys(app.clone()));
     tokio::spawn(purge::run(
         app.store.clone(),
         app.settings.purge_interval,
@@ -148,27 +150,7 @@ async fn reload_on_sighup(app: Arc<App>) {
         return;
     };
     while hup.recv().await.is_some() {
-        let dir = app.settings.keys_dir.clone();
-        let grace = app.settings.redemption_grace;
-        let store = app.store.clone();
-        // The store learns the new ends of redemption before any token is accepted under them.
-        let load = move || {
-            let keys = keydir::key_set(&dir, grace).map_err(|e| e.to_string())?;
-            purge::retain_keys(store.as_ref(), &keys)
-                .map_err(|e| format!("recording how long the keys' spends are kept: {e}"))?;
-            Ok::<_, String>(keys)
-        };
-        match tokio::task::spawn_blocking(load).await {
-            Ok(Ok(keys)) => {
-                info!(
-                    keys = keys.entries().len() + keys.voprf_entries().len(),
-                    "keys reloaded"
-                );
-                app.replace_keys(keys);
-            }
-            Ok(Err(e)) => error!(error = %e, "key reload failed; keeping the keys in force"),
-            Err(e) => error!(error = %e, "key reload failed; keeping the keys in force"),
-        }
+        reload_keys(&app).await;
         if let Some(path) = &app.settings.api_keys {
             match auth::ApiKeys::load(path) {
                 Ok(api_keys) => {
@@ -177,6 +159,78 @@ async fn reload_on_sighup(app: Arc<App>) {
                 }
                 Err(e) => error!(error = %e, "API key reload failed; keeping the keys in force"),
             }
+        }
+    }
+}
+
+/// Loads the keys directory again and puts its keys in force; a directory that does not load
+/// leaves the keys in force as they were.
+async fn reload_keys(app: &Arc<App>) -> bool {
+    let dir = app.settings.keys_dir.clone();
+    let grace = app.settings.redemption_grace;
+    let store = app.store.clone();
+    // The store learns the new ends of redemption before any token is accepted under them.
+    let load = move || {
+        let keys = keydir::key_set(&dir, grace).map_err(|e| e.to_string())?;
+        purge::retain_keys(store.as_ref(), &keys)
+            .map_err(|e| format!("recording how long the keys' spends are kept: {e}"))?;
+        Ok::<_, String>(keys)
+    };
+    match tokio::task::spawn_blocking(load).await {
+        Ok(Ok(keys)) => {
+            info!(
+                keys = keys.entries().len() + keys.voprf_entries().len(),
+                "keys reloaded"
+            );
+            app.replace_keys(keys);
+            true
+        }
+        Ok(Err(e)) => {
+            error!(error = %e, "key reload failed; keeping the keys in force");
+            false
+        }
+        Err(e) => {
+            error!(error = %e, "key reload failed; keeping the keys in force");
+            false
+        }
+    }
+}
+
+/// Every `--keys-poll` seconds: rotates the keys directory (with `--rotate`), then reloads it
+/// when it changed, so a fleet on one keys directory converges within a poll without SIGHUP.
+async fn watch_keys(app: Arc<App>) {
+    let policy = app.settings.rotation;
+    let dir = app.settings.keys_dir.clone();
+    let fingerprint = |dir: &std::path::Path| keydir::fingerprint(dir).ok();
+    let mut seen = fingerprint(&dir);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(policy.poll));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if app.settings.rotate {
+            let dir = dir.clone();
+            let rotated = tokio::task::spawn_blocking(move || {
+                rotation::rotate(&dir, &policy, privacypass::unix_now(), false)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            match rotated {
+                Ok(lines) => {
+                    for line in lines.iter().filter(|l| !l.starts_with("nothing due")) {
+                        info!(action = %line, "key rotation");
+                        app.metrics.record_rotation(true);
+                    }
+                }
+                Err(e) => {
+                    error!(error = %e, "key rotation failed");
+                    app.metrics.record_rotation(false);
+                }
+            }
+        }
+        let now = fingerprint(&dir);
+        if now != seen && reload_keys(&app).await {
+            seen = now;
         }
     }
 }
@@ -343,6 +397,18 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
                     validity.not_before,
                     validity.expires
                 );
+            }
+        }
+        KeysCommand::Rotate { dry_run, settings } => {
+            let settings = settings.resolve()?;
+            let lines = rotation::rotate(
+                &settings.keys_dir,
+                &settings.rotation,
+                privacypass::unix_now(),
+                dry_run,
+            )?;
+            for line in lines {
+                println!("{line}");
             }
         }
         KeysCommand::Retire { key_id, dir } => {

@@ -86,6 +86,8 @@ pub struct Metrics {
     batch_tokens: [[[AtomicU64; 2]; TYPES.len()]; 2],
     /// Batched requests by batch kind.
     batches: [AtomicU64; 2],
+    /// Steps of `--rotate`'s rotations done, and rotations that failed.
+    rotations: [AtomicU64; 2],
 }
 
 /// The two kinds of batch of draft-ietf-privacypass-batched-tokens.
@@ -149,6 +151,11 @@ impl Metrics {
 
     pub fn record_batch(&self, kind: BatchKind) {
         self.batches[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a step of an in-process rotation done, or a rotation that failed.
+    pub fn record_rotation(&self, ok: bool) {
+        self.rotations[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn record_store(&self, elapsed: Duration) {
@@ -282,6 +289,30 @@ impl Metrics {
                     state.as_str()
                 );
             }
+        }
+        out.push_str("# HELP privacypass_key_issuing_seconds_remaining Seconds until issuance with keys of the type stops unless another key is published (0: none issues).\n");
+        out.push_str("# TYPE privacypass_key_issuing_seconds_remaining gauge\n");
+        let infos = crate::rotation::key_infos(keys);
+        for token_type in [
+            TokenType::VoprfP384,
+            TokenType::BlindRsa2048,
+            TokenType::VoprfRistretto255,
+        ] {
+            let _ = writeln!(
+                out,
+                "privacypass_key_issuing_seconds_remaining{{token_type=\"{}\"}} {}",
+                token_type.value(),
+                crate::rotation::issuing_remaining(&infos, token_type, now)
+            );
+        }
+        out.push_str("# HELP privacypass_rotations_total Steps of --rotate's key rotations (generate, extend, remove) done, and rotations failed.\n");
+        out.push_str("# TYPE privacypass_rotations_total counter\n");
+        for (i, outcome) in ["done", "failed"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "privacypass_rotations_total{{outcome=\"{outcome}\"}} {}",
+                self.rotations[i].load(Ordering::Relaxed)
+            );
         }
         out
     }

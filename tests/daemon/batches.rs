@@ -73,20 +73,6 @@ fn redeem_all(daemon: &Daemon, tokens: &[Token]) {
     }
 }
 
-fn metric(daemon: &Daemon, line_start: &str) -> u64 {
-    let text = agent()
-        .get(format!("{}/metrics", daemon.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .map_or(0, |v| v.parse().unwrap())
-}
-
 #[test]
 fn amortized_batches_of_both_voprf_types_issue_and_redeem_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -324,3 +324,19 @@ pub fn voprf_key(daemon: &Daemon, token_type: TokenType) -> std::sync::Arc<Voprf
         .unwrap();
     std::sync::Arc::new(VoprfPublicKey::from_bytes(token_type, &key.token_key).unwrap())
 }
+
+/// The value of the first line of the daemon's `/metrics` that starts with `line_start` (0 when
+/// none does).
+pub fn metric(daemon: &Daemon, line_start: &str) -> u64 {
+    let text = agent()
+        .get(format!("{}/metrics", daemon.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .map_or(0, |v| v.parse().unwrap())
+}

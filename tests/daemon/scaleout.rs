@@ -346,3 +346,205 @@ fn rate_limits_and_idempotency_hold_across_daemons() {
     }
     assert_eq!((passed, limited), (7, 5));
 }
+
+/// The rotation policy of the fleet test, in seconds: keys issue for 12, the next is published
+/// 5 ahead, tokens redeem 6 after, daemons look at the keys directory every second (so the
+/// directory's max-age is (5 - 1) / 2 = 2).
+const FLEET_POLICY: [&str; 8] = [
+    "--key-lifetime",
+    "12",
+    "--publish-ahead",
+    "5",
+    "--redemption-grace",
+    "6",
+    "--keys-poll",
+    "1",
+];
+
+/// A token issued by `daemon` with the type-2 key `spki` over JSON-RPC: the token, or the
+/// error code of the refusal.
+fn issue_token(daemon: &Daemon, spki: &[u8]) -> Result<privacypass::Token, i64> {
+    let key = Arc::new(privacypass::PublicKey::from_spki(spki).unwrap());
+    let pending = privacypass::Client::new(key.clone())
+        .request(&challenge())
+        .unwrap();
+    let (_, body) = rpc(
+        &agent(),
+        &format!("{}/rpc", daemon.url),
+        "issue",
+        json!({"blinded-token": privacypass::b64::encode_url(&pending.request().encode()),
+            "key-id": hex::encode(key.token_key_id())}),
+    );
+    match body["result"]["blind-sig"].as_str() {
+        Some(sig) => Ok(pending
+            .finalize(&privacypass::b64::decode_url(sig).unwrap())
+            .unwrap()),
+        None => Err(error_code(&body).unwrap()),
+    }
+}
+
+fn redeem_at(daemon: &Daemon, token: &privacypass::Token) -> Result<(), i64> {
+    let (_, body) = rpc(
+        &agent(),
+        &format!("{}/api/redeem", daemon.url),
+        "redeem",
+        redeem_params(token),
+    );
+    match body["result"].as_str() {
+        Some("success") => Ok(()),
+        _ => Err(error_code(&body).unwrap()),
+    }
+}
+
+/// Waits until `at` (Unix seconds).
+fn sleep_until(at: u64) {
+    let now = privacypass::unix_now();
+    if at > now {
+        std::thread::sleep(Duration::from_secs(at - now));
+    }
+}
+
+/// Two daemons on one keys directory and one Redis: `keys rotate` publishes the next key,
+/// both list it within the keys poll (no SIGHUP), it issues at its not-before, and tokens of
+/// the old key redeem at both (each once across the fleet) until its end of redemption.
+#[test]
+fn a_fleet_on_one_keys_directory_follows_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start(&dir.path().join("redis"), free_port());
+    let keys = dir.path().join("keys");
+    let rotate = |extra: &[&str]| {
+        let args = [&["keys", "rotate"][..], &FLEET_POLICY, extra].concat();
+        privacypassd(&args, &keys)
+    };
+    let first = rotate(&[]);
+    assert!(first.starts_with("generate blind-rsa-2048 key"), "{first}");
+    let store = redis.url();
+    let args = [
+        &[
+            "--store",
+            store.as_str(),
+            "--keys-dir",
+            keys.to_str().unwrap(),
+        ][..],
+        &FLEET_POLICY,
+    ]
+    .concat();
+    let fleet: Vec<Daemon> = (0..2)
+        .map(|i| Daemon::start(&dir.path().join(format!("daemon{i}")), &args))
+        .collect();
+    let listed = directory(&fleet[0]);
+    assert_eq!(listed.token_keys.len(), 1);
+    let old = listed.token_keys[0].clone();
+    let old_start = old.not_before.unwrap();
+    let resp = agent()
+        .get(format!(
+            "{}/.well-known/private-token-issuer-directory",
+            fleet[0].url
+        ))
+        .call()
+        .unwrap();
+    assert_eq!(
+        resp.headers().get("cache-control").unwrap(),
+        "public, max-age=2, must-revalidate"
+    );
+    // Tokens of the old key, to redeem after it stops issuing.
+    let tokens: Vec<_> = (0..3)
+        .map(|_| issue_token(&fleet[0], &old.token_key).unwrap())
+        .collect();
+    // Not due before 12 - 5 = 7 s in: nothing done (a dry run says so too).
+    assert!(rotate(&["--dry-run"]).starts_with("nothing due"));
+    sleep_until(old_start + 7);
+    let rotated = rotate(&[]);
+    assert!(
+        rotated.starts_with("generate blind-rsa-2048 key"),
+        "{rotated}"
+    );
+    assert!(
+        rotate(&[]).starts_with("nothing due"),
+        "rotation is idempotent"
+    );
+    let published = std::time::Instant::now();
+    for daemon in &fleet {
+        loop {
+            let listed = directory(daemon);
+            if listed.token_keys.len() == 2 {
+                let next = &listed.token_keys[1];
+                assert!(next.not_before.unwrap() >= old_start + 12, "{listed:?}");
+                break;
+            }
+            assert!(
+                published.elapsed() < Duration::from_millis(2500),
+                "a daemon did not list the next key within the keys poll"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let next = directory(&fleet[1]).token_keys[1].clone();
+    // Before its not-before the next key does not issue; after it, it does, and the old one
+    // no longer does.
+    assert_eq!(issue_token(&fleet[1], &next.token_key).unwrap_err(), -32023);
+    sleep_until(next.not_before.unwrap() + 1);
+    for daemon in &fleet {
+        issue_token(daemon, &next.token_key).unwrap();
+        assert_eq!(issue_token(daemon, &old.token_key).unwrap_err(), -32023);
+    }
+    // The old key's tokens redeem at both daemons, each once across the fleet.
+    redeem_at(&fleet[0], &tokens[0]).unwrap();
+    redeem_at(&fleet[1], &tokens[1]).unwrap();
+    assert_eq!(redeem_at(&fleet[1], &tokens[0]).unwrap_err(), -32021);
+    assert_eq!(redeem_at(&fleet[0], &tokens[1]).unwrap_err(), -32021);
+    // Past its end of redemption (12 + 6 s): refused everywhere, and the next rotation
+    // removes it.
+    sleep_until(old_start + 12 + 6 + 1);
+    for daemon in &fleet {
+        assert!(redeem_at(daemon, &tokens[2]).is_err());
+    }
+    let removed = rotate(&[]);
+    assert!(removed.contains("remove key"), "{removed}");
+}
+
+/// `serve --rotate`: the daemon rotates its keys directory itself, publishing the next key when
+/// it is due, and counts the rotation.
+#[test]
+fn a_daemon_with_rotate_publishes_the_next_key_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    let policy = [
+        "--key-lifetime",
+        "30",
+        "--publish-ahead",
+        "20",
+        "--redemption-grace",
+        "5",
+        "--keys-poll",
+        "1",
+    ];
+    let first = privacypassd(&[&["keys", "rotate"][..], &policy].concat(), &keys);
+    assert!(first.starts_with("generate"), "{first}");
+    let args = [
+        &["--rotate", "--keys-dir", keys.to_str().unwrap()][..],
+        &policy,
+    ]
+    .concat();
+    let daemon = Daemon::start(&dir.path().join("daemon"), &args);
+    let start = directory(&daemon).token_keys[0].not_before.unwrap();
+    assert_eq!(directory(&daemon).token_keys.len(), 1, "not due yet");
+    // Due at 30 - 20 = 10 s in; listed within a poll or two.
+    sleep_until(start + 10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(4);
+    while directory(&daemon).token_keys.len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "no next key");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let next = directory(&daemon).token_keys[1].not_before.unwrap();
+    assert_eq!(next, start + 30);
+    assert_eq!(
+        metric(&daemon, "privacypass_rotations_total{outcome=\"done\"}"),
+        1
+    );
+    let remaining = metric(
+        &daemon,
+        "privacypass_key_issuing_seconds_remaining{token_type=\"2\"}",
+    );
+    assert!((35..=60).contains(&remaining), "{remaining}");
+}

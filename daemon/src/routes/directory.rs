@@ -1,5 +1,7 @@
 //! `GET /.well-known/private-token-issuer-directory`: the RFC 9578 directory of the keys
-//! issuing now, with `Cache-Control` and an `ETag` (304 on `If-None-Match`).
+//! issuing now and of those published ahead of their start (the rotation policy's
+//! `publish-ahead`), with the policy's `Cache-Control: max-age` and an `ETag` (304 on
+//! `If-None-Match`).
 
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
@@ -17,10 +19,13 @@ pub fn directory<B>(app: &App, req: &Request<B>, allow: &'static str) -> Resp {
         let resp = respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "use GET\n");
         return method_not_allowed(allow, resp);
     }
-    let body = IssuerDirectory::of_issuing_keys(
+    let policy = &app.settings.rotation;
+    let body = IssuerDirectory::of_published_keys(
         &app.keys(),
         &app.settings.issuer_request_uri,
         privacypass::unix_now(),
+        policy.publish_ahead,
+        policy.listed,
     )
     .to_json();
     let etag = format!(
@@ -52,10 +57,14 @@ pub fn directory<B>(app: &App, req: &Request<B>, allow: &'static str) -> Resp {
         )
     };
     let headers = resp.headers_mut();
-    headers.insert(
-        CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300, must-revalidate"),
-    );
+    // The policy's max-age: a key published `publish_ahead` before it issues is in every
+    // cache before it issues (rotation's inequality).
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "public, max-age={}, must-revalidate",
+        policy.max_age
+    )) {
+        headers.insert(CACHE_CONTROL, v);
+    }
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(ETAG, v);
     }
