@@ -584,6 +584,93 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// Every field of settings, for comparing two.
+    fn every_field(s: &Settings) -> String {
+        format!(
+            "{:?}",
+            (
+                (
+                    &s.listen,
+                    &s.data_dir,
+                    &s.keys_dir,
+                    &s.store,
+                    s.redemption_grace
+                ),
+                (
+                    s.generate_key_if_missing,
+                    &s.issuer_request_uri,
+                    s.max_body_bytes
+                ),
+                (
+                    s.max_batch,
+                    s.max_batch_tokens,
+                    s.max_connections,
+                    s.max_websockets
+                ),
+                (
+                    s.header_timeout,
+                    s.body_timeout,
+                    s.write_timeout,
+                    s.idle_timeout
+                ),
+                (
+                    s.json_logs,
+                    &s.api_keys,
+                    s.redeem_auth,
+                    s.allow_unauthenticated
+                ),
+                (
+                    s.rate_limit,
+                    &s.environment_id,
+                    &s.organization_id,
+                    s.idempotency_ttl
+                ),
+                (s.purge_interval, s.purge_margin, s.anonymous_issue_limit),
+                (s.rotation, s.rotate),
+            )
+        )
+    }
+
+    /// `dist/privacypassd.toml` loads, gives the defaults, and names every `serve` setting
+    /// (set, or commented out where there is no default), so it cannot drift from the flags.
+    #[test]
+    fn the_example_config_names_every_setting_at_its_default() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/privacypassd.toml");
+        let loaded = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .unwrap();
+        let defaults = ServeArgs::default().resolve().unwrap();
+        assert_eq!(every_field(&loaded), every_field(&defaults));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let named: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.trim_start_matches("# ").split_once(" = ").map(|(k, _)| k))
+            .collect();
+        let command = <ServeArgs as clap::Args>::augment_args(clap::Command::new("serve"));
+        let flags: Vec<&str> = command
+            .get_arguments()
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "config")
+            .collect();
+        assert!(flags.len() >= 34, "{flags:?}");
+        for flag in &flags {
+            assert!(
+                named.contains(flag),
+                "dist/privacypassd.toml does not name {flag}"
+            );
+        }
+        for name in &named {
+            assert!(
+                flags.contains(name),
+                "dist/privacypassd.toml names {name}, no setting"
+            );
+        }
+    }
+
     #[test]
     fn rate_limits_parse_and_windows_align() {
         assert_eq!(
