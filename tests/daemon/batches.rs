@@ -56,23 +56,6 @@ fn three_key_daemon(dir: &Path, extra: &[&str]) -> Daemon {
     Daemon::start(dir, &args)
 }
 
-/// Redeems each token once through JSON-RPC: every one succeeds.
-fn redeem_all(daemon: &Daemon, tokens: &[Token]) {
-    for token in tokens {
-        let (status, body) = rpc(
-            &agent(),
-            &format!("{}/rpc", daemon.url),
-            "redeem",
-            json!({"token": b64::encode_url(&token.encode())}),
-        );
-        assert_eq!(
-            (status, &body["result"]),
-            (200, &json!("success")),
-            "{body}"
-        );
-    }
-}
-
 #[test]
 fn amortized_batches_of_both_voprf_types_issue_and_redeem_once() {
     let dir = tempfile::tempdir().unwrap();

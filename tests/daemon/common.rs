@@ -325,18 +325,40 @@ pub fn voprf_key(daemon: &Daemon, token_type: TokenType) -> std::sync::Arc<Voprf
     std::sync::Arc::new(VoprfPublicKey::from_bytes(token_type, &key.token_key).unwrap())
 }
 
-/// The value of the first line of the daemon's `/metrics` that starts with `line_start` (0 when
-/// none does).
-pub fn metric(daemon: &Daemon, line_start: &str) -> u64 {
-    let text = agent()
+/// The daemon's `/metrics` text.
+pub fn metrics_text(daemon: &Daemon) -> String {
+    agent()
         .get(format!("{}/metrics", daemon.url))
         .call()
         .unwrap()
         .body_mut()
         .read_to_string()
-        .unwrap();
-    text.lines()
+        .unwrap()
+}
+
+/// The value of the first line of the daemon's `/metrics` that starts with `line_start` (0 when
+/// none does).
+pub fn metric(daemon: &Daemon, line_start: &str) -> u64 {
+    metrics_text(daemon)
+        .lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())
         .map_or(0, |v| v.parse().unwrap())
+}
+
+/// Redeems each token once through JSON-RPC: every one succeeds.
+pub fn redeem_all(daemon: &Daemon, tokens: &[Token]) {
+    for token in tokens {
+        let (status, body) = rpc(
+            &agent(),
+            &format!("{}/rpc", daemon.url),
+            "redeem",
+            redeem_params(token),
+        );
+        assert_eq!(
+            (status, &body["result"]),
+            (200, &json!("success")),
+            "{body}"
+        );
+    }
 }

@@ -431,13 +431,7 @@ fn demo_runs_the_cycle_for_every_key_type_served() {
 fn metrics_count_keys_by_token_type() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = three_key_daemon(dir.path());
-    let text = agent()
-        .get(format!("{}/metrics", daemon.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let text = metrics_text(&daemon);
     assert!(
         text.contains("privacypass_keys{state=\"active\"} 3"),
         "{text}"
@@ -463,13 +457,7 @@ fn metrics_count_calls_by_token_type() {
         rpc(&agent(), &url, "redeem", params.clone());
         rpc(&agent(), &url, "redeem", params);
     }
-    let text = agent()
-        .get(format!("{}/metrics", daemon.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let text = metrics_text(&daemon);
     for (op, token_type, outcome, n) in [
         ("issue", 1, "success", 1),
         ("issue", 5, "success", 1),
@@ -588,17 +576,7 @@ fn a_daemon_with_only_a_voprf_key_is_ready_and_generates_no_rsa_key() {
         serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
     assert_eq!(body["issuing-keys"], 1, "{body}");
     let token = issue_native(&daemon, TokenType::VoprfRistretto255);
-    let (status, body) = rpc(
-        &agent(),
-        &format!("{}/rpc", daemon.url),
-        "redeem",
-        json!({"token": b64::encode_url(&token.encode())}),
-    );
-    assert_eq!(
-        (status, &body["result"]),
-        (200, &json!("success")),
-        "{body}"
-    );
+    redeem_all(&daemon, &[token]);
 }
 
 /// `keys import --type voprf-p384` reads another issuer's P-384 key as PKCS#8 PEM (what
