@@ -147,10 +147,15 @@ impl IssuerDirectory {
         }
     }
 
-    /// The directory a rotating issuer publishes: for each token type, the keys issuing now
-    /// (the newest first) and then the keys that start issuing within `publish_ahead` seconds
-    /// (the soonest first, with their `not-before`, which clients wait for), at most `listed`
-    /// of them.
+    /// The directory a rotating issuer publishes. For each token type, at most `listed` keys,
+    /// chosen in this order: the keys issuing now, the keys that start issuing within
+    /// `publish_ahead` seconds (the soonest first), then the keys past issuance whose tokens
+    /// still redeem (the most recent first). They are listed pending first (the latest
+    /// `not-before` first), then issuing (the newest first), then those in their grace, each
+    /// with its `not-before`. So a client taking the first key whose `not-before` has passed,
+    /// as RFC 9578 §4 asks, takes the key that issues at any time, even from a directory it
+    /// cached before a pending key started; and an origin verifying with every listed key
+    /// accepts each token until its key's end of redemption.
     pub fn of_published_keys(
         keys: &KeySet,
         issuer_request_uri: &str,
@@ -158,6 +163,12 @@ impl IssuerDirectory {
         publish_ahead: u64,
         listed: usize,
     ) -> Self {
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        enum State {
+            Issuing,
+            Pending,
+            Grace,
+        }
         let horizon = now.saturating_add(publish_ahead);
         let rsa = keys
             .entries()
@@ -177,37 +188,55 @@ impl IssuerDirectory {
                 e.key.public_key().bytes().to_vec(),
             )
         });
-        let mut listed_keys: Vec<(TokenType, KeyValidity, Vec<u8>)> = rsa
+        let mut candidates: Vec<(TokenType, State, KeyValidity, Vec<u8>)> = rsa
             .chain(voprf)
-            .filter(|(_, v, _)| v.expires > now && v.not_before <= horizon)
+            .filter_map(|(token_type, v, key)| {
+                let state = if v.issues_at(now) {
+                    State::Issuing
+                } else if now < v.not_before && v.not_before <= horizon {
+                    State::Pending
+                } else if v.expires <= now && now < keys.redeemable_until(&v) {
+                    State::Grace
+                } else {
+                    return None;
+                };
+                Some((token_type, state, v, key))
+            })
             .collect();
-        // Per type: issuing keys newest first, then pending keys soonest first.
-        listed_keys.sort_by_key(|(t, v, _)| {
-            let issuing = v.not_before <= now;
-            let order = if issuing {
-                u64::MAX - v.not_before
-            } else {
-                v.not_before
+        // Which keys are kept under the cap: issuing, then pending soonest first, then grace
+        // most recent first.
+        candidates.sort_by_key(|(t, state, v, _)| {
+            let order = match state {
+                State::Pending => v.not_before,
+                State::Issuing | State::Grace => u64::MAX - v.not_before,
             };
-            (t.value(), !issuing, order)
+            (t.value(), *state, order)
         });
-        let mut token_keys = Vec::new();
-        for (token_type, validity, key) in listed_keys {
-            let of_type = token_keys
-                .iter()
-                .filter(|k: &&DirectoryKey| k.token_type == token_type.value())
-                .count();
-            if of_type < listed {
-                token_keys.push(DirectoryKey {
+        let mut kept: Vec<(TokenType, State, KeyValidity, Vec<u8>)> = Vec::new();
+        for candidate in candidates {
+            if kept.iter().filter(|k| k.0 == candidate.0).count() < listed {
+                kept.push(candidate);
+            }
+        }
+        // How they are listed: pending, issuing, grace, each the latest not-before first.
+        kept.sort_by_key(|(t, state, v, _)| {
+            let rank = match state {
+                State::Pending => 0,
+                State::Issuing => 1,
+                State::Grace => 2,
+            };
+            (t.value(), rank, u64::MAX - v.not_before)
+        });
+        IssuerDirectory {
+            issuer_request_uri: Some(issuer_request_uri.to_owned()),
+            token_keys: kept
+                .into_iter()
+                .map(|(token_type, _, validity, key)| DirectoryKey {
                     token_type: token_type.value(),
                     token_key: key,
                     not_before: Some(validity.not_before),
-                });
-            }
-        }
-        IssuerDirectory {
-            issuer_request_uri: Some(issuer_request_uri.to_owned()),
-            token_keys,
+                })
+                .collect(),
         }
     }
 
@@ -425,17 +454,59 @@ mod tests {
             ids(&ahead),
             vec![
                 (1, p384.public_key().bytes().to_vec(), Some(1500)),
+                (2, spki(&next), Some(2000)),
                 (2, spki(&current), Some(900)),
                 (2, spki(&older), Some(100)),
-                (2, spki(&next), Some(2000)),
             ]
         );
+        // The cap keeps the issuing key and the soonest pending one, listed pending first.
         let capped = IssuerDirectory::of_published_keys(&keys, "/t", 1600, 2000, 2);
         assert_eq!(
             ids(&capped)[1..],
-            [(2, spki(&current), Some(900)), (2, spki(&next), Some(2000))]
+            [(2, spki(&next), Some(2000)), (2, spki(&current), Some(900))]
         );
         assert!(!ids(&ahead).contains(&(2, spki(&later), Some(3000))));
+    }
+
+    #[test]
+    fn keys_in_their_grace_are_listed_last_and_leave_first_under_the_cap() {
+        let mut keys = KeySet::new(500);
+        let older = keys.generate(KeyValidity::new(100, 1500).unwrap()).unwrap();
+        let current = keys
+            .generate(KeyValidity::new(1500, 2000).unwrap())
+            .unwrap();
+        let next = keys
+            .generate(KeyValidity::new(2000, 3000).unwrap())
+            .unwrap();
+        let spki = |k: &crate::keys::IssuerKey| k.public_key().spki().to_vec();
+        let listed = |now, cap| -> Vec<Vec<u8>> {
+            IssuerDirectory::of_published_keys(&keys, "/t", now, 400, cap)
+                .token_keys
+                .into_iter()
+                .map(|k| k.token_key)
+                .collect()
+        };
+        // At 1550 the older key issues no more but redeems until 2000.
+        assert_eq!(listed(1550, 3), vec![spki(&current), spki(&older)]);
+        assert_eq!(
+            listed(1700, 3),
+            vec![spki(&next), spki(&current), spki(&older)]
+        );
+        assert_eq!(listed(1700, 2), vec![spki(&next), spki(&current)]);
+        // Its end of redemption passed, it is gone.
+        assert_eq!(listed(2000, 3), vec![spki(&next), spki(&current)]);
+        // Whichever directory a client cached, the first key whose not-before passed is the one
+        // issuing: before 2000 the current key, from 2000 the next.
+        let cached = IssuerDirectory::of_published_keys(&keys, "/t", 1700, 400, 3);
+        let first_started = |at: u64| {
+            cached
+                .token_keys
+                .iter()
+                .find(|k| k.not_before.is_none_or(|nb| nb <= at))
+                .map(|k| k.token_key.clone())
+        };
+        assert_eq!(first_started(1999), Some(spki(&current)));
+        assert_eq!(first_started(2000), Some(spki(&next)));
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub fn serve(settings: Settings) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
     keydir::ensure_dir(&settings.keys_dir).map_err(|e| e.to_string())?;
     let now = privacypass::unix_now();
+    // Taken before the keys are read: a change made while they are read is seen at the first
+    // poll.
+    let seen = keydir::fingerprint(&settings.keys_dir).ok();
     let mut keys = keydir::key_set(&settings.keys_dir, settings.redemption_grace)
         .map_err(|e| e.to_string())?;
     if settings.generate_key_if_missing && !issues_now(&keys, now) {
@@ -94,7 +97,10 @@ pub fn serve(settings: Settings) -> Result<(), String> {
         .thread_name("privacypassd")
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
-    runtime.block_on(run(Arc::new(App::new(settings, keys, backends, api_keys))))
+    runtime.block_on(run(
+        Arc::new(App::new(settings, keys, backends, api_keys)),
+        seen,
+    ))
 }
 
 /// Refuses to serve issuance to the network without API keys, unless told to.
@@ -109,7 +115,7 @@ fn check_exposure(settings: &Settings, api_keys: &auth::ApiKeys) -> Result<(), S
     Ok(())
 }
 
-async fn run(app: Arc<App>) -> Result<(), String> {
+async fn run(app: Arc<App>, seen: Option<u64>) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(app.settings.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", app.settings.listen))?;
@@ -126,7 +132,7 @@ async fn run(app: Arc<App>) -> Result<(), String> {
     let _ = std::io::stdout().flush();
 
     tokio::spawn(reload_on_sighup(app.clone()));
-    tokio::spawn(watch_keys(app.clone()));
+    tokio::spawn(watch_keys(app.clone(), seen));
     tokio::spawn(purge::run(
         app.store.clone(),
         app.settings.purge_interval,
@@ -198,11 +204,10 @@ async fn reload_keys(app: &Arc<App>) -> bool {
 
 /// Every `--keys-poll` seconds: rotates the keys directory (with `--rotate`), then reloads it
 /// when it changed, so a fleet on one keys directory converges within a poll without SIGHUP.
-async fn watch_keys(app: Arc<App>) {
+async fn watch_keys(app: Arc<App>, mut seen: Option<u64>) {
     let policy = app.settings.rotation;
     let dir = app.settings.keys_dir.clone();
     let fingerprint = |dir: &std::path::Path| keydir::fingerprint(dir).ok();
-    let mut seen = fingerprint(&dir);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(policy.poll));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

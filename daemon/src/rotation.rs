@@ -361,6 +361,39 @@ mod tests {
         covered > to
     }
 
+    /// Whether a client holding `directory` from `from` to `to`, taking the first key whose
+    /// not-before has passed (RFC 9578 §4), takes a key that issues, at every second: checked
+    /// where the choice or a key's issuance can change (each not-before and end, and the
+    /// second before), and at both ends.
+    fn first_started_issues(
+        directory: &IssuerDirectory,
+        keys: &privacypass::KeySet,
+        from: u64,
+        to: u64,
+    ) -> bool {
+        let validity = |listed: &privacypass::directory::DirectoryKey| {
+            keys.entries()
+                .iter()
+                .find(|e| e.public.spki() == listed.token_key.as_slice())
+                .expect("a listed key is in the key set")
+                .validity
+        };
+        let mut at = vec![from, to];
+        for listed in &directory.token_keys {
+            let v = validity(listed);
+            for edge in [v.not_before, v.expires] {
+                at.extend([edge.saturating_sub(1), edge]);
+            }
+        }
+        at.into_iter().filter(|s| (from..=to).contains(s)).all(|s| {
+            directory
+                .token_keys
+                .iter()
+                .find(|k| k.not_before.is_none_or(|nb| nb <= s))
+                .is_some_and(|k| validity(k).issues_at(s))
+        })
+    }
+
     /// 60 days of the default policy, a minute at a time, with `keys rotate` run every five
     /// minutes (and not at all for 12 hours once, from when a key is due): at every minute a
     /// key issues (exactly one, outside the hand-over); the directory served at every minute
@@ -403,6 +436,10 @@ mod tests {
             assert!(
                 covers(&directory, &keys, t, t + policy.max_age),
                 "the directory served at minute {minute} lacks a key issuing within its max-age"
+            );
+            assert!(
+                first_started_issues(&directory, &keys, t, t + policy.max_age),
+                "a client of the directory served at minute {minute} would ask a key that does not issue"
             );
             if minute % (6 * 60) == 0 {
                 let entry = keys.issuing(t).next().unwrap();

@@ -468,8 +468,11 @@ fn a_fleet_on_one_keys_directory_follows_a_rotation() {
         loop {
             let listed = directory(daemon);
             if listed.token_keys.len() == 2 {
-                let next = &listed.token_keys[1];
+                // Pending first, so a client taking the first key whose not-before passed
+                // takes the key issuing at any time.
+                let next = &listed.token_keys[0];
                 assert!(next.not_before.unwrap() >= old_start + 12, "{listed:?}");
+                assert_eq!(listed.token_keys[1], old, "{listed:?}");
                 break;
             }
             assert!(
@@ -479,7 +482,7 @@ fn a_fleet_on_one_keys_directory_follows_a_rotation() {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let next = directory(&fleet[1]).token_keys[1].clone();
+    let next = directory(&fleet[1]).token_keys[0].clone();
     // Before its not-before the next key does not issue; after it, it does, and the old one
     // no longer does.
     assert_eq!(issue_token(&fleet[1], &next.token_key).unwrap_err(), -32023);
@@ -487,6 +490,11 @@ fn a_fleet_on_one_keys_directory_follows_a_rotation() {
     for daemon in &fleet {
         issue_token(daemon, &next.token_key).unwrap();
         assert_eq!(issue_token(daemon, &old.token_key).unwrap_err(), -32023);
+        // Still listed, after the issuing key, while its tokens redeem.
+        assert_eq!(
+            directory(daemon).token_keys,
+            vec![next.clone(), old.clone()]
+        );
     }
     // The old key's tokens redeem at both daemons, each once across the fleet.
     redeem_at(&fleet[0], &tokens[0]).unwrap();
@@ -498,6 +506,7 @@ fn a_fleet_on_one_keys_directory_follows_a_rotation() {
     sleep_until(old_start + 12 + 6 + 1);
     for daemon in &fleet {
         assert!(redeem_at(daemon, &tokens[2]).is_err());
+        assert_eq!(directory(daemon).token_keys, vec![next.clone()]);
     }
     let removed = rotate(&[]);
     assert!(removed.contains("remove key"), "{removed}");
@@ -536,7 +545,7 @@ fn a_daemon_with_rotate_publishes_the_next_key_itself() {
         assert!(std::time::Instant::now() < deadline, "no next key");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let next = directory(&daemon).token_keys[1].not_before.unwrap();
+    let next = directory(&daemon).token_keys[0].not_before.unwrap();
     assert_eq!(next, start + 30);
     assert_eq!(
         metric(&daemon, "privacypass_rotations_total{outcome=\"done\"}"),
