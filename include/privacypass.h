@@ -879,6 +879,23 @@ enum pp_result pp_directory_token_keys(const char *json,
                                        size_t *out_len);
 
 /**
+ * Writes the `not-before` of each key `pp_directory_token_keys` writes for `token_type`, in
+ * the same order, as Unix seconds (0 for a key listed without one): `*out_len` values in
+ * `out`, which holds `cap` of them. A host taking its keys from a directory offers in its
+ * challenges the first key whose `not-before` has passed (RFC 9578 §4): the issuer lists the
+ * key it will issue with next before the one issuing now, with its start.
+ *
+ * Returns what `pp_directory_token_keys` returns for the same directory and type, and
+ * `PP_ERR_BUFFER_TOO_SMALL` (with `*out_len` the number of values needed) when `cap` is short.
+ */
+enum pp_result pp_directory_not_before(const char *json,
+                                       size_t json_len,
+                                       uint16_t token_type,
+                                       uint64_t *out,
+                                       size_t cap,
+                                       size_t *out_len);
+
+/**
  * Writes the `token_key_id` of one Token Key Encoding (as `pp_directory_token_keys` or
  * `pp_issuer_public_key` write it), `PP_TOKEN_KEY_ID_LEN` bytes: SHA-256 of the bytes, what a
  * token made with that key carries (RFC 9578 §5.1, §6.1). The key is not checked.
@@ -1074,7 +1091,7 @@ enum pp_result pp_verifier_verify_authorization(const struct pp_verifier *verifi
  *   `PP_ERR_STORE_UNAVAILABLE`, and the redeemer reconnects by itself once Redis is back.
  *
  * The redeemer keeps its own reference to the verifier's keys: the verifier may be freed
- * first. Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
+ * first; `pp_redeemer_set_keys` replaces them. Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
  * `PP_ERR_STORE_UNAVAILABLE` when the store cannot be opened.
  */
 enum pp_result pp_redeemer_new(const struct pp_verifier *verifier,
@@ -1094,6 +1111,21 @@ enum pp_result pp_redeemer_new(const struct pp_verifier *verifier,
 enum pp_result pp_redeemer_new_from_issuer(const struct pp_issuer *issuer,
                                            const char *store_url,
                                            struct pp_redeemer **out);
+
+/**
+ * Replaces the keys `redeemer` verifies with by `verifier`'s, all at once: a redeem that began
+ * before verifies with the old keys, every one after with the new, and no redeem ever sees a
+ * mix of the two. The store and the spends it holds stay: a token spent before is still spent.
+ * This is how an origin keeps a long-lived redeemer current with its issuer's directory
+ * (`pp_verifier_new_from_directory` on each new body, then this call). The redeemer keeps
+ * its own reference to the keys: the verifier may be freed after.
+ *
+ * Returns `PP_ERR_INVALID_KEY` for a redeemer made from a VOPRF issuer
+ * (`pp_redeemer_new_from_issuer`), whose private key public keys cannot replace; it keeps its
+ * keys.
+ */
+enum pp_result pp_redeemer_set_keys(const struct pp_redeemer *redeemer,
+                                    const struct pp_verifier *verifier);
 
 /**
  * Frees a redeemer, closing its store when it was the last user. NULL is a no-op.

@@ -143,16 +143,65 @@ pub unsafe extern "C" fn pp_directory_token_keys(
         let output = Output::new(out, cap, out_len)?;
         let token_type =
             TokenType::from_value(token_type).ok_or(pp_result::PP_ERR_UNSUPPORTED_TOKEN)?;
-        let keys = directory_token_keys(json, token_type)?;
+        let keys: Vec<Vec<u8>> = directory_token_keys(json, token_type)?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
         unsafe { output.write(&keys.concat()) }
     }
 }
 
-/// The Token Key Encodings of the directory's keys of `token_type`, validated, each once.
-fn directory_token_keys(json: &[u8], token_type: TokenType) -> Result<Vec<Vec<u8>>, pp_result> {
+/// Writes the `not-before` of each key `pp_directory_token_keys` writes for `token_type`, in
+/// the same order, as Unix seconds (0 for a key listed without one): `*out_len` values in
+/// `out`, which holds `cap` of them. A host taking its keys from a directory offers in its
+/// challenges the first key whose `not-before` has passed (RFC 9578 §4): the issuer lists the
+/// key it will issue with next before the one issuing now, with its start.
+///
+/// Returns what `pp_directory_token_keys` returns for the same directory and type, and
+/// `PP_ERR_BUFFER_TOO_SMALL` (with `*out_len` the number of values needed) when `cap` is short.
+#[no_mangle]
+pub unsafe extern "C" fn pp_directory_not_before(
+    json: *const c_char,
+    json_len: usize,
+    token_type: u16,
+    out: *mut u64,
+    cap: usize,
+    out_len: *mut usize,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes valid buffers.
+        let json = unsafe { input(json.cast(), json_len) }?;
+        if out_len.is_null() || (out.is_null() && cap != 0) {
+            return Err(pp_result::PP_ERR_NULL_ARGUMENT);
+        }
+        let token_type =
+            TokenType::from_value(token_type).ok_or(pp_result::PP_ERR_UNSUPPORTED_TOKEN)?;
+        let starts: Vec<u64> = directory_token_keys(json, token_type)?
+            .into_iter()
+            .map(|(_, not_before)| not_before)
+            .collect();
+        // SAFETY: checked non-NULL above; the caller promises it is writable.
+        unsafe { out_len.write(starts.len()) };
+        if starts.len() > cap {
+            return Err(pp_result::PP_ERR_BUFFER_TOO_SMALL);
+        }
+        if !starts.is_empty() {
+            // SAFETY: `out` is non-NULL because cap >= len > 0, and holds `cap` values.
+            unsafe { std::ptr::copy_nonoverlapping(starts.as_ptr(), out, starts.len()) };
+        }
+        Ok(())
+    }
+}
+
+/// The Token Key Encodings of the directory's keys of `token_type`, validated, each once (its
+/// first listing), with their `not-before` (0 when absent).
+fn directory_token_keys(
+    json: &[u8],
+    token_type: TokenType,
+) -> Result<Vec<(Vec<u8>, u64)>, pp_result> {
     let directory = read_directory(json)?;
-    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut keys: Vec<(Vec<u8>, u64)> = Vec::new();
     for entry in directory.keys_of_type(token_type) {
         let key = if token_type == TokenType::BlindRsa2048 {
             PublicKey::from_spki(&entry.token_key).map(|k| k.spki().to_vec())
@@ -160,8 +209,8 @@ fn directory_token_keys(json: &[u8], token_type: TokenType) -> Result<Vec<Vec<u8
             VoprfPublicKey::from_bytes(token_type, &entry.token_key).map(|k| k.bytes().to_vec())
         }
         .map_err(|_| pp_result::PP_ERR_INVALID_KEY)?;
-        if !keys.contains(&key) {
-            keys.push(key);
+        if !keys.iter().any(|(k, _)| *k == key) {
+            keys.push((key, entry.not_before.unwrap_or(0)));
         }
     }
     Ok(keys)

@@ -2,7 +2,7 @@
 //! an exactly-once spend store opened by URL).
 
 use std::ffi::c_char;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use privacypass::directory::{DirectoryError, IssuerDirectory};
 use privacypass::header::{parse_authorization, HeaderError};
@@ -31,8 +31,8 @@ pub struct pp_verifier {
 #[allow(non_camel_case_types)]
 #[derive(Debug)]
 pub struct pp_redeemer {
-    /// One redeemer for every type its keys verify.
-    redeemer: Redeemer,
+    /// One redeemer for every type its keys verify; `pp_redeemer_set_keys` swaps its keys.
+    redeemer: RwLock<Redeemer>,
     /// Whether its keys are private VOPRF keys (made from a VOPRF issuer): otherwise a token of
     /// type 1 or 5 answers `PP_ERR_PRIVATE_TOKEN_TYPE`, as the verifiers do.
     private_keys: bool,
@@ -147,8 +147,13 @@ fn redeem_now(
     if is_private_type(token) && !redeemer.private_keys {
         return Err(pp_result::PP_ERR_PRIVATE_TOKEN_TYPE);
     }
-    redeemer
+    // The keys at the start of the call serve it whole, even if they are swapped meanwhile.
+    let current = redeemer
         .redeemer
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    current
         .redeem(token, &expected(challenge), privacypass::unix_now())
         .map(drop)
         .map_err(|e| e.code().into())
@@ -318,7 +323,7 @@ pub unsafe extern "C" fn pp_verifier_verify_authorization(
 ///   `PP_ERR_STORE_UNAVAILABLE`, and the redeemer reconnects by itself once Redis is back.
 ///
 /// The redeemer keeps its own reference to the verifier's keys: the verifier may be freed
-/// first. Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
+/// first; `pp_redeemer_set_keys` replaces them. Returns `PP_ERR_INVALID_STORE_URL` for a URL of another form and
 /// `PP_ERR_STORE_UNAVAILABLE` when the store cannot be opened.
 #[no_mangle]
 pub unsafe extern "C" fn pp_redeemer_new(
@@ -335,7 +340,15 @@ pub unsafe extern "C" fn pp_redeemer_new(
         let store = open_store(url)?;
         let redeemer = Redeemer::new(verifier.verifier.clone(), store);
         // SAFETY: `out` was checked by `handle_out`.
-        unsafe { give(out, pp_redeemer { redeemer, private_keys: false }) };
+        unsafe {
+            give(
+                out,
+                pp_redeemer {
+                    redeemer: RwLock::new(redeemer),
+                    private_keys: false,
+                },
+            )
+        };
         Ok(())
     }
 }
@@ -375,11 +388,43 @@ pub unsafe extern "C" fn pp_redeemer_new_from_issuer(
             IssuerKind::Voprf { issuer, .. } => (issuer.keys(), true),
         };
         let redeemer = pp_redeemer {
-            redeemer: Redeemer::new(Verifier::new(keys.clone()), store),
+            redeemer: RwLock::new(Redeemer::new(Verifier::new(keys.clone()), store)),
             private_keys,
         };
         // SAFETY: `out` was checked by `handle_out`.
         unsafe { give(out, redeemer) };
+        Ok(())
+    }
+}
+
+/// Replaces the keys `redeemer` verifies with by `verifier`'s, all at once: a redeem that began
+/// before verifies with the old keys, every one after with the new, and no redeem ever sees a
+/// mix of the two. The store and the spends it holds stay: a token spent before is still spent.
+/// This is how an origin keeps a long-lived redeemer current with its issuer's directory
+/// (`pp_verifier_new_from_directory` on each new body, then this call). The redeemer keeps
+/// its own reference to the keys: the verifier may be freed after.
+///
+/// Returns `PP_ERR_INVALID_KEY` for a redeemer made from a VOPRF issuer
+/// (`pp_redeemer_new_from_issuer`), whose private key public keys cannot replace; it keeps its
+/// keys.
+#[no_mangle]
+pub unsafe extern "C" fn pp_redeemer_set_keys(
+    redeemer: *const pp_redeemer,
+    verifier: *const pp_verifier,
+) -> pp_result {
+    ffi_panic_boundary! {
+        // SAFETY: the caller passes live handles.
+        let redeemer = unsafe { borrow(redeemer) }?;
+        // SAFETY: as above.
+        let verifier = unsafe { borrow(verifier) }?;
+        if redeemer.private_keys {
+            return Err(pp_result::PP_ERR_INVALID_KEY);
+        }
+        let mut current = redeemer
+            .redeemer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        *current = Redeemer::new(verifier.verifier.clone(), current.store().clone());
         Ok(())
     }
 }

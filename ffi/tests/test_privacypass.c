@@ -941,6 +941,110 @@ static void test_keys_tokens_and_redeem_answers(const pp_issuer *issuer) {
 }
 
 /* ---------------------------------------------------------------------------------------- */
+/* Keys from a refreshed directory                                                             */
+
+/* What a host following its issuer's directory does: each new body read into a verifier, the
+ * verifier's keys swapped into a long-lived redeemer, the challenge key chosen by not-before. */
+static void test_directory_refresh(const pp_issuer *issuer) {
+    uint8_t challenge[256];
+    uint8_t spki_a[PP_PUBLIC_KEY_LEN], spki_b[PP_PUBLIC_KEY_LEN], keys[3 * PP_PUBLIC_KEY_LEN];
+    uint8_t a1[PP_TOKEN_LEN], a2[PP_TOKEN_LEN], b1[PP_TOKEN_LEN];
+    char b64_a[2 * PP_PUBLIC_KEY_LEN], b64_b[2 * PP_PUBLIC_KEY_LEN], json[8 * PP_PUBLIC_KEY_LEN];
+    uint64_t starts[4] = {7, 7, 7, 7};
+    size_t len = 0;
+    pp_issuer *other = NULL, *voprf = NULL;
+    pp_verifier *only_a = NULL, *only_b = NULL, *both = NULL;
+    pp_redeemer *redeemer = NULL, *private_redeemer = NULL;
+    size_t challenge_len = encode_challenge("issuer.example", NULL, 0, "origin.example", challenge,
+                                            sizeof challenge);
+
+    OK(pp_issuer_generate(&other));
+    REQUIRE(other != NULL);
+    OK(pp_issuer_public_key(issuer, spki_a, sizeof spki_a, &len));
+    OK(pp_issuer_public_key(other, spki_b, sizeof spki_b, &len));
+    b64url(spki_a, sizeof spki_a, 1, b64_a);
+    b64url(spki_b, sizeof spki_b, 1, b64_b);
+    make_token(issuer, challenge, challenge_len, a1);
+    make_token(issuer, challenge, challenge_len, a2);
+    make_token(other, challenge, challenge_len, b1);
+
+    /* A rotating issuer's directory: the next key first with its start, then the issuing one;
+     * the next key listed once more counts once, at its first listing. */
+    snprintf(json, sizeof json,
+             "{\"issuer-request-uri\": \"/token-request\", \"token-keys\": [\n"
+             " {\"token-type\": 2, \"token-key\": \"%s\", \"not-before\": 4000000000},\n"
+             " {\"token-type\": 2, \"token-key\": \"%s\", \"not-before\": 1700000000},\n"
+             " {\"token-type\": 2, \"token-key\": \"%s\", \"not-before\": 5}]}",
+             b64_b, b64_a, b64_b);
+    EXPECT_RC(pp_directory_not_before(json, strlen(json), PP_TOKEN_TYPE_BLIND_RSA, NULL, 0, &len),
+              PP_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == 2);
+    EXPECT_RC(pp_directory_not_before(json, strlen(json), PP_TOKEN_TYPE_BLIND_RSA, starts, 1, &len),
+              PP_ERR_BUFFER_TOO_SMALL);
+    CHECK(len == 2 && starts[0] == 7);
+    OK(pp_directory_not_before(json, strlen(json), PP_TOKEN_TYPE_BLIND_RSA, starts, 4, &len));
+    CHECK(len == 2 && starts[0] == 4000000000ULL && starts[1] == 1700000000ULL && starts[2] == 7);
+    OK(pp_directory_token_keys(json, strlen(json), PP_TOKEN_TYPE_BLIND_RSA, keys, sizeof keys, &len));
+    CHECK(len == 2 * PP_PUBLIC_KEY_LEN && memcmp(keys, spki_b, PP_PUBLIC_KEY_LEN) == 0 &&
+          memcmp(keys + PP_PUBLIC_KEY_LEN, spki_a, PP_PUBLIC_KEY_LEN) == 0);
+    OK(pp_directory_not_before(json, strlen(json), PP_TOKEN_TYPE_VOPRF_RISTRETTO255, starts, 4, &len));
+    CHECK(len == 0);
+    EXPECT_RC(pp_directory_not_before(json, strlen(json), 3, starts, 4, &len), PP_ERR_UNSUPPORTED_TOKEN);
+    EXPECT_RC(pp_directory_not_before(json, strlen(json), PP_TOKEN_TYPE_BLIND_RSA, starts, 4, NULL),
+              PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_directory_not_before(json, strlen(json), PP_TOKEN_TYPE_BLIND_RSA, NULL, 4, &len),
+              PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_directory_not_before("[]", 2, PP_TOKEN_TYPE_BLIND_RSA, starts, 4, &len),
+              PP_ERR_INVALID_INPUT);
+    /* The verifier of that body: the pending key verifies nothing before its start. */
+    OK(pp_verifier_new_from_directory(json, strlen(json), &both));
+    OK(pp_verifier_verify(both, a1, sizeof a1, challenge, challenge_len));
+    EXPECT_RC(pp_verifier_verify(both, b1, sizeof b1, challenge, challenge_len),
+              PP_ERR_VERIFICATION_FAILED);
+    pp_verifier_free(both);
+    both = NULL;
+
+    /* Swapping keys into a live redeemer: one set or the other, the spends kept. */
+    snprintf(json, sizeof json, "{\"token-keys\": [{\"token-type\": 2, \"token-key\": \"%s\"}]}",
+             b64_a);
+    OK(pp_verifier_new_from_directory(json, strlen(json), &only_a));
+    snprintf(json, sizeof json, "{\"token-keys\": [{\"token-type\": 2, \"token-key\": \"%s\"}]}",
+             b64_b);
+    OK(pp_verifier_new_from_directory(json, strlen(json), &only_b));
+    snprintf(json, sizeof json,
+             "{\"token-keys\": [{\"token-type\": 2, \"token-key\": \"%s\"},"
+             " {\"token-type\": 2, \"token-key\": \"%s\"}]}",
+             b64_b, b64_a);
+    OK(pp_verifier_new_from_directory(json, strlen(json), &both));
+    OK(pp_redeemer_new(only_a, "memory:", &redeemer));
+    REQUIRE(redeemer != NULL);
+    OK(pp_redeemer_redeem(redeemer, a1, sizeof a1, challenge, challenge_len));
+    EXPECT_RC(pp_redeemer_redeem(redeemer, b1, sizeof b1, NULL, 0), PP_ERR_VERIFICATION_FAILED);
+    OK(pp_redeemer_set_keys(redeemer, only_b));
+    pp_verifier_free(only_b); /* the redeemer keeps its own reference */
+    OK(pp_redeemer_redeem(redeemer, b1, sizeof b1, NULL, 0));
+    EXPECT_RC(pp_redeemer_redeem(redeemer, a2, sizeof a2, NULL, 0), PP_ERR_VERIFICATION_FAILED);
+    OK(pp_redeemer_set_keys(redeemer, both));
+    EXPECT_RC(pp_redeemer_redeem(redeemer, a1, sizeof a1, NULL, 0), PP_ERR_ALREADY_SPENT);
+    EXPECT_RC(pp_redeemer_redeem(redeemer, b1, sizeof b1, NULL, 0), PP_ERR_ALREADY_SPENT);
+    OK(pp_redeemer_redeem(redeemer, a2, sizeof a2, NULL, 0));
+    EXPECT_RC(pp_redeemer_set_keys(NULL, both), PP_ERR_NULL_ARGUMENT);
+    EXPECT_RC(pp_redeemer_set_keys(redeemer, NULL), PP_ERR_NULL_ARGUMENT);
+    /* A VOPRF issuer's redeemer verifies with its private key, which public keys cannot
+     * replace: refused, and it keeps its key. */
+    OK(pp_issuer_generate_voprf(PP_TOKEN_TYPE_VOPRF_RISTRETTO255, &voprf));
+    OK(pp_redeemer_new_from_issuer(voprf, "memory:", &private_redeemer));
+    EXPECT_RC(pp_redeemer_set_keys(private_redeemer, both), PP_ERR_INVALID_KEY);
+
+    pp_redeemer_free(private_redeemer);
+    pp_issuer_free(voprf);
+    pp_redeemer_free(redeemer);
+    pp_verifier_free(both);
+    pp_verifier_free(only_a);
+    pp_issuer_free(other);
+}
+
+/* ---------------------------------------------------------------------------------------- */
 /* Threads and fork                                                                           */
 
 #define THREADS 8
@@ -1186,6 +1290,8 @@ int main(int argc, char **argv) {
     test_protocol_errors(issuer);
     fprintf(stderr, "keys, token fields and redeem answers\n");
     test_keys_tokens_and_redeem_answers(issuer);
+    fprintf(stderr, "keys from a refreshed directory\n");
+    test_directory_refresh(issuer);
     fprintf(stderr, "threads\n");
     test_threads(issuer);
 
