@@ -196,6 +196,37 @@ func (r *Redeemer) RedeemAuthorization(authorization string, challenge []byte) e
 		C.pp_redeemer_redeem_authorization((*C.pp_redeemer)(ptr), a, an, c, cn))
 }
 
+// SetKeys replaces the keys r verifies with by v's, all at once: a redemption that began before
+// verifies with the old keys, every later one with the new, and none sees a mix of the two. The
+// store and the spends it holds stay: a token spent before is still spent. This is how a
+// long-lived redeemer follows its issuer's directory ([NewVerifierFromDirectory] on each new
+// body, then SetKeys; [DirectoryVerifier.NewRedeemer] does it for you). r keeps its own
+// reference to the keys: v may be closed after. A redeemer of [NewRedeemerFromIssuer] with a
+// VOPRF issuer (type 1 or 5) answers ErrInvalidKey and keeps its private key (public keys
+// cannot replace it); one with an RSA issuer takes v's keys. r or v closed answers ErrClosed.
+func (r *Redeemer) SetKeys(v *Verifier) error {
+	rp := r.h.acquire()
+	if rp == nil {
+		return ErrClosed
+	}
+	defer r.h.release()
+	vp := v.h.acquire()
+	if vp == nil {
+		return ErrClosed
+	}
+	defer v.h.release()
+	return check("pp_redeemer_set_keys", C.pp_redeemer_set_keys((*C.pp_redeemer)(rp), (*C.pp_verifier)(vp)))
+}
+
+// closed answers whether Close has run.
+func (r *Redeemer) closed() bool {
+	if r.h.acquire() == nil {
+		return true
+	}
+	r.h.release()
+	return false
+}
+
 // Close releases the redeemer, closing its store when it was the last user. Idempotent; waits
 // for the calls in flight.
 func (r *Redeemer) Close() error {

@@ -64,7 +64,10 @@ type DirectoryOptions struct {
 	// step (default DefaultJitter; a negative value disables it; at most 1).
 	Jitter float64
 	// OnError, if not nil, is called with the error of every failed background refresh (the
-	// first fetch's error is NewDirectoryVerifier's instead). It runs on the refresher's
+	// first fetch's error is NewDirectoryVerifier's instead), and with the error of each
+	// redeemer of [DirectoryVerifier.NewRedeemer] that a refresh could not give the new keys
+	// (that redeemer keeps its old ones until a later refresh succeeds for it; the refresh, the
+	// verifier's keys and the other redeemers are not affected). It runs on the refresher's
 	// goroutine, which waits for it: it must not block for long, and must not call Close.
 	OnError func(error)
 }
@@ -96,6 +99,8 @@ type DirectoryStatus struct {
 // a failed fetch (network error, a status other than 2xx or 304, a body that is not a valid
 // directory, a refused redirect) the retries back off from MinRefresh, doubling, up to the last
 // good directory's refresh interval.
+//
+// [DirectoryVerifier.NewRedeemer] makes a [Redeemer] that the refreshes keep current too.
 type DirectoryVerifier struct {
 	url    string
 	opts   DirectoryOptions
@@ -110,6 +115,12 @@ type DirectoryVerifier struct {
 
 	mu     sync.Mutex
 	status DirectoryStatus
+
+	// keysMu serialises replacing the keys (cur and every redeemer's) with NewRedeemer's making
+	// and registering of a redeemer, and with Close: a redeemer is made with the current keys
+	// and registered before any later replacement, which then gives it the new ones.
+	keysMu    sync.Mutex
+	redeemers []*Redeemer // of NewRedeemer, still open when last looked at
 }
 
 // NewDirectoryVerifier fetches the issuer directory at directoryURL (an http or https URL) and
@@ -217,6 +228,78 @@ func (d *DirectoryVerifier) with(call func(*Verifier) error) error {
 	}
 }
 
+// NewRedeemer makes a redeemer with the current keys that records spends in the store storeURL
+// names (the URLs and errors of the package's [NewRedeemer]) and that the refreshes keep
+// current: each refresh that replaces the keys (a new directory; not a 304, nor a failed fetch)
+// gives the redeemer the new ones too, before Verify sees them ([Redeemer.SetKeys]: all at
+// once, the spends kept, so a token spent before stays spent whichever keys verify it). No
+// refresh falls between the redeemer's making and its registration: a refresh waits for
+// NewRedeemer (which takes as long as opening the store does), and every later one updates
+// the redeemer. A redeemer whose keys a refresh could not replace is reported to OnError and
+// keeps its keys; the others are updated all the same.
+//
+// The caller owns the redeemer: Close it when done. A closed redeemer is no longer updated, and
+// the DirectoryVerifier lets go of it at the next refresh or NewRedeemer; while it is open the
+// DirectoryVerifier refers to it, so its finalizer does not run. Close of the DirectoryVerifier
+// stops the updates but does not close the redeemers: they keep verifying with the last keys
+// until their owner closes them. After the end of the context given to NewDirectoryVerifier the
+// redeemers keep the last keys too, and NewRedeemer still makes one with them. After Close it
+// answers ErrClosed.
+func (d *DirectoryVerifier) NewRedeemer(storeURL string) (*Redeemer, error) {
+	d.keysMu.Lock()
+	defer d.keysMu.Unlock()
+	v := d.cur.Load() // replaced and closed only under keysMu
+	if v == nil {
+		return nil, ErrClosed
+	}
+	r, err := NewRedeemer(v, storeURL)
+	if err != nil {
+		return nil, err
+	}
+	d.keepRedeemers(func(other *Redeemer) bool { return !other.closed() })
+	d.redeemers = append(d.redeemers, r)
+	return r, nil
+}
+
+// keepRedeemers keeps the redeemers that keep answers true for, in order; keysMu is held.
+func (d *DirectoryVerifier) keepRedeemers(keep func(*Redeemer) bool) {
+	live := d.redeemers[:0]
+	for _, r := range d.redeemers {
+		if keep(r) {
+			live = append(live, r)
+		}
+	}
+	for i := len(live); i < len(d.redeemers); i++ {
+		d.redeemers[i] = nil // let the dropped ones be collected
+	}
+	d.redeemers = live
+}
+
+// replace makes v the current keys of every redeemer of NewRedeemer, then of the verifier (so
+// that once Verify accepts a new key's token every redeemer does too), and closes the keys it
+// replaced. It answers the errors of the redeemers that kept their keys; a redeemer its owner
+// closed is dropped.
+func (d *DirectoryVerifier) replace(v *Verifier) []error {
+	var failed []error
+	d.keysMu.Lock()
+	d.keepRedeemers(func(r *Redeemer) bool {
+		err := r.SetKeys(v)
+		if errors.Is(err, ErrClosed) {
+			return false // closed by its owner (v is open: it is ours)
+		}
+		if err != nil {
+			failed = append(failed, fmt.Errorf("privacypass: issuer directory %s: a redeemer kept its old keys: %w", d.url, err))
+		}
+		return true
+	})
+	old := d.cur.Swap(v)
+	d.keysMu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	return failed
+}
+
 // Status answers a snapshot of the refreshes so far.
 func (d *DirectoryVerifier) Status() DirectoryStatus {
 	d.mu.Lock()
@@ -226,12 +309,17 @@ func (d *DirectoryVerifier) Status() DirectoryStatus {
 
 // Close stops the refreshes (cancelling a fetch in flight and waiting for the goroutine to end:
 // no request is made after Close returns) and frees the keys once the Verify calls in flight
-// are done; later calls answer ErrClosed. Idempotent.
+// are done; later calls answer ErrClosed. The redeemers of NewRedeemer stay open, with the last
+// keys, no longer updated: their owner closes them. Idempotent.
 func (d *DirectoryVerifier) Close() error {
 	d.once.Do(func() {
 		d.cancel()
 		<-d.done
-		if v := d.cur.Swap(nil); v != nil {
+		d.keysMu.Lock()
+		v := d.cur.Swap(nil)
+		d.keepRedeemers(func(*Redeemer) bool { return false })
+		d.keysMu.Unlock()
+		if v != nil {
 			v.Close()
 		}
 	})
@@ -383,13 +471,16 @@ func (d *DirectoryVerifier) get(ctx context.Context, etag string) (time.Duration
 	if err != nil {
 		return fail(err)
 	}
-	if old := d.cur.Swap(v); old != nil {
-		old.Close()
-	}
+	failed := d.replace(v)
 	d.mu.Lock()
 	d.status.ETag = resp.Header.Get("ETag")
 	d.status.LastChange = time.Now()
 	d.mu.Unlock()
+	if d.opts.OnError != nil {
+		for _, err := range failed {
+			d.opts.OnError(err)
+		}
+	}
 	return d.freshness(resp.Header), nil
 }
 

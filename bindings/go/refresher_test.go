@@ -439,38 +439,23 @@ func TestDirectoryVerifierConcurrentRefresh(t *testing.T) {
 	mustNoErr(t, err)
 	defer d.Close()
 
-	stop := make(chan struct{})
-	var stopOnce sync.Once
-	var wg sync.WaitGroup
-	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
-	defer halt() // before d.Close, should the test fail half-way
 	var verified atomic.Int64
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var err error
-				if g%4 == 3 {
-					err = d.VerifyAuthorization(authorization, nil)
-					_ = d.Status()
-				} else {
-					err = d.Verify(tokens[(g+i)%2], nil)
-				}
-				if err != nil {
-					t.Errorf("goroutine %d, call %d: %v", g, i, err)
-					return
-				}
-				verified.Add(1)
-				runtime.Gosched() // on 2 cores, leave the refresher and the server their turn
-			}
-		}(g)
-	}
+	halt := untilHalted(8, func(g, i int) bool {
+		var err error
+		if g%4 == 3 {
+			err = d.VerifyAuthorization(authorization, nil)
+			_ = d.Status()
+		} else {
+			err = d.Verify(tokens[(g+i)%2], nil)
+		}
+		if err != nil {
+			t.Errorf("goroutine %d, call %d: %v", g, i, err)
+			return false
+		}
+		verified.Add(1)
+		return true
+	})
+	defer halt() // before d.Close, should the test fail half-way
 	// Every answer is a 200 (no ETag): every refresh swaps in a new verifier.
 	eventually(t, "30 refreshes", func() bool { return srv.count() >= 30 })
 	halt()
@@ -479,6 +464,7 @@ func TestDirectoryVerifierConcurrentRefresh(t *testing.T) {
 	}
 
 	// Close while verifying: every call answers nil or ErrClosed.
+	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func() {
@@ -694,4 +680,243 @@ func TestReadmeDirectoryVerifierExample(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build of the README example: %v\n%s", err, out)
 	}
+}
+
+// redeemerCount is how many redeemers of NewRedeemer the verifier still keeps current.
+func redeemerCount(d *DirectoryVerifier) int {
+	d.keysMu.Lock()
+	defer d.keysMu.Unlock()
+	return len(d.redeemers)
+}
+
+// refreshed waits until a directory fetched after now has replaced the keys: LastChange after
+// the end of a request that began after now.
+func refreshed(t *testing.T, srv *dirServer, d *DirectoryVerifier) {
+	t.Helper()
+	n := srv.count()
+	eventually(t, "a refresh", func() bool { return srv.count() >= n+2 })
+	after := time.Now()
+	eventually(t, "a refresh after it", func() bool { return d.Status().LastChange.After(after) })
+}
+
+// A redeemer of NewRedeemer follows the directory: a key added redeems, a key removed no longer
+// verifies, and a token spent before a refresh stays spent after it. A closed redeemer is let
+// go; Close of the DirectoryVerifier leaves its redeemers open, with the last keys.
+func TestDirectoryVerifierRedeemer(t *testing.T) {
+	a, b := testIssuer(t), testIssuer2(t)
+	challenge := defaultChallenge(t)
+	srv := newDirServer(t, dirOf(a.PublicKey()), "max-age=0")
+	var log errorLog
+	d := newDirVerifier(t, srv.URL, fastOptions(&log))
+
+	r, err := d.NewRedeemer("memory:")
+	mustNoErr(t, err)
+	defer r.Close()
+	_, err = d.NewRedeemer("nosuchstore:")
+	wantErr(t, err, ErrInvalidStoreURL)
+	spentA, tokenB := newToken(t, a, challenge), newToken(t, b, challenge)
+	mustNoErr(t, r.Redeem(spentA, challenge))
+	wantErr(t, r.Redeem(spentA, challenge), ErrAlreadySpent)
+	wantErr(t, r.Redeem(tokenB, challenge), ErrVerificationFailed)
+
+	// The directory adds b: once the verifier has it, so has the redeemer (it is given the keys
+	// first), and a's spent token, still verifying, is still spent.
+	srv.set(func(s *dirServer) { s.body = dirOf(a.PublicKey(), b.PublicKey()) })
+	eventually(t, "key b", func() bool { return d.Verify(tokenB, nil) == nil })
+	mustNoErr(t, r.Redeem(tokenB, challenge))
+	wantErr(t, r.Redeem(spentA, challenge), ErrAlreadySpent)
+	wantErr(t, r.Redeem(tokenB, challenge), ErrAlreadySpent)
+	mustNoErr(t, r.Redeem(newToken(t, a, challenge), challenge))
+
+	// The directory lists b only: a's tokens no longer verify, spent or not.
+	freshA := newToken(t, a, challenge)
+	srv.set(func(s *dirServer) { s.body = dirOf(b.PublicKey()) })
+	eventually(t, "key a gone", func() bool { return errors.Is(d.Verify(freshA, nil), ErrVerificationFailed) })
+	wantErr(t, r.Redeem(freshA, challenge), ErrVerificationFailed)
+	wantErr(t, r.Redeem(spentA, challenge), ErrVerificationFailed)
+	wantErr(t, r.Redeem(tokenB, challenge), ErrAlreadySpent)
+	mustNoErr(t, r.Redeem(newToken(t, b, challenge), challenge))
+
+	// One made now has the current keys; a closed one is dropped at the next refresh.
+	r2, err := d.NewRedeemer("rocksdb:" + t.TempDir())
+	mustNoErr(t, err)
+	defer r2.Close()
+	mustNoErr(t, r2.Redeem(tokenB, challenge)) // its own store: not spent there
+	wantErr(t, r2.Redeem(freshA, challenge), ErrVerificationFailed)
+	r3, err := d.NewRedeemer("memory:")
+	mustNoErr(t, err)
+	if n := redeemerCount(d); n != 3 {
+		t.Fatalf("%d redeemers kept current, want 3", n)
+	}
+	mustNoErr(t, r3.Close())
+	refreshed(t, srv, d)
+	if n := redeemerCount(d); n != 2 {
+		t.Fatalf("%d redeemers kept current after one was closed and a refresh, want 2", n)
+	}
+	wantErr(t, r3.Redeem(tokenB, challenge), ErrClosed)
+
+	// Back to a: after Close of the DirectoryVerifier the redeemers keep a, without updates.
+	srv.set(func(s *dirServer) { s.body = dirOf(a.PublicKey()) })
+	eventually(t, "key a back", func() bool { return d.Verify(freshA, nil) == nil })
+	mustNoErr(t, d.Close())
+	_, err = d.NewRedeemer("memory:")
+	wantErr(t, err, ErrClosed)
+	if n := redeemerCount(d); n != 0 {
+		t.Fatalf("%d redeemers kept after Close", n)
+	}
+	srv.set(func(s *dirServer) { s.body = dirOf(b.PublicKey()) })
+	mustNoErr(t, r.Redeem(freshA, challenge))
+	mustNoErr(t, r2.Redeem(newToken(t, a, challenge), challenge))
+	wantErr(t, r.Redeem(newToken(t, b, challenge), challenge), ErrVerificationFailed)
+	if log.len() != 0 {
+		t.Fatalf("errors reported: %v", log.errs)
+	}
+}
+
+// A redeemer whose keys a refresh cannot replace (a VOPRF issuer's, registered by hand: one of
+// NewRedeemer never fails so) is reported to OnError, keeps its own keys, and does not stop the
+// redeemers after it.
+func TestDirectoryVerifierRedeemerSetKeysFailure(t *testing.T) {
+	a, b := testIssuer(t), testIssuer2(t)
+	challenge := defaultChallenge(t)
+	srv := newDirServer(t, dirOf(a.PublicKey()), "max-age=0")
+	var log errorLog
+	d := newDirVerifier(t, srv.URL, fastOptions(&log))
+
+	voprf, err := GenerateVoprfIssuer(TokenTypeVoprfRistretto255)
+	mustNoErr(t, err)
+	defer voprf.Close()
+	private, err := NewRedeemerFromIssuer(voprf, "memory:")
+	mustNoErr(t, err)
+	defer private.Close()
+	d.keysMu.Lock()
+	d.redeemers = append(d.redeemers, private)
+	d.keysMu.Unlock()
+	r, err := d.NewRedeemer("memory:")
+	mustNoErr(t, err)
+	defer r.Close()
+
+	srv.set(func(s *dirServer) { s.body = dirOf(b.PublicKey()) })
+	tokenB := newToken(t, b, challenge)
+	eventually(t, "key b", func() bool { return d.Verify(tokenB, nil) == nil })
+	mustNoErr(t, r.Redeem(tokenB, challenge))
+	eventually(t, "the failure reported", func() bool {
+		return log.has(func(err error) bool { return errors.Is(err, ErrInvalidKey) })
+	})
+	if !log.has(func(err error) bool {
+		var e *Error
+		return errors.As(err, &e) && e.Op() == "pp_redeemer_set_keys" && strings.Contains(err.Error(), srv.URL)
+	}) {
+		t.Fatalf("errors reported: %v", log.errs)
+	}
+	vc := voprfChallenge(t, TokenTypeVoprfRistretto255)
+	mustNoErr(t, private.Redeem(newVoprfToken(t, voprf, vc), vc))
+	if st := d.Status(); st.Failures != 0 || st.LastError != nil {
+		t.Fatalf("a redeemer's failure counted as a failed fetch: %+v", st)
+	}
+
+	// Closed, it is dropped: no more reports.
+	mustNoErr(t, private.Close())
+	refreshed(t, srv, d)
+	before := log.len()
+	refreshed(t, srv, d)
+	if n, after := redeemerCount(d), log.len(); n != 1 || after != before {
+		t.Fatalf("%d redeemers kept, %d reports after the failing one was closed", n, after-before)
+	}
+}
+
+// Goroutines redeem through one redeemer of NewRedeemer, and make, use and close redeemers of
+// their own, while the keys are replaced every few milliseconds: every fresh token redeems
+// exactly once, every spent one stays spent (the race detector watches the replacements).
+func TestDirectoryVerifierRedeemerConcurrentRefresh(t *testing.T) {
+	a, b := testIssuer(t), testIssuer2(t)
+	challenge := defaultChallenge(t)
+	const perKey = 40
+	var tokens [][]byte
+	for i := 0; i < perKey; i++ {
+		tokens = append(tokens, newToken(t, a, challenge), newToken(t, b, challenge))
+	}
+	srv := newDirServer(t, dirOf(a.PublicKey(), b.PublicKey()), "no-cache")
+	var log errorLog
+	opts := fastOptions(&log)
+	opts.MinRefresh = 2 * time.Millisecond
+	d := newDirVerifier(t, srv.URL, opts)
+	shared, err := d.NewRedeemer("memory:")
+	mustNoErr(t, err)
+	defer shared.Close()
+
+	var next, redeemed, refused, made atomic.Int64
+	spent := make([]atomic.Bool, len(tokens)) // redeemed by the shared redeemer
+	halt := untilHalted(8, func(g, i int) bool {
+		if g%4 == 3 { // a redeemer of its own, for one token
+			r, err := d.NewRedeemer("memory:")
+			if err != nil {
+				t.Errorf("goroutine %d: NewRedeemer: %v", g, err)
+				return false
+			}
+			token := tokens[(g+i)%len(tokens)]
+			err, again := r.Redeem(token, nil), r.Redeem(token, nil)
+			r.Close()
+			if err != nil || !errors.Is(again, ErrAlreadySpent) {
+				t.Errorf("goroutine %d, own redeemer %d: %v, then %v", g, i, err, again)
+				return false
+			}
+			made.Add(1)
+		} else if k := int(next.Add(1)) - 1; k < len(tokens) {
+			if err := shared.Redeem(tokens[k], nil); err != nil {
+				t.Errorf("goroutine %d: fresh token %d: %v", g, k, err)
+				return false
+			}
+			spent[k].Store(true)
+			redeemed.Add(1)
+		} else if j := k % len(tokens); spent[j].Load() { // not one still in flight
+			if err := shared.Redeem(tokens[j], nil); !errors.Is(err, ErrAlreadySpent) {
+				t.Errorf("goroutine %d: spent token %d: %v", g, j, err)
+				return false
+			}
+			refused.Add(1)
+		}
+		return true
+	})
+	defer halt()
+	start := srv.count()
+	eventually(t, "30 refreshes", func() bool { return srv.count() >= start+30 })
+	eventually(t, "every fresh token redeemed", func() bool { return redeemed.Load()+refused.Load() > int64(len(tokens)) })
+	halt()
+	if redeemed.Load() != int64(len(tokens)) || made.Load() == 0 || log.len() != 0 {
+		t.Fatalf("%d of %d fresh tokens redeemed, %d own redeemers, errors %v",
+			redeemed.Load(), len(tokens), made.Load(), log.errs)
+	}
+	for _, token := range tokens {
+		wantErr(t, shared.Redeem(token, nil), ErrAlreadySpent)
+	}
+	// The closed ones are let go: the next refresh leaves the shared one only.
+	eventually(t, "the closed redeemers dropped", func() bool { return redeemerCount(d) == 1 })
+}
+
+// untilHalted calls body(g, i), i = 0, 1, …, in each of n goroutines g until body answers false
+// or halt is called; halt (idempotent) waits for them. Between calls each goroutine yields, so
+// that on 2 cores the refresher and the test server get their turn.
+func untilHalted(n int, body func(g, i int) bool) (halt func()) {
+	stop := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for g := 0; g < n; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !body(g, i) {
+					return
+				}
+				runtime.Gosched()
+			}
+		}(g)
+	}
+	return func() { once.Do(func() { close(stop) }); wg.Wait() }
 }

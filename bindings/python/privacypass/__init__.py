@@ -17,11 +17,15 @@ verifies their tokens.
                 accepted once
 
 and the header helpers ``encode_challenge``, ``www_authenticate``, ``encode_authorization``,
-``parse_authorization``. Binary values are ``bytes`` in and out; header values are ``str``.
-Failures raise a subclass of :class:`PrivacyPassError` (one per ``pp_result`` code).
+``parse_authorization``, and the directory helpers ``directory_token_keys`` and
+``directory_not_before``. ``DirectoryVerifier`` (``privacypass.refresher``) keeps a Verifier,
+and the Redeemers it makes, current from an issuer's directory URL. Binary values are
+``bytes`` in and out; header values are ``str``. Failures raise a subclass of
+:class:`PrivacyPassError` (one per ``pp_result`` code).
 
-Every handle is immutable and may be shared by any number of threads (the C library is
-reference-counted and lock-free for reading; ctypes releases the GIL during each call). Close a
+Every handle is immutable (but for ``Redeemer.set_keys``, which swaps a redeemer's keys
+atomically) and may be shared by any number of threads (the C library is reference-counted
+and lock-free for reading; ctypes releases the GIL during each call). Close a
 handle with ``close()`` or a ``with`` block; an object that is garbage-collected is closed too.
 Using a closed handle raises :class:`ClosedHandleError` (a PrivacyPassError); closing a handle
 while other threads are inside a call on it is safe (the C handle is freed when the last of
@@ -431,6 +435,24 @@ class Redeemer(_Handle):
             rc = _lib.pp_redeemer_redeem_authorization(ptr, data, len(data), expected,
                                                        _len(expected))
         _check(rc, "pp_redeemer_redeem_authorization")
+
+    def set_keys(self, verifier: Verifier) -> None:
+        """Replaces the keys the redeemer verifies with by ``verifier``'s, all at once: a
+        redeem that began before verifies with the old keys, every one after with the new, and
+        none sees a mix of the two. The store and its spends stay: a token spent before is
+        still spent (AlreadySpent), whichever keys verify it now. This is how a long-lived
+        redeemer follows its issuer's directory (:meth:`Verifier.from_directory` on each new
+        body, then this call; :meth:`DirectoryVerifier.redeemer` does it). The redeemer keeps
+        its own reference to the keys: the Verifier may be closed after.
+
+        Raises InvalidKey for a redeemer made by :meth:`from_issuer` from a VOPRF issuer
+        (type 1 or 5: public keys cannot replace its private key), which keeps its keys;
+        ClosedHandleError when the redeemer or the verifier is closed."""
+        if not isinstance(verifier, Verifier):
+            raise TypeError(f"verifier must be a Verifier, not {type(verifier).__name__}")
+        with self._borrow() as ptr, verifier._borrow() as keys:
+            rc = _lib.pp_redeemer_set_keys(ptr, keys)
+        _check(rc, "pp_redeemer_set_keys")
 
 
 class Issuer(_Handle):
@@ -847,6 +869,59 @@ def issue_generic(issuers: Sequence[Issuer], request: BytesLike, *,
 
 
 # ---------------------------------------------------------------------------------------------
+# Issuer directories
+
+
+def directory_token_keys(directory_json: Text, token_type: int) -> List[bytes]:
+    """The keys of ``token_type`` an RFC 9578 issuer directory (its JSON text) lists, in its
+    order, each as its ``token-key`` decoded (the Token Key Encoding): for type 2 the
+    RSASSA-PSS SubjectPublicKeyInfo (PUBLIC_KEY_LEN bytes, what :class:`Client` takes), for
+    types 1 and 5 the serialized public element (what :meth:`Client.voprf` takes), each
+    checked to be a valid key. A key listed twice is listed once, at its first listing. A
+    directory without keys of that type gives ``[]``.
+
+    Raises UnsupportedToken for a token type other than 1, 2 and 5, InvalidInput for a
+    malformed directory, InvalidKey for a key of that type that is not a valid one."""
+    data = _text(directory_json, "directory_json")
+    kind = _token_type(token_type)
+    keys = _output("pp_directory_token_keys",
+                   lambda out, cap, n: _lib.pp_directory_token_keys(data, len(data), kind, out,
+                                                                    cap, n),
+                   4 * PUBLIC_KEY_LEN)
+    if not keys:
+        return []
+    size = int(_lib.pp_token_key_len(kind))
+    if not size or len(keys) % size:
+        raise _errors.error_for(int(ResultCode["PP_ERR_INTERNAL"]), "pp_directory_token_keys",
+                                f"{len(keys)} bytes are not keys of {size} bytes")
+    return [keys[i:i + size] for i in range(0, len(keys), size)]
+
+
+def directory_not_before(directory_json: Text, token_type: int) -> List[int]:
+    """The ``not-before`` of each key :func:`directory_token_keys` lists for ``token_type``, in
+    the same order, as Unix seconds (0 for a key listed without one). An origin taking its keys
+    from a directory offers in its challenges the first key whose ``not-before`` has passed
+    (RFC 9578 §4): the issuer lists the key it will issue with next before the one issuing
+    now, with its start.
+
+    Raises what :func:`directory_token_keys` raises for the same directory and type."""
+    data = _text(directory_json, "directory_json")
+    kind = _token_type(token_type)
+    out_len = ctypes.c_size_t(0)
+    cap = 8
+    for _ in range(3):
+        buffer = (ctypes.c_uint64 * cap)()
+        rc = _lib.pp_directory_not_before(data, len(data), kind, buffer, cap,
+                                          ctypes.byref(out_len))
+        if rc == _BUFFER_TOO_SMALL and out_len.value > cap:
+            cap = out_len.value
+            continue
+        _check(rc, "pp_directory_not_before")
+        return [int(value) for value in buffer[:out_len.value]]
+    raise _errors.error_for(_BUFFER_TOO_SMALL, "pp_directory_not_before")
+
+
+# ---------------------------------------------------------------------------------------------
 # Challenges and headers
 
 
@@ -918,6 +993,7 @@ __all__ = [
     "Verifier", "DirectoryVerifier", "Redeemer", "Issuer", "Client", "PendingToken",
     "PendingBatch",
     "PendingGenericBatch", "issue_generic", "MAX_AMORTIZED_BATCH", "DEFAULT_MAX_BATCH_TOKENS",
+    "directory_token_keys", "directory_not_before",
     "encode_challenge", "www_authenticate", "encode_authorization", "parse_authorization",
     "library_version", "library_path", "LIBRARY_ENV", "BUNDLED_LIBRARY",
     "VERSION", "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH", "TOKEN_TYPE_BLIND_RSA",

@@ -63,10 +63,12 @@ PendingGenericBatchPtr = ctypes.POINTER(pp_pending_generic_batch)
 # Input buffers (const uint8_t * / const char *, with a length): bytes or None (NULL).
 _IN = ctypes.c_char_p
 _LEN = ctypes.c_size_t
-# Output buffers: arrays of c_uint8 (uint8_t *out) or c_char (char *out), then cap and out_len.
+# Output buffers: arrays of c_uint8 (uint8_t *out), c_char (char *out) or c_uint64
+# (uint64_t *out), then cap (in elements) and out_len.
 _OUT_U8 = ctypes.POINTER(ctypes.c_uint8)
 _OUT_CHAR = ctypes.POINTER(ctypes.c_char)
 _OUT_LEN = ctypes.POINTER(ctypes.c_size_t)
+_OUT_U64 = ctypes.POINTER(ctypes.c_uint64)  # uint64_t *out: arrays of c_uint64
 _RESULT = ctypes.c_int  # enum pp_result
 
 _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
@@ -76,6 +78,8 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_pem_public_keys": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_directory_token_keys": (
         _RESULT, [_IN, _LEN, ctypes.c_uint16, _OUT_U8, _LEN, _OUT_LEN]),
+    "pp_directory_not_before": (
+        _RESULT, [_IN, _LEN, ctypes.c_uint16, _OUT_U64, _LEN, _OUT_LEN]),
     "pp_token_key_id_of_key": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_token_challenge_digest": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
     "pp_token_key_id": (_RESULT, [_IN, _LEN, _OUT_U8, _LEN, _OUT_LEN]),
@@ -159,6 +163,7 @@ _PROTOTYPES: Dict[str, Tuple[Any, List[Any]]] = {
     "pp_redeemer_new": (_RESULT, [VerifierPtr, ctypes.c_char_p, ctypes.POINTER(RedeemerPtr)]),
     "pp_redeemer_new_from_issuer": (
         _RESULT, [IssuerPtr, ctypes.c_char_p, ctypes.POINTER(RedeemerPtr)]),
+    "pp_redeemer_set_keys": (_RESULT, [RedeemerPtr, VerifierPtr]),
     "pp_redeemer_free": (None, [RedeemerPtr]),
     "pp_redeemer_redeem": (_RESULT, [RedeemerPtr, _IN, _LEN, _IN, _LEN]),
     "pp_redeemer_redeem_authorization": (_RESULT, [RedeemerPtr, _IN, _LEN, _IN, _LEN]),

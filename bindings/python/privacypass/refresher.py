@@ -3,7 +3,9 @@
     DirectoryVerifier(url)  fetches the RFC 9578 issuer directory
                 (``/.well-known/private-token-issuer-directory``) once, then again in a
                 background thread before its HTTP freshness lifetime ends; ``verify`` and
-                ``verify_authorization`` use the keys of the last good answer
+                ``verify_authorization`` use the keys of the last good answer, and
+                ``redeemer(store_url)`` makes a Redeemer that each new answer's keys are
+                swapped into
 
 Standard library only (``urllib.request``, ``threading``). The directory's freshness comes from
 ``Cache-Control: max-age`` (less ``Age``), else ``Expires``; ``no-store`` and ``no-cache`` mean
@@ -16,6 +18,7 @@ wholesale: a key the issuer no longer lists stops verifying.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import logging
 import random
@@ -28,9 +31,9 @@ import weakref
 from datetime import timezone
 from email.message import Message
 from http.client import HTTPMessage
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import BytesLike, ClosedHandleError, Text, Verifier
+from . import BytesLike, ClosedHandleError, Redeemer, Text, Verifier
 
 _log = logging.getLogger("privacypass.refresher")
 
@@ -151,6 +154,9 @@ class DirectoryVerifier:
     :meth:`verify` and :meth:`verify_authorization` are :class:`Verifier`'s, on the current
     keys; they may be called from any number of threads during refreshes. A replaced Verifier
     is closed when the last call using it returns.
+
+    :meth:`redeemer` makes a :class:`Redeemer` of the current keys that every later refresh
+    bringing new keys updates (:meth:`Redeemer.set_keys`), its spends kept.
     """
 
     def __init__(self, url: str, *, timeout: float = 10.0, min_refresh: float = 30.0,
@@ -179,6 +185,15 @@ class DirectoryVerifier:
         self._opener = opener if opener is not None else \
             urllib.request.build_opener(_SameOriginRedirectHandler(url))
         self._lock = threading.Lock()
+        # Held while a new slot is installed and its keys applied to the redeemers, and while
+        # a redeemer is made and registered: a redeemer is made either before a refresh's
+        # keys are installed (and is then updated with them) or after (and made of them).
+        # Taken before _lock, never while holding it. (A redeemer() opening a slow store
+        # delays the next swap of keys by as long, never a verify call.)
+        self._keys_lock = threading.Lock()
+        # The redeemers handed out by redeemer(), held weakly: one that is forgotten is
+        # dropped here, and one that is closed is dropped at the next refresh.
+        self._redeemers: "weakref.WeakSet[Redeemer]" = weakref.WeakSet()
         self._stop = threading.Event()
         self._slot: Optional[_Slot] = None
         self._etag: Optional[str] = None
@@ -253,6 +268,57 @@ class DirectoryVerifier:
         finally:
             self._leave(slot)
 
+    # -- redemption
+
+    def redeemer(self, store_url: str) -> Redeemer:
+        """A :class:`Redeemer` verifying with the current keys and recording spends in the
+        store ``store_url`` names (the URLs :class:`Redeemer` takes), kept current: each
+        refresh that brings new keys swaps them into it (:meth:`Redeemer.set_keys`), all at
+        once, its spends kept, so a token spent before stays spent whichever keys verify it.
+        A redeemer made while a refresh is installing its keys gets those keys, never the ones
+        they replace.
+
+        The caller owns the redeemer: close it (or let it be garbage-collected) when done; this
+        DirectoryVerifier holds it weakly and stops updating it then. :meth:`close` stops the
+        updates but does not close the redeemer, which keeps verifying with the last keys it
+        got. A failure to update one redeemer is reported as a failed refresh is (``on_error``,
+        else the ``privacypass.refresher`` logger) and the others are updated all the same.
+
+        Raises ClosedHandleError after :meth:`close`, InvalidStoreUrl or StoreUnavailable as
+        :class:`Redeemer` does."""
+        with self._keys_lock:
+            slot = self._enter()
+            try:
+                redeemer = Redeemer(slot.verifier, store_url)
+            finally:
+                self._leave(slot)
+            with self._lock:
+                if not self._closed:
+                    self._redeemers.add(redeemer)
+        return redeemer
+
+    def _update_redeemers(self, slot: _Slot) -> List[Exception]:
+        """Swaps the keys of ``slot`` (borrowed by the caller) into every live redeemer, the
+        caller holding _keys_lock; the failures, for the caller to report once it holds no
+        lock. A closed redeemer is dropped; closing this DirectoryVerifier stops the loop."""
+        failures: List[Exception] = []
+        with self._lock:
+            redeemers = list(self._redeemers)
+        for redeemer in redeemers:
+            if self._closed:
+                break
+            try:
+                redeemer.set_keys(slot.verifier)
+            except ClosedHandleError as error:
+                if redeemer.closed:  # closed by its owner: dropped, not updated any more
+                    with self._lock:
+                        self._redeemers.discard(redeemer)
+                else:
+                    failures.append(error)
+            except Exception as error:
+                failures.append(error)
+        return failures
+
     # -- fetching
 
     def _fetch(self) -> Tuple[Optional[Verifier], Message]:
@@ -289,32 +355,47 @@ class DirectoryVerifier:
             return Verifier.from_directory(body), response.headers
 
     def _refresh(self) -> None:
-        """Fetches the directory and installs its keys (or, for a 304, keeps them)."""
+        """Fetches the directory and installs its keys (or, for a 304, keeps them), then swaps
+        new keys into the redeemers handed out; their failures are reported, not raised."""
         verifier, headers = self._fetch()
         lifetime = _lifetime(headers)
         retired: Optional[_Slot] = None
-        with self._lock:
-            if self._closed:
-                closed = True
-            else:
-                closed = False
-                etag = _header(headers, "ETag")
-                if verifier is not None:
-                    retired, self._slot = self._slot, _Slot(verifier)
-                    self._etag = etag
-                elif etag is not None:
-                    self._etag = etag
-                if verifier is not None or lifetime is not None:
-                    self._lifetime = lifetime
-                self._last_refresh = time.time()
-                if retired is not None:
-                    retired.retired = True
-                    if retired.users:
-                        retired = None  # its last verify call closes it
+        installed: Optional[_Slot] = None
+        failures: List[Exception] = []
+        with contextlib.ExitStack() as new_keys:
+            if verifier is not None:  # a 304 changes no keys: it waits for no redeemer()
+                new_keys.enter_context(self._keys_lock)
+            with self._lock:
+                if self._closed:
+                    closed = True
+                else:
+                    closed = False
+                    etag = _header(headers, "ETag")
+                    if verifier is not None:
+                        installed = _Slot(verifier)
+                        installed.users += 1  # borrowed until the redeemers have its keys
+                        retired, self._slot = self._slot, installed
+                        self._etag = etag
+                    elif etag is not None:
+                        self._etag = etag
+                    if verifier is not None or lifetime is not None:
+                        self._lifetime = lifetime
+                    self._last_refresh = time.time()
+                    if retired is not None:
+                        retired.retired = True
+                        if retired.users:
+                            retired = None  # its last verify call closes it
+            if installed is not None:
+                try:
+                    failures = self._update_redeemers(installed)
+                finally:
+                    self._leave(installed)  # frees it if close() retired it meanwhile
         if closed and verifier is not None:
             verifier.close()
         if retired is not None:
             retired.verifier.close()
+        for failure in failures:
+            self._report(failure, updating=True)
 
     def _interval(self) -> float:
         """The normal refresh interval, without jitter, clamped."""
@@ -326,10 +407,14 @@ class DirectoryVerifier:
         delay = lifetime * (1.0 - self._jitter * random.random())
         return min(self._max_refresh, max(self._min_refresh, delay))
 
-    def _report(self, error: Exception) -> None:
+    def _report(self, error: Exception, updating: bool = False) -> None:
         if self._on_error is None:
-            _log.warning("refreshing the issuer directory %s failed; keeping the last good "
-                         "keys", self._url, exc_info=error)
+            if updating:
+                _log.warning("swapping the keys of the issuer directory %s into a redeemer "
+                             "failed; it keeps its previous keys", self._url, exc_info=error)
+            else:
+                _log.warning("refreshing the issuer directory %s failed; keeping the last "
+                             "good keys", self._url, exc_info=error)
             return
         try:
             self._on_error(error)
@@ -365,11 +450,14 @@ class DirectoryVerifier:
 
     def close(self) -> None:
         """Stops the refresh thread (waiting for a fetch in progress, at most ``timeout``
-        seconds) and frees the keys once no verify call uses them. Idempotent."""
+        seconds) and frees the keys once no verify call uses them. Idempotent. The redeemers
+        :meth:`redeemer` made are not closed (the caller owns them): they keep the last keys
+        they got, and are not updated any more."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
+            self._redeemers.clear()
             slot, self._slot = self._slot, None
             if slot is not None:
                 slot.retired = True

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import ctypes
 import gc
+import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 
@@ -121,6 +122,7 @@ def expected_ctype(c_type: str) -> Any:
         "size_t*": ctypes.POINTER(ctypes.c_size_t),
         "uint16_t*": ctypes.POINTER(ctypes.c_uint16),
         "const uint64_t*": ctypes.POINTER(ctypes.c_uint64),
+        "uint64_t*": ctypes.POINTER(ctypes.c_uint64),  # output arrays of uint64_t
     }
     if c_type in table:
         return table[c_type]
@@ -389,6 +391,145 @@ def test_challenge_encoding() -> None:
     long_name = "i" * 300  # longer than the first guess at the buffer: still one exact size
     assert len(pp.encode_challenge(long_name, origin_info="o" * 1000)) == 2 + 2 + 300 + 1 + 2 + 1000
     assert pp.encode_challenge("issuer.example", token_type=1)[:2] == b"\x00\x01"
+
+
+# ---------------------------------------------------------------------------------------------
+# A redeemer's keys replaced, and a directory's keys with their not-before
+
+
+def test_set_keys_swaps_the_keys_and_keeps_the_spends(issuer: pp.Issuer,
+                                                      challenge: bytes) -> None:
+    with pp.Issuer.generate() as other, \
+            pp.Verifier.from_spki(issuer.public_key) as only_a, \
+            pp.Verifier.from_spki(other.public_key) as only_b, \
+            pp.Redeemer(only_a, "memory:") as redeemer:
+        a1, a2, a3 = (make_token(issuer, challenge) for _ in range(3))
+        b1 = make_token(other, challenge)
+        redeemer.redeem(a1, challenge)
+        with pytest.raises(pp.VerificationFailed):
+            redeemer.redeem(b1, challenge)  # not spent: verification comes first
+        # Both keys: b verifies now, and a's spent token stays spent.
+        with pp.Verifier.from_pem(spki_pem(issuer.public_key) + spki_pem(other.public_key)) \
+                as both:
+            redeemer.set_keys(both)
+        # The redeemer keeps its own reference to the keys: `both` is closed now.
+        redeemer.redeem(b1, challenge)
+        with pytest.raises(pp.AlreadySpent):
+            redeemer.redeem(a1, challenge)
+        redeemer.redeem_authorization(pp.encode_authorization(a2), challenge)
+        # Only b: a's tokens, fresh or spent, fail verification; b's spend stays.
+        redeemer.set_keys(only_b)
+        with pytest.raises(pp.VerificationFailed):
+            redeemer.redeem(a3, challenge)
+        with pytest.raises(pp.VerificationFailed):
+            redeemer.redeem(a1, challenge)
+        with pytest.raises(pp.AlreadySpent):
+            redeemer.redeem(b1, challenge)
+        # Back to a: a3 was never spent, a1 still is.
+        redeemer.set_keys(only_a)
+        redeemer.redeem(a3, challenge)
+        with pytest.raises(pp.AlreadySpent):
+            redeemer.redeem(a1, challenge)
+        with pytest.raises(TypeError):
+            redeemer.set_keys(issuer)  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            redeemer.set_keys(redeemer)  # type: ignore[arg-type]
+
+
+def test_set_keys_on_a_redeemer_from_an_rsa_issuer(issuer: pp.Issuer, challenge: bytes) -> None:
+    """A redeemer made from a type 2 issuer verifies with public keys: they can be replaced."""
+    with pp.Issuer.generate() as other, pp.Redeemer.from_issuer(issuer, "memory:") as redeemer, \
+            pp.Verifier.from_spki(other.public_key) as only_b:
+        a, b = make_token(issuer, challenge), make_token(other, challenge)
+        redeemer.redeem(a, challenge)
+        redeemer.set_keys(only_b)
+        redeemer.redeem(b, challenge)
+        with pytest.raises(pp.VerificationFailed):
+            redeemer.redeem(make_token(issuer, challenge), challenge)
+
+
+def directory_entry(token_type: int, key: bytes, not_before: Optional[int]) -> Dict[str, Any]:
+    entry: Dict[str, Any] = {"token-type": token_type, "token-key": b64url(key, pad=False)}
+    if not_before is not None:
+        entry["not-before"] = not_before
+    return entry
+
+
+def test_directory_token_keys_and_not_before(issuer: pp.Issuer) -> None:
+    r255 = pp.TOKEN_TYPE_VOPRF_RISTRETTO255
+    with pp.Issuer.generate() as next_key, pp.Issuer.generate() as third, \
+            pp.Issuer.generate_voprf(r255) as voprf:
+        a, b, c, v = issuer.public_key, next_key.public_key, third.public_key, voprf.public_key
+        # A rotating issuer's directory: the next key first with its start, then the issuing
+        # one; the next key listed once more counts once, at its first listing; a key without
+        # a not-before gives 0; the other type's key is not among type 2's.
+        document = json.dumps({"issuer-request-uri": "/token-request", "token-keys": [
+            directory_entry(2, b, 4000000000),
+            directory_entry(r255, v, 42),
+            directory_entry(2, a, 1700000000),
+            directory_entry(2, b, 5),
+            directory_entry(2, c, None),
+        ]})
+        assert pp.directory_token_keys(document, pp.TOKEN_TYPE_BLIND_RSA) == [b, a, c]
+        assert pp.directory_not_before(document, pp.TOKEN_TYPE_BLIND_RSA) == \
+            [4000000000, 1700000000, 0]
+        assert pp.directory_not_before(document.encode(), 2) == [4000000000, 1700000000, 0]
+        assert pp.directory_token_keys(document, r255) == [v]
+        assert pp.directory_not_before(document, r255) == [42]
+        # No key of that type: nothing, and no error.
+        assert pp.directory_token_keys(document, pp.TOKEN_TYPE_VOPRF_P384) == []
+        assert pp.directory_not_before(document, pp.TOKEN_TYPE_VOPRF_P384) == []
+        # The verifier of that body: the key starting in 2096 verifies nothing yet.
+        challenge = pp.encode_challenge("issuer.example")
+        with pp.Verifier.from_directory(document) as verifier:
+            verifier.verify(make_token(issuer, challenge), challenge)
+            verifier.verify(make_token(third, challenge), challenge)
+            with pytest.raises(pp.VerificationFailed):
+                verifier.verify(make_token(next_key, challenge), challenge)
+
+
+def test_directory_not_before_grows_its_buffer() -> None:
+    """More keys than the first buffer holds: the library answers BUFFER_TOO_SMALL with the
+    count, and the call is made again."""
+    r255 = pp.TOKEN_TYPE_VOPRF_RISTRETTO255
+    issuers = [pp.Issuer.generate_voprf(r255) for _ in range(20)]
+    try:
+        keys = [i.public_key for i in issuers]
+        document = json.dumps({"issuer-request-uri": "/token-request", "token-keys": [
+            directory_entry(r255, key, 1000 + n) for n, key in enumerate(keys)]})
+        assert pp.directory_not_before(document, r255) == [1000 + n for n in range(20)]
+        assert pp.directory_token_keys(document, r255) == keys
+    finally:
+        for i in issuers:
+            i.close()
+
+
+def test_directory_helpers_errors(issuer: pp.Issuer) -> None:
+    good = directory_json(issuer.public_key)
+    for function in (pp.directory_token_keys, pp.directory_not_before):
+        with pytest.raises(pp.UnsupportedToken):
+            function(good, 3)
+        with pytest.raises(pp.InvalidInput):
+            function("[]", 2)
+        with pytest.raises(pp.InvalidInput):
+            function("not json", 2)
+        with pytest.raises(pp.InvalidInput):
+            function('{"token-keys": [{"token-type": 2, "token-key": "AA", "not-before": "0"}]}',
+                     2)
+        with pytest.raises(pp.InvalidKey):
+            function('{"token-keys": [{"token-type": 2, "token-key": "AAAA"}]}', 2)
+        with pytest.raises(ValueError):
+            function(good, 0x10002)  # not a uint16: refused, not truncated to 2
+        with pytest.raises(TypeError):
+            function(good, "2")  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            function(42, 2)  # type: ignore[arg-type]
+    # directory_json's type 1 entry ("AAAA") is no valid key of that type.
+    with pytest.raises(pp.InvalidKey):
+        pp.directory_not_before(good, pp.TOKEN_TYPE_VOPRF_P384)
+    assert pp.directory_not_before(good, 2) == [0]
+    assert pp.directory_not_before(directory_json(issuer.public_key, 7), 2) == [7]
+    assert {"directory_token_keys", "directory_not_before"} <= set(pp.__all__)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -318,6 +318,8 @@ def test_closed_handles(issuer: pp.Issuer, challenge: bytes, token: bytes) -> No
     client = pp.Client(spki)
     pending = client.request(challenge)
     own_issuer = pp.Issuer.from_pem(issuer_pem_of_vector0())
+    open_verifier = pp.Verifier.from_spki(spki)
+    open_redeemer = pp.Redeemer(open_verifier, "memory:")
     for handle in (verifier, redeemer, client, pending, own_issuer):
         handle.close()
         assert handle.closed
@@ -327,6 +329,8 @@ def test_closed_handles(issuer: pp.Issuer, challenge: bytes, token: bytes) -> No
         lambda: pp.Redeemer(verifier, "memory:"),
         lambda: redeemer.redeem(token),
         lambda: redeemer.redeem_authorization(pp.encode_authorization(token)),
+        lambda: redeemer.set_keys(open_verifier),  # a closed redeemer
+        lambda: open_redeemer.set_keys(verifier),  # the keys of a closed verifier
         lambda: client.request(challenge),
         lambda: client.request_with_randomness(challenge, nonce=b"", salt=b"", blind=b""),
         lambda: pending.token_request,
@@ -339,6 +343,10 @@ def test_closed_handles(issuer: pp.Issuer, challenge: bytes, token: bytes) -> No
     for call in calls:
         with pytest.raises(pp.ClosedHandleError, match="is closed"):
             call()
+    # The open redeemer kept its keys through the refused set_keys.
+    open_redeemer.redeem(token)
+    open_redeemer.close()
+    open_verifier.close()
 
 
 def test_closed_handle_error_is_a_privacypass_error(issuer: pp.Issuer) -> None:

@@ -1,7 +1,8 @@
 """DirectoryVerifier against real HTTP servers on the loopback: the first fetch, key rotation,
 ETag / 304, failures kept out (with backoff), redirects to another origin refused, verifies
-from several threads during refreshes, close(), a running privacypassd's directory, and the
-README's example."""
+from several threads during refreshes, close(), the redeemers it keeps current (rotations,
+spends kept, one made during a refresh, failed swaps, weak references, threads), a running
+privacypassd's directory, and the README's example."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,6 +49,21 @@ def wait_for(condition: Callable[[], bool], what: str, deadline: float = DEADLIN
         if time.monotonic() > end:
             raise AssertionError(f"not within {deadline} s: {what}")
         time.sleep(0.01)
+
+
+def run_threads(work: Callable[[int], None], stop: threading.Event,
+                done: Callable[[], bool], what: str, count: int = 8) -> None:
+    """work(0) ... work(count - 1) in threads until done() (wait_for's deadline at most), then
+    stop is set and the threads joined."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(done, what)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
 
 
 def verifies(dv: DirectoryVerifier, token: bytes, challenge: bytes) -> bool:
@@ -499,15 +516,7 @@ def test_verify_from_threads_during_refreshes(servers: Callable[..., DirectorySe
             except BaseException as err:  # noqa: BLE001 (reported below)
                 failures.append(err)
 
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        try:
-            wait_for(lambda: server.count() >= 15 or bool(failures), "15 refreshes")
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(10)
+        run_threads(work, stop, lambda: server.count() >= 15 or bool(failures), "15 refreshes")
     assert failures == []
     assert all(count > 0 for count in verified), verified
 
@@ -677,6 +686,297 @@ def test_cannot_be_pickled(servers: Callable[..., DirectoryServer], issuer: pp.I
 
 
 # ---------------------------------------------------------------------------------------------
+# Redeemers kept current
+
+
+def redeems(redeemer: pp.Redeemer, token: bytes, challenge: bytes) -> bool:
+    """Whether the redeemer accepts the token (spending it); False when it fails verification,
+    which spends nothing."""
+    try:
+        redeemer.redeem(token, challenge)
+        return True
+    except pp.VerificationFailed:
+        return False
+
+
+def refuses_fresh_tokens(redeemer: pp.Redeemer, issuer: pp.Issuer, challenge: bytes) -> bool:
+    """Whether a fresh token of ``issuer`` fails verification (one accepted meanwhile is spent,
+    and the next probe takes another)."""
+    return not redeems(redeemer, make_token(issuer, challenge), challenge)
+
+
+def test_redeemer_follows_the_directory(servers: Callable[..., DirectoryServer],
+                                        issuer: pp.Issuer, issuer_b: pp.Issuer,
+                                        challenge: bytes) -> None:
+    server = servers(directory(issuer.public_key), cache_control="max-age=0", etag='"a"')
+    a1, a2, b1 = (make_token(issuer, challenge), make_token(issuer, challenge),
+                  make_token(issuer_b, challenge))
+    errors = Errors()
+    with DirectoryVerifier(server.url, min_refresh=0.05, on_error=errors) as dv, \
+            dv.redeemer("memory:") as redeemer:
+        assert isinstance(redeemer, pp.Redeemer)
+        redeemer.redeem(a1, challenge)
+        assert not redeems(redeemer, b1, challenge)  # b is not listed yet
+        # The issuer publishes its next key beside the current one: the same redeemer
+        # accepts b's tokens, and a's spent token stays spent.
+        server.set(body=directory(issuer.public_key, issuer_b.public_key), etag='"ab"')
+        wait_for(lambda: redeems(redeemer, b1, challenge), "b's token redeems")
+        with pytest.raises(pp.AlreadySpent):
+            redeemer.redeem(a1, challenge)
+        with pytest.raises(pp.AlreadySpent):
+            redeemer.redeem(b1, challenge)
+        redeemer.redeem(a2, challenge)
+        # ... then drops the old one: a fresh token of a fails verification.
+        server.set(body=directory(issuer_b.public_key), etag='"b"')
+        wait_for(lambda: refuses_fresh_tokens(redeemer, issuer, challenge), "a is dropped")
+        with pytest.raises(pp.VerificationFailed):
+            redeemer.redeem(make_token(issuer, challenge), challenge)
+        redeemer.redeem(make_token(issuer_b, challenge), challenge)
+        with pytest.raises(pp.AlreadySpent):
+            redeemer.redeem(b1, challenge)
+        # Revalidations (304) change nothing, and nothing failed.
+        count = server.count(304)
+        wait_for(lambda: server.count(304) >= count + 2, "two revalidations")
+        assert refuses_fresh_tokens(redeemer, issuer, challenge)
+        redeemer.redeem(make_token(issuer_b, challenge), challenge)
+        assert errors.seen == []
+
+
+def test_redeemers_share_nothing_but_the_keys(servers: Callable[..., DirectoryServer],
+                                              issuer: pp.Issuer, issuer_b: pp.Issuer,
+                                              challenge: bytes, tmp_path: Path) -> None:
+    """Two redeemers of one DirectoryVerifier: each its own store, both updated."""
+    server = servers(directory(issuer.public_key), cache_control="max-age=0", etag='"a"')
+    token = make_token(issuer, challenge)
+    with DirectoryVerifier(server.url, min_refresh=0.05) as dv, \
+            dv.redeemer("memory:") as first, \
+            dv.redeemer(f"rocksdb:{tmp_path / 'spends'}") as second:
+        first.redeem(token, challenge)
+        second.redeem(token, challenge)  # another store: not spent there
+        server.set(body=directory(issuer_b.public_key), etag='"b"')
+        b1, b2 = make_token(issuer_b, challenge), make_token(issuer_b, challenge)
+        wait_for(lambda: redeems(first, b1, challenge), "the first redeemer updated")
+        wait_for(lambda: redeems(second, b2, challenge), "the second redeemer updated")
+        with pytest.raises(pp.InvalidStoreUrl):
+            dv.redeemer("nowhere:")
+        with pytest.raises(TypeError):
+            dv.redeemer(b"memory:")  # type: ignore[arg-type]
+
+
+def test_a_redeemer_made_during_a_refresh_gets_its_keys(
+        servers: Callable[..., DirectoryServer], issuer: pp.Issuer, issuer_b: pp.Issuer,
+        challenge: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redeemer made from the old keys while a refresh brings new ones is updated by that
+    refresh: its creation and registration are one step as far as a refresh goes. With the
+    ETag, every later refresh is a 304, so a redeemer that missed the swap would never get
+    b's key."""
+    server = servers(directory(issuer.public_key), cache_control="max-age=0", etag='"a"')
+    made, go_on = threading.Event(), threading.Event()
+    original = refresher.Redeemer
+
+    def paused(verifier: pp.Verifier, store_url: str) -> pp.Redeemer:
+        redeemer = original(verifier, store_url)
+        if threading.current_thread().name == "maker":
+            made.set()  # made from the old keys, not yet registered
+            assert go_on.wait(DEADLINE)
+        return redeemer
+
+    monkeypatch.setattr(refresher, "Redeemer", paused)
+    out: List[pp.Redeemer] = []
+    with DirectoryVerifier(server.url, min_refresh=0.05) as dv:
+        maker = threading.Thread(target=lambda: out.append(dv.redeemer("memory:")),
+                                 name="maker")
+        maker.start()
+        try:
+            assert made.wait(DEADLINE)
+            server.set(body=directory(issuer_b.public_key), etag='"b"')
+            wait_for(lambda: server.count(200) >= 2, "the new body fetched")
+            time.sleep(0.2)  # when that refresh would have swapped the keys, had it not waited
+        finally:
+            go_on.set()
+            maker.join(DEADLINE)
+        with out[0] as redeemer:
+            wait_for(lambda: redeems(redeemer, make_token(issuer_b, challenge), challenge),
+                     "the redeemer made during the refresh has b's key")
+            assert refuses_fresh_tokens(redeemer, issuer, challenge)
+            assert server.count(200) == 2  # one swap only: every later answer a 304
+
+
+def test_a_failed_swap_is_reported_and_the_others_go_on(
+        servers: Callable[..., DirectoryServer], issuer: pp.Issuer, issuer_b: pp.Issuer,
+        challenge: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    server = servers(directory(issuer.public_key), cache_control="max-age=0", etag='"a"')
+    errors = Errors()
+    broken: List[pp.Redeemer] = []
+    original = pp.Redeemer.set_keys
+
+    def set_keys(self: pp.Redeemer, verifier: pp.Verifier) -> None:
+        if broken and self is broken[0]:
+            raise RuntimeError("a redeemer that cannot take keys")
+        original(self, verifier)
+
+    monkeypatch.setattr(pp.Redeemer, "set_keys", set_keys)
+    with DirectoryVerifier(server.url, min_refresh=0.05, on_error=errors) as dv, \
+            dv.redeemer("memory:") as first, dv.redeemer("memory:") as second, \
+            dv.redeemer("memory:") as third:
+        broken.append(second)
+        server.set(body=directory(issuer_b.public_key), etag='"b"')
+        for redeemer in (first, third):
+            wait_for(lambda: redeems(redeemer, make_token(issuer_b, challenge), challenge),
+                     "the other redeemers updated")
+        failures = errors.of(RuntimeError)
+        assert len(failures) == 1 and "cannot take keys" in str(failures[0])
+        # The broken one keeps its keys; the refresh itself counts as a good one.
+        assert refuses_fresh_tokens(second, issuer_b, challenge)
+        second.redeem(make_token(issuer, challenge), challenge)
+        assert verifies(dv, make_token(issuer_b, challenge), challenge)
+        assert dv.etag == '"b"' and len(errors.seen) == 1
+
+
+def test_a_failed_swap_without_on_error_is_logged(
+        servers: Callable[..., DirectoryServer], issuer: pp.Issuer, issuer_b: pp.Issuer,
+        challenge: bytes, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    server = servers(directory(issuer.public_key), cache_control="max-age=0", etag='"a"')
+
+    def set_keys(self: pp.Redeemer, verifier: pp.Verifier) -> None:
+        raise RuntimeError("a redeemer that cannot take keys")
+
+    monkeypatch.setattr(pp.Redeemer, "set_keys", set_keys)
+    with caplog.at_level("WARNING", logger="privacypass.refresher"), \
+            DirectoryVerifier(server.url, min_refresh=0.05) as dv, \
+            dv.redeemer("memory:"):
+        server.set(body=directory(issuer_b.public_key), etag='"b"')
+        wait_for(lambda: any("into a redeemer" in r.getMessage() for r in caplog.records),
+                 "the failed swap logged")
+        record = [r for r in caplog.records if "into a redeemer" in r.getMessage()][0]
+        assert server.url in record.getMessage() and record.exc_info is not None
+
+
+def test_redeemers_are_held_weakly(servers: Callable[..., DirectoryServer], issuer: pp.Issuer,
+                                   issuer_b: pp.Issuer, challenge: bytes,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A redeemer forgotten by its owner is collected (the DirectoryVerifier does not keep it
+    alive), and one closed is dropped without a report."""
+    server = servers(directory(issuer.public_key), cache_control="max-age=0", etag='"a"')
+    errors = Errors()
+    swapped: List[pp.Redeemer] = []
+    original = pp.Redeemer.set_keys
+
+    def recording(self: pp.Redeemer, verifier: pp.Verifier) -> None:
+        original(self, verifier)
+        swapped.append(self)  # a swap that succeeded
+
+    monkeypatch.setattr(pp.Redeemer, "set_keys", recording)
+    with DirectoryVerifier(server.url, min_refresh=0.05, on_error=errors) as dv:
+        forgotten = dv.redeemer("memory:")
+        ref = weakref.ref(forgotten)
+        del forgotten
+        gc.collect()
+        assert ref() is None
+        closed = dv.redeemer("memory:")
+        closed.close()
+        with dv.redeemer("memory:") as kept:
+            server.set(body=directory(issuer_b.public_key), etag='"b"')
+            wait_for(lambda: redeems(kept, make_token(issuer_b, challenge), challenge),
+                     "the live redeemer updated")
+            wait_for(lambda: list(dv._redeemers) == [kept], "the closed redeemer dropped")
+            assert swapped == [kept]
+        assert errors.seen == []
+        with pytest.raises(pp.ClosedHandleError):
+            closed.redeem(make_token(issuer_b, challenge), challenge)
+
+
+def test_close_stops_the_updates_not_the_redeemers(
+        servers: Callable[..., DirectoryServer], issuer: pp.Issuer, issuer_b: pp.Issuer,
+        challenge: bytes) -> None:
+    server = servers(directory(issuer.public_key), cache_control="max-age=0", etag='"a"')
+    dv = DirectoryVerifier(server.url, min_refresh=0.05)
+    redeemer = dv.redeemer("memory:")
+    spent = make_token(issuer, challenge)
+    redeemer.redeem(spent, challenge)
+    dv.close()
+    with pytest.raises(pp.ClosedHandleError):
+        dv.redeemer("memory:")
+    server.set(body=directory(issuer_b.public_key), etag='"b"')
+    time.sleep(0.3)  # six refresh intervals: none happens
+    # The redeemer is the caller's: open, on the last keys it got, its spends kept.
+    assert not redeemer.closed
+    redeemer.redeem(make_token(issuer, challenge), challenge)
+    with pytest.raises(pp.AlreadySpent):
+        redeemer.redeem(spent, challenge)
+    assert not redeems(redeemer, make_token(issuer_b, challenge), challenge)
+    assert list(dv._redeemers) == []
+    redeemer.close()
+
+
+def test_redeem_from_threads_during_refreshes(servers: Callable[..., DirectoryServer],
+                                              issuer: pp.Issuer, issuer_b: pp.Issuer,
+                                              challenge: bytes) -> None:
+    """8 threads redeem through one refresher-made redeemer while every refresh (each 50 ms, no
+    ETag, no-store) swaps new keys into it: each token is accepted exactly once, never
+    refused by verification."""
+    server = servers(directory(issuer.public_key, issuer_b.public_key), cache_control="no-store")
+    failures: List[BaseException] = []
+    stop = threading.Event()
+    redeemed = [0] * 8
+    errors = Errors()
+    with DirectoryVerifier(server.url, min_refresh=0.05, on_error=errors) as dv, \
+            dv.redeemer("memory:") as redeemer:
+        def work(index: int) -> None:
+            try:
+                while not stop.is_set():
+                    token = make_token(issuer if index % 2 else issuer_b, challenge)
+                    redeemer.redeem(token, challenge)
+                    with pytest.raises(pp.AlreadySpent):
+                        redeemer.redeem_authorization(pp.encode_authorization(token), challenge)
+                    dv.verify(token, challenge)
+                    redeemed[index] += 1
+            except BaseException as err:  # noqa: BLE001 (reported below)
+                failures.append(err)
+
+        run_threads(work, stop, lambda: server.count() >= 15 or bool(failures), "15 refreshes")
+        # Redeemers made meanwhile are updated too.
+        with dv.redeemer("memory:") as late:
+            late.redeem(make_token(issuer, challenge), challenge)
+    assert failures == []
+    assert errors.seen == []
+    assert all(count > 0 for count in redeemed), redeemed
+
+
+def test_redeemers_made_from_threads_during_refreshes(
+        servers: Callable[..., DirectoryServer], issuer: pp.Issuer, issuer_b: pp.Issuer,
+        challenge: bytes) -> None:
+    """Redeemers made and dropped from several threads while refreshes swap keys: every one
+    verifies, none is left registered once dropped."""
+    server = servers(directory(issuer.public_key, issuer_b.public_key), cache_control="no-store")
+    failures: List[BaseException] = []
+    stop = threading.Event()
+    token = make_token(issuer_b, challenge)
+    with DirectoryVerifier(server.url, min_refresh=0.05) as dv:
+        def work() -> None:
+            try:
+                while not stop.is_set():
+                    with dv.redeemer("memory:") as redeemer:
+                        redeemer.redeem(token, challenge)
+            except BaseException as err:  # noqa: BLE001 (reported below)
+                failures.append(err)
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        try:
+            wait_for(lambda: server.count() >= 10 or bool(failures), "10 refreshes")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(10)
+        gc.collect()
+        assert failures == []
+        assert list(dv._redeemers) == []
+
+
+# ---------------------------------------------------------------------------------------------
 # privacypassd's own directory (Cache-Control: max-age=300, an ETag, 304 on If-None-Match)
 
 
@@ -715,9 +1015,10 @@ def test_readme_directory_example_runs(tmp_path: Path) -> None:
     assert match, f"{README} has no {marker} line followed by a ```python block"
     example = match.group(1)
     assert example.startswith("import privacypass as pp\n") and "DirectoryVerifier" in example
+    assert ".redeemer(" in example
     result = run_script(tmp_path, "example_directory.py", example)
     assert result.returncode == 0, result.stdout + result.stderr
     shown = re.search(r"^```text\n(.*?)^```$", after, re.S | re.M)
     assert shown
     assert result.stdout.splitlines() == shown.group(1).splitlines() == [
-        'directory ETag: "1"', "token verified"]
+        'directory ETag: "1"', "token verified", "token redeemed"]

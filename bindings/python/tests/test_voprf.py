@@ -462,6 +462,24 @@ def test_redeemer_from_issuer_arguments(voprf_issuer: pp.Issuer, tmp_path: Path)
 
 
 # ---------------------------------------------------------------------------------------------
+def test_set_keys_on_a_voprf_redeemer_is_refused(voprf_issuer: pp.Issuer,
+                                                 issuer: pp.Issuer) -> None:
+    """A redeemer of a VOPRF issuer verifies with its private key, which public keys cannot
+    replace: set_keys raises InvalidKey and the redeemer keeps its key and its spends."""
+    token_type = voprf_issuer.token_type
+    challenge = challenge_for(token_type)
+    spent, fresh = voprf_token(voprf_issuer, challenge), voprf_token(voprf_issuer, challenge)
+    with pp.Redeemer.from_issuer(voprf_issuer, "memory:") as redeemer, \
+            pp.Verifier.from_spki(issuer.public_key) as rsa_keys:
+        redeemer.redeem(spent, challenge)
+        with pytest.raises(pp.InvalidKey) as caught:
+            redeemer.set_keys(rsa_keys)
+        assert caught.value.function == "pp_redeemer_set_keys"
+        redeemer.redeem(fresh, challenge)
+        with pytest.raises(pp.AlreadySpent):
+            redeemer.redeem(spent, challenge)
+
+
 # Handles
 
 
