@@ -75,8 +75,9 @@ test-interop: deps build
 
 test-c test-go test-python test-nginx: deps build
 
-# the module links libprivacypass.a: built first, so that it links the fresh one
-nginx-module: build
+# the module links libprivacypass.a, the bindings load libprivacypass.so: built first, so that
+# `make test-go` or `make test-python` alone on a fresh tree builds what it uses
+nginx-module go-check-lib python-install: build
 
 test: deps check-deps fmt-check clippy cargo-test check-generated check-header test-c test-go test-python test-nginx test-interop \
 	fuzz-regress

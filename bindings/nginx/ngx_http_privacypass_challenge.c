@@ -20,6 +20,8 @@ static ngx_int_t ngx_http_privacypass_build_challenge(
     ngx_str_t *out, u_char *digest, ngx_log_t *log);
 static ngx_int_t ngx_http_privacypass_build_header(
     ngx_http_privacypass_loc_conf_t *plcf, ngx_log_t *log);
+static void ngx_http_privacypass_choose_offers(
+    ngx_http_privacypass_challenges_t *ch, time_t now);
 
 
 static void
@@ -268,6 +270,8 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
 
         ch->n = 1;
 
+        ngx_http_privacypass_choose_offers(ch, ngx_time());
+
         if (ngx_http_privacypass_build_header(conf, cf->log) != NGX_OK) {
             return NGX_CONF_ERROR;
         }
@@ -292,7 +296,10 @@ ngx_http_privacypass_init_challenges(ngx_conf_t *cf,
 }
 
 
-/* the challenges of the window of now, and of the one before, of each type */
+/*
+ * the challenges of the window of now, and of the one before, of each type;
+ * the keys offered, once one has started since they were chosen
+ */
 
 ngx_int_t
 ngx_http_privacypass_update_challenges(ngx_http_privacypass_loc_conf_t *plcf,
@@ -302,19 +309,25 @@ ngx_http_privacypass_update_challenges(ngx_http_privacypass_loc_conf_t *plcf,
     u_char                             *tmp;
     uint16_t                            type;
     ngx_str_t                           s;
-    ngx_uint_t                          t;
+    ngx_uint_t                          t, started;
     ngx_http_privacypass_challenges_t  *ch;
 
     ch = plcf->challenges;
 
+    started = now >= ch->next_start;
+
+    if (started) {
+        ngx_http_privacypass_choose_offers(ch, now);
+    }
+
     if (plcf->context == NGX_HTTP_PRIVACYPASS_CONTEXT_NONE) {
-        return NGX_OK;
+        return started ? ngx_http_privacypass_build_header(plcf, log) : NGX_OK;
     }
 
     window = now / plcf->max_age;
 
     if (window == ch->window) {
-        return NGX_OK;
+        return started ? ngx_http_privacypass_build_header(plcf, log) : NGX_OK;
     }
 
     for (t = 0; t < ch->ntypes; t++) {
@@ -464,8 +477,8 @@ ngx_http_privacypass_build_challenge(ngx_http_privacypass_loc_conf_t *plcf,
 }
 
 
-/* WWW-Authenticate for the current challenges: one challenge per key, with
- * the challenge of the key's type */
+/* WWW-Authenticate for the current challenges: one challenge per key
+ * offered, with the challenge of the key's type */
 
 static ngx_int_t
 ngx_http_privacypass_build_header(ngx_http_privacypass_loc_conf_t *plcf,
@@ -485,7 +498,11 @@ ngx_http_privacypass_build_header(ngx_http_privacypass_loc_conf_t *plcf,
 
     for (i = 0; i < ch->noffer; i++) {
 
-        if (i > 0) {
+        if (!ch->offered[i]) {
+            continue;
+        }
+
+        if (p > ch->www_authenticate.data) {
             if (last - p < 2) {
                 goto too_small;
             }
@@ -523,4 +540,60 @@ too_small:
     ngx_log_error(NGX_LOG_ALERT, log, 0,
                   "privacypass: WWW-Authenticate buffer too small");
     return NGX_ERROR;
+}
+
+
+/*
+ * Of each type, the key offered at now: the first (in the file's order)
+ * whose not-before has passed, as a client picks it from the directory; a
+ * type whose keys all start later offers the one starting first.  A PEM
+ * file's keys have no not-before: the first is offered.  next_start: the
+ * first not-before after now, when the choice is made again.
+ */
+
+static void
+ngx_http_privacypass_choose_offers(ngx_http_privacypass_challenges_t *ch,
+    time_t now)
+{
+    time_t       nb;
+    ngx_uint_t   i, t, soonest, found;
+
+    ch->next_start = NGX_MAX_TIME_T_VALUE;
+
+    for (t = 0; t < ch->ntypes; t++) {
+        found = 0;
+        soonest = ch->noffer;
+
+        for (i = 0; i < ch->noffer; i++) {
+            if (ch->offer_type[i] != t) {
+                continue;
+            }
+
+            nb = ch->offer[i]->not_before;
+            ch->offered[i] = 0;
+
+            if (nb > now) {
+                if (nb < ch->next_start) {
+                    ch->next_start = nb;
+                }
+
+                if (soonest == ch->noffer
+                    || nb < ch->offer[soonest]->not_before)
+                {
+                    soonest = i;
+                }
+
+                continue;
+            }
+
+            if (!found) {
+                ch->offered[i] = 1;
+                found = 1;
+            }
+        }
+
+        if (!found && soonest < ch->noffer) {
+            ch->offered[soonest] = 1;
+        }
+    }
 }

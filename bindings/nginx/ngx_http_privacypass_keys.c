@@ -3,7 +3,8 @@
  * privacypass_keys: the issuer's public keys, from an RFC 9578 issuer
  * directory (types 2, 1 and 5) or a PEM file (type 2), read by
  * libprivacypass: a verifier for the type 2 tokens, and every key in its
- * RFC 9578 form for the challenges' token-key, with its token_key_id.
+ * RFC 9578 form for the challenges' token-key, with its token_key_id and
+ * not-before.
  * privacypass_token_types: which of them a location offers and accepts.
  */
 
@@ -142,9 +143,12 @@ ngx_http_privacypass_type_name(uint16_t type)
 
 static ngx_int_t
 ngx_http_privacypass_add_keys(ngx_conf_t *cf,
-    ngx_http_privacypass_keys_t *keys, uint16_t type, u_char *p, size_t len)
+    ngx_http_privacypass_keys_t *keys, ngx_str_t *text, uint16_t type,
+    u_char *p, size_t len)
 {
-    size_t                       klen, n, id_len;
+    size_t                       klen, n, id_len, nb_len;
+    uint64_t                    *nb;
+    pp_result                    res;
     ngx_uint_t                   i;
     ngx_http_privacypass_key_t  *k;
 
@@ -158,6 +162,29 @@ ngx_http_privacypass_add_keys(ngx_conf_t *cf,
     }
 
     n = len / klen;
+
+    /* each key's not-before, in the same order (a PEM file has none) */
+
+    nb = NULL;
+
+    if (keys->directory) {
+        nb = ngx_pcalloc(cf->temp_pool, n * sizeof(uint64_t));
+        if (nb == NULL) {
+            return NGX_ERROR;
+        }
+
+        res = pp_directory_not_before((const char *) text->data, text->len,
+                                      type, nb, n, &nb_len);
+        if (res != PP_OK || nb_len != n) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "privacypass: \"%V\": cannot read the "
+                               "not-before of the keys of type %d: %s",
+                               &keys->name, (int) type,
+                               pp_result_str(res != PP_OK
+                                             ? res : PP_ERR_INVALID_INPUT));
+            return NGX_ERROR;
+        }
+    }
 
     if (n > NGX_HTTP_PRIVACYPASS_MAX_KEYS) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
@@ -178,6 +205,20 @@ ngx_http_privacypass_add_keys(ngx_conf_t *cf,
         }
 
         ngx_memcpy(k->key, p + i * klen, klen);
+
+        k->not_before = 0;
+
+        if (nb != NULL) {
+            if (nb[i] > (uint64_t) NGX_MAX_TIME_T_VALUE) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "privacypass: \"%V\": a key of type %d "
+                                   "has a not-before out of range",
+                                   &keys->name, (int) type);
+                return NGX_ERROR;
+            }
+
+            k->not_before = (time_t) nb[i];
+        }
 
         if (pp_token_key_id_of_key(k->key, klen, k->key_id,
                                    PP_TOKEN_KEY_ID_LEN, &id_len)
@@ -324,7 +365,7 @@ ngx_http_privacypass_keys(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             continue;
         }
 
-        if (ngx_http_privacypass_add_keys(cf, keys,
+        if (ngx_http_privacypass_add_keys(cf, keys, &text,
                                           ngx_http_privacypass_types[i], p,
                                           len)
             != NGX_OK)

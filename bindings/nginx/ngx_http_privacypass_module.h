@@ -35,12 +35,16 @@
 #define NGX_HTTP_PRIVACYPASS_SECRET_LEN           32
 
 
-/* one key of the key file: its Token Key Encoding and token_key_id */
+/*
+ * one key of the key file: its Token Key Encoding, token_key_id and the
+ * not-before the directory gives it (Unix seconds, 0 when none: a PEM key)
+ */
 typedef struct {
     uint16_t                      type;
     size_t                        len;
     u_char                       *key;
     u_char                        key_id[PP_TOKEN_KEY_ID_LEN];
+    time_t                        not_before;
 } ngx_http_privacypass_key_t;
 
 
@@ -72,9 +76,14 @@ typedef struct {
 /*
  * The challenges a location accepts: of each of its token types, for
  * "per-request" those of the current and the previous time window, for
- * "none" the one fixed challenge; and the keys it offers, each with the
- * challenge of its type.  Each worker keeps its own copy (the configuration
- * is copied on fork) and recomputes it when the window moves on.
+ * "none" the one fixed challenge; its keys, each with the challenge of its
+ * type, all accepted; and of each type the one key offered now (offered[]):
+ * the first whose not-before has passed, as a client reading the directory
+ * picks it (RFC 9578 section 4), so a key the issuer lists before it issues
+ * is offered from its not-before on.  next_start: the next not-before to
+ * come, when the offered keys change.  Each worker keeps its own copy (the
+ * configuration is copied on fork) and recomputes it when the window moves
+ * on or a key starts.
  */
 typedef struct {
     time_t                        window;
@@ -90,6 +99,8 @@ typedef struct {
     ngx_uint_t                    noffer;
     ngx_http_privacypass_key_t   *offer[NGX_HTTP_PRIVACYPASS_MAX_KEYS];
     ngx_uint_t                    offer_type[NGX_HTTP_PRIVACYPASS_MAX_KEYS];
+    u_char                        offered[NGX_HTTP_PRIVACYPASS_MAX_KEYS];
+    time_t                        next_start;
     ngx_str_t                     www_authenticate;
     size_t                        challenge_cap;
     size_t                        header_cap;
