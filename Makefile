@@ -68,19 +68,20 @@ include mk/go.mk
 include mk/python.mk
 include mk/nginx.mk
 include mk/fuzz.mk
+include mk/dist.mk
 
 # A client written elsewhere (@cloudflare/privacypass-ts, from npm) against the real daemon.
 test-interop: deps build
 	PRIVACYPASSD=$(TARGET_RELEASE)/privacypassd bash tests/interop/run.sh
 
-test-c test-go test-python test-nginx: deps build
+test-c test-go test-python test-nginx test-dist: deps build
 
 # the module links libprivacypass.a, the bindings load libprivacypass.so: built first, so that
 # `make test-go` or `make test-python` alone on a fresh tree builds what it uses
 nginx-module go-check-lib python-install: build
 
 test: deps check-deps fmt-check clippy cargo-test check-generated check-header test-c test-go test-python test-nginx test-interop \
-	fuzz-regress
+	test-dist fuzz-regress
 	@echo "make test: all suites passed"
 
 run: build

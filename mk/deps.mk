@@ -11,6 +11,7 @@
 #   DEPS_TEST_DEBIAN   Debian packages any test needs: valgrind (C tests, nginx), redis-server
 #                      (store, daemon scale-out, C, Go, Python), nginx and nginx-dev (the module,
 #                      the daemon scale-out tests), golang-go (Go binding), openssl (nginx tests)
+#   promtool           from Debian's prometheus package, unpacked, not installed (below)
 #   tests/requirements.txt          PyPI packages of the tests' venv (pinned)
 #   tests/interop/package-lock.json npm packages of the interop test (pinned, `npm ci`)
 #
@@ -32,7 +33,7 @@ DEPS_PYTHON ?= python3
 PY_VENV := $(CARGO_TARGET_DIR)/python-venv
 PY_VENV_PYTHON := $(PY_VENV)/bin/python
 
-.PHONY: deps deps-build deps-debian deps-python deps-npm check-deps
+.PHONY: deps deps-build deps-debian deps-python deps-npm deps-promtool check-deps
 
 # Installs the Debian packages named in $(1) that dpkg does not list as installed.
 define deps_apt
@@ -79,7 +80,21 @@ deps-npm:
 	  "$${npm[@]}" ci --prefix $(DEPS_NPM_DIR) --no-audit --no-fund --loglevel=error; \
 	fi
 
-deps: deps-debian deps-python deps-npm
+# promtool, for the alert rules of dist/prometheus (make test-dist). Debian ships it in the
+# prometheus package, whose installation would also start a Prometheus server; so the package
+# is downloaded and only promtool taken from it, into the target directory.
+DEPS_PROMTOOL := $(CARGO_TARGET_DIR)/tools/promtool
+
+deps-promtool: deps-debian
+	@test -x $(DEPS_PROMTOOL) || { \
+	  set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cd "$$tmp"; \
+	  echo "taking promtool from Debian's prometheus package"; \
+	  apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; \
+	  dpkg-deb -x prometheus_*.deb root; \
+	  install -D -m 0755 root/usr/bin/promtool $(DEPS_PROMTOOL); \
+	}
+
+deps: deps-debian deps-python deps-npm deps-promtool
 
 # One list: an install command anywhere but here would be a package some target installs for
 # itself, too late for the suites that run before it.
