@@ -208,7 +208,7 @@ bench-c: ffi | $(FFI_OUT)
 	$(FFI_OUT)/bench_verify $(FFI_BENCH_SECONDS) | tee $(FFI_OUT)/bench_verify.txt
 	@python3 scripts/bench_report.py --c-api $(CARGO_TARGET_DIR)/criterion $(FFI_OUT)/bench_verify.txt
 
-install: ffi ffi-install-files
+install: ffi ffi-install-files dist-install-files
 
 .PHONY: ffi-install-files
 ffi-install-files:

@@ -40,6 +40,17 @@ pub enum Command {
         #[arg(long, env = "PRIVACYPASS_API_KEY")]
         api_key: Option<String>,
     },
+    /// Print the shell completion script of privacypassd.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages of privacypassd and of each subcommand into a directory.
+    Man {
+        /// The directory (created when missing).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod jsonrpc;
 pub mod keydir;
 pub mod layers;
+pub mod manual;
 pub mod metrics;
 pub mod purge;
 pub mod ratelimit;

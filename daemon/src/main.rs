@@ -10,6 +10,15 @@ fn main() -> std::process::ExitCode {
         Command::Keys(command) => privacypassd::keys(command),
         Command::ApiKeys(command) => privacypassd::api_keys(command),
         Command::Demo { url, api_key } => privacypassd::demo::run(&url, api_key.as_deref()),
+        Command::Completions { shell } => {
+            privacypassd::manual::completions(shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man { dir } => privacypassd::manual::man_pages(&dir).map(|pages| {
+            for page in pages {
+                println!("{}", page.display());
+            }
+        }),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

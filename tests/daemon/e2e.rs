@@ -761,3 +761,71 @@ fn the_redemption_apis_documented_request_is_told_what_this_server_redeems() {
     );
     assert_eq!((status, error_code(&body)), (400, Some(-32602)), "{body}");
 }
+
+/// A file of the repository (the daemon's tests run from `daemon/`).
+fn repository_file(relative: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The `privacypass_…` names a file of the repository uses, each once, in order of appearance.
+fn metric_names_in(relative: &str) -> Vec<String> {
+    let text = repository_file(relative);
+    let mut names: Vec<String> = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("privacypass_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        if !names.contains(&name) {
+            names.push(name.clone());
+        }
+        rest = &rest[at + name.len()..];
+    }
+    names
+}
+
+#[test]
+fn every_metric_the_dashboard_and_the_alert_rules_query_is_one_the_daemon_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &[]);
+    let text = metrics_text(&daemon);
+    let exported: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    // The dashboard is JSON Grafana imports, its panels querying what an operator watches.
+    let dashboard: Value =
+        serde_json::from_str(&repository_file("dist/grafana/privacypass.json")).unwrap();
+    assert!(dashboard["panels"].as_array().unwrap().len() >= 8);
+    let dashboard_names = metric_names_in("dist/grafana/privacypass.json");
+    for wanted in [
+        "privacypass_calls_total",
+        "privacypass_call_duration_seconds_bucket",
+        "privacypass_store_duration_seconds_bucket",
+        "privacypass_keys_by_type",
+        "privacypass_key_issuing_seconds_remaining",
+    ] {
+        assert!(
+            dashboard_names.iter().any(|n| n == wanted),
+            "the dashboard does not show {wanted}"
+        );
+    }
+    for file in [
+        "dist/grafana/privacypass.json",
+        "dist/prometheus/alerts.yml",
+    ] {
+        let names = metric_names_in(file);
+        assert!(names.len() >= 5, "{file}: {names:?}");
+        for name in names {
+            assert!(
+                exported.contains(&name.as_str()),
+                "{file} queries {name}, which /metrics does not export"
+            );
+        }
+    }
+}
