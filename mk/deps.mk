@@ -69,6 +69,8 @@ deps-python:
 # node_modules/.package-lock.json, so it is fresh afterwards). npm runs as the CLI script of the
 # npm package installed beside node when there is one: an `npm` launcher that is a copy of that
 # script rather than a link to it (a bind mount, a copied /usr/bin) cannot find the rest of npm.
+# It runs in tests/interop rather than with --prefix, which would also move npm's global
+# configuration (PREFIX/etc/npmrc) and so lose the machine's registry, proxy or CA settings.
 deps-npm:
 	@command -v node >/dev/null || { echo "node is required (Node.js 20 or later, with npm)" >&2; exit 1; }
 	@stamp=$(DEPS_NPM_DIR)/node_modules/.package-lock.json; \
@@ -76,8 +78,8 @@ deps-npm:
 	   [ $(DEPS_NPM_DIR)/package.json -nt $$stamp ]; then \
 	  cli=$$(dirname "$$(dirname "$$(readlink -f "$$(command -v node)")")")/lib/node_modules/npm/bin/npm-cli.js; \
 	  if [ -f "$$cli" ]; then npm=(node "$$cli"); else npm=(npm); fi; \
-	  echo "installing npm packages: npm ci --prefix tests/interop"; \
-	  "$${npm[@]}" ci --prefix $(DEPS_NPM_DIR) --no-audit --no-fund --loglevel=error; \
+	  echo "installing npm packages: npm ci in tests/interop"; \
+	  cd $(DEPS_NPM_DIR) && "$${npm[@]}" ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 # promtool, for the alert rules of dist/prometheus (make test-dist). Debian ships it in the
