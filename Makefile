@@ -21,7 +21,8 @@ DATA_DIR ?= ./data
 help:
 	@echo "make run    build and start privacypassd on $(LISTEN) (RocksDB in $(DATA_DIR))"
 	@echo "make demo   the whole protocol as a client against the daemon of make run"
-	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts"
+	@echo "make test   every test: Rust, C, Go, Python, nginx, interop with privacypass-ts, dist/ (units, alert rules, make install)"
+	@echo "make install [PREFIX=/usr/local] [DESTDIR=]  privacypassd, its man pages and completions, the C library, dist/ files"
 	@echo "make generated  the result-code tables of C, Go, Python and the README, from src/codes.rs"
 	@echo "make bench  benchmarks (not part of the tests)"
 	@echo "make bench-compare BASE=<rev>  the daemon benchmark on BASE and on the working tree, with the ratios"
