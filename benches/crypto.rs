@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use blind_rsa_signatures::{Deterministic, Sha384, PSS};
 use criterion::{criterion_group, criterion_main, Criterion};
-use privacypass::private_token::{VoprfClient, VoprfIssuer};
-use privacypass::{Client, Issuer, KeySet, KeyValidity, TokenChallenge, TokenType, Verifier};
+use privacypass_core::private_token::{VoprfClient, VoprfIssuer};
+use privacypass_core::{Client, Issuer, KeySet, KeyValidity, TokenChallenge, TokenType, Verifier};
 
 const NOW: u64 = 1_700_000_000;
 

@@ -5,11 +5,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use privacypass::issuer::IssueError;
-use privacypass::keys::KeyState;
-use privacypass::verifier::{Verified, VerifyError};
-use privacypass::wire::{DecodeError, NONCE_LEN};
-use privacypass::{
+use privacypass_core::issuer::IssueError;
+use privacypass_core::keys::KeyState;
+use privacypass_core::verifier::{Verified, VerifyError};
+use privacypass_core::wire::{DecodeError, NONCE_LEN};
+use privacypass_core::{
     Client, ErrorCode, Issuer, IssuerKey, KeyError, KeySet, KeyValidity, MemoryStore, RedeemError,
     Redeemer, SpendOutcome, SpendStore, StoreError, Token, TokenChallenge, TokenKeyId, Verifier,
 };

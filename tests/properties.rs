@@ -3,9 +3,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use privacypass::header::{parse_authorization, parse_www_authenticate};
-use privacypass::wire::TokenType;
-use privacypass::{
+use privacypass_core::header::{parse_authorization, parse_www_authenticate};
+use privacypass_core::wire::TokenType;
+use privacypass_core::{
     Client, Issuer, IssuerKey, KeySet, KeyValidity, PublicKey, Token, TokenChallenge, TokenRequest,
     TokenResponse, Verifier,
 };

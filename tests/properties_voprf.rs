@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use privacypass::wire::TokenType;
-use privacypass::{
+use privacypass_core::wire::TokenType;
+use privacypass_core::{
     KeySet, KeyValidity, MemoryStore, RedeemError, Redeemer, Token, TokenChallenge, TokenRequest,
     Verifier, VoprfClient, VoprfIssuer, VoprfIssuerKey, VoprfPublicKey, VoprfTokenResponse,
 };
@@ -127,7 +127,7 @@ proptest! {
         request.extend_from_slice(&element[..len]);
         // Most bytes are not a point: refused with 422; never a panic.
         if let Err(e) = VoprfIssuer::new(f.keys.clone()).issue_request(&request, NOW) {
-            prop_assert_eq!(e.code(), privacypass::ErrorCode::UnprocessableBlindedToken);
+            prop_assert_eq!(e.code(), privacypass_core::ErrorCode::UnprocessableBlindedToken);
         }
     }
 

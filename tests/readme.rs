@@ -9,7 +9,7 @@ fn readme_error_table_matches_the_code() {
         std::env::var("CARGO_MANIFEST_DIR").unwrap()
     ))
     .unwrap();
-    let table = privacypass::ErrorCode::markdown_table();
+    let table = privacypass_core::ErrorCode::markdown_table();
     assert!(
         readme.contains(&table),
         "README.md must contain exactly:\n{table}"

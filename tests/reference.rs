@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use blind_rsa_signatures::{BlindRsa, Deterministic, Sha384, PSS};
-use privacypass::IssuerKey;
+use privacypass_core::IssuerKey;
 
 type Reference = BlindRsa<Sha384, PSS, Deterministic>;
 type RefSecretKey = blind_rsa_signatures::SecretKey<Sha384, PSS, Deterministic>;
@@ -34,7 +34,7 @@ fn blind_sign_is_byte_identical_and_interoperates() {
         ours.public_key().verify(&msg, &sig).unwrap();
         let mut salt = [0u8; 48];
         salt[0] = i;
-        let (blinded, unblinder) = privacypass::rsa_blind::blind(
+        let (blinded, unblinder) = privacypass_core::rsa_blind::blind(
             ours.public_key().modulus(),
             ours.public_key().exponent(),
             &msg,
@@ -43,9 +43,12 @@ fn blind_sign_is_byte_identical_and_interoperates() {
         )
         .unwrap();
         let blind_sig = reference.blind_sign(&blinded).unwrap();
-        let our_final =
-            privacypass::rsa_blind::unblind(ours.public_key().modulus(), &blind_sig, &unblinder)
-                .unwrap();
+        let our_final = privacypass_core::rsa_blind::unblind(
+            ours.public_key().modulus(),
+            &blind_sig,
+            &unblinder,
+        )
+        .unwrap();
         ref_pk
             .verify(&blind_rsa_signatures::Signature(our_final), None, &msg)
             .unwrap();

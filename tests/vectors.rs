@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use common::{array, hex_field, vectors};
 use openssl::bn::{BigNum, BigNumContext};
-use privacypass::header::{parse_www_authenticate, www_authenticate, PrivateTokenChallenge};
-use privacypass::rsa_blind;
-use privacypass::wire::{authenticator_input, DecodeError, TokenType};
-use privacypass::{
+use privacypass_core::header::{parse_www_authenticate, www_authenticate, PrivateTokenChallenge};
+use privacypass_core::rsa_blind;
+use privacypass_core::wire::{authenticator_input, DecodeError, TokenType};
+use privacypass_core::{
     Client, Issuer, IssuerKey, KeySet, KeyValidity, PublicKey, Token, TokenChallenge, TokenRequest,
     Verifier,
 };
@@ -128,11 +128,11 @@ fn rfc9474_blind_rsa_variants() {
         );
         assert_eq!(
             key.unwrap_err(),
-            privacypass::KeyError::WrongSize(4096),
+            privacypass_core::KeyError::WrongSize(4096),
             "{name}"
         );
         let big = |f: &str| BigNum::from_slice(&hex_field(&v, f)).unwrap();
-        let rsa = privacypass::keys::rsa_from_components(
+        let rsa = privacypass_core::keys::rsa_from_components(
             &n_bytes,
             &hex_field(&v, "e"),
             &hex_field(&v, "d"),

@@ -8,12 +8,12 @@ mod common;
 use std::sync::Arc;
 
 use common::{array, hex_field, vectors};
-use privacypass::batch::{
+use privacypass_core::batch::{
     issue_generic, AmortizedBatchTokenRequest, AmortizedBatchTokenResponse, BatchError,
     GenericBatchTokenRequest, GenericBatchTokenResponse, PendingEntry, PendingGenericBatch,
 };
-use privacypass::wire::TokenType;
-use privacypass::{
+use privacypass_core::wire::TokenType;
+use privacypass_core::{
     Client, IssuerKey, KeySet, KeyValidity, MemoryStore, RedeemError, Redeemer, Token,
     TokenChallenge, Verifier, VoprfClient, VoprfClientError, VoprfIssueError, VoprfIssuer,
     VoprfIssuerKey,
@@ -302,7 +302,7 @@ fn malformed_batches_are_refused_with_their_reason() {
     let a = &vectors("batched-amortized_p384_rs.json")[0];
     let amortized = hex_field(a, "token_request");
     let mut cut = amortized[..3].to_vec();
-    privacypass::batch::encode_varint(48, &mut cut);
+    privacypass_core::batch::encode_varint(48, &mut cut);
     cut.extend_from_slice(&[2; 48]);
     assert!(matches!(
         AmortizedBatchTokenRequest::decode(&cut, 100),

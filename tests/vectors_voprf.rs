@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 
 use common::{array, hex_field, vectors};
-use privacypass::wire::TokenType;
-use privacypass::{
+use privacypass_core::wire::TokenType;
+use privacypass_core::{
     KeySet, KeyValidity, MemoryStore, RedeemError, Redeemer, Token, TokenChallenge, TokenRequest,
     Verifier, VoprfClient, VoprfIssuer, VoprfIssuerKey, VoprfTokenResponse,
 };
@@ -23,7 +23,7 @@ fn run(v: &serde_json::Value, sk: &str, pk: &str, token_type: TokenType, what: &
     assert_eq!(public.bytes(), hex_field(v, pk).as_slice(), "{what}: pkS");
     assert_eq!(
         public.token_key_id(),
-        &privacypass::wire::digest_of_encoded(&hex_field(v, pk)),
+        &privacypass_core::wire::digest_of_encoded(&hex_field(v, pk)),
         "{what}: token_key_id = SHA-256(pkS)"
     );
     assert_eq!(key.scalar_bytes().as_slice(), hex_field(v, sk), "{what}");

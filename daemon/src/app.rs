@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
-use privacypass::crypto;
-use privacypass::keys::TokenKeyId;
-use privacypass::store::SpendCallback;
-use privacypass::wire::NONCE_LEN;
-use privacypass::{KeySet, SpendOutcome, SpendStore, StoreError};
+use privacypass_core::crypto;
+use privacypass_core::keys::TokenKeyId;
+use privacypass_core::store::SpendCallback;
+use privacypass_core::wire::NONCE_LEN;
+use privacypass_core::{KeySet, SpendOutcome, SpendStore, StoreError};
 
 use privacypass_stores::{Backends, IdempotencyStore, RateLimitStore};
 

@@ -17,8 +17,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use privacypass::keys::TokenKeyId;
-use privacypass::{b64, crypto, ErrorCode};
+use privacypass_core::keys::TokenKeyId;
+use privacypass_core::{b64, crypto, ErrorCode};
 use subtle::{Choice, ConstantTimeEq};
 
 use privacypass_rpc::KeyCase;

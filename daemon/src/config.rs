@@ -141,20 +141,20 @@ pub enum KeyType {
 }
 
 impl KeyType {
-    pub fn token_type(self) -> privacypass::TokenType {
+    pub fn token_type(self) -> privacypass_core::TokenType {
         match self {
-            KeyType::BlindRsa2048 => privacypass::TokenType::BlindRsa2048,
-            KeyType::VoprfP384 => privacypass::TokenType::VoprfP384,
-            KeyType::VoprfRistretto255 => privacypass::TokenType::VoprfRistretto255,
+            KeyType::BlindRsa2048 => privacypass_core::TokenType::BlindRsa2048,
+            KeyType::VoprfP384 => privacypass_core::TokenType::VoprfP384,
+            KeyType::VoprfRistretto255 => privacypass_core::TokenType::VoprfRistretto255,
         }
     }
 
     /// The name `--type` takes and `keys list` shows.
-    pub fn name_of(token_type: privacypass::TokenType) -> &'static str {
+    pub fn name_of(token_type: privacypass_core::TokenType) -> &'static str {
         match token_type {
-            privacypass::TokenType::BlindRsa2048 => "blind-rsa-2048",
-            privacypass::TokenType::VoprfP384 => "voprf-p384",
-            privacypass::TokenType::VoprfRistretto255 => "voprf-ristretto255",
+            privacypass_core::TokenType::BlindRsa2048 => "blind-rsa-2048",
+            privacypass_core::TokenType::VoprfP384 => "voprf-p384",
+            privacypass_core::TokenType::VoprfRistretto255 => "voprf-ristretto255",
         }
     }
 }

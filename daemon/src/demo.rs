@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use privacypass::directory::IssuerDirectory;
-use privacypass::{
+use privacypass_core::directory::IssuerDirectory;
+use privacypass_core::{
     b64, crypto, Client, PendingToken, PublicKey, Token, TokenChallenge, TokenType, VoprfClient,
     VoprfPublicKey,
 };
@@ -268,7 +268,7 @@ fn voprf_cycle(
             .map_err(|e| e.to_string())?;
     let challenge_b64 = b64::encode_url(&challenge.encode());
     let client = VoprfClient::new(key);
-    let finalize_voprf = |pending: &privacypass::PendingVoprfToken, response: &[u8]| {
+    let finalize_voprf = |pending: &privacypass_core::PendingVoprfToken, response: &[u8]| {
         pending
             .finalize(response)
             .map_err(|e| format!("finalize: {e}"))

@@ -1,9 +1,9 @@
-//! The API error: a row of the one table (`privacypass::ErrorCode`) with a detail for the
+//! The API error: a row of the one table (`privacypass_core::ErrorCode`) with a detail for the
 //! caller, and its one conversion into each form an answer takes (a JSON-RPC error object, a
 //! REST errors body, an HTTP status).
 
 use hyper::StatusCode;
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use privacypass_rpc::jsonrpsee::types::ErrorObjectOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -83,26 +83,26 @@ pub fn status_of_jsonrpc(code: i32) -> StatusCode {
     ErrorCode::from_code(code).map_or(StatusCode::INTERNAL_SERVER_ERROR, status_of)
 }
 
-impl From<privacypass::StoreError> for ApiError {
-    fn from(e: privacypass::StoreError) -> Self {
+impl From<privacypass_core::StoreError> for ApiError {
+    fn from(e: privacypass_core::StoreError) -> Self {
         ApiError::new(ErrorCode::StoreUnavailable, e.to_string())
     }
 }
 
-impl From<privacypass::IssueError> for ApiError {
-    fn from(e: privacypass::IssueError) -> Self {
+impl From<privacypass_core::IssueError> for ApiError {
+    fn from(e: privacypass_core::IssueError) -> Self {
         ApiError::new(e.code(), e.to_string())
     }
 }
 
-impl From<privacypass::VoprfIssueError> for ApiError {
-    fn from(e: privacypass::VoprfIssueError) -> Self {
+impl From<privacypass_core::VoprfIssueError> for ApiError {
+    fn from(e: privacypass_core::VoprfIssueError) -> Self {
         ApiError::new(e.code(), e.to_string())
     }
 }
 
-impl From<privacypass::RedeemError> for ApiError {
-    fn from(e: privacypass::RedeemError) -> Self {
+impl From<privacypass_core::RedeemError> for ApiError {
+    fn from(e: privacypass_core::RedeemError) -> Self {
         ApiError::new(e.code(), e.to_string())
     }
 }

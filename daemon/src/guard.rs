@@ -14,7 +14,7 @@ use bytes::Bytes;
 use hyper::body::Body;
 use hyper::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use privacypass_rpc::KeyCase;
 
 use crate::app::App;
@@ -29,7 +29,7 @@ use crate::idempotency::{self, Record};
 use crate::jsonrpc::Calls;
 use crate::ratelimit::{count_anonymous_issuance, count_calls, RateState};
 use crate::routes::native::{NativeKind, NativeRequest};
-use privacypass::batch::{AMORTIZED_REQUEST_MEDIA_TYPE, GENERIC_REQUEST_MEDIA_TYPE};
+use privacypass_core::batch::{AMORTIZED_REQUEST_MEDIA_TYPE, GENERIC_REQUEST_MEDIA_TYPE};
 
 /// How an API route takes its body and answers its errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

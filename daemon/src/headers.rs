@@ -1,7 +1,7 @@
 //! The request headers of the API routes that change how a request is answered:
 //! `Key-Inflection`, `Persona-Version` and the form of an `Idempotency-Key`.
 
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use privacypass_rpc::KeyCase;
 
 use crate::error::ApiError;

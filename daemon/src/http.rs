@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use serde_json::Value;
 
 use crate::app::App;

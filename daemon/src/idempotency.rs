@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use privacypass::{crypto, ErrorCode};
+use privacypass_core::{crypto, ErrorCode};
 use privacypass_stores::Claim;
 use tracing::warn;
 

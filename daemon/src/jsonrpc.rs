@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 use hyper::StatusCode;
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use privacypass_rpc::jsonrpsee::core::server::{
     ConnectionId, Extensions, MethodCallback, MethodResponse, Methods,
 };

@@ -14,7 +14,7 @@ use std::fs;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use privacypass::{
+use privacypass_core::{
     IssuerKey, KeyError, KeySet, KeyValidity, TokenKeyId, TokenType, VoprfIssuerKey,
 };
 use privacypass_stores::durable;
@@ -434,7 +434,7 @@ mod tests {
         let entry = set.get(&id).unwrap();
         assert_eq!(
             set.state(&entry.validity, 1000),
-            privacypass::keys::KeyState::Grace
+            privacypass_core::keys::KeyState::Grace
         );
         // Retiring twice changes nothing.
         retire(dir.path(), &hex::encode(id), 1001).unwrap();

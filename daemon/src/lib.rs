@@ -25,7 +25,7 @@ pub mod websocket;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use privacypass::{IssuerKey, KeyValidity, TokenType, VoprfIssuerKey};
+use privacypass_core::{IssuerKey, KeyValidity, TokenType, VoprfIssuerKey};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
@@ -51,7 +51,7 @@ pub fn init_tracing(json: bool) {
 }
 
 /// Whether a key of any token type issues at `now`.
-fn issues_now(keys: &privacypass::KeySet, now: u64) -> bool {
+fn issues_now(keys: &privacypass_core::KeySet, now: u64) -> bool {
     keys.issuing(now).next().is_some() || keys.voprf_issuing(now).next().is_some()
 }
 
@@ -61,7 +61,7 @@ pub fn serve(settings: Settings) -> Result<(), String> {
     privacypass_stores::durable::create_dir_all(&settings.data_dir)
         .map_err(|e| format!("{}: {e}", settings.data_dir.display()))?;
     keydir::ensure_dir(&settings.keys_dir).map_err(|e| e.to_string())?;
-    let now = privacypass::unix_now();
+    let now = privacypass_core::unix_now();
     // Taken before the keys are read: a change made while they are read is seen at the first
     // poll.
     let seen = keydir::fingerprint(&settings.keys_dir).ok();
@@ -216,7 +216,7 @@ async fn watch_keys(app: Arc<App>, mut seen: Option<u64>) {
         if app.settings.rotate {
             let dir = dir.clone();
             let rotated = tokio::task::spawn_blocking(move || {
-                rotation::rotate(&dir, &policy, privacypass::unix_now(), false)
+                rotation::rotate(&dir, &policy, privacypass_core::unix_now(), false)
             })
             .await
             .map_err(|e| e.to_string())
@@ -270,7 +270,7 @@ pub fn api_keys(command: config::ApiKeysCommand) -> Result<(), String> {
 }
 
 fn window(args: &WindowArgs) -> Result<KeyValidity, String> {
-    let not_before = args.not_before.unwrap_or_else(privacypass::unix_now);
+    let not_before = args.not_before.unwrap_or_else(privacypass_core::unix_now);
     let lifetime = args
         .lifetime_days
         .checked_mul(86400)
@@ -369,7 +369,7 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
         } => {
             let keys =
                 keydir::key_set(&dir.keys_dir, redemption_grace).map_err(|e| e.to_string())?;
-            let now = privacypass::unix_now();
+            let now = privacypass_core::unix_now();
             println!(
                 "{:<64}  {:<18}  {:>9}  {:<8}  {:>11}  {:>11}",
                 "token_key_id", "type", "truncated", "state", "not-before", "expires"
@@ -410,7 +410,7 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
             let lines = rotation::rotate(
                 &settings.keys_dir,
                 &settings.rotation,
-                privacypass::unix_now(),
+                privacypass_core::unix_now(),
                 dry_run,
             )?;
             for line in lines {
@@ -418,7 +418,7 @@ pub fn keys(command: KeysCommand) -> Result<(), String> {
             }
         }
         KeysCommand::Retire { key_id, dir } => {
-            let id = keydir::retire(&dir.keys_dir, &key_id, privacypass::unix_now())
+            let id = keydir::retire(&dir.keys_dir, &key_id, privacypass_core::unix_now())
                 .map_err(|e| e.to_string())?;
             println!(
                 "retired key {}: no longer issues; redeemable until its grace ends",

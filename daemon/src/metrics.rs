@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use privacypass::keys::KeyState;
-use privacypass::{ErrorCode, KeySet, TokenType};
+use privacypass_core::keys::KeyState;
+use privacypass_core::{ErrorCode, KeySet, TokenType};
 
 /// Operations counted separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

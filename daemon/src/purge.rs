@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use privacypass::{KeySet, SpendStore, StoreError};
+use privacypass_core::{KeySet, SpendStore, StoreError};
 use tracing::{error, info, warn};
 
 /// How far the wall clock may drift from the monotonic clock between two purges before the
@@ -99,7 +99,7 @@ pub fn purge_once(
 pub async fn run(store: std::sync::Arc<dyn SpendStore>, interval: Duration, margin: u64) {
     let mut tick = tokio::time::interval(interval);
     let guard = std::sync::Arc::new(std::sync::Mutex::new(ClockGuard::new(
-        privacypass::unix_now(),
+        privacypass_core::unix_now(),
         Instant::now(),
         margin,
     )));
@@ -113,7 +113,7 @@ pub async fn run(store: std::sync::Arc<dyn SpendStore>, interval: Duration, marg
             purge_once(
                 store.as_ref(),
                 &mut guard,
-                privacypass::unix_now(),
+                privacypass_core::unix_now(),
                 Instant::now(),
                 margin,
             )
@@ -166,7 +166,7 @@ mod tests {
     #[cfg(feature = "rocksdb")]
     #[test]
     fn a_clock_that_jumps_ahead_drops_nothing_on_the_real_store() {
-        use privacypass::SpendOutcome;
+        use privacypass_core::SpendOutcome;
         let dir = tempfile::tempdir().unwrap();
         let store = privacypass_stores::rocks::RocksStore::open(dir.path()).unwrap();
         let (wall, t0, margin) = (1_000_000u64, Instant::now(), 86_400u64);

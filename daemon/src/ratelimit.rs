@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use hyper::header::{HeaderMap, RETRY_AFTER};
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 
 use crate::app::App;
 use crate::auth::ApiKey;
@@ -85,7 +85,7 @@ async fn count_in(
     hits: u64,
     rate: &mut Option<RateState>,
 ) -> Result<(), ApiError> {
-    let (start, reset_secs) = limit.window(privacypass::unix_now());
+    let (start, reset_secs) = limit.window(privacypass_core::unix_now());
     let used = app
         .on_request_state(move |app| app.rate_limits.add(&bucket, start, limit.window_secs, hits))
         .await?;

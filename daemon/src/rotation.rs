@@ -13,7 +13,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use privacypass::{KeyValidity, TokenKeyId, TokenType};
+use privacypass_core::{KeyValidity, TokenKeyId, TokenType};
 
 use crate::keydir;
 
@@ -297,7 +297,7 @@ pub fn issuing_remaining(keys: &[KeyInfo], token_type: TokenType, now: u64) -> u
 }
 
 /// The keys of a key set, as rotation sees them.
-pub fn key_infos(keys: &privacypass::KeySet) -> Vec<KeyInfo> {
+pub fn key_infos(keys: &privacypass_core::KeySet) -> Vec<KeyInfo> {
     keys.entries()
         .iter()
         .map(|e| KeyInfo {
@@ -318,8 +318,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use std::sync::Arc;
 
-    use privacypass::directory::IssuerDirectory;
-    use privacypass::{Client, Issuer, TokenChallenge, Verifier};
+    use privacypass_core::directory::IssuerDirectory;
+    use privacypass_core::{Client, Issuer, TokenChallenge, Verifier};
 
     use super::*;
 
@@ -339,7 +339,12 @@ mod tests {
     }
 
     /// Whether the keys a directory lists issue at every second of `[from, to]`.
-    fn covers(directory: &IssuerDirectory, keys: &privacypass::KeySet, from: u64, to: u64) -> bool {
+    fn covers(
+        directory: &IssuerDirectory,
+        keys: &privacypass_core::KeySet,
+        from: u64,
+        to: u64,
+    ) -> bool {
         let mut windows: Vec<KeyValidity> = directory
             .token_keys
             .iter()
@@ -367,11 +372,11 @@ mod tests {
     /// second before), and at both ends.
     fn first_started_issues(
         directory: &IssuerDirectory,
-        keys: &privacypass::KeySet,
+        keys: &privacypass_core::KeySet,
         from: u64,
         to: u64,
     ) -> bool {
-        let validity = |listed: &privacypass::directory::DirectoryKey| {
+        let validity = |listed: &privacypass_core::directory::DirectoryKey| {
             keys.entries()
                 .iter()
                 .find(|e| e.public.spki() == listed.token_key.as_slice())
@@ -407,7 +412,7 @@ mod tests {
         let challenge = TokenChallenge::new(2, b"issuer.example", &[], b"").unwrap();
         // Each token, its key, and the end of redemption its key had when last seen.
         let mut tokens: Vec<(Vec<u8>, TokenKeyId, u64)> = Vec::new();
-        let mut keys = Arc::new(privacypass::KeySet::new(policy.grace));
+        let mut keys = Arc::new(privacypass_core::KeySet::new(policy.grace));
         let mut seen = None;
         let mut generated = 0;
         let (outage_from, outage_to) = (T0 + 20 * DAY, T0 + 20 * DAY + 12 * 3600);

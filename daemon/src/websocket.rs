@@ -23,7 +23,7 @@ use hyper::header::{
 };
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use privacypass_rpc::jsonrpsee::core::server::Methods;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};

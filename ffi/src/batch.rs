@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
-use privacypass::batch::{
+use privacypass_core::batch::{
     issue_generic, AmortizedBatchTokenRequest, AmortizedBatchTokenResponse, BatchError,
     GenericBatchTokenRequest, GenericBatchTokenResponse, OptionalTokenResponse,
     PendingAmortizedBatch,
 };
-use privacypass::wire::{TokenRequest, NONCE_LEN};
-use privacypass::{Token, TokenType, VoprfIssueError};
+use privacypass_core::wire::{TokenRequest, NONCE_LEN};
+use privacypass_core::{Token, TokenType, VoprfIssueError};
 
 use crate::boundary::{
     borrow, ffi_panic_boundary, free, give, handle_out, handles, input, share, Output,
@@ -43,7 +43,7 @@ pub struct pp_pending_generic_batch {
 
 fn amortized_of(
     client: &pp_client,
-    make: impl FnOnce(&privacypass::VoprfClient) -> Result<PendingAmortizedBatch, pp_result>,
+    make: impl FnOnce(&privacypass_core::VoprfClient) -> Result<PendingAmortizedBatch, pp_result>,
 ) -> Result<pp_pending_batch, pp_result> {
     match &client.client {
         ClientKind::Voprf(c) => Ok(pp_pending_batch { batch: make(c)? }),
@@ -259,7 +259,7 @@ impl pp_pending_generic_batch {
 
     /// Each entry's Token, or `None` where the issuer refused it.
     fn finalize(&self, response: &[u8]) -> Result<Vec<Option<Token>>, pp_result> {
-        privacypass::batch::finalize_generic(
+        privacypass_core::batch::finalize_generic(
             &self.entries,
             response,
             |entry| entry.token_request().token_type,
@@ -372,7 +372,7 @@ pub unsafe extern "C" fn pp_issuer_issue_amortized(
         let output = Output::new(out, cap, out_len)?;
         let response = match &issuer.kind {
             IssuerKind::Voprf { issuer, .. } => issuer
-                .issue_amortized(request, privacypass::unix_now(), max_tokens)
+                .issue_amortized(request, privacypass_core::unix_now(), max_tokens)
                 .map_err(|e| pp_result::from(e.code()))?
                 .encode(),
             IssuerKind::Rsa { .. } => {
@@ -407,7 +407,7 @@ fn serves(issuer: &pp_issuer, request: &TokenRequest) -> bool {
     request.token_type == token_type && request.truncated_token_key_id == truncated
 }
 
-fn keys_of(issuer: &pp_issuer) -> &Arc<privacypass::KeySet> {
+fn keys_of(issuer: &pp_issuer) -> &Arc<privacypass_core::KeySet> {
     match &issuer.kind {
         IssuerKind::Rsa { issuer, .. } => issuer.keys(),
         IssuerKind::Voprf { issuer, .. } => issuer.keys(),
@@ -497,7 +497,7 @@ pub unsafe extern "C" fn pp_issuer_issue_generic(
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let response = issue_with(&issuers, &request, privacypass::unix_now(), threads);
+        let response = issue_with(&issuers, &request, privacypass_core::unix_now(), threads);
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
         unsafe { output.write(&response.encode()) }
     }

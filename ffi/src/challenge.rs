@@ -3,8 +3,8 @@
 
 use std::ffi::c_char;
 
-use privacypass::header::{authorization, PrivateTokenChallenge};
-use privacypass::{Token, TokenChallenge};
+use privacypass_core::header::{authorization, PrivateTokenChallenge};
+use privacypass_core::{Token, TokenChallenge};
 
 use crate::boundary::{ffi_panic_boundary, input, input_header, Output};
 use crate::result::{pp_result, undecodable_token};
@@ -91,7 +91,7 @@ pub unsafe extern "C" fn pp_challenge_www_authenticate(
         }
         .to_header_value();
         // A client parsing it (with this library or another) would refuse it.
-        if value.len() > privacypass::header::MAX_HEADER_LEN {
+        if value.len() > privacypass_core::header::MAX_HEADER_LEN {
             return Err(pp_result::PP_ERR_INVALID_INPUT);
         }
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn pp_authorization_parse(
         // SAFETY: the caller passes valid buffers.
         let value = unsafe { input_header(authorization, authorization_len) }?;
         let output = Output::new(out, cap, out_len)?;
-        let token = privacypass::header::parse_authorization(value)
+        let token = privacypass_core::header::parse_authorization(value)
             .map_err(|_| pp_result::PP_ERR_INVALID_PARAMS)?;
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
         unsafe { output.write(&token) }

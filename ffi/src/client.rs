@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use privacypass::client::ClientError;
-use privacypass::rsa_blind::SALT_LEN;
-use privacypass::wire::{TokenRequest, NONCE_LEN};
-use privacypass::{
+use privacypass_core::client::ClientError;
+use privacypass_core::rsa_blind::SALT_LEN;
+use privacypass_core::wire::{TokenRequest, NONCE_LEN};
+use privacypass_core::{
     Client, PendingToken, PendingVoprfToken, PublicKey, Token, TokenChallenge, VoprfClient,
     VoprfClientError, VoprfPublicKey,
 };
@@ -221,7 +221,7 @@ pub unsafe extern "C" fn pp_client_request_with_randomness(
         // SAFETY: as above.
         let blind = unsafe { input(blind, blind_len) }?;
         // r is reduced modulo n; longer inputs than 2n bytes make no sense.
-        if blind.is_empty() || blind.len() > 2 * privacypass::rsa_blind::MODULUS_LEN {
+        if blind.is_empty() || blind.len() > 2 * privacypass_core::rsa_blind::MODULUS_LEN {
             return Err(pp_result::PP_ERR_INVALID_INPUT);
         }
         let out = handle_out(out)?;

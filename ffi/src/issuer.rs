@@ -5,7 +5,9 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use privacypass::{Issuer, IssuerKey, KeySet, KeyValidity, TokenType, VoprfIssuer, VoprfIssuerKey};
+use privacypass_core::{
+    Issuer, IssuerKey, KeySet, KeyValidity, TokenType, VoprfIssuer, VoprfIssuerKey,
+};
 
 use crate::boundary::{borrow, ffi_panic_boundary, free, give, handle_out, input, Output};
 use crate::result::pp_result;
@@ -271,7 +273,7 @@ pub unsafe extern "C" fn pp_issuer_issue(
         // SAFETY: as above.
         let request = unsafe { input(token_request, token_request_len) }?;
         let output = Output::new(out, cap, out_len)?;
-        let now = privacypass::unix_now();
+        let now = privacypass_core::unix_now();
         let response = match &issuer.kind {
             IssuerKind::Rsa { issuer, .. } => issuer
                 .issue_request(request, now)
@@ -316,7 +318,7 @@ pub unsafe extern "C" fn pp_issuer_issue_blinded(
         let output = Output::new(out, cap, out_len)?;
         let key_id: &[u8; 32] =
             key_id.try_into().map_err(|_| pp_result::PP_ERR_UNKNOWN_ISSUANCE_KEY)?;
-        let now = privacypass::unix_now();
+        let now = privacypass_core::unix_now();
         let sig = match &issuer.kind {
             IssuerKind::Rsa { issuer, .. } => issuer
                 .issue(key_id, blinded, now)

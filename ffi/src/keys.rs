@@ -4,7 +4,7 @@
 
 use std::ffi::c_char;
 
-use privacypass::{KeySet, PublicKey, TokenType, VoprfPublicKey};
+use privacypass_core::{KeySet, PublicKey, TokenType, VoprfPublicKey};
 
 use crate::boundary::{ffi_panic_boundary, input, Output};
 use crate::result::pp_result;
@@ -237,7 +237,7 @@ pub unsafe extern "C" fn pp_token_key_id_of_key(
             return Err(pp_result::PP_ERR_INVALID_INPUT);
         }
         // SAFETY: the caller passes a writable buffer of `cap` bytes.
-        unsafe { output.write(&privacypass::crypto::sha256(key)) }
+        unsafe { output.write(&privacypass_core::crypto::sha256(key)) }
     }
 }
 
@@ -246,7 +246,7 @@ mod tests {
     use super::*;
     use crate::token::pp_token_key_len;
     use crate::PP_PUBLIC_KEY_LEN;
-    use privacypass::{b64, IssuerKey, VoprfIssuerKey};
+    use privacypass_core::{b64, IssuerKey, VoprfIssuerKey};
 
     /// rsaEncryption's SubjectPublicKeyInfo header for a 2048-bit key; the RSAPublicKey after it
     /// is the one that ends the RSASSA-PSS form.

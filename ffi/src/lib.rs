@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn size_constants_match_the_core() {
-        use privacypass::wire::{TokenType, AUTHENTICATOR_INPUT_LEN, KEY_ID_LEN, NONCE_LEN};
+        use privacypass_core::wire::{TokenType, AUTHENTICATOR_INPUT_LEN, KEY_ID_LEN, NONCE_LEN};
         assert_eq!(PP_TOKEN_TYPE_BLIND_RSA, TokenType::BlindRsa2048.value());
         assert_eq!(
             PP_TOKEN_LEN,
@@ -142,22 +142,22 @@ mod tests {
         );
         assert_eq!(
             PP_TOKEN_REQUEST_LEN,
-            3 + privacypass::rsa_blind::MODULUS_LEN
+            3 + privacypass_core::rsa_blind::MODULUS_LEN
         );
         assert_eq!(PP_TOKEN_RESPONSE_LEN, TokenType::BlindRsa2048.nk());
-        assert_eq!(PP_BLINDED_MSG_LEN, privacypass::rsa_blind::MODULUS_LEN);
+        assert_eq!(PP_BLINDED_MSG_LEN, privacypass_core::rsa_blind::MODULUS_LEN);
         assert_eq!(PP_TOKEN_KEY_ID_LEN, KEY_ID_LEN);
         assert_eq!(PP_NONCE_LEN, NONCE_LEN);
-        assert_eq!(PP_SALT_LEN, privacypass::rsa_blind::SALT_LEN);
+        assert_eq!(PP_SALT_LEN, privacypass_core::rsa_blind::SALT_LEN);
         assert_eq!(
             PP_REDEMPTION_CONTEXT_LEN,
-            privacypass::wire::REDEMPTION_CONTEXT_LEN
+            privacypass_core::wire::REDEMPTION_CONTEXT_LEN
         );
     }
 
     #[test]
     fn voprf_size_constants_match_the_core() {
-        use privacypass::wire::{TokenType, AUTHENTICATOR_INPUT_LEN};
+        use privacypass_core::wire::{TokenType, AUTHENTICATOR_INPUT_LEN};
         for (t, value, key, scalar, request, response, token) in [
             (
                 TokenType::VoprfP384,
@@ -179,17 +179,18 @@ mod tests {
             ),
         ] {
             assert_eq!(value, t.value());
-            let key_set = privacypass::VoprfIssuerKey::generate(t).unwrap();
+            let key_set = privacypass_core::VoprfIssuerKey::generate(t).unwrap();
             assert_eq!(key, key_set.public_key().bytes().len());
             assert_eq!(scalar, key_set.scalar_bytes().len());
             assert_eq!(token, AUTHENTICATOR_INPUT_LEN + t.nk());
-            let client = privacypass::VoprfClient::new(key_set.public_key().clone());
+            let client = privacypass_core::VoprfClient::new(key_set.public_key().clone());
             let challenge =
-                privacypass::TokenChallenge::new(value, b"issuer.example", b"", b"").unwrap();
+                privacypass_core::TokenChallenge::new(value, b"issuer.example", b"", b"").unwrap();
             let pending = client.request(&challenge).unwrap();
             let encoded = pending.request().encode();
             assert_eq!(request, encoded.len());
-            let answer = privacypass::private_token::issue_with(&key_set, &encoded[3..]).unwrap();
+            let answer =
+                privacypass_core::private_token::issue_with(&key_set, &encoded[3..]).unwrap();
             assert_eq!(response, answer.encode().len());
             assert_eq!(
                 token,

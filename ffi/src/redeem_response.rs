@@ -4,7 +4,7 @@
 
 use std::ffi::c_int;
 
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use serde_json::Value;
 
 use crate::boundary::{ffi_panic_boundary, input};

@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int, CStr};
 
-use privacypass::{DecodeError, ErrorCode, LibraryCode, VerifyError};
+use privacypass_core::{DecodeError, ErrorCode, LibraryCode, VerifyError};
 
 use crate::boundary::ffi_panic_boundary;
 pub use crate::codes::pp_result;

@@ -2,7 +2,7 @@
 //! verifies it, and whether only the issuer can), the challenge digest it is bound to (which of
 //! its challenges to verify against) and the key id it names (which key, and for logs).
 
-use privacypass::{Token, TokenType};
+use privacypass_core::{Token, TokenType};
 
 use crate::boundary::{ffi_panic_boundary, input, Output};
 use crate::result::{pp_result, undecodable_token};

@@ -4,9 +4,9 @@
 use std::ffi::c_char;
 use std::sync::{Arc, PoisonError, RwLock};
 
-use privacypass::directory::{DirectoryError, IssuerDirectory};
-use privacypass::header::{parse_authorization, HeaderError};
-use privacypass::{KeySet, KeyValidity, PublicKey, Redeemer, TokenType, Verifier};
+use privacypass_core::directory::{DirectoryError, IssuerDirectory};
+use privacypass_core::header::{parse_authorization, HeaderError};
+use privacypass_core::{KeySet, KeyValidity, PublicKey, Redeemer, TokenType, Verifier};
 use privacypass_stores::OpenError;
 
 use crate::boundary::{
@@ -92,7 +92,7 @@ pub(crate) fn read_directory(json: &[u8]) -> Result<IssuerDirectory, pp_result> 
 }
 
 /// The token type 2 keys of an RFC 9578 §4 issuer directory
-/// (`privacypass::directory::IssuerDirectory`), each valid from its `not-before` (the epoch when
+/// (`privacypass_core::directory::IssuerDirectory`), each valid from its `not-before` (the epoch when
 /// absent). Keys of other token types are skipped; a key listed twice counts once.
 pub(crate) fn keys_from_directory(json: &[u8]) -> Result<KeySet, pp_result> {
     let directory = read_directory(json)?;
@@ -133,7 +133,7 @@ fn verify_now(
         return Err(pp_result::PP_ERR_PRIVATE_TOKEN_TYPE);
     }
     verifier
-        .verify(token, &expected(challenge), privacypass::unix_now())
+        .verify(token, &expected(challenge), privacypass_core::unix_now())
         .map(drop)
         .map_err(|e| e.code().into())
 }
@@ -154,7 +154,7 @@ fn redeem_now(
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
     current
-        .redeem(token, &expected(challenge), privacypass::unix_now())
+        .redeem(token, &expected(challenge), privacypass_core::unix_now())
         .map(drop)
         .map_err(|e| e.code().into())
 }
@@ -353,7 +353,7 @@ pub unsafe extern "C" fn pp_redeemer_new(
     }
 }
 
-fn open_store(url: &str) -> Result<Arc<dyn privacypass::SpendStore>, pp_result> {
+fn open_store(url: &str) -> Result<Arc<dyn privacypass_core::SpendStore>, pp_result> {
     privacypass_stores::open(url).map_err(|e| match e {
         OpenError::UnsupportedUrl(_) | OpenError::InvalidUrl { .. } => {
             pp_result::PP_ERR_INVALID_STORE_URL

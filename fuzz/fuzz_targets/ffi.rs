@@ -20,13 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use privacypass::batch::{
+use privacypass_core::batch::{
     AmortizedBatchTokenRequest, AmortizedBatchTokenResponse, GenericBatchTokenRequest,
     GenericBatchTokenResponse,
 };
-use privacypass::directory::IssuerDirectory;
-use privacypass::header::{parse_authorization, parse_www_authenticate};
-use privacypass::{
+use privacypass_core::directory::IssuerDirectory;
+use privacypass_core::header::{parse_authorization, parse_www_authenticate};
+use privacypass_core::{
     b64, IssuerKey, PublicKey, Token, TokenChallenge, TokenRequest, TokenType, VoprfIssuerKey,
     VoprfPublicKey,
 };
@@ -888,7 +888,7 @@ unsafe fn run(fixture: &Fixture, input: &Input) {
                 pp_token_key_id_of_key(p0, l0, o, c, l)
             });
             if let Ok(id) = id {
-                assert_eq!(id, privacypass::crypto::sha256(a0).to_vec());
+                assert_eq!(id, privacypass_core::crypto::sha256(a0).to_vec());
             }
         }
         36 => {

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use privacypass::header::{parse_auth_items, parse_authorization, parse_www_authenticate};
+use privacypass_core::header::{parse_auth_items, parse_authorization, parse_www_authenticate};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

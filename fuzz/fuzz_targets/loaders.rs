@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use openssl::pkey::PKey;
-use privacypass::{IssuerKey, KeyError, KeyValidity, PublicKey};
+use privacypass_core::{IssuerKey, KeyError, KeyValidity, PublicKey};
 use privacypassd::auth::{ApiKeys, ApiMethod};
 use privacypassd::keydir::{self, KeyDirError, StoredKey};
 use sha2::{Digest, Sha256};

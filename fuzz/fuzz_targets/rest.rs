@@ -16,7 +16,7 @@
 use hyper::header::CONTENT_TYPE;
 use hyper::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use privacypass::b64;
+use privacypass_core::b64;
 use privacypass_fuzz::daemon::{Answer, Daemon, Route, Selector};
 use privacypass_fuzz::param;
 use privacypassd::http::TOKEN_RESPONSE_TYPE;

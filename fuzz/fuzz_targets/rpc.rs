@@ -13,7 +13,7 @@
 
 use hyper::StatusCode;
 use libfuzzer_sys::fuzz_target;
-use privacypass::b64;
+use privacypass_core::b64;
 use privacypass_fuzz::daemon::{Answer, Daemon, Route, Selector};
 use privacypass_fuzz::param;
 use privacypassd::jsonrpc::MAX_ID_BYTES;

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use privacypass::Token;
+use privacypass_core::Token;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(token) = Token::decode(data) {

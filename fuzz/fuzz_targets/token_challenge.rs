@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use privacypass::TokenChallenge;
+use privacypass_core::TokenChallenge;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(challenge) = TokenChallenge::decode(data) {

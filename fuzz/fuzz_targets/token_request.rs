@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use privacypass::{TokenRequest, TokenResponse, TokenType};
+use privacypass_core::{TokenRequest, TokenResponse, TokenType};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = TokenRequest::decode(data) {

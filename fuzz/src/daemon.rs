@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, StatusCode};
-use privacypass::{
+use privacypass_core::{
     b64, Client, IssuerKey, KeySet, KeyValidity, PublicKey, TokenChallenge, TokenRequest, TokenType,
 };
 use privacypass_stores::open_backends;
@@ -134,7 +134,7 @@ impl Daemon {
     }
 
     fn start() -> Daemon {
-        let now = privacypass::unix_now();
+        let now = privacypass_core::unix_now();
         let day = 86_400;
         let mut keys = KeySet::new(7 * day);
         let mut generate = |not_before, expires| {

@@ -7,7 +7,7 @@ pub mod daemon;
 pub mod table;
 
 use openssl::bn::{BigNum, BigNumContext};
-use privacypass::PublicKey;
+use privacypass_core::PublicKey;
 use serde_json::{Map, Value};
 
 /// A key in any casing the API writes, in kebab case (`blindSig`, `blind_sig`: `blind-sig`).

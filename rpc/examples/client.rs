@@ -2,8 +2,8 @@
 //! `cargo run --release -p privacypass-rpc --features client --example client [URL]`.
 use std::{error::Error, sync::Arc};
 
-use privacypass::directory::IssuerDirectory;
-use privacypass::{b64, Client, PublicKey, TokenChallenge, TokenType};
+use privacypass_core::directory::IssuerDirectory;
+use privacypass_core::{b64, Client, PublicKey, TokenChallenge, TokenType};
 use privacypass_rpc::{IssueToken, RedeemToken, Redeemed};
 
 pub async fn issue_and_redeem(url: &str) -> Result<Redeemed, Box<dyn Error>> {

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use privacypass::SpendStore;
+use privacypass_core::SpendStore;
 use privacypass_stores::rocks::RocksStore;
 
 fn main() {

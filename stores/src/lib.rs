@@ -1,4 +1,4 @@
-//! Spend stores behind `privacypass::SpendStore`, chosen by URL, shared by the daemon and the C
+//! Spend stores behind `privacypass_core::SpendStore`, chosen by URL, shared by the daemon and the C
 //! library:
 //!
 //! - `memory:` or `memory:CAPACITY`: process-local, bounded; for tests and single processes.
@@ -15,7 +15,7 @@ pub mod redis;
 pub mod rocks;
 pub mod state;
 
-use privacypass::{MemoryStore, SpendStore, StoreError};
+use privacypass_core::{MemoryStore, SpendStore, StoreError};
 pub use state::{Claim, Fingerprint, IdempotencyStore, MemoryState, RateLimitStore};
 
 /// Why a store URL could not be opened.
@@ -93,7 +93,7 @@ fn open_rocksdb(url: &str) -> Result<rocks::RocksStore, OpenError> {
 pub fn open(url: &str) -> Result<Arc<dyn SpendStore>, OpenError> {
     if let Some(rest) = url.strip_prefix("memory:") {
         let capacity = if rest.is_empty() {
-            privacypass::store::DEFAULT_MEMORY_CAPACITY
+            privacypass_core::store::DEFAULT_MEMORY_CAPACITY
         } else {
             rest.parse().map_err(|_| OpenError::InvalidUrl {
                 url: url.to_owned(),

@@ -79,9 +79,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use privacypass::keys::TokenKeyId;
-use privacypass::wire::NONCE_LEN;
-use privacypass::{unix_now, SpendOutcome, SpendStore, StoreError};
+use privacypass_core::keys::TokenKeyId;
+use privacypass_core::wire::NONCE_LEN;
+use privacypass_core::{unix_now, SpendOutcome, SpendStore, StoreError};
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
 use redis::{Cmd, IntoConnectionInfo, Value};
 

@@ -19,10 +19,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use privacypass::keys::TokenKeyId;
-use privacypass::store::SpendCallback;
-use privacypass::wire::NONCE_LEN;
-use privacypass::{SpendOutcome, SpendStore, StoreError};
+use privacypass_core::keys::TokenKeyId;
+use privacypass_core::store::SpendCallback;
+use privacypass_core::wire::NONCE_LEN;
+use privacypass_core::{SpendOutcome, SpendStore, StoreError};
 
 use crate::state::{Claim, Fingerprint, IdempotencyStore, MemoryState, Record};
 use rocksdb::{
@@ -721,7 +721,7 @@ impl IdempotencyStore for RocksStore {
         response: &[u8],
         ttl_secs: u64,
     ) -> Result<(), StoreError> {
-        let expires_at = privacypass::unix_now() + ttl_secs;
+        let expires_at = privacypass_core::unix_now() + ttl_secs;
         let mut batch = WriteBatch::default();
         batch.put(
             idem_key(key),

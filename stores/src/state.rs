@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use privacypass::{unix_now, StoreError};
+use privacypass_core::{unix_now, StoreError};
 
 /// A SHA-256 digest of the request an Idempotency-Key was first used with.
 pub type Fingerprint = [u8; 32];

@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use privacypass::unix_now;
-use privacypass::{SpendOutcome, SpendStore};
+use privacypass_core::unix_now;
+use privacypass_core::{SpendOutcome, SpendStore};
 use privacypass_stores::redis::{spend_key, RedisStore, EXPIRY_MARGIN_SECS};
 use privacypass_stores::{Claim, IdempotencyStore, OpenError, RateLimitStore};
 use redis_server::{free_port, Cluster, RedisServer};

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Barrier};
 
-use privacypass::{SpendOutcome, SpendStore};
+use privacypass_core::{SpendOutcome, SpendStore};
 use privacypass_stores::rocks::RocksStore;
 use spends::exactly_once_under_contention;
 
@@ -175,7 +175,9 @@ fn idempotency_records_survive_reopen_and_expire() {
         store.claim("crashed", &[1; 32], 60).unwrap(),
         Claim::Claimed
     );
-    store.purge_expired(privacypass::unix_now() + 1).unwrap();
+    store
+        .purge_expired(privacypass_core::unix_now() + 1)
+        .unwrap();
     assert_eq!(store.claim("short", &[2; 32], 60).unwrap(), Claim::Claimed);
     assert_eq!(
         store.claim("k", &[1; 32], 60).unwrap(),

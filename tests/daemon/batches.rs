@@ -9,11 +9,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::*;
-use privacypass::batch::{
+use privacypass_core::batch::{
     PendingEntry, PendingGenericBatch, AMORTIZED_REQUEST_MEDIA_TYPE, AMORTIZED_RESPONSE_MEDIA_TYPE,
     GENERIC_REQUEST_MEDIA_TYPE, GENERIC_RESPONSE_MEDIA_TYPE,
 };
-use privacypass::{b64, Client, PublicKey, Token, TokenChallenge, TokenType, VoprfClient};
+use privacypass_core::{b64, Client, PublicKey, Token, TokenChallenge, TokenType, VoprfClient};
 use serde_json::{json, Value};
 
 /// POST `body` to /token-request as `content_type`: (status, Content-Type, body).
@@ -138,7 +138,7 @@ fn a_generic_batch_mixes_every_type_and_answers_206_for_what_it_refuses() {
     let (batch, request) = entries(true);
     let (status, _, body) = post(&daemon, GENERIC_REQUEST_MEDIA_TYPE, &request);
     assert_eq!(status, 206, "{}", String::from_utf8_lossy(&body));
-    let answered = privacypass::batch::GenericBatchTokenResponse::decode(&body, 100).unwrap();
+    let answered = privacypass_core::batch::GenericBatchTokenResponse::decode(&body, 100).unwrap();
     assert!(answered.token_responses[1].is_none());
     assert_eq!(
         answered

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use privacypass::directory::IssuerDirectory;
-use privacypass::{
+use privacypass_core::directory::IssuerDirectory;
+use privacypass_core::{
     b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, Token, TokenChallenge, TokenType,
     VoprfPublicKey,
 };

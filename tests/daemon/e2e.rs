@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, Barrier};
 
 use common::*;
-use privacypass::{b64, Client, PublicKey, Token, TokenChallenge};
+use privacypass_core::{b64, Client, PublicKey, Token, TokenChallenge};
 use serde_json::{json, Value};
 
 fn directory_key(agent: &ureq::Agent, url: &str) -> Arc<PublicKey> {

@@ -13,11 +13,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
-use privacypass::b64;
+use privacypass_core::b64;
 use redis_server::{free_port, RedisServer};
 use serde_json::{json, Value};
 
-use privacypass::unix_now;
+use privacypass_core::unix_now;
 
 /// Rewrites the sidecar of the daemon's one key with a new `expires`.
 fn set_expires(daemon: &Daemon, expires: u64) {
@@ -48,7 +48,11 @@ fn wait_for_log(log: &Path, needle: &str, count: usize) {
     }
 }
 
-fn redeem(agent: &ureq::Agent, daemon: &Daemon, token: &privacypass::Token) -> (u16, Option<i64>) {
+fn redeem(
+    agent: &ureq::Agent,
+    daemon: &Daemon,
+    token: &privacypass_core::Token,
+) -> (u16, Option<i64>) {
     let (status, body) = rpc(
         agent,
         &format!("{}/rpc", daemon.url),
@@ -128,7 +132,7 @@ fn redeem_is_never_replayed_through_an_idempotency_key() {
     );
 
     // A batch that mixes issue and redeem: the redeem is run for real each time.
-    let pending = privacypass::Client::new(daemon.issuer_key().public_key().clone())
+    let pending = privacypass_core::Client::new(daemon.issuer_key().public_key().clone())
         .request(&minter.challenge)
         .unwrap();
     let key_id = hex::encode(daemon.issuer_key().public_key().token_key_id());
@@ -278,7 +282,7 @@ fn issuance_without_api_keys_is_bounded_and_not_served_through_a_proxy() {
     let agent = agent();
     let key = daemon.issuer_key();
     let key_id = hex::encode(key.public_key().token_key_id());
-    let client = privacypass::Client::new(key.public_key().clone());
+    let client = privacypass_core::Client::new(key.public_key().clone());
     let issue_call = |id: u64| {
         let pending = client.request(&challenge()).unwrap();
         json!({"jsonrpc": "2.0", "id": id, "method": "issue", "params": {

@@ -138,8 +138,8 @@ fn refused_under(
     Daemon,
     ureq::Agent,
     Minter,
-    Vec<privacypass::Token>,
-    privacypass::Token,
+    Vec<privacypass_core::Token>,
+    privacypass_core::Token,
 ) {
     let daemon = Daemon::start(&fs.path().join("data"), &[]);
     let agent = agent();
@@ -163,7 +163,7 @@ fn refused_under(
     (daemon, agent, minter, acknowledged, refused)
 }
 
-fn assert_spent(agent: &ureq::Agent, daemon: &Daemon, tokens: &[privacypass::Token]) {
+fn assert_spent(agent: &ureq::Agent, daemon: &Daemon, tokens: &[privacypass_core::Token]) {
     let url = format!("{}/api/redeem", daemon.url);
     for token in tokens {
         let (status, body) = rpc(agent, &url, "redeem", redeem_params(token));

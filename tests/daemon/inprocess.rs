@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
-use privacypass::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge};
+use privacypass_core::{b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge};
 use privacypassd::app::App;
 use privacypassd::auth::ApiKeys;
 use privacypassd::config::ServeArgs;
@@ -302,7 +302,7 @@ async fn rpc_discover_names_every_method_param_and_code() {
             .iter()
             .map(|e| e["code"].as_i64().unwrap())
             .collect();
-        for code in privacypass::ErrorCode::ALL {
+        for code in privacypass_core::ErrorCode::ALL {
             assert!(codes.contains(&i64::from(code.code())), "{code:?}");
         }
     }

@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
-use privacypass::{b64, Client};
+use privacypass_core::{b64, Client};
 use serde_json::{json, Value};
 
 /// A response: status, headers (lower-case names), JSON body (Null when not JSON).

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use powercut_fs::PowerCutFs;
-use privacypass::Token;
+use privacypass_core::Token;
 
 const CLIENTS: usize = 16;
 const TOKENS_PER_ROUND: usize = 800;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use privacypass::{b64, Token, TokenChallenge, TokenType, VoprfClient};
+use privacypass_core::{b64, Token, TokenChallenge, TokenType, VoprfClient};
 use serde_json::{json, Value};
 
 #[test]
@@ -29,7 +29,7 @@ fn the_directory_lists_a_key_of_each_type_with_its_type_and_encoding() {
             (
                 k.token_type,
                 k.token_key.len(),
-                hex::encode(privacypass::crypto::sha256(&k.token_key)),
+                hex::encode(privacypass_core::crypto::sha256(&k.token_key)),
             )
         })
         .collect();
@@ -72,7 +72,11 @@ fn voprf_keys_generate_list_import_and_retire() {
         );
         let pk = hex::decode(v[0]["pkS"].as_str().unwrap()).unwrap();
         let id = printed_id(&out);
-        assert_eq!(id, hex::encode(privacypass::crypto::sha256(&pk)), "{out}");
+        assert_eq!(
+            id,
+            hex::encode(privacypass_core::crypto::sha256(&pk)),
+            "{out}"
+        );
         assert!(!out.contains(v[0]["skS"].as_str().unwrap()));
         imported.push(id);
     }
@@ -134,7 +138,7 @@ fn voprf_keys_generate_list_import_and_retire() {
             .token_keys
             .iter()
             .filter(|k| k.token_type == TokenType::VoprfP384.value())
-            .map(|k| hex::encode(privacypass::crypto::sha256(&k.token_key)))
+            .map(|k| hex::encode(privacypass_core::crypto::sha256(&k.token_key)))
             .collect()
     };
     let mut listed = Vec::new();
@@ -248,7 +252,7 @@ fn a_daemon_issues_type_1_and_type_5_tokens_natively_and_over_json_rpc() {
         while directory(&daemon)
             .token_keys
             .iter()
-            .any(|k| privacypass::crypto::sha256(&k.token_key)[31] == request[2])
+            .any(|k| privacypass_core::crypto::sha256(&k.token_key)[31] == request[2])
         {
             request[2] = request[2].wrapping_add(1);
         }
@@ -269,7 +273,7 @@ fn a_daemon_issues_type_1_and_type_5_tokens_natively_and_over_json_rpc() {
         assert_eq!(error_code(&body), Some(-32024));
     }
     // Type 2 still issues over /token-request beside them.
-    let rsa = privacypass::PublicKey::from_spki(
+    let rsa = privacypass_core::PublicKey::from_spki(
         &directory(&daemon)
             .keys_of_type(TokenType::BlindRsa2048)
             .next()
@@ -277,7 +281,7 @@ fn a_daemon_issues_type_1_and_type_5_tokens_natively_and_over_json_rpc() {
             .token_key,
     )
     .unwrap();
-    let pending = privacypass::Client::new(std::sync::Arc::new(rsa))
+    let pending = privacypass_core::Client::new(std::sync::Arc::new(rsa))
         .request(&challenge())
         .unwrap();
     let mut resp = agent()
@@ -620,7 +624,7 @@ fn keys_import_reads_a_p384_pkcs8_key() {
     );
     assert_eq!(
         printed_id(&out),
-        hex::encode(privacypass::crypto::sha256(&compressed)),
+        hex::encode(privacypass_core::crypto::sha256(&compressed)),
         "{out}"
     );
     let refused = Command::new(env!("CARGO_BIN_EXE_privacypassd"))

@@ -9,7 +9,7 @@ mod common;
 mod example;
 
 use common::*;
-use privacypass::b64;
+use privacypass_core::b64;
 use privacypass_rpc::jsonrpsee::core::client::Error;
 use privacypass_rpc::{IssueToken, PrivacyPassClient, RedeemToken, Redeemed};
 

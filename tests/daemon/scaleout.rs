@@ -291,10 +291,10 @@ fn rate_limits_and_idempotency_hold_across_daemons() {
     let nginx = Nginx::start(&urls);
     let key = daemons[0].issuer_key();
     let key_id = hex::encode(key.public_key().token_key_id());
-    let client = privacypass::Client::new(key.public_key().clone());
+    let client = privacypass_core::Client::new(key.public_key().clone());
     let body = |_: usize| {
         let pending = client.request(&challenge()).unwrap();
-        json!({"blinded-token": privacypass::b64::encode_url(&pending.request().blinded_msg), "key-id": key_id})
+        json!({"blinded-token": privacypass_core::b64::encode_url(&pending.request().blinded_msg), "key-id": key_id})
             .to_string()
     };
     let agent = agent();
@@ -363,27 +363,27 @@ const FLEET_POLICY: [&str; 8] = [
 
 /// A token issued by `daemon` with the type-2 key `spki` over JSON-RPC: the token, or the
 /// error code of the refusal.
-fn issue_token(daemon: &Daemon, spki: &[u8]) -> Result<privacypass::Token, i64> {
-    let key = Arc::new(privacypass::PublicKey::from_spki(spki).unwrap());
-    let pending = privacypass::Client::new(key.clone())
+fn issue_token(daemon: &Daemon, spki: &[u8]) -> Result<privacypass_core::Token, i64> {
+    let key = Arc::new(privacypass_core::PublicKey::from_spki(spki).unwrap());
+    let pending = privacypass_core::Client::new(key.clone())
         .request(&challenge())
         .unwrap();
     let (_, body) = rpc(
         &agent(),
         &format!("{}/rpc", daemon.url),
         "issue",
-        json!({"blinded-token": privacypass::b64::encode_url(&pending.request().encode()),
+        json!({"blinded-token": privacypass_core::b64::encode_url(&pending.request().encode()),
             "key-id": hex::encode(key.token_key_id())}),
     );
     match body["result"]["blind-sig"].as_str() {
         Some(sig) => Ok(pending
-            .finalize(&privacypass::b64::decode_url(sig).unwrap())
+            .finalize(&privacypass_core::b64::decode_url(sig).unwrap())
             .unwrap()),
         None => Err(error_code(&body).unwrap()),
     }
 }
 
-fn redeem_at(daemon: &Daemon, token: &privacypass::Token) -> Result<(), i64> {
+fn redeem_at(daemon: &Daemon, token: &privacypass_core::Token) -> Result<(), i64> {
     let (_, body) = rpc(
         &agent(),
         &format!("{}/api/redeem", daemon.url),
@@ -398,7 +398,7 @@ fn redeem_at(daemon: &Daemon, token: &privacypass::Token) -> Result<(), i64> {
 
 /// Waits until `at` (Unix seconds).
 fn sleep_until(at: u64) {
-    let now = privacypass::unix_now();
+    let now = privacypass_core::unix_now();
     if at > now {
         std::thread::sleep(Duration::from_secs(at - now));
     }

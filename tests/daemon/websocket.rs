@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use privacypass::{b64, Client, PublicKey};
+use privacypass_core::{b64, Client, PublicKey};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;

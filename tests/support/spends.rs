@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use privacypass::{SpendOutcome, SpendStore};
+use privacypass_core::{SpendOutcome, SpendStore};
 
 /// 64 threads redeem one token at once, for 20 tokens: exactly one Recorded each time, and
 /// every other thread AlreadySpent (no errors).

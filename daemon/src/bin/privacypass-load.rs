@@ -22,10 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use privacypass::batch::{
+use privacypass_core::batch::{
     PendingEntry, PendingGenericBatch, AMORTIZED_REQUEST_MEDIA_TYPE, GENERIC_REQUEST_MEDIA_TYPE,
 };
-use privacypass::{
+use privacypass_core::{
     b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, TokenType, Verifier,
     VoprfClient, VoprfIssuer, VoprfIssuerKey,
 };
@@ -416,7 +416,7 @@ fn mint(
     mint_with(n, move || {
         let pending = client.request(&challenge).ok()?;
         let response = issuer
-            .issue_request(&pending.request().encode(), privacypass::unix_now())
+            .issue_request(&pending.request().encode(), privacypass_core::unix_now())
             .ok()?;
         Some(pending.finalize(&response.encode()).ok()?.encode())
     })
@@ -434,7 +434,7 @@ fn mint_voprf(
     Ok(mint_with(n, move || {
         let pending = client.request(&challenge).ok()?;
         let response = issuer
-            .issue_request(&pending.request().encode(), privacypass::unix_now())
+            .issue_request(&pending.request().encode(), privacypass_core::unix_now())
             .ok()?;
         Some(pending.finalize(&response.encode()).ok()?.encode())
     }))

@@ -6,8 +6,8 @@
 use bytes::Bytes;
 use hyper::header::{HeaderValue, CACHE_CONTROL, ETAG, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
-use privacypass::crypto;
-use privacypass::directory::IssuerDirectory;
+use privacypass_core::crypto;
+use privacypass_core::directory::IssuerDirectory;
 
 use crate::app::App;
 use crate::http::{method_not_allowed, respond, Resp};
@@ -23,7 +23,7 @@ pub fn directory<B>(app: &App, req: &Request<B>, allow: &'static str) -> Resp {
     let body = IssuerDirectory::of_published_keys(
         &app.keys(),
         &app.settings.issuer_request_uri,
-        privacypass::unix_now(),
+        privacypass_core::unix_now(),
         policy.publish_ahead,
         policy.listed,
     )

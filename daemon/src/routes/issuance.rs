@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::StatusCode;
-use privacypass::batch::parallel_map;
-use privacypass::{b64, ErrorCode, Issuer, KeySet, TokenType, VoprfIssuer};
+use privacypass_core::batch::parallel_map;
+use privacypass_core::{b64, ErrorCode, Issuer, KeySet, TokenType, VoprfIssuer};
 use privacypass_rpc::{
     BatchEntry, EntryError, IssueBody, IssueParams, IssueRequest, IssueResult, Issued,
 };
@@ -93,7 +93,7 @@ fn type_of(keys: &KeySet, key_id: &[u8; 32]) -> Option<TokenType> {
 /// One blinded token signed (type 2) or evaluated (types 1 and 5, the whole TokenResponse)
 /// with the key `key_id` names: what each entry of any form gets. Blocks.
 fn sign(keys: &Arc<KeySet>, key_id: &[u8; 32], blinded: &[u8]) -> Result<Vec<u8>, ApiError> {
-    let now = privacypass::unix_now();
+    let now = privacypass_core::unix_now();
     if keys.voprf_get(key_id).is_some() {
         let response = VoprfIssuer::new(keys.clone()).issue(key_id, blinded, now)?;
         Ok(response.encode())
@@ -146,7 +146,7 @@ async fn one_key(
     let keys = app.keys();
     let count = blinded.len() as u64;
     let max = app.settings.max_batch_tokens;
-    let now = privacypass::unix_now();
+    let now = privacypass_core::unix_now();
     if let Some(entry) = keys.voprf_get(&key_id) {
         let token_type = entry.key.token_type();
         let issuer = VoprfIssuer::new(keys.clone());

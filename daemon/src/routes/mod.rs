@@ -206,7 +206,7 @@ impl Router {
                         native::token_request(app, &caller, request).await?,
                     )),
                     (handler, _) => Err(crate::error::ApiError::new(
-                        privacypass::ErrorCode::Internal,
+                        privacypass_core::ErrorCode::Internal,
                         format!("route {handler:?} was given a body it does not take"),
                     )),
                 }

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use hyper::StatusCode;
-use privacypass::batch::{
+use privacypass_core::batch::{
     self, AmortizedBatchTokenRequest, BatchError, GenericBatchTokenRequest,
     AMORTIZED_REQUEST_MEDIA_TYPE, AMORTIZED_RESPONSE_MEDIA_TYPE, GENERIC_REQUEST_MEDIA_TYPE,
     GENERIC_RESPONSE_MEDIA_TYPE,
 };
-use privacypass::wire::TokenRequest;
-use privacypass::{ErrorCode, Issuer, KeySet, TokenType, VoprfIssuer};
+use privacypass_core::wire::TokenRequest;
+use privacypass_core::{ErrorCode, Issuer, KeySet, TokenType, VoprfIssuer};
 
 use crate::app::App;
 use crate::auth::{ApiMethod, Caller};
@@ -120,7 +120,7 @@ pub async fn token_request(
 ) -> Result<Resp, ApiError> {
     caller.allow_method(ApiMethod::Issue)?;
     let keys = app.keys();
-    let now = privacypass::unix_now();
+    let now = privacypass_core::unix_now();
     if caller.key.is_some() {
         // Each request names its key; an API key limited to some keys allows only those.
         let named: Vec<(TokenType, u8)> = match &body {

@@ -14,7 +14,7 @@ use crate::http::{json_response, respond, Resp};
 /// store's write probe, at most one a second: a shared Redis is not asked on every hit).
 pub async fn healthz(app: &Arc<App>) -> Resp {
     let keys = app.keys();
-    let now = privacypass::unix_now();
+    let now = privacypass_core::unix_now();
     let issuing = keys.issuing(now).count() + keys.voprf_issuing(now).count();
     let store_ok = app.store_writable().await;
     let ready = issuing > 0 && store_ok;
@@ -37,7 +37,9 @@ pub fn livez() -> Resp {
 /// `GET /metrics`, with whether the store can record a spend now (the health probe's outcome).
 pub async fn metrics(app: &Arc<App>) -> Resp {
     let writable = app.store_writable().await;
-    let mut text = app.metrics.render(&app.keys(), privacypass::unix_now());
+    let mut text = app
+        .metrics
+        .render(&app.keys(), privacypass_core::unix_now());
     text.push_str(
         "# HELP privacypass_store_writable 1 when a spend can be recorded now, else 0.
 ",

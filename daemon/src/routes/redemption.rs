@@ -4,9 +4,9 @@
 //! the private key of their `token_key_id`, by the same redeemer, and spent once in the same
 //! store, with the same answers.
 
-use privacypass::verifier::Verified;
-use privacypass::wire::Token;
-use privacypass::{b64, crypto, ErrorCode, RedeemError, Redeemer, TokenType, Verifier};
+use privacypass_core::verifier::Verified;
+use privacypass_core::wire::Token;
+use privacypass_core::{b64, crypto, ErrorCode, RedeemError, Redeemer, TokenType, Verifier};
 use privacypass_rpc::{EarlierSettings, RedeemParams, Redeemed};
 
 use crate::app::App;
@@ -114,7 +114,7 @@ async fn redeem_inner(
             caller.allow_token_key(&key_id)?;
         }
     }
-    let now = privacypass::unix_now();
+    let now = privacypass_core::unix_now();
     let bindings: Vec<&[u8]> = challenges.iter().map(Vec::as_slice).collect();
     let token_type = Token::decode(&token).ok().map(|t| t.token_type);
     // One redeemer for every type: type 2 verified with the public key of its token_key_id,
@@ -144,7 +144,7 @@ async fn redeem_inner(
         }
         Err(e) => {
             // Spent means the token verified: its replays may skip the verification.
-            if e == privacypass::RedeemError::AlreadySpent && !seen {
+            if e == privacypass_core::RedeemError::AlreadySpent && !seen {
                 app.seen_tokens.insert(digest);
             }
             Err(ApiError::from(e))

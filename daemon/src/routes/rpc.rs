@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use privacypass::ErrorCode;
+use privacypass_core::ErrorCode;
 use privacypass_rpc::jsonrpsee::core::async_trait;
 use privacypass_rpc::jsonrpsee::core::server::{Extensions, Methods};
 use privacypass_rpc::jsonrpsee::core::RpcResult;
