@@ -178,7 +178,7 @@
  * The result of a libprivacypass call. `PP_OK` is zero; everything else is an error.
  *
  * The protocol errors are the rows of the project's one error table (the README's
- * "Errors", `privacypass::ErrorCode`), one to one, and each one's value is the row's
+ * "Errors", `privacypass_core::ErrorCode`), one to one, and each one's value is the row's
  * JSON-RPC error code: a service can answer `(int)result` as the JSON-RPC `error.code`,
  * and `pp_result_http_status(result)` as the HTTP status. The rows marked "daemon only"
  * concern the daemon's HTTP surface and are never returned by this library; they are
