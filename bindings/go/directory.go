@@ -52,30 +52,22 @@ func DirectoryTokenKeys(directory []byte, tokenType uint16) ([][]byte, error) {
 func DirectoryNotBefore(directory []byte, tokenType uint16) ([]time.Time, error) {
 	const op = "pp_directory_not_before"
 	j, jn := inChars(directory)
-	n := directoryKeysGuess
-	for attempt := 0; attempt < 2; attempt++ {
-		buf := make([]C.uint64_t, n)
-		var outLen C.size_t
-		rc := Code(C.pp_directory_not_before(j, jn, C.uint16_t(tokenType), &buf[0], C.size_t(n), &outLen))
-		if rc == CodeBufferTooSmall && attempt == 0 && int(outLen) > n {
-			n = int(outLen)
-			continue
-		}
-		if rc != CodeOK {
-			return nil, fail(op, rc)
-		}
-		starts := make([]time.Time, int(outLen))
-		for i := range starts {
-			switch s := uint64(buf[i]); {
-			case s == 0:
-				// the zero time.Time: no not-before
-			case s > math.MaxInt64:
-				starts[i] = time.Unix(math.MaxInt64, 0) // beyond any date: never
-			default:
-				starts[i] = time.Unix(int64(s), 0)
-			}
-		}
-		return starts, nil
+	out, code := outputOf[C.uint64_t](directoryKeysGuess, func(o unsafe.Pointer, n C.size_t, l *C.size_t) C.enum_pp_result {
+		return C.pp_directory_not_before(j, jn, C.uint16_t(tokenType), (*C.uint64_t)(o), n, l)
+	})
+	if code != CodeOK {
+		return nil, fail(op, code)
 	}
-	return nil, fail(op, CodeBufferTooSmall)
+	starts := make([]time.Time, len(out))
+	for i := range starts {
+		switch s := uint64(out[i]); {
+		case s == 0:
+			// the zero time.Time: no not-before
+		case s > math.MaxInt64:
+			starts[i] = time.Unix(math.MaxInt64, 0) // beyond any date: never
+		default:
+			starts[i] = time.Unix(int64(s), 0)
+		}
+	}
+	return starts, nil
 }

@@ -103,11 +103,16 @@ func inChars(b []byte) (*C.char, C.size_t) {
 // output runs a call with a caller-owned output buffer of size n; when the library answers
 // that it is too small, it runs it again once with the size the library asked for.
 func output(n int, call func(out unsafe.Pointer, capacity C.size_t, outLen *C.size_t) C.enum_pp_result) ([]byte, Code) {
+	return outputOf[byte](n, call)
+}
+
+// outputOf is output for a buffer of n values of T (capacity and length counted in values).
+func outputOf[T any](n int, call func(out unsafe.Pointer, capacity C.size_t, outLen *C.size_t) C.enum_pp_result) ([]T, Code) {
 	for attempt := 0; attempt < 2; attempt++ {
 		if n == 0 {
 			n = 1
 		}
-		buf := make([]byte, n)
+		buf := make([]T, n)
 		var outLen C.size_t
 		rc := Code(call(unsafe.Pointer(&buf[0]), C.size_t(n), &outLen))
 		if rc == CodeBufferTooSmall && attempt == 0 {

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Iterator, List, Tuple
 
 import pytest
-from harness import (HOME_RELEASE, Daemon, Minter, Nginx, binary, free_port, parse_challenges,
-                     read)
+from harness import HOME_RELEASE, Daemon, Minter, Nginx, binary, free_port, read
 from test_nginx import assert_healthy
+from test_token_types import challenges as offered
 
 ROOT = Path(__file__).resolve().parents[3]
 REFRESH = ROOT / "dist" / "nginx" / "privacypass-directory-refresh"
@@ -39,13 +39,6 @@ def new_daemon(directory: Path, rsa_not_before: Tuple[int, ...]) -> Daemon:
     for key_type in ("voprf-p384", "voprf-ristretto255"):
         generate_key(keys_dir, int(time.time()) - 60, key_type)
     return Daemon(directory, voprf=False)
-
-
-def offered(nginx: Nginx, path: str) -> List[Tuple[bytes, bytes]]:
-    """(challenge, token key) of each challenge nginx offers at path."""
-    status, headers, _ = nginx.get(path)
-    assert status == 401, status
-    return parse_challenges(headers["www-authenticate"])
 
 
 def wait_for_keys(daemon: Daemon, count: int) -> List[bytes]:
