@@ -34,7 +34,7 @@ pub use private_token::{
     PendingVoprfToken, VoprfClient, VoprfClientError, VoprfIssueError, VoprfIssuer,
 };
 pub use redeem::{RedeemError, Redeemer};
-pub use store::{MemoryStore, SpendOutcome, SpendStore, StoreError};
+pub use store::{CommitSizes, MemoryStore, SpendOutcome, SpendStore, StoreError};
 pub use verifier::{Verifier, VerifyError};
 pub use wire::{
     DecodeError, Token, TokenChallenge, TokenRequest, TokenResponse, TokenType, VoprfTokenResponse,

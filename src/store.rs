@@ -5,6 +5,7 @@
 //! as the store promises, and an error whenever it cannot be sure: callers fail closed.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::keys::TokenKeyId;
@@ -27,6 +28,87 @@ pub struct StoreError(pub String);
 /// How `SpendStore::spend_with` answers.
 pub type SpendCallback = Box<dyn FnOnce(Result<SpendOutcome, StoreError>) + Send>;
 
+/// Upper bounds of the buckets of `CommitSizes`: spends carried by one durable write.
+pub const COMMIT_SIZE_BOUNDS: [u64; 11] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+
+/// How many spends each durable write of a group-committing store carried, since it opened: the
+/// fsyncs a spend shares. `buckets[i]` counts the writes of more than `COMMIT_SIZE_BOUNDS[i - 1]`
+/// and at most `COMMIT_SIZE_BOUNDS[i]` spends; the last bucket the writes above the last bound.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CommitSizes {
+    pub buckets: [u64; COMMIT_SIZE_BOUNDS.len() + 1],
+    /// Durable writes.
+    pub writes: u64,
+    /// Spends in them.
+    pub spends: u64,
+}
+
+impl CommitSizes {
+    /// The counts since `earlier` (a snapshot of the same store).
+    pub fn since(&self, earlier: &CommitSizes) -> CommitSizes {
+        let mut buckets = self.buckets;
+        for (b, e) in buckets.iter_mut().zip(earlier.buckets) {
+            *b = b.saturating_sub(e);
+        }
+        CommitSizes {
+            buckets,
+            writes: self.writes.saturating_sub(earlier.writes),
+            spends: self.spends.saturating_sub(earlier.spends),
+        }
+    }
+
+    /// Spends per durable write, on average (0 with no write).
+    pub fn mean(&self) -> f64 {
+        if self.writes == 0 {
+            0.0
+        } else {
+            self.spends as f64 / self.writes as f64
+        }
+    }
+
+    /// The bound of the bucket holding the `q`-quantile write (`u64::MAX` past the last bound).
+    pub fn quantile_bound(&self, q: f64) -> u64 {
+        let rank = (self.writes as f64 * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return COMMIT_SIZE_BOUNDS.get(i).copied().unwrap_or(u64::MAX);
+            }
+        }
+        0
+    }
+}
+
+/// `CommitSizes` kept in atomics, for a store to count its writes as it makes them.
+#[derive(Debug, Default)]
+pub struct CommitSizeCounter {
+    buckets: [AtomicU64; COMMIT_SIZE_BOUNDS.len() + 1],
+    writes: AtomicU64,
+    spends: AtomicU64,
+}
+
+impl CommitSizeCounter {
+    /// Counts one durable write of `spends` spends.
+    pub fn record(&self, spends: u64) {
+        let i = COMMIT_SIZE_BOUNDS
+            .iter()
+            .position(|b| spends <= *b)
+            .unwrap_or(COMMIT_SIZE_BOUNDS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.spends.fetch_add(spends, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> CommitSizes {
+        CommitSizes {
+            buckets: std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed)),
+            writes: self.writes.load(Ordering::Relaxed),
+            spends: self.spends.load(Ordering::Relaxed),
+        }
+    }
+}
+
 pub trait SpendStore: Send + Sync {
     /// Records the spend of `nonce` under `key_id` unless it was spent before. `expires_at`
     /// (Unix seconds) is when the key stops being redeemable: the record may go after it.
@@ -37,10 +119,9 @@ pub trait SpendStore: Send + Sync {
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError>;
 
-    /// Records a spend like `spend` and answers through `done`. When the store is not remote
-    /// (`is_remote`) the caller is not blocked: the store answers from a thread of its own (or at
-    /// once).
-    /// The default runs `spend` on the calling thread.
+    /// Records a spend like `spend` and answers through `done`. When
+    /// `spend_with_returns_at_once` says so the caller is not blocked: the store answers from a
+    /// thread of its own (or at once). The default runs `spend` on the calling thread.
     fn spend_with(
         &self,
         key_id: &TokenKeyId,
@@ -58,6 +139,15 @@ pub trait SpendStore: Send + Sync {
     /// daemon keeps beside them.
     fn is_remote(&self) -> bool {
         true
+    }
+
+    /// Whether `spend_with` returns without waiting for the spend, so that an async caller may
+    /// call it on its own thread: a local store (its spend is quick, or answered from the
+    /// store's committer), or a remote one whose requests go out from threads of its own. The
+    /// default `spend_with` runs `spend` on the calling thread, which is quick only for a local
+    /// store.
+    fn spend_with_returns_at_once(&self) -> bool {
+        !self.is_remote()
     }
 
     /// Whether the spend is recorded.
@@ -79,6 +169,12 @@ pub trait SpendStore: Send + Sync {
     /// Whether a spend could be recorded now, as cheaply as the store can tell (health checks
     /// call it): a small write, or the outcome of the last one.
     fn probe_write(&self) -> Result<(), StoreError>;
+
+    /// The sizes of the store's durable writes so far, for a store that writes concurrent
+    /// spends together (group commit); `None` for one that writes each on its own.
+    fn commit_sizes(&self) -> Option<CommitSizes> {
+        None
+    }
 }
 
 type Nonce = [u8; NONCE_LEN];
@@ -321,6 +417,29 @@ mod tests {
 
     fn visited(store: &MemoryStore) -> usize {
         store.spends.lock().unwrap().visited
+    }
+
+    #[test]
+    fn commit_sizes_bucket_each_write_and_tell_quantiles() {
+        let counter = CommitSizeCounter::default();
+        let before = counter.snapshot();
+        for spends in [1, 1, 2, 3, 4, 5, 64, 65, 2000] {
+            counter.record(spends);
+        }
+        let sizes = counter.snapshot().since(&before);
+        assert_eq!(sizes.writes, 9);
+        assert_eq!(sizes.spends, 2145);
+        // 1, 1 | 2 | 3, 4 | 5 | 64 | 65 | 2000 past the last bound.
+        assert_eq!(sizes.buckets, [2, 1, 2, 1, 0, 0, 1, 1, 0, 0, 0, 1]);
+        assert_eq!(sizes.quantile_bound(0.5), 4);
+        assert_eq!(sizes.quantile_bound(0.1), 1);
+        assert_eq!(sizes.quantile_bound(1.0), u64::MAX);
+        assert!((sizes.mean() - 2145.0 / 9.0).abs() < 1e-9);
+        let later = counter.snapshot();
+        counter.record(7);
+        let one = counter.snapshot().since(&later);
+        assert_eq!((one.writes, one.spends, one.buckets[3]), (1, 7, 1));
+        assert_eq!(CommitSizes::default().quantile_bound(0.99), 0);
     }
 
     #[test]

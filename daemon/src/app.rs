@@ -10,7 +10,7 @@ use privacypass_core::crypto;
 use privacypass_core::keys::TokenKeyId;
 use privacypass_core::store::SpendCallback;
 use privacypass_core::wire::NONCE_LEN;
-use privacypass_core::{KeySet, SpendOutcome, SpendStore, StoreError};
+use privacypass_core::{CommitSizes, KeySet, SpendOutcome, SpendStore, StoreError};
 
 use privacypass_stores::{Backends, IdempotencyStore, RateLimitStore};
 
@@ -223,6 +223,10 @@ impl SpendStore for TimedStore {
         self.inner.is_remote()
     }
 
+    fn spend_with_returns_at_once(&self) -> bool {
+        self.inner.spend_with_returns_at_once()
+    }
+
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
         self.inner.is_spent(key_id, nonce)
     }
@@ -237,6 +241,10 @@ impl SpendStore for TimedStore {
 
     fn probe_write(&self) -> Result<(), StoreError> {
         self.inner.probe_write()
+    }
+
+    fn commit_sizes(&self) -> Option<CommitSizes> {
+        self.inner.commit_sizes()
     }
 }
 

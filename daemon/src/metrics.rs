@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use privacypass_core::keys::KeyState;
-use privacypass_core::{ErrorCode, KeySet, TokenType};
+use privacypass_core::store::COMMIT_SIZE_BOUNDS;
+use privacypass_core::{CommitSizes, ErrorCode, KeySet, TokenType};
 
 /// Operations counted separately.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +68,21 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum{labels} {sum}");
         let _ = writeln!(out, "{name}_count{labels} {count}");
     }
+}
+
+/// The store's synced writes by the spends each carried, as a histogram.
+fn render_commit_sizes(out: &mut String, commits: &CommitSizes) {
+    const NAME: &str = "privacypass_store_commit_spends";
+    out.push_str("# HELP privacypass_store_commit_spends Spends carried by each synced write of the store (group commit: the spends that shared one fsync).\n");
+    out.push_str("# TYPE privacypass_store_commit_spends histogram\n");
+    let mut cumulative = 0;
+    for (bound, n) in COMMIT_SIZE_BOUNDS.iter().zip(&commits.buckets) {
+        cumulative += n;
+        let _ = writeln!(out, "{NAME}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{NAME}_bucket{{le=\"+Inf\"}} {}", commits.writes);
+    let _ = writeln!(out, "{NAME}_sum {}", commits.spends);
+    let _ = writeln!(out, "{NAME}_count {}", commits.writes);
 }
 
 /// Outcome slots: success, then one per row of the error table.
@@ -166,8 +182,9 @@ impl Metrics {
         self.http_requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The Prometheus text exposition.
-    pub fn render(&self, keys: &KeySet, now: u64) -> String {
+    /// The Prometheus text exposition; `commits` are the store's group-commit sizes, for a
+    /// store that batches its durable writes.
+    pub fn render(&self, keys: &KeySet, now: u64, commits: Option<&CommitSizes>) -> String {
         let mut out = String::new();
         out.push_str("# HELP privacypass_calls_total Issue and redeem calls by outcome (JSON-RPC code, 0 for success).\n");
         out.push_str("# TYPE privacypass_calls_total counter\n");
@@ -241,6 +258,9 @@ impl Metrics {
         out.push_str("# TYPE privacypass_store_duration_seconds histogram\n");
         self.store_latency
             .render(&mut out, "privacypass_store_duration_seconds", "");
+        if let Some(commits) = commits {
+            render_commit_sizes(&mut out, commits);
+        }
         out.push_str("# HELP privacypass_http_requests_total HTTP requests served.\n");
         out.push_str("# TYPE privacypass_http_requests_total counter\n");
         let _ = writeln!(

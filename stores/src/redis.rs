@@ -45,7 +45,10 @@
 //! it and hands each caller its own reply; callers that arrive while the pool is busy queue up
 //! and go out together in the next pipeline (the group commit of the RocksDB store, with up to
 //! `pool` pipelines on the wire at once). Concurrent redemptions therefore share round trips
-//! instead of paying one each. After an error every pooled connection is dropped (when one
+//! instead of paying one each. `spend_with` (the daemon's redemptions) queues the same way and
+//! returns at once: `pool` sender threads, started by its first call, send what is queued
+//! whenever a connection is free and answer each spend's callback with its reply, so a daemon
+//! parks no thread per redemption in flight. After an error every pooled connection is dropped (when one
 //! connection to a server breaks, the others usually have too) and the next request connects
 //! afresh: the store resumes by itself once Redis is back. Connections are made on first use,
 //! never by `open` (which only checks one connection), and a process that inherits the store
@@ -76,10 +79,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use privacypass_core::keys::TokenKeyId;
+use privacypass_core::store::SpendCallback;
 use privacypass_core::wire::NONCE_LEN;
 use privacypass_core::{unix_now, SpendOutcome, SpendStore, StoreError};
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
@@ -187,6 +191,12 @@ struct Shared {
     queue: VecDeque<(u64, Cmd, bool)>,
     /// Replies not yet taken by their callers.
     replies: HashMap<u64, Result<Value, StoreError>>,
+    /// How the requests of `spend_with` are answered, by ticket: called with the reply by
+    /// whoever sent its pipeline, outside the lock.
+    callbacks: HashMap<u64, ReplyCallback>,
+    /// Threads of `spend_with` started in this process, and whether they must stop.
+    senders: usize,
+    stopping: bool,
     next_ticket: u64,
     /// Connections not in use, with the generation they were made in.
     idle: Vec<(u64, Conn)>,
@@ -201,8 +211,22 @@ struct Shared {
     commands: u64,
 }
 
+/// How a request of `spend_with` is answered.
+type ReplyCallback = Box<dyn FnOnce(Result<Value, StoreError>) + Send>;
+
 /// The Redis/Valkey store. Thread-safe; share one per process.
+///
+/// `spend` and the other calls wait on the calling thread (the first caller to find a free
+/// connection sends what is queued). `spend_with` never waits: its first call starts `pool`
+/// sender threads, which send whatever is queued whenever a connection is free and answer each
+/// callback with its reply, so an async caller parks no thread per spend in flight.
 pub struct RedisStore {
+    inner: Arc<Inner>,
+    /// The sender threads of `spend_with`, with the process that started them.
+    senders: Mutex<(u32, Vec<std::thread::JoinHandle<()>>)>,
+}
+
+struct Inner {
     target: Target,
     /// The URL without its password, for messages.
     display: String,
@@ -213,14 +237,17 @@ pub struct RedisStore {
     shared: Mutex<Shared>,
     /// Signalled whenever a pipeline finishes.
     finished: Condvar,
+    /// Signalled when a request of `spend_with` is queued, and when a pipeline finishes with
+    /// requests still queued: wakes a sender thread.
+    work: Condvar,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStore")
-            .field("url", &self.display)
-            .field("pool", &self.pool)
-            .field("timeout", &self.timeout)
+            .field("url", &self.inner.display)
+            .field("pool", &self.inner.pool)
+            .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -325,7 +352,7 @@ impl RedisStore {
         } else {
             return Err(OpenError::UnsupportedUrl(redact(url)));
         };
-        let store = RedisStore {
+        let store = Inner {
             target,
             display: redact(url),
             pool: options.pool,
@@ -336,6 +363,7 @@ impl RedisStore {
                 ..Shared::default()
             }),
             finished: Condvar::new(),
+            work: Condvar::new(),
         };
         let mut probe = store.connect()?;
         let pong = match &mut probe {
@@ -343,9 +371,79 @@ impl RedisStore {
             Conn::Cluster(c) => redis::cmd("PING").query::<Value>(c.as_mut()),
         };
         pong.map_err(|e| store_error("ping", e))?;
-        Ok(store)
+        Ok(RedisStore {
+            inner: Arc::new(store),
+            senders: Mutex::new((std::process::id(), Vec::new())),
+        })
     }
 
+    /// Pipelines sent so far and the commands they carried: how much callers shared round
+    /// trips.
+    pub fn pipeline_stats(&self) -> Result<(u64, u64), StoreError> {
+        let shared = self.inner.lock()?;
+        Ok((shared.pipelines, shared.commands))
+    }
+
+    /// Starts the sender threads of `spend_with` unless this process runs them; Err when not
+    /// one runs.
+    fn ensure_senders(&self, shared: &mut Shared) -> Result<(), StoreError> {
+        if shared.senders >= self.inner.pool {
+            return Ok(());
+        }
+        let Ok(mut senders) = self.senders.lock() else {
+            return Err(StoreError("redis store lock poisoned".into()));
+        };
+        let pid = std::process::id();
+        if senders.0 != pid {
+            // Threads of the parent before fork(): not in this process, never to be joined.
+            std::mem::forget(std::mem::take(&mut senders.1));
+            senders.0 = pid;
+        }
+        while shared.senders < self.inner.pool {
+            let inner = self.inner.clone();
+            match std::thread::Builder::new()
+                .name("privacypass-redis".into())
+                .spawn(move || inner.run_sender())
+            {
+                Ok(handle) => senders.1.push(handle),
+                Err(_) if shared.senders > 0 => break,
+                Err(e) => return Err(store_error("start a sender thread", e)),
+            }
+            shared.senders += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RedisStore {
+    /// Stops the sender threads once they have sent what is queued.
+    fn drop(&mut self) {
+        if let Ok(mut shared) = self.inner.shared.lock() {
+            shared.stopping = true;
+        }
+        self.inner.work.notify_all();
+        let (pid, handles) = match self.senders.lock() {
+            Ok(mut senders) => (senders.0, std::mem::take(&mut senders.1)),
+            Err(poisoned) => {
+                let mut senders = poisoned.into_inner();
+                (senders.0, std::mem::take(&mut senders.1))
+            }
+        };
+        if pid != std::process::id() {
+            std::mem::forget(handles);
+            return;
+        }
+        let current = std::thread::current().id();
+        for handle in handles {
+            // The last handle dropped by a callback on a sender thread: that one ends by itself.
+            if handle.thread().id() != current {
+                let _ = handle.join();
+            }
+        }
+    }
+}
+
+impl Inner {
     fn connect(&self) -> Result<Conn, StoreError> {
         let timeout = Some(self.timeout);
         match &self.target {
@@ -414,13 +512,6 @@ impl RedisStore {
         Ok(conn)
     }
 
-    /// Pipelines sent so far and the commands they carried: how much callers shared round
-    /// trips.
-    pub fn pipeline_stats(&self) -> Result<(u64, u64), StoreError> {
-        let shared = self.lock()?;
-        Ok((shared.pipelines, shared.commands))
-    }
-
     fn lock(&self) -> Result<MutexGuard<'_, Shared>, StoreError> {
         self.shared
             .lock()
@@ -436,18 +527,7 @@ impl RedisStore {
     /// has seen the write on N replicas (else an error: not acknowledged).
     fn call_as(&self, cmd: Cmd, replicated: bool) -> Result<Value, StoreError> {
         let mut shared = self.lock()?;
-        let pid = std::process::id();
-        if shared.pid != pid {
-            // A child after fork(): the parent's connections and requests are not ours.
-            *shared = Shared {
-                pid,
-                next_ticket: shared.next_ticket,
-                ..Shared::default()
-            };
-        }
-        let ticket = shared.next_ticket;
-        shared.next_ticket += 1;
-        shared.queue.push_back((ticket, cmd, replicated));
+        let ticket = queue(&mut shared, cmd, replicated);
         loop {
             if let Some(reply) = shared.replies.remove(&ticket) {
                 return reply;
@@ -463,8 +543,31 @@ impl RedisStore {
         }
     }
 
+    /// A sender thread of `spend_with`: sends what is queued whenever a connection is free, until
+    /// the store is dropped and nothing is queued.
+    fn run_sender(&self) {
+        let Ok(mut shared) = self.lock() else { return };
+        loop {
+            if !shared.queue.is_empty() && shared.busy < self.pool {
+                shared = match self.send_queued(shared) {
+                    Ok(shared) => shared,
+                    Err(_) => return,
+                };
+                continue;
+            }
+            if shared.stopping && shared.queue.is_empty() {
+                return;
+            }
+            shared = match self.work.wait(shared) {
+                Ok(shared) => shared,
+                Err(_) => return,
+            };
+        }
+    }
+
     /// Sends the queued requests as one pipeline on a pooled connection, with the lock released
-    /// while they are on the wire, and files each reply under its ticket.
+    /// while they are on the wire, and files each reply under its ticket (or answers its
+    /// callback, outside the lock).
     fn send_queued<'a>(
         &'a self,
         mut shared: MutexGuard<'a, Shared>,
@@ -496,23 +599,41 @@ impl RedisStore {
 
         let mut shared = self.lock()?;
         shared.busy -= 1;
-        match outcome {
+        let replies = match outcome {
             Ok((conn, replies)) => {
                 if shared.generation == generation {
                     shared.idle.push((generation, conn));
                 }
-                shared.replies.extend(tickets.into_iter().zip(replies));
+                replies
             }
             Err(e) => {
                 shared.generation += 1;
                 shared.idle.clear();
-                shared
-                    .replies
-                    .extend(tickets.into_iter().map(|t| (t, Err(e.clone()))));
+                vec![Err(e); tickets.len()]
+            }
+        };
+        let mut answers = Vec::new();
+        for (ticket, reply) in tickets.into_iter().zip(replies) {
+            match shared.callbacks.remove(&ticket) {
+                Some(callback) => answers.push((callback, reply)),
+                None => {
+                    shared.replies.insert(ticket, reply);
+                }
             }
         }
         self.finished.notify_all();
-        Ok(shared)
+        if !shared.queue.is_empty() {
+            self.work.notify_one();
+        }
+        if answers.is_empty() {
+            return Ok(shared);
+        }
+        // A callback may call the store: none runs under the lock.
+        drop(shared);
+        for (callback, reply) in answers {
+            callback(reply);
+        }
+        self.lock()
     }
 
     /// One pipeline on `conn` (a new connection when None). Server error replies fail only
@@ -590,6 +711,39 @@ impl RedisStore {
     }
 }
 
+/// Queues a request and returns its ticket. In a child after `fork()` the parent's connections,
+/// requests and sender threads are not this process's: they are forgotten first.
+fn queue(shared: &mut Shared, cmd: Cmd, replicated: bool) -> u64 {
+    let pid = std::process::id();
+    if shared.pid != pid {
+        *shared = Shared {
+            pid,
+            next_ticket: shared.next_ticket,
+            ..Shared::default()
+        };
+    }
+    let ticket = shared.next_ticket;
+    shared.next_ticket += 1;
+    shared.queue.push_back((ticket, cmd, replicated));
+    ticket
+}
+
+/// A spend's reply as its outcome.
+fn spend_outcome(reply: Value) -> Result<SpendOutcome, StoreError> {
+    match reply {
+        Value::Okay => Ok(SpendOutcome::Recorded),
+        Value::SimpleString(s) if s == "OK" => Ok(SpendOutcome::Recorded),
+        Value::Nil => Ok(SpendOutcome::AlreadySpent),
+        other => Err(unexpected("SET NX", &other)),
+    }
+}
+
+fn spend_command(key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN], expires_at: u64) -> Cmd {
+    let mut cmd = eval(SPEND_SCRIPT, spend_key(key_id, nonce));
+    cmd.arg(spend_expiry(expires_at));
+    cmd
+}
+
 fn cluster_client(
     url: &str,
     rest: &str,
@@ -642,20 +796,46 @@ impl SpendStore for RedisStore {
         nonce: &[u8; NONCE_LEN],
         expires_at: u64,
     ) -> Result<SpendOutcome, StoreError> {
-        let mut cmd = eval(SPEND_SCRIPT, spend_key(key_id, nonce));
-        cmd.arg(spend_expiry(expires_at));
-        match self.call_as(cmd, true)? {
-            Value::Okay => Ok(SpendOutcome::Recorded),
-            Value::SimpleString(s) if s == "OK" => Ok(SpendOutcome::Recorded),
-            Value::Nil => Ok(SpendOutcome::AlreadySpent),
-            other => Err(unexpected("SET NX", &other)),
+        let cmd = spend_command(key_id, nonce, expires_at);
+        spend_outcome(self.inner.call_as(cmd, true)?)
+    }
+
+    /// Queues the spend and returns at once; `done` is called with its reply by the thread that
+    /// sent its pipeline (a sender thread of the store, or a caller of `spend` that found a
+    /// connection free).
+    fn spend_with(
+        &self,
+        key_id: &TokenKeyId,
+        nonce: &[u8; NONCE_LEN],
+        expires_at: u64,
+        done: SpendCallback,
+    ) {
+        let mut shared = match self.inner.lock() {
+            Ok(shared) => shared,
+            Err(e) => return done(Err(e)),
+        };
+        let ticket = queue(&mut shared, spend_command(key_id, nonce, expires_at), true);
+        if let Err(e) = self.ensure_senders(&mut shared) {
+            shared.queue.retain(|(t, _, _)| *t != ticket);
+            drop(shared);
+            return done(Err(e));
         }
+        shared.callbacks.insert(
+            ticket,
+            Box::new(move |reply| done(reply.and_then(spend_outcome))),
+        );
+        drop(shared);
+        self.inner.work.notify_one();
+    }
+
+    fn spend_with_returns_at_once(&self) -> bool {
+        true
     }
 
     fn is_spent(&self, key_id: &TokenKeyId, nonce: &[u8; NONCE_LEN]) -> Result<bool, StoreError> {
         let mut cmd = redis::cmd("EXISTS");
         cmd.arg(spend_key(key_id, nonce));
-        match self.call(cmd)? {
+        match self.inner.call(cmd)? {
             Value::Int(n) => Ok(n > 0),
             other => Err(unexpected("EXISTS", &other)),
         }
@@ -669,7 +849,7 @@ impl SpendStore for RedisStore {
         let end_key = format!("{END_PREFIX}{}", hex::encode(key_id));
         let mut get = redis::cmd("GET");
         get.arg(&end_key);
-        let recorded = match self.call(get)? {
+        let recorded = match self.inner.call(get)? {
             Value::Nil => None,
             Value::BulkString(b) => std::str::from_utf8(&b).ok().and_then(|t| t.parse().ok()),
             other => return Err(unexpected("GET", &other)),
@@ -679,7 +859,7 @@ impl SpendStore for RedisStore {
         }
         let expiry = spend_expiry(until);
         let pattern = format!("{SPEND_PREFIX}{}:*", hex::encode(key_id));
-        for mut conn in self.primaries()? {
+        for mut conn in self.inner.primaries()? {
             let mut cursor = 0u64;
             loop {
                 let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -713,7 +893,7 @@ impl SpendStore for RedisStore {
         if expiry != 0 {
             set.arg("EXAT").arg(expiry);
         }
-        match self.call(set)? {
+        match self.inner.call(set)? {
             Value::Okay => Ok(()),
             Value::SimpleString(s) if s == "OK" => Ok(()),
             other => Err(unexpected("SET", &other)),
@@ -729,7 +909,7 @@ impl SpendStore for RedisStore {
     fn probe_write(&self) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("SET");
         cmd.arg(PROBE_KEY).arg(1).arg("EX").arg(60);
-        match self.call(cmd)? {
+        match self.inner.call(cmd)? {
             Value::Okay => Ok(()),
             Value::SimpleString(s) if s == "OK" => Ok(()),
             other => Err(unexpected("SET", &other)),
@@ -769,7 +949,7 @@ impl IdempotencyStore for RedisStore {
         in_flight.extend_from_slice(fingerprint);
         let mut cmd = eval(CLAIM_SCRIPT, idem_key(key));
         cmd.arg(in_flight).arg(lease_secs.max(1));
-        match self.call(cmd)? {
+        match self.inner.call(cmd)? {
             Value::Nil => Ok(Claim::Claimed),
             Value::BulkString(record) => match record.split_first() {
                 Some((&IN_FLIGHT, _)) => Ok(Claim::InFlight),
@@ -810,7 +990,7 @@ impl IdempotencyStore for RedisStore {
             cmd.arg(idem_key(key)).arg(record).arg("EX").arg(ttl_secs);
             cmd
         };
-        match self.call(cmd)? {
+        match self.inner.call(cmd)? {
             Value::Okay | Value::Int(_) => Ok(()),
             Value::SimpleString(s) if s == "OK" => Ok(()),
             other => Err(unexpected("complete", &other)),
@@ -818,7 +998,7 @@ impl IdempotencyStore for RedisStore {
     }
 
     fn release(&self, key: &str) -> Result<(), StoreError> {
-        match self.call(eval(RELEASE_SCRIPT, idem_key(key)))? {
+        match self.inner.call(eval(RELEASE_SCRIPT, idem_key(key)))? {
             Value::Int(_) => Ok(()),
             other => Err(unexpected("release", &other)),
         }
@@ -844,7 +1024,7 @@ impl RateLimitStore for RedisStore {
             .min(MAX_EXPIRY);
         let mut cmd = eval(RATE_SCRIPT, format!("{RATE_PREFIX}{bucket}:{window_start}"));
         cmd.arg(hits).arg(expires_at);
-        match self.call(cmd)? {
+        match self.inner.call(cmd)? {
             Value::Int(n) => u64::try_from(n).map_err(|_| unexpected("INCRBY", &Value::Int(n))),
             other => Err(unexpected("INCRBY", &other)),
         }

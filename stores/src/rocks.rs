@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use privacypass_core::keys::TokenKeyId;
-use privacypass_core::store::SpendCallback;
+use privacypass_core::store::{CommitSizeCounter, CommitSizes, SpendCallback};
 use privacypass_core::wire::NONCE_LEN;
 use privacypass_core::{SpendOutcome, SpendStore, StoreError};
 
@@ -150,6 +150,8 @@ struct Inner {
     cf_options: Options,
     /// Idempotency-Key claims in flight (completed records are in the database).
     claims: MemoryState,
+    /// Spends per synced batch written.
+    commits: CommitSizeCounter,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -233,6 +235,7 @@ impl RocksStore {
                 committed: Condvar::new(),
                 cf_options,
                 claims: MemoryState::new(),
+                commits: CommitSizeCounter::default(),
             }),
             committer: Mutex::new(None),
         })
@@ -364,6 +367,9 @@ impl Inner {
             Some(reason) => Err(failed_closed(&reason)),
             None => self.write_spends(&queued, &ends),
         };
+        if result.is_ok() {
+            self.commits.record(queued.len() as u64);
+        }
         let mut state = self.lock()?;
         match &result {
             Ok(()) => {
@@ -685,6 +691,10 @@ impl SpendStore for RocksStore {
 
     fn probe_write(&self) -> Result<(), StoreError> {
         self.inner.probe_write()
+    }
+
+    fn commit_sizes(&self) -> Option<CommitSizes> {
+        Some(self.inner.commits.snapshot())
     }
 }
 

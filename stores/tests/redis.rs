@@ -18,7 +18,7 @@ use privacypass_core::{SpendOutcome, SpendStore};
 use privacypass_stores::redis::{spend_key, RedisStore, EXPIRY_MARGIN_SECS};
 use privacypass_stores::{Claim, IdempotencyStore, OpenError, RateLimitStore};
 use redis_server::{free_port, Cluster, RedisServer};
-use spends::exactly_once_under_contention;
+use spends::{exactly_once_under_contention, spend_with_answers_once_per_token};
 
 fn open(url: &str) -> Arc<RedisStore> {
     Arc::new(RedisStore::open(url).unwrap())
@@ -178,6 +178,70 @@ fn a_stalled_redis_times_out_and_the_store_recovers() {
         store.spend(&[1; 32], &[3; 32], u64::MAX).unwrap(),
         SpendOutcome::Recorded
     );
+}
+
+/// `spend_with` returns before its answer: it sends nothing on the calling thread. While Redis is
+/// stopped the call returns with no answer yet, the answer comes later (a timeout error); once
+/// Redis resumes, spends through it are recorded once, and dropping the store answers what it
+/// had queued.
+#[test]
+fn spend_with_never_waits_for_redis_and_answers_every_spend_once() {
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let server = RedisServer::start(dir.path(), free_port());
+    let store = open(&format!(
+        "redis://127.0.0.1:{}/0?timeout_ms=300",
+        server.port
+    ));
+    assert!(store.is_remote() && store.spend_with_returns_at_once());
+    spend_with_answers_once_per_token(&store);
+    let (pipelines, commands) = store.pipeline_stats().unwrap();
+    assert!(
+        pipelines < commands,
+        "{commands} commands in {pipelines} pipelines"
+    );
+
+    server.signal("-STOP");
+    let (tx, rx) = mpsc::channel();
+    store.spend_with(
+        &[8; 32],
+        &[1; 32],
+        u64::MAX,
+        Box::new(move |outcome| tx.send(outcome).unwrap()),
+    );
+    assert_eq!(
+        rx.try_recv().unwrap_err(),
+        mpsc::TryRecvError::Empty,
+        "spend_with waited for the stopped Redis"
+    );
+    let answer = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    server.signal("-CONT");
+    assert!(answer.is_err(), "{answer:?}");
+
+    let (tx, rx) = mpsc::channel();
+    for i in 0..100u32 {
+        let tx = tx.clone();
+        store.spend_with(
+            &[8; 32],
+            &nonce(9, i),
+            u64::MAX,
+            Box::new(move |outcome| tx.send(outcome).unwrap()),
+        );
+    }
+    drop(tx);
+    drop(store);
+    let answers: Vec<_> = rx.iter().collect();
+    assert_eq!(
+        answers.len(),
+        100,
+        "dropping the store answers what it had queued"
+    );
+    assert!(
+        answers.iter().all(|a| *a == Ok(SpendOutcome::Recorded)),
+        "{answers:?}"
+    );
+    let store = open(&server.url());
+    assert!((0..100).all(|i| store.is_spent(&[8; 32], &nonce(9, i)).unwrap()));
 }
 
 fn idempotency_and_rate_limits(store: &RedisStore) {

@@ -576,6 +576,15 @@ fn directory_etag_and_health_and_metrics() {
         text.contains("privacypass_store_duration_seconds_count 1"),
         "{text}"
     );
+    // The one spend was one synced write of RocksDB.
+    for line in [
+        "privacypass_store_commit_spends_bucket{le=\"1\"} 1",
+        "privacypass_store_commit_spends_bucket{le=\"+Inf\"} 1",
+        "privacypass_store_commit_spends_sum 1",
+        "privacypass_store_commit_spends_count 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in {text}");
+    }
     assert!(
         text.contains("privacypass_keys{state=\"active\"} 1"),
         "{text}"

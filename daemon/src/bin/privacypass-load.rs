@@ -9,6 +9,11 @@
 //! gives the daemons' CPU time (user and system, from /proc) per call: a figure that moves far
 //! less than the rate when the machine is shared.
 //!
+//! Beside the durable redeems it runs the same fresh redeems on a daemon with `--store memory:`
+//! (or, with `--store URL`, calls that store's spend in process from as many threads), how many
+//! spends each synced write carried (the daemon's `privacypass_store_commit_spends`), and a table
+//! of the ratios the performance targets are stated in, with the rows each divides.
+//!
 //! Usage: privacypass-load --daemon PATH [--seconds N] [--connections 1,16,64] [--mint N]
 //!        [--store URL --daemons N] [--ops issue,redeem,spent,batch,voprf,batch-issue]
 //!
@@ -25,9 +30,10 @@ use std::time::{Duration, Instant};
 use privacypass_core::batch::{
     PendingEntry, PendingGenericBatch, AMORTIZED_REQUEST_MEDIA_TYPE, GENERIC_REQUEST_MEDIA_TYPE,
 };
+use privacypass_core::store::COMMIT_SIZE_BOUNDS;
 use privacypass_core::{
-    b64, Client, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, TokenType, Verifier,
-    VoprfClient, VoprfIssuer, VoprfIssuerKey,
+    b64, Client, CommitSizes, Issuer, IssuerKey, KeySet, KeyValidity, TokenChallenge, TokenType,
+    Verifier, VoprfClient, VoprfIssuer, VoprfIssuerKey,
 };
 use privacypass_rpc::{IssueParams, RedeemParams, ISSUE, REDEEM};
 use serde::Serialize;
@@ -159,6 +165,9 @@ struct Row {
     unexpected: usize,
     /// The daemons' CPU µs per call.
     cpu: f64,
+    /// The store's synced writes during the run, by spends each (a single daemon's
+    /// group-committing store).
+    commits: Option<CommitSizes>,
 }
 
 /// Result of one load run.
@@ -169,6 +178,8 @@ struct Run {
     latencies: Vec<Duration>,
     /// CPU time (user and system) the daemons used during the run.
     server_cpu: Duration,
+    /// The daemon's store's synced writes during the run (one daemon whose store reports them).
+    commits: Option<CommitSizes>,
 }
 
 impl Run {
@@ -191,6 +202,7 @@ impl Run {
             p99: self.percentile(0.99),
             unexpected: self.unexpected,
             cpu: self.cpu_per_call(calls),
+            commits: self.commits.take(),
         }
     }
 
@@ -199,6 +211,45 @@ impl Run {
         let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
         self.latencies.get(i).copied().unwrap_or_default()
     }
+}
+
+/// The group-commit sizes a daemon's /metrics reports so far (`privacypass_store_commit_spends`),
+/// or None when its store reports none.
+fn commit_sizes(addr: &str) -> Option<CommitSizes> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let mut sizes = CommitSizes::default();
+    let (mut found, mut below) = (false, 0);
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("privacypass_store_commit_spends") else {
+            continue;
+        };
+        let (series, value) = rest.rsplit_once(' ')?;
+        let value: u64 = value.parse().ok()?;
+        found = true;
+        match series {
+            "_sum" => sizes.spends = value,
+            "_count" => sizes.writes = value,
+            _ => {
+                let bound = series.strip_prefix("_bucket{le=\"")?.strip_suffix("\"}")?;
+                let i = COMMIT_SIZE_BOUNDS
+                    .iter()
+                    .position(|b| b.to_string() == bound)
+                    .unwrap_or(COMMIT_SIZE_BOUNDS.len());
+                // The exposition's buckets are cumulative.
+                sizes.buckets[i] = value.saturating_sub(below);
+                below = value;
+            }
+        }
+    }
+    found.then_some(sizes)
 }
 
 /// CPU time (user and system) the processes `pids` have used so far, from /proc.
@@ -323,6 +374,10 @@ async fn load_as(
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
+    let commits_before = match addrs {
+        [one] => commit_sizes(one),
+        _ => None,
+    };
     let cpu_before = cpu_time(pids);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
@@ -343,6 +398,7 @@ async fn load_as(
         elapsed: Duration::ZERO,
         latencies: Vec::new(),
         server_cpu: Duration::ZERO,
+        commits: None,
     };
     for t in tasks {
         let (lat, bad) = t.await.map_err(|e| e.to_string())??;
@@ -352,6 +408,11 @@ async fn load_as(
     }
     run.elapsed = started.elapsed();
     run.server_cpu = cpu_time(pids).saturating_sub(cpu_before);
+    if let Some(before) = commits_before {
+        run.commits = commit_sizes(&addrs[0])
+            .map(|after| after.since(&before))
+            .filter(|c| c.writes > 0);
+    }
     if next.load(Ordering::Relaxed) > requests.len() {
         eprintln!(
             "note: ran out of prepared requests ({}); the rate is a lower bound",
@@ -381,6 +442,30 @@ fn ceiling(threads: usize, seconds: f64, op: impl Fn() + Send + Sync + 'static) 
         let _ = h.join();
     }
     count.load(Ordering::Relaxed) as f64 / seconds
+}
+
+/// Spends a second of the store at `url` called in process from `threads` threads at once, each
+/// spend a fresh nonce under a key no daemon uses.
+fn store_ceiling(url: &str, threads: usize, seconds: f64) -> Result<f64, String> {
+    let store = privacypass_stores::open(url).map_err(|e| e.to_string())?;
+    let failed = Arc::new(AtomicUsize::new(0));
+    let until = privacypass_core::unix_now() + 3600;
+    let counted = failed.clone();
+    let rate = ceiling(threads, seconds, move || {
+        let mut nonce = [0u8; 32];
+        let recorded = privacypass_core::crypto::random_bytes(&mut nonce).is_ok()
+            && matches!(
+                store.spend(&[0xa5; 32], &nonce, until),
+                Ok(privacypass_core::SpendOutcome::Recorded)
+            );
+        if !recorded {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    match failed.load(Ordering::Relaxed) {
+        0 => Ok(rate),
+        n => Err(format!("{n} in-process spends on {url} failed")),
+    }
 }
 
 /// `n` tokens made by `one` (a request, the issuer's response, the client's finalize: the
@@ -586,7 +671,7 @@ fn main() -> Result<(), String> {
             opts.seconds,
             200,
         ))?;
-        rows.push(run.row("issue (JSON-RPC)".to_owned(), conns, 1));
+        rows.push(run.row(ISSUE_ROW.to_owned(), conns, 1));
     }
     // Durable redeems need one fresh token each: mint enough for a generous rate.
     let budget = opts.mint.unwrap_or((25_000.0 * opts.seconds) as usize);
@@ -619,9 +704,33 @@ fn main() -> Result<(), String> {
             spent.extend(bodies.iter().take(run.requests).cloned());
             continue;
         }
-        rows.push(run.row("redeem, durable (fresh tokens)".to_owned(), conns, 1));
+        rows.push(run.row(FRESH_ROW.to_owned(), conns, 1));
         spent.extend(bodies.iter().take(run.requests).cloned());
     }
+    // The same fresh redeems on a daemon whose spends stay in memory (`--store memory:`), at the
+    // largest connection count: what durability costs, measured beside it.
+    let most = opts.connections.iter().copied().max().unwrap_or(64);
+    if wants("redeem") && opts.store.is_none() {
+        let memory = start_daemon(&opts.daemon, opts.daemons, &keys_dir, Some("memory:"))?;
+        let tokens = mint(&key, &keys, &challenge, budget);
+        let bodies = Arc::new(tokens.iter().map(|t| redeem_body(t)).collect::<Vec<_>>());
+        let mut run = runtime.block_on(load(
+            std::slice::from_ref(&memory.addr),
+            &[memory.child.id()],
+            "/rpc",
+            bodies,
+            most,
+            opts.seconds,
+            200,
+        ))?;
+        rows.push(run.row(MEMORY_FRESH_ROW.to_owned(), most, 1));
+    }
+    // A shared store's own rate, in process: as many spenders at once as the largest run had
+    // connections.
+    let store_rate = match &opts.store {
+        Some(url) if wants("redeem") => Some(store_ceiling(url, most, opts.seconds)?),
+        _ => None,
+    };
     for &conns in opts.connections.iter().filter(|_| wants("spent")) {
         let bodies: Vec<Vec<u8>> = spent.iter().cycle().take(2_000_000).cloned().collect();
         let mut run = runtime.block_on(load(
@@ -633,7 +742,7 @@ fn main() -> Result<(), String> {
             opts.seconds,
             403,
         ))?;
-        rows.push(run.row("redeem, already spent (-32021)".to_owned(), conns, 1));
+        rows.push(run.row(SPENT_ROW.to_owned(), conns, 1));
     }
     // The same redeems, BATCH calls a request: fresh tokens, then the same batches again.
     let mut spent_batches: Vec<Vec<u8>> = Vec::new();
@@ -692,7 +801,7 @@ fn main() -> Result<(), String> {
     // durable redeems of fresh tokens (the PRF evaluated with the private key), and the same
     // tokens again (already spent: the seen-token set spares the evaluation).
     let mut voprf_ceilings = Vec::new();
-    let conns = opts.connections.iter().copied().max().unwrap_or(64);
+    let conns = most;
     for key in voprf_keys.into_iter().filter(|_| wants("voprf")) {
         let Some(&(token_type, _, label, per_second)) =
             VOPRF_TYPES.iter().find(|t| t.0 == key.token_type())
@@ -848,20 +957,16 @@ fn main() -> Result<(), String> {
         "| operation | connections | req/s | p50 | p99 | unexpected answers | daemon CPU µs per call |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for Row {
-        name,
-        conns,
-        rate,
-        p50,
-        p99,
-        unexpected,
-        cpu,
-    } in rows
-    {
+    for row in &rows {
         println!(
-            "| {name} | {conns} | {rate:.0} | {:.2} ms | {:.2} ms | {unexpected} | {cpu:.1} |",
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
+            "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} |",
+            row.name,
+            row.conns,
+            row.rate,
+            row.p50.as_secs_f64() * 1e3,
+            row.p99.as_secs_f64() * 1e3,
+            row.unexpected,
+            row.cpu
         );
     }
     println!("| in-process sign ceiling, {cores} cores | | {sign_ceiling:.0} | | | | |");
@@ -870,5 +975,103 @@ fn main() -> Result<(), String> {
         println!("| in-process issue ceiling {label}, {cores} cores | | {issue:.0} | | | | |");
         println!("| in-process verify ceiling {label}, {cores} cores | | {verify:.0} | | | | |");
     }
+    print_commits(&rows);
+    if let (Some(url), Some(rate)) = (&opts.store, store_rate) {
+        println!("| in-process spends on {url}, {most} threads | | {rate:.0} | | | | |");
+    }
+    print_ratios(&rows, most, sign_ceiling, store_rate);
     Ok(())
+}
+
+const ISSUE_ROW: &str = "issue (JSON-RPC)";
+const FRESH_ROW: &str = "redeem, durable (fresh tokens)";
+const MEMORY_FRESH_ROW: &str = "redeem, memory: store (fresh tokens)";
+const SPENT_ROW: &str = "redeem, already spent (-32021)";
+
+/// How the runs of a store that group-commits shared their fsyncs.
+fn print_commits(rows: &[Row]) {
+    let with: Vec<(&Row, &CommitSizes)> = rows
+        .iter()
+        .filter_map(|r| Some((r, r.commits.as_ref()?)))
+        .collect();
+    if with.is_empty() {
+        return;
+    }
+    println!();
+    println!("| run (group commit) | connections | synced writes | spends per write: mean | p50 | p99 | max |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let bound = |b: u64| match b {
+        u64::MAX => format!("> {}", COMMIT_SIZE_BOUNDS[COMMIT_SIZE_BOUNDS.len() - 1]),
+        b => format!("≤ {b}"),
+    };
+    for (row, c) in with {
+        println!(
+            "| {} | {} | {} | {:.1} | {} | {} | {} |",
+            row.name,
+            row.conns,
+            c.writes,
+            c.mean(),
+            bound(c.quantile_bound(0.5)),
+            bound(c.quantile_bound(0.99)),
+            bound(c.quantile_bound(1.0)),
+        );
+    }
+}
+
+/// The ratios the performance targets are stated in, each beside the rows it divides, from this
+/// one run.
+fn print_ratios(rows: &[Row], conns: usize, sign_ceiling: f64, store_rate: Option<f64>) {
+    let find = |name: &str| rows.iter().find(|r| r.name == name && r.conns == conns);
+    let rate = |r: &Row| format!("{:.0}/s, {:.1} µs CPU", r.rate, r.cpu);
+    // (what, value, of what, the target's bound, whether the value must be at least it)
+    let mut lines: Vec<(&str, f64, String, f64, bool)> = Vec::new();
+    if let (Some(durable), Some(memory)) = (find(FRESH_ROW), find(MEMORY_FRESH_ROW)) {
+        let of = format!("{} ÷ {}", rate(durable), rate(memory));
+        lines.push((
+            "redeem fresh: durable ÷ memory: store",
+            durable.rate / memory.rate,
+            of,
+            0.9,
+            true,
+        ));
+    }
+    if let (Some(durable), Some(store)) = (find(FRESH_ROW), store_rate) {
+        let of = format!("{} ÷ {store:.0}/s", rate(durable));
+        let what = "redeem fresh on the shared store ÷ the store's own spends";
+        lines.push((what, durable.rate / store, of, 0.8, true));
+    }
+    if let (Some(memory), Some(spent)) = (find(MEMORY_FRESH_ROW), find(SPENT_ROW)) {
+        let of = format!("{} ÷ {}", rate(memory), rate(spent));
+        let what = "redeem: fresh (memory: store) ÷ already spent";
+        lines.push((what, memory.rate / spent.rate, of, 0.6, true));
+    }
+    if let Some(issue) = find(ISSUE_ROW) {
+        let of = format!("{} ÷ {sign_ceiling:.0}/s", rate(issue));
+        lines.push((
+            "issue ÷ in-process sign ceiling",
+            issue.rate / sign_ceiling,
+            of,
+            0.92,
+            true,
+        ));
+        let (p50, p99) = (issue.p50.as_secs_f64(), issue.p99.as_secs_f64());
+        let spread = if p50 > 0.0 { p99 / p50 } else { f64::INFINITY };
+        let of = format!("{:.2} ms ÷ {:.2} ms", p99 * 1e3, p50 * 1e3);
+        lines.push(("issue p99 ÷ p50", spread, of, 4.0, false));
+    }
+    if lines.is_empty() {
+        return;
+    }
+    println!();
+    println!("| ratio, {conns} connections | value | of | target | met |");
+    println!("|---|---:|---|---:|---|");
+    for (what, value, of, bound, at_least) in lines {
+        let (target, met) = if at_least {
+            (format!("≥ {bound}"), value >= bound)
+        } else {
+            (format!("≤ {bound}"), value <= bound)
+        };
+        let met = if met { "yes" } else { "no" };
+        println!("| {what} | {value:.2} | {of} | {target} | {met} |");
+    }
 }

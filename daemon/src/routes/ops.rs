@@ -37,9 +37,11 @@ pub fn livez() -> Resp {
 /// `GET /metrics`, with whether the store can record a spend now (the health probe's outcome).
 pub async fn metrics(app: &Arc<App>) -> Resp {
     let writable = app.store_writable().await;
-    let mut text = app
-        .metrics
-        .render(&app.keys(), privacypass_core::unix_now());
+    let mut text = app.metrics.render(
+        &app.keys(),
+        privacypass_core::unix_now(),
+        app.store.commit_sizes().as_ref(),
+    );
     text.push_str(
         "# HELP privacypass_store_writable 1 when a spend can be recorded now, else 0.
 ",

@@ -30,31 +30,28 @@ async fn spend(
 ) -> Result<Result<(), RedeemError>, ApiError> {
     Ok(match verified {
         Err(e) => Err(e),
-        Ok(verified) if redeemer.store().is_remote() => {
-            // A store across the network (Redis): its spend (SET NX) tells an already-spent
-            // token itself, so one round trip and no separate check, on the blocking pool.
+        Ok(verified) if !redeemer.store().spend_with_returns_at_once() => {
+            // A store whose spend waits on the calling thread: on the blocking pool.
             tokio::task::spawn_blocking(move || redeemer.record(&verified))
                 .await
                 .map_err(|_| ApiError::new(ErrorCode::Internal, "redemption task failed"))?
         }
-        // A local store: the spent check is a local read, so an already-spent token is
-        // answered without leaving this thread. The spend waits for an fsync: the store's
-        // committer answers once it is durable.
-        Ok(verified) => match redeemer.check_not_spent(verified) {
-            Err(e) => Err(e),
-            Ok(verified) => {
-                let (answer, answered) = tokio::sync::oneshot::channel();
-                redeemer.record_with(
-                    &verified,
-                    Box::new(move |outcome| {
-                        let _ = answer.send(outcome);
-                    }),
-                );
-                answered
-                    .await
-                    .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
-            }
-        },
+        // The spend itself tells an already-spent token: RocksDB answers it at once from its
+        // read (no write, no wait), Redis from its SET NX. A first spend is answered once it
+        // is durable, from the store's own thread (RocksDB's committer after the fsync,
+        // Redis's senders with the reply), so no thread waits per spend in flight.
+        Ok(verified) => {
+            let (answer, answered) = tokio::sync::oneshot::channel();
+            redeemer.record_with(
+                &verified,
+                Box::new(move |outcome| {
+                    let _ = answer.send(outcome);
+                }),
+            );
+            answered
+                .await
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "the store dropped a spend"))?
+        }
     })
 }
 
