@@ -48,11 +48,12 @@
 //! instead of paying one each. `spend_with` (the daemon's redemptions) queues the same way and
 //! returns at once: `pool` sender threads, started by its first call, send what is queued
 //! whenever a connection is free and answer each spend's callback with its reply, so a daemon
-//! parks no thread per redemption in flight. After an error every pooled connection is dropped (when one
-//! connection to a server breaks, the others usually have too) and the next request connects
-//! afresh: the store resumes by itself once Redis is back. Connections are made on first use,
-//! never by `open` (which only checks one connection), and a process that inherits the store
-//! through `fork()` opens its own: safe for nginx, which forks its workers after loading.
+//! parks no thread per redemption in flight. After an error every pooled connection is dropped
+//! (when one connection to a server breaks, the others usually have too) and the next request
+//! connects afresh: the store resumes by itself once Redis is back. Connections are made on
+//! first use, never by `open` (which only checks one connection), and a process that inherits
+//! the store through `fork()` opens its own (and its own sender threads): safe for nginx, which
+//! forks its workers after loading.
 //!
 //! # Durability: what a spend survives
 //!
