@@ -51,23 +51,40 @@ impl Histogram {
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (bound, n) in BUCKETS.iter().zip(&self.buckets) {
-            cumulative += n.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
+        let buckets = BUCKETS
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, n)| (bound, n.load(Ordering::Relaxed)));
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let labels = labels.trim_end_matches(',');
-        let labels = if labels.is_empty() {
-            String::new()
-        } else {
-            format!("{{{labels}}}")
-        };
-        let _ = writeln!(out, "{name}_sum{labels} {sum}");
-        let _ = writeln!(out, "{name}_count{labels} {count}");
+        write_histogram(out, name, labels, buckets, count, sum);
     }
+}
+
+/// A histogram's series in the text exposition: `buckets` are (upper bound, observations in
+/// that bucket alone), written cumulative; `labels` is empty or ends with a comma.
+fn write_histogram<B: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl Iterator<Item = (B, u64)>,
+    count: u64,
+    sum: impl std::fmt::Display,
+) {
+    let mut cumulative = 0;
+    for (bound, n) in buckets {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {count}");
+    let labels = labels.trim_end_matches(',');
+    let labels = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{name}_sum{labels} {sum}");
+    let _ = writeln!(out, "{name}_count{labels} {count}");
 }
 
 /// The store's synced writes by the spends each carried, as a histogram.
@@ -75,14 +92,8 @@ fn render_commit_sizes(out: &mut String, commits: &CommitSizes) {
     const NAME: &str = "privacypass_store_commit_spends";
     out.push_str("# HELP privacypass_store_commit_spends Spends carried by each synced write of the store (group commit: the spends that shared one fsync).\n");
     out.push_str("# TYPE privacypass_store_commit_spends histogram\n");
-    let mut cumulative = 0;
-    for (bound, n) in COMMIT_SIZE_BOUNDS.iter().zip(&commits.buckets) {
-        cumulative += n;
-        let _ = writeln!(out, "{NAME}_bucket{{le=\"{bound}\"}} {cumulative}");
-    }
-    let _ = writeln!(out, "{NAME}_bucket{{le=\"+Inf\"}} {}", commits.writes);
-    let _ = writeln!(out, "{NAME}_sum {}", commits.spends);
-    let _ = writeln!(out, "{NAME}_count {}", commits.writes);
+    let buckets = COMMIT_SIZE_BOUNDS.iter().zip(commits.buckets);
+    write_histogram(out, NAME, "", buckets, commits.writes, commits.spends);
 }
 
 /// Outcome slots: success, then one per row of the error table.
